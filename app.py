@@ -1,0 +1,55 @@
+"""BERT Transfer Lab: composes the tabs and launches. Holds no task logic.
+
+Run ``python app.py``; GRADIO_SERVER_NAME / GRADIO_SERVER_PORT choose where it listens,
+LAB_* variables (see lab/settings.py) change the lab's own settings.
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from lab.context import Lab
+from lab.settings import ASSETS_DIR, Settings
+from tabs.fill_mask import FillMaskTab
+from tabs.tokenizer import TokenizerTab
+
+TITLE = "BERT Transfer Lab"
+INTRO = (
+    "# BERT Transfer Lab\n"
+    "Pre-train, then fine-tune: look inside BERT's tokenizer and masked-LM, then use and "
+    "fine-tune models for classification, NER and question answering."
+)
+
+# Each entry: (tab title, tab class). A tab class takes the Lab and has .build().
+TABS = [
+    ("Tokenizer", TokenizerTab),
+    ("Fill-mask", FillMaskTab),
+]
+
+
+def build_app(lab: Lab | None = None) -> gr.Blocks:
+    lab = lab or Lab(Settings.from_env())
+    with gr.Blocks(title=TITLE) as demo:
+        gr.Markdown(INTRO)
+        notice = lab.offline_notice()
+        if notice:
+            gr.Markdown(f"📴 {notice}", elem_classes="lab-banner", elem_id="offline-notice")
+        with gr.Tabs():
+            for title, tab_class in TABS:
+                with gr.Tab(title, id=title.lower().replace(" ", "-")):
+                    tab_class(lab).build()
+    demo.lab = lab  # tests and benchmarks reach the same model cache
+    return demo
+
+
+def launch_kwargs() -> dict:
+    """Theme and css go to launch() in Gradio 6. System fonts: nothing fetched from a font CDN."""
+    theme = gr.themes.Soft(
+        font=["ui-sans-serif", "system-ui", "sans-serif"],
+        font_mono=["ui-monospace", "monospace"],
+    )
+    return {"theme": theme, "css_paths": [ASSETS_DIR / "style.css"]}
+
+
+if __name__ == "__main__":
+    build_app().queue(default_concurrency_limit=2).launch(**launch_kwargs())

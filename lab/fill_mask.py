@@ -1,0 +1,130 @@
+"""Masked-LM fill-in (the cloze task BERT was pre-trained on), as plain data.
+
+Written directly on the model rather than through the pipeline so that several masks,
+scoring the user's own words (``targets``) and the per-mask ranking come from one forward
+pass, and the result is a dataclass the UI and the API both read.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from lab.errors import LabInputError
+
+# A blank typed as three or more underscores ("I ___ dogs") means a mask too.
+BLANK = re.compile(r"_{3,}")
+MAX_MASKS = 10
+
+
+@dataclass(frozen=True)
+class Candidate:
+    token: str  # as the vocabulary has it, e.g. "##ing"
+    word: str  # as it reads in text, e.g. "ing"
+    token_id: int
+    score: float
+
+
+@dataclass(frozen=True)
+class MaskPrediction:
+    position: int  # token index of the mask in the model's input
+    candidates: list[Candidate]
+    targets: list[Candidate] = field(default_factory=list)  # the user's own words, scored
+
+
+@dataclass(frozen=True)
+class FillMaskResult:
+    text: str  # the input with every blank written as the model's mask token
+    masks: list[MaskPrediction]
+    best_fill: str  # the text with every mask replaced by its top candidate
+    warnings: list[str] = field(default_factory=list)
+
+    def label(self, index: int = 0) -> dict[str, float]:
+        """One mask's ranking in gr.Label form: {word: probability}."""
+        label: dict[str, float] = {}
+        for c in self.masks[index].candidates:
+            # Two ids can read alike ("s" and "##s"); the vocabulary form keeps both visible.
+            label[c.token if c.word in label or not c.word else c.word] = c.score
+        return label
+
+
+def normalize_masks(text: str, mask_token: str) -> str:
+    """Write "___" blanks and a typed "[MASK]" as the model's own mask token (e.g. <mask>)."""
+    text = BLANK.sub(mask_token, text)
+    if mask_token != "[MASK]":
+        text = text.replace("[MASK]", mask_token)
+    return text
+
+
+def _word(tokenizer: PreTrainedTokenizerBase, token_id: int) -> str:
+    # decode() keeps a lone "##ing" as is; as a fill it reads "ing".
+    return tokenizer.decode([token_id]).strip().removeprefix("##")
+
+
+def _target_ids(tokenizer, targets: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
+    """Each target word's vocabulary id; words the vocabulary splits are scored by their first piece."""
+    ids, warnings = [], []
+    for word in targets:
+        pieces = tokenizer.tokenize(word) if not word.startswith("##") else [word]
+        if not pieces:
+            continue
+        if len(pieces) > 1:
+            warnings.append(
+                f"'{word}' is not one token in this vocabulary ({' '.join(pieces)}); "
+                f"it is scored by its first piece '{pieces[0]}'."
+            )
+        ids.append((word, tokenizer.convert_tokens_to_ids(pieces[0])))
+    return ids, warnings
+
+
+@torch.inference_mode()
+def fill_mask(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    text: str,
+    top_k: int = 5,
+    targets: list[str] | None = None,
+    max_masks: int = MAX_MASKS,
+) -> FillMaskResult:
+    """Rank the vocabulary at every mask of ``text``.
+
+    Masks are predicted independently: each sees the other masks as [MASK], not as the
+    words chosen for them, which is exactly how BERT was trained.
+    """
+    if tokenizer.mask_token is None:
+        raise LabInputError("This model's tokenizer has no mask token; pick a masked-LM model.")
+    text = normalize_masks(text, tokenizer.mask_token)
+    n_masks = text.count(tokenizer.mask_token)
+    if n_masks == 0:
+        raise LabInputError(
+            "No mask in the text. Write [MASK] (or ___) where the model should guess a word, "
+            "e.g. 'I [MASK] dogs and cats.'"
+        )
+    if n_masks > max_masks:
+        raise LabInputError(f"The text has {n_masks} masks; use at most {max_masks}.")
+    top_k = int(min(max(top_k, 1), 50))
+    encoded = tokenizer(text, return_tensors="pt", truncation=True)
+    positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
+    if not positions:
+        raise LabInputError("The masks fell beyond the model's maximum length; shorten the text.")
+    logits = model(**encoded).logits[0, positions]  # (n_masks, vocab)
+    probs = logits.float().softmax(-1)
+    target_ids, warnings = _target_ids(tokenizer, [t.strip() for t in targets or [] if t.strip()])
+    if len(positions) < n_masks:
+        warnings.append(f"{n_masks - len(positions)} mask(s) fell beyond the maximum length.")
+    masks = []
+    for row, position in zip(probs, positions):
+        scores, ids = row.topk(top_k)
+        candidates = [
+            Candidate(tokenizer.convert_ids_to_tokens(i), _word(tokenizer, i), i, s)
+            for s, i in zip(scores.tolist(), ids.tolist())
+        ]
+        scored = [Candidate(tokenizer.convert_ids_to_tokens(i), w, i, row[i].item()) for w, i in target_ids]
+        masks.append(MaskPrediction(position, candidates, scored))
+    best = text
+    for prediction in masks:
+        best = best.replace(tokenizer.mask_token, prediction.candidates[0].word, 1)
+    return FillMaskResult(text, masks, best, warnings)

@@ -1,0 +1,100 @@
+"""HTML for the lab's visualisations, as pure functions of plain data (no gradio here).
+
+Everything user-typed goes through ``html.escape``: pasted <script> tags show as text.
+The look comes from assets/style.css (classes ``tok-*``, ``bar-*``).
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from lab.fill_mask import FillMaskResult
+from lab.tokenization import BatchRow, Piece
+
+KIND_TITLES = {
+    "special": "special token",
+    "pad": "padding",
+    "unk": "unknown: not in the vocabulary",
+    "continuation": "continues the previous piece (##)",
+    "word": "starts a word",
+}
+
+
+def pieces_html(pieces: list[Piece]) -> str:
+    """Chips, one per piece: the piece, its id, and the characters it came from."""
+    chips = []
+    for p in pieces:
+        span = "" if p.start is None else f"chars {p.start}–{p.end}: “{p.source}”"
+        title = f"#{p.index} · id {p.id} · {KIND_TITLES[p.kind]}" + (f" · {span}" if span else "")
+        segment = "" if p.segment is None else f" tok-seg{p.segment}"
+        chips.append(
+            f'<span class="tok-chip tok-{p.kind}{segment}" title="{escape(title)}" '
+            f'data-start="{"" if p.start is None else p.start}" data-end="{"" if p.end is None else p.end}">'
+            f'<span class="tok-text">{escape(p.token)}</span>'
+            f'<span class="tok-id">{p.id}</span>'
+            f'<span class="tok-src">{escape(p.source) if p.source else "&nbsp;"}</span></span>'
+        )
+    legend = " ".join(
+        f'<span class="tok-chip tok-{kind} tok-legend">{escape(title)}</span>'
+        for kind, title in KIND_TITLES.items()
+    )
+    return (
+        f'<div class="tok-row" id="token-chips">{"".join(chips)}</div>'
+        f'<div class="tok-legend-row">{legend}</div>'
+    )
+
+
+def source_html(text: str, pieces: list[Piece], segment: int = 0) -> str:
+    """The original text with each piece's characters underlined in turn (offsets made visible)."""
+    spans = sorted((p.start, p.end, p.index) for p in pieces if p.segment == segment and p.start is not None)
+    out, cursor = [], 0
+    for n, (start, end, index) in enumerate(spans):
+        out.append(escape(text[cursor:start]))
+        shade = "a" if n % 2 == 0 else "b"
+        out.append(f'<span class="src-piece src-{shade}" title="piece #{index}">{escape(text[start:end])}</span>')
+        cursor = end
+    out.append(escape(text[cursor:]))
+    return f'<div class="src-text">{"".join(out)}</div>'
+
+
+def batch_html(rows: list[BatchRow]) -> str:
+    """The batch as the model receives it: one row per line, [PAD] greyed out (mask 0)."""
+    body = []
+    for i, row in enumerate(rows):
+        cells = "".join(
+            f'<td class="{"tok-masked" if m == 0 else ""}" title="id {tid}, mask {m}, type {tt}">'
+            f"{escape(tok)}</td>"
+            for tok, tid, m, tt in zip(row.pieces, row.input_ids, row.attention_mask, row.token_type_ids)
+        )
+        body.append(f"<tr><th>{i + 1}</th>{cells}</tr>")
+    return f'<div class="batch-wrap"><table class="batch-grid">{"".join(body)}</table></div>'
+
+
+def fill_mask_html(result: FillMaskResult) -> str:
+    """Every mask's ranked candidates as probability bars, plus the user's own words if asked."""
+    blocks = []
+    for n, mask in enumerate(result.masks, start=1):
+        bars = "".join(_bar(c.word, c.score) for c in mask.candidates)
+        extra = ""
+        if mask.targets:
+            extra = '<div class="bar-sub">Your words</div>' + "".join(_bar(c.word, c.score) for c in mask.targets)
+        blocks.append(
+            f'<div class="mask-block"><div class="mask-title">Mask {n} (token #{mask.position})</div>'
+            f"{bars}{extra}</div>"
+        )
+    note = ""
+    if len(result.masks) > 1:
+        note = (
+            '<p class="lab-note">Each mask is predicted on its own: the model sees the other '
+            "masks as [MASK], not as the words chosen for them.</p>"
+        )
+    return f'<div class="mask-grid">{"".join(blocks)}</div>{note}'
+
+
+def _bar(word: str, score: float) -> str:
+    pct = max(0.0, min(score, 1.0)) * 100
+    return (
+        f'<div class="bar-row"><span class="bar-word">{escape(word)}</span>'
+        f'<span class="bar-track"><span class="bar-fill" style="width:{pct:.1f}%"></span></span>'
+        f'<span class="bar-val">{pct:.1f}%</span></div>'
+    )

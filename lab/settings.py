@@ -1,0 +1,57 @@
+"""All settings in one place: UI defaults, CLI defaults and host overrides come from here.
+
+A host changes them with environment variables (``LAB_*``), so a Space or a classroom server
+needs no code change. Gradio's own ``GRADIO_SERVER_NAME``/``GRADIO_SERVER_PORT`` are left to
+Gradio.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = ROOT / "assets"
+
+# Tasks whose model a host may override with LAB_MODEL_<TASK> (hub id or local directory).
+_OVERRIDABLE = ("tokenizer", "fill-mask", "classification", "ner", "qa", "finetune-base")
+
+
+def _env_flag(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Never try the hub; use the embedded model (HF_HUB_OFFLINE=1 does the same).
+    offline: bool = False
+    # How long the one-off hub reachability check may take.
+    hub_timeout_s: float = 2.0
+    # task -> hub id or local directory, set by whoever hosts the app (never by a user).
+    model_overrides: dict[str, str] = field(default_factory=dict)
+    # Loaded models kept in memory at once (least recently used is dropped first).
+    max_loaded_models: int = 4
+    # Longest text a tab accepts (characters); longer input gets a clear message.
+    max_text_chars: int = 5000
+    # Most lines the tokenizer's batch view takes at once.
+    max_batch_lines: int = 32
+    assets_dir: Path = ASSETS_DIR
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        overrides = {}
+        for task in _OVERRIDABLE:
+            value = os.environ.get("LAB_MODEL_" + task.upper().replace("-", "_"))
+            if value:
+                overrides[task] = value.strip()
+        return cls(
+            offline=_env_flag("LAB_OFFLINE") or _env_flag("HF_HUB_OFFLINE"),
+            hub_timeout_s=float(os.environ.get("LAB_HUB_TIMEOUT", "2.0")),
+            model_overrides=overrides,
+            max_loaded_models=int(os.environ.get("LAB_MAX_LOADED_MODELS", "4")),
+            max_text_chars=int(os.environ.get("LAB_MAX_TEXT_CHARS", "5000")),
+        )

@@ -1,0 +1,174 @@
+"""What a tokenizer does to text, as plain data: pieces, ids, kinds, offsets, batches.
+
+Also trains a small WordPiece vocabulary on the spot (``train_wordpiece``), so a student can
+see how the vocabulary size changes the split without any download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from lab.errors import LabInputError
+
+
+@dataclass(frozen=True)
+class Piece:
+    index: int
+    token: str
+    id: int
+    kind: str  # "special", "pad", "unk", "continuation" (## piece) or "word"
+    start: int | None  # character span in its source text; None for special tokens
+    end: int | None
+    segment: int | None  # 0 = first text, 1 = second text, None for special tokens
+    source: str  # the characters the piece came from ("" for special tokens)
+
+
+def piece_kind(token: str, token_id: int, tokenizer: PreTrainedTokenizerBase) -> str:
+    if token_id == tokenizer.pad_token_id:
+        return "pad"
+    if token_id == tokenizer.unk_token_id:
+        return "unk"
+    if token_id in tokenizer.all_special_ids:
+        return "special"
+    if token.startswith("##"):
+        return "continuation"
+    return "word"
+
+
+def check_text(text: str, max_chars: int, what: str = "text") -> str:
+    if text is None or not text.strip():
+        raise LabInputError(f"The {what} is empty: type a sentence first.")
+    if len(text) > max_chars:
+        raise LabInputError(
+            f"The {what} has {len(text):,} characters; this app takes at most {max_chars:,}. "
+            "Shorten it."
+        )
+    return text
+
+
+def tokenize_pieces(
+    tokenizer: PreTrainedTokenizerBase,
+    text: str,
+    text_pair: str | None = None,
+    max_length: int | None = None,
+) -> list[Piece]:
+    """Tokenize one text (or a pair, as BERT sees it for QA/NSP) into ``Piece``s.
+
+    Offsets link every piece back to the characters of the text it came from, so a UI can
+    show that "##ing" is the last three letters of "playing".
+    """
+    encoding = tokenizer(
+        text,
+        text_pair or None,
+        return_offsets_mapping=True,
+        truncation=max_length is not None,
+        max_length=max_length,
+    )
+    ids = encoding["input_ids"]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    sequence_ids = encoding.sequence_ids()
+    sources = (text, text_pair or "")
+    pieces = []
+    for i, (token, token_id, (start, end), seq) in enumerate(
+        zip(tokens, ids, encoding["offset_mapping"], sequence_ids)
+    ):
+        kind = piece_kind(token, token_id, tokenizer)
+        if seq is None:
+            pieces.append(Piece(i, token, token_id, kind, None, None, None, ""))
+        else:
+            pieces.append(Piece(i, token, token_id, kind, start, end, seq, sources[seq][start:end]))
+    return pieces
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    line: str
+    words: int
+    tokens: int  # real tokens (attention_mask == 1), specials included
+    truncated: bool
+    pieces: list[str]
+    input_ids: list[int]
+    attention_mask: list[int]
+    token_type_ids: list[int]
+
+
+def tokenize_batch(
+    tokenizer: PreTrainedTokenizerBase,
+    lines: list[str],
+    padding: bool = True,
+    truncation: bool = True,
+    max_length: int = 32,
+) -> list[BatchRow]:
+    """Tokenize several lines together, as a model's input batch is built.
+
+    With padding, every row is as long as the longest (or ``max_length`` when truncating):
+    the [PAD] positions get attention_mask 0 so the model ignores them.
+    """
+    lines = [line for line in lines if line.strip()]
+    if not lines:
+        raise LabInputError("The batch is empty: write one sentence per line.")
+    if max_length < 4:
+        raise LabInputError("Max length must be at least 4 ([CLS], a word and [SEP] need room).")
+    model_max = getattr(tokenizer, "model_max_length", 512) or 512
+    if max_length > min(model_max, 4096):
+        raise LabInputError(f"Max length {max_length} is above this model's limit of {model_max} tokens.")
+    full = tokenizer(lines, truncation=False)
+    batch = tokenizer(
+        lines,
+        padding="longest" if padding else False,
+        truncation=truncation,
+        max_length=max_length if truncation else None,
+        return_token_type_ids=True,
+    )
+    rows = []
+    for i, line in enumerate(lines):
+        ids = batch["input_ids"][i]
+        mask = batch["attention_mask"][i]
+        rows.append(
+            BatchRow(
+                line=line,
+                words=len(line.split()),
+                tokens=sum(mask),
+                truncated=len(full["input_ids"][i]) > sum(mask),
+                pieces=tokenizer.convert_ids_to_tokens(ids),
+                input_ids=list(ids),
+                attention_mask=list(mask),
+                token_type_ids=list(batch["token_type_ids"][i]),
+            )
+        )
+    return rows
+
+
+@lru_cache(maxsize=16)
+def train_wordpiece(corpus_path: Path, vocab_size: int, lowercase: bool = True) -> PreTrainedTokenizerFast:
+    """Train a BERT-style WordPiece tokenizer on a text file, in well under a second.
+
+    A small vocabulary keeps only frequent words whole and splits the rest into ## pieces;
+    a large one keeps more words whole. That trade-off is what the Tokenizer tab shows.
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    if not 40 <= vocab_size <= 30000:
+        raise LabInputError("Vocabulary size must be between 40 and 30,000.")
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, min_frequency=1)
+    tok.train([str(corpus_path)], trainer)
+    cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]", pad_token="[PAD]", cls_token="[CLS]", sep_token="[SEP]",
+        mask_token="[MASK]", model_max_length=512,
+    )

@@ -1,0 +1,1 @@
+"""One module per tab: layout plus thin handlers (inputs -> lab call -> outputs)."""

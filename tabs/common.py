@@ -1,0 +1,52 @@
+"""What every tab shares: turning the lab's user errors into gr.Error, and naming the model."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+import gradio as gr
+
+from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
+from lab.loading import LoadedModel
+
+log = logging.getLogger(__name__)
+
+
+def user_errors(fn):
+    """Show the lab's own errors as a clear message in the UI instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (LabInputError, NoHeadAvailable, ModelLoadError) as exc:
+            raise gr.Error(str(exc), print_exception=False) from exc
+
+    return wrapper
+
+
+def model_line(loaded: LoadedModel, seconds: float | None = None) -> str:
+    """'Answered by ...' under every result, with the fallback notice when there is one."""
+    kind = {"hub": "from the hub", "local": "local model", "embedded": "embedded, offline"}[loaded.ref.kind]
+    timing = f" in {seconds * 1000:.0f} ms" if seconds is not None else ""
+    line = f"Answered by **{loaded.name}** ({kind}){timing}."
+    if loaded.notice:
+        line += f"\n\n⚠️ {loaded.notice}"
+    return line
+
+
+def model_dropdown(lab, task: str, label: str = "Model") -> gr.Dropdown:
+    """The registry's models for a task; typed hub ids are accepted only when the hub is up."""
+    return gr.Dropdown(
+        choices=lab.choices(task),
+        value=lab.default_choice(task),
+        label=label,
+        allow_custom_value=lab.hub.online,
+        info="Hub models when online; the embedded all-MiniLM-L6-v2 works offline.",
+    )
+
+
+def explainer(markdown: str) -> None:
+    with gr.Accordion("What am I looking at?", open=False):
+        gr.Markdown(markdown)

@@ -1,0 +1,72 @@
+"""Shared fixtures. Environment first: nothing in the test run may reach the network."""
+
+import os
+
+os.environ.update(
+    GRADIO_ANALYTICS_ENABLED="False",
+    HF_HUB_DISABLE_TELEMETRY="1",
+    HF_HUB_OFFLINE="1",
+    TRANSFORMERS_OFFLINE="1",
+    HF_DATASETS_OFFLINE="1",
+    LAB_OFFLINE="1",
+    TOKENIZERS_PARALLELISM="false",
+)
+
+import socket  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+from transformers import AutoTokenizer  # noqa: E402
+
+from lab.registry import embedded_encoder_dir  # noqa: E402
+from lab.settings import Settings  # noqa: E402
+from tests.tiny import save_tiny  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def bert_tokenizer():
+    """The real bert-base-uncased WordPiece tokenizer, from the embedded model (offline)."""
+    return AutoTokenizer.from_pretrained(embedded_encoder_dir())
+
+
+@pytest.fixture(scope="session")
+def tiny_mlm_dir(tmp_path_factory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("tiny") / "tiny-bert-mlm", "BertForMaskedLM")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def app_settings(tiny_mlm_dir) -> Settings:
+    """Offline, with the fill-mask task pointed at a tiny random MLM (the embedded encoder has no MLM head)."""
+    return Settings(offline=True, model_overrides={"fill-mask": str(tiny_mlm_dir)})
+
+
+@pytest.fixture(scope="session")
+def app_url(app_settings):
+    """The real app, launched once per test session on a free loopback port."""
+    import app as lab_app
+    from lab.context import Lab
+
+    demo = lab_app.build_app(Lab(app_settings))
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                **lab_app.launch_kwargs())
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(app_url):
+    from gradio_client import Client
+
+    c = Client(app_url, verbose=False)
+    yield c
+    c.close()

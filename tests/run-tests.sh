@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole suite offline on a fresh machine: installs what is missing first
+# (Python requirements, Debian's chromium for the browser tests), then every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m pip install -q -r requirements.txt -r requirements-test.txt
+if ! [ -x "${LAB_CHROMIUM:-/usr/bin/chromium}" ]; then
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+fi
+python3 -m ruff check .
+exec python3 -m pytest -q "$@"

@@ -1,0 +1,106 @@
+import pytest
+import torch
+from safetensors.torch import save_file
+from transformers import AutoConfig, BertForSequenceClassification
+
+from lab.context import Lab
+from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
+from lab.loading import ModelCache
+from lab.registry import ModelRef, embedded_encoder_dir, embedded_ref
+from lab.settings import Settings
+
+
+def test_embedded_tokenizer_and_encoder_load_offline():
+    cache = ModelCache(Settings(offline=True))
+    tok = cache.get(embedded_ref("tokenizer"))
+    assert tok.model is None and tok.tokenizer.tokenize("playing") == ["playing"]
+    base = cache.get(embedded_ref("finetune-base"))
+    assert base.model.config.hidden_size == 384 and base.model.config.num_hidden_layers == 6
+    assert base.model.config._attn_implementation == "eager"  # attention weights available
+
+
+def test_embedded_without_a_head_says_so(tmp_path):
+    cache = ModelCache(Settings(offline=True, assets_dir=tmp_path))
+    with pytest.raises(NoHeadAvailable, match="No trained fill-mask head"):
+        cache.get(embedded_ref("fill-mask"))
+    assert Lab(Settings(offline=True, assets_dir=tmp_path)).head_missing("classification")
+
+
+def test_embedded_encoder_plus_shipped_delta_loads_as_one_model(tmp_path):
+    """A head shipped as config + delta is laid over the wheel's encoder."""
+    head_dir = tmp_path / "models" / "classification"
+    head_dir.mkdir(parents=True)
+    config = AutoConfig.from_pretrained(embedded_encoder_dir())
+    config.architectures = ["BertForSequenceClassification"]
+    config.num_labels = 2
+    config.id2label = {0: "negative", 1: "positive"}
+    config.label2id = {"negative": 0, "positive": 1}
+    config.save_pretrained(head_dir)
+    torch.manual_seed(0)
+    weight = torch.randn(2, 384)
+    save_file({"classifier.weight": weight.half(), "classifier.bias": torch.zeros(2),
+               "bert.pooler.dense.bias": torch.ones(384)}, head_dir / "delta.safetensors")
+    loaded = ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))
+    assert isinstance(loaded.model, BertForSequenceClassification)
+    assert torch.allclose(loaded.model.classifier.weight, weight.half().float())
+    assert torch.equal(loaded.model.bert.pooler.dense.bias, torch.ones(384))
+    assert loaded.model.config.id2label[1] == "positive"
+
+
+def test_incomplete_delta_is_refused(tmp_path):
+    head_dir = tmp_path / "models" / "classification"
+    head_dir.mkdir(parents=True)
+    config = AutoConfig.from_pretrained(embedded_encoder_dir())
+    config.architectures = ["BertForSequenceClassification"]
+    config.save_pretrained(head_dir)
+    save_file({"classifier.bias": torch.zeros(2)}, head_dir / "delta.safetensors")  # no weight
+    with pytest.raises(ModelLoadError, match="does not fit"):
+        ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))
+
+
+def test_local_model_loads_and_cache_is_bounded(tiny_mlm_dir):
+    cache = ModelCache(Settings(offline=True, max_loaded_models=2))
+    ref = ModelRef("fill-mask", "local", str(tiny_mlm_dir), "tiny")
+    first = cache.get(ref)
+    assert cache.get(ref) is first  # cached
+    cache.get(embedded_ref("tokenizer"))
+    cache.get(embedded_ref("finetune-base"))
+    assert len(cache.loaded()) == 2 and first not in cache.loaded()  # least recent dropped
+
+
+def test_pickle_only_directory_is_refused(tmp_path, tiny_mlm_dir):
+    """safetensors only: a directory with just pytorch_model.bin must not load."""
+    from transformers import AutoModelForMaskedLM, AutoTokenizer
+
+    model = AutoModelForMaskedLM.from_pretrained(tiny_mlm_dir)
+    pickle_dir = tmp_path / "pickled"
+    pickle_dir.mkdir()
+    model.config.save_pretrained(pickle_dir)
+    torch.save(model.state_dict(), pickle_dir / "pytorch_model.bin")  # pickle weights only
+    AutoTokenizer.from_pretrained(tiny_mlm_dir).save_pretrained(pickle_dir)
+    assert not list(pickle_dir.glob("*.safetensors"))
+    with pytest.raises(ModelLoadError, match="could not be loaded"):
+        ModelCache(Settings(offline=True)).get(ModelRef("fill-mask", "local", str(pickle_dir), "pickled"))
+
+
+def test_hub_failure_falls_back_to_embedded_with_notice(monkeypatch):
+    """When a hub load fails (no network), the embedded model answers and says so."""
+    import lab.loading as loading
+
+    def unreachable(task, source):
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+
+    monkeypatch.setattr(loading, "_load_pretrained", unreachable)
+    loaded = ModelCache(Settings(offline=True)).get(ModelRef("tokenizer", "hub", "bert-base-cased", "bert-base-cased"))
+    assert loaded.ref.kind == "embedded" and "Could not load 'bert-base-cased'" in loaded.notice
+
+
+def test_wrong_architecture_is_a_user_error(monkeypatch):
+    import lab.loading as loading
+
+    def mismatch(task, source):
+        raise ValueError("Unrecognized configuration class GPT2Config for AutoModelForMaskedLM")
+
+    monkeypatch.setattr(loading, "_load_pretrained", mismatch)
+    with pytest.raises(LabInputError, match="can't be used for fill-mask"):
+        ModelCache(Settings(offline=True)).get(ModelRef("fill-mask", "hub", "gpt2", "gpt2"))
