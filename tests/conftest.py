@@ -31,9 +31,33 @@ def bert_tokenizer():
     return AutoTokenizer.from_pretrained(embedded_encoder_dir())
 
 
+NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
+
+
+def _labels(names):
+    return {"id2label": dict(enumerate(names)), "label2id": {n: i for i, n in enumerate(names)}}
+
+
 @pytest.fixture(scope="session")
 def tiny_mlm_dir(tmp_path_factory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("tiny") / "tiny-bert-mlm", "BertForMaskedLM")
+
+
+@pytest.fixture(scope="session")
+def tiny_cls_dir(tmp_path_factory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("tiny") / "tiny-bert-cls", "BertForSequenceClassification",
+                     **_labels(["negative", "positive"]))
+
+
+@pytest.fixture(scope="session")
+def tiny_ner_dir(tmp_path_factory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("tiny") / "tiny-bert-ner", "BertForTokenClassification",
+                     **_labels(NER_LABELS))
+
+
+@pytest.fixture(scope="session")
+def tiny_qa_dir(tmp_path_factory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("tiny") / "tiny-bert-qa", "BertForQuestionAnswering")
 
 
 def free_port() -> int:
@@ -43,9 +67,15 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_settings(tiny_mlm_dir) -> Settings:
-    """Offline, with the fill-mask task pointed at a tiny random MLM (the embedded encoder has no MLM head)."""
-    return Settings(offline=True, model_overrides={"fill-mask": str(tiny_mlm_dir)})
+def app_settings(tiny_mlm_dir, tiny_cls_dir, tiny_ner_dir, tiny_qa_dir) -> Settings:
+    """Offline, each task with a head pointed at a tiny random model (the embedded encoder has no heads).
+
+    Random weights: API and browser tests check the plumbing and the shape of answers, not their sense.
+    """
+    return Settings(offline=True, model_overrides={
+        "fill-mask": str(tiny_mlm_dir), "classification": str(tiny_cls_dir),
+        "ner": str(tiny_ner_dir), "qa": str(tiny_qa_dir),
+    })
 
 
 @pytest.fixture(scope="session")
