@@ -20,7 +20,7 @@ INTRO = (
     "fine-tune models for classification, NER and question answering."
 )
 
-# Each entry: (tab title, tab class). A tab class takes the Lab and has .build().
+# Each entry: (tab title, tab class). A tab class takes the Lab; .build(session_models) lays it out.
 TABS = [
     ("Tokenizer", TokenizerTab),
     ("Fill-mask", FillMaskTab),
@@ -34,11 +34,17 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
         notice = lab.offline_notice()
         if notice:
             gr.Markdown(f"📴 {notice}", elem_classes="lab-banner", elem_id="offline-notice")
+        # Models fine-tuned in this browser session: {dropdown name: directory}. Per session,
+        # so one student's model is never listed in another student's tabs.
+        session_models = gr.State({})
+        tabs = {}
         with gr.Tabs():
             for title, tab_class in TABS:
                 with gr.Tab(title, id=title.lower().replace(" ", "-")):
-                    tab_class(lab).build()
+                    tabs[title] = tab_class(lab)
+                    tabs[title].build(session_models)
     demo.lab = lab  # tests and benchmarks reach the same model cache
+    demo.lab_tabs = tabs
     return demo
 
 

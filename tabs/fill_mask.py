@@ -57,7 +57,7 @@ class FillMaskTab:
         ]
         return result.label(0), render.fill_mask_html(result), result.best_fill, info, raw
 
-    def build(self) -> None:
+    def build(self, session_models: gr.State | None = None) -> None:
         if self.lab.head_missing("fill-mask"):
             gr.Markdown(f"⚠️ {no_head_message('fill-mask')}", elem_classes="lab-banner")
         gr.Markdown("Hide a word with `[MASK]` or `___` and see what the model expects there.")

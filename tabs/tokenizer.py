@@ -98,7 +98,7 @@ class TokenizerTab:
         summary = f"**{first.name}**: {len(a)} tokens · **{other_name}**: {len(b)} tokens"
         return render.pieces_html(a), render.pieces_html(b), summary
 
-    def build(self) -> None:
+    def build(self, session_models: gr.State | None = None) -> None:
         gr.Markdown("Type a sentence and see the pieces BERT reads, with their ids and where they came from.")
         with gr.Row():
             with gr.Column(scale=3):
