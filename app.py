@@ -11,6 +11,7 @@ import gradio as gr
 from lab.context import Lab
 from lab.settings import ASSETS_DIR, Settings
 from tabs.fill_mask import FillMaskTab
+from tabs.models import ModelsTab
 from tabs.tokenizer import TokenizerTab
 
 TITLE = "BERT Transfer Lab"
@@ -24,6 +25,7 @@ INTRO = (
 TABS = [
     ("Tokenizer", TokenizerTab),
     ("Fill-mask", FillMaskTab),
+    ("Models", ModelsTab),
 ]
 
 

@@ -14,6 +14,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab.errors import LabInputError
+from lab.tokenization import max_input_length
 
 # A blank typed as three or more underscores ("I ___ dogs") means a mask too.
 BLANK = re.compile(r"_{3,}")
@@ -106,7 +107,8 @@ def fill_mask(
     if n_masks > max_masks:
         raise LabInputError(f"The text has {n_masks} masks; use at most {max_masks}.")
     top_k = int(min(max(top_k, 1), 50))
-    encoded = tokenizer(text, return_tensors="pt", truncation=True)
+    encoded = tokenizer(text, return_tensors="pt", truncation=True,
+                        max_length=max_input_length(tokenizer, model.config))
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     if not positions:
         raise LabInputError("The masks fell beyond the model's maximum length; shorten the text.")

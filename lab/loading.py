@@ -43,6 +43,12 @@ class LoadedModel:
 
 
 def no_head_message(task: str) -> str:
+    if task == "nsp":
+        return (
+            "Next-sentence prediction needs a model that kept its NSP pre-training head, such as "
+            "bert-base-uncased from the hub. The embedded all-MiniLM-L6-v2 has none (it was "
+            "distilled without NSP), so this works online only."
+        )
     title = TASKS[task].title
     return (
         f"No trained {title.lower()} head is available offline yet: the embedded "

@@ -55,6 +55,10 @@ TASKS: dict[str, TaskSpec] = {
                  "distilbert-base-cased-distilled-squad",
                  ("deepset/roberta-base-squad2", "csarron/bert-base-uncased-squad-v1"),
                  needs_head=True),
+        # bert-base-uncased kept its pre-training NSP head; the embedded MiniLM has none.
+        TaskSpec("nsp", "Next-sentence prediction", "AutoModelForNextSentencePrediction",
+                 "bert-base-uncased", ("bert-base-cased", "bert-base-multilingual-cased"),
+                 needs_head=True),
         TaskSpec("finetune-base", "Fine-tune base", "AutoModel", "distilbert-base-uncased",
                  ("bert-base-uncased", "bert-base-cased", "prajjwal1/bert-tiny"),
                  needs_head=False),

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = ROOT / "assets"
 
 # Tasks whose model a host may override with LAB_MODEL_<TASK> (hub id or local directory).
-_OVERRIDABLE = ("tokenizer", "fill-mask", "classification", "ner", "qa", "finetune-base")
+_OVERRIDABLE = ("tokenizer", "fill-mask", "classification", "ner", "qa", "nsp", "finetune-base")
 
 
 def _env_flag(name: str, default: bool = False) -> bool:

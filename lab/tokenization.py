@@ -39,6 +39,19 @@ def piece_kind(token: str, token_id: int, tokenizer: PreTrainedTokenizerBase) ->
     return "word"
 
 
+def max_input_length(tokenizer: PreTrainedTokenizerBase, config=None) -> int:
+    """The longest input a model takes: the smaller of the tokenizer's and the position table's limits.
+
+    Tokenizers of some hub models report a huge ``model_max_length`` (1e30) when unset.
+    """
+    limits = [512]
+    if getattr(tokenizer, "model_max_length", None) and tokenizer.model_max_length < 100_000:
+        limits.append(tokenizer.model_max_length)
+    if config is not None and getattr(config, "max_position_embeddings", None):
+        limits.append(config.max_position_embeddings)
+    return min(limits)
+
+
 def check_text(text: str, max_chars: int, what: str = "text") -> str:
     if text is None or not text.strip():
         raise LabInputError(f"The {what} is empty: type a sentence first.")

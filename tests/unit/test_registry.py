@@ -7,7 +7,7 @@ from lab.settings import Settings
 
 
 def test_every_task_has_a_default_and_alternatives():
-    assert set(registry.TASKS) == {"tokenizer", "fill-mask", "classification", "ner", "qa", "finetune-base"}
+    assert set(registry.TASKS) == {"tokenizer", "fill-mask", "classification", "ner", "qa", "nsp", "finetune-base"}
     assert registry.TASKS["fill-mask"].default_hub_id == "bert-base-uncased"
     assert registry.TASKS["ner"].default_hub_id == "dslim/bert-base-NER"
     assert registry.TASKS["qa"].auto_class == "AutoModelForQuestionAnswering"
