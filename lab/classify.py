@@ -1,0 +1,62 @@
+"""Text classification as plain data: label probabilities and the words behind the decision."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from lab.attention import model_inputs
+from lab.saliency import INTEGRATED_GRADIENTS, Saliency, explain
+
+
+@dataclass(frozen=True)
+class ClassifyResult:
+    text: str
+    probabilities: dict[str, float]  # label -> probability, most likely first
+    predicted: str
+    multi_label: bool  # sigmoid per label (labels independent) instead of a softmax over them
+    saliency: Saliency
+    truncated: bool  # the text was longer than the model takes; the rest was not read
+
+    def label(self) -> dict[str, float]:
+        """The probabilities in gr.Label form."""
+        return dict(self.probabilities)
+
+
+def max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:
+    """The longest input the model takes (some tokenizers report a huge sentinel instead)."""
+    limits = [512, getattr(model.config, "max_position_embeddings", 512) or 512]
+    if getattr(tokenizer, "model_max_length", None):
+        limits.append(int(min(tokenizer.model_max_length, 10**6)))
+    return min(limits)
+
+
+def classify(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    text: str,
+    method: str = INTEGRATED_GRADIENTS,
+    signed: bool = True,
+    steps: int = 16,
+) -> ClassifyResult:
+    """Classify ``text`` and explain the winning label with a per-word saliency.
+
+    Single-label models get a softmax over the labels; models configured for multi-label
+    classification (or a single output) get an independent sigmoid per label.
+    """
+    encoding = tokenizer(text, truncation=True, max_length=max_length(model, tokenizer),
+                         return_offsets_mapping=True, return_overflowing_tokens=False, return_tensors="pt")
+    full_length = len(tokenizer(text, truncation=False)["input_ids"])
+    truncated = full_length > encoding["input_ids"].shape[1]
+    with torch.inference_mode():
+        logits = model(**model_inputs(model, encoding)).logits[0].float()  # (num_labels,)
+    multi_label = model.config.problem_type == "multi_label_classification" or logits.numel() == 1
+    probs = logits.sigmoid() if multi_label else logits.softmax(-1)
+    id2label = model.config.id2label
+    ranked = sorted(((id2label.get(i, f"LABEL_{i}"), p) for i, p in enumerate(probs.tolist())),
+                    key=lambda item: item[1], reverse=True)
+    target = int(probs.argmax())
+    saliency = explain(model, tokenizer, text, encoding, target, method, signed, steps, truncated)
+    return ClassifyResult(text, dict(ranked), ranked[0][0], multi_label, saliency, truncated)
