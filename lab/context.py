@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from lab import registry
+from lab import session as session_state
 from lab.hub import HubStatus
 from lab.loading import LoadedModel, ModelCache
 from lab.registry import ModelRef
@@ -17,18 +18,29 @@ class Lab:
         # Host-configured local model directories, by dropdown name.
         self.host_models = registry.local_models_from_settings(self.settings)
 
-    def _local(self, session_models: dict[str, str] | None) -> dict[str, str]:
-        return {**self.host_models, **(session_models or {})}
+    def _local(self, task: str, session: dict | None) -> dict[str, str]:
+        return {**self.host_models, **session_state.models_for(session, task)}
 
-    def resolve(self, task: str, choice: str | None, session_models: dict[str, str] | None = None) -> ModelRef:
-        return registry.resolve(task, choice, self.settings, self.hub.online, self._local(session_models))
+    def resolve(self, task: str, choice: str | None, session: dict | None = None) -> ModelRef:
+        """The model for a user's choice; ``session`` is the browser session's state (lab.session).
 
-    def model(self, task: str, choice: str | None = None, session_models: dict[str, str] | None = None) -> LoadedModel:
+        Leaving the choice at the tab's default picks the session's active fine-tuned model
+        for the task, if it has one.
+        """
+        local = self._local(task, session)
+        if not choice or choice == registry.choices(task, self.settings, self.hub.online)[0]:
+            active = session_state.active(session, task)
+            if active in local:
+                choice = active
+        return registry.resolve(task, choice, self.settings, self.hub.online, local)
+
+    def model(self, task: str, choice: str | None = None, session: dict | None = None) -> LoadedModel:
         """The loaded model for a task and a user's choice (loaded on first use, then cached)."""
-        return self.models.get(self.resolve(task, choice, session_models))
+        return self.models.get(self.resolve(task, choice, session))
 
-    def choices(self, task: str, session_models: dict[str, str] | None = None) -> list[str]:
-        return registry.choices(task, self.settings, self.hub.online, session_models)
+    def choices(self, task: str, session: dict | None = None) -> list[str]:
+        """Dropdown choices: the registry's, then this session's fine-tuned models for the task."""
+        return registry.choices(task, self.settings, self.hub.online, session_state.models_for(session, task))
 
     def default_choice(self, task: str) -> str:
         return self.choices(task)[0]
