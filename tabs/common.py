@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 
 import gradio as gr
@@ -12,15 +13,28 @@ from lab.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 
+USER_ERRORS = (LabInputError, NoHeadAvailable, ModelLoadError)
+
 
 def user_errors(fn):
     """Show the lab's own errors as a clear message in the UI instead of a traceback."""
+
+    if inspect.isgeneratorfunction(fn):  # streaming handlers: errors surface while iterating
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args, **kwargs):
+            try:
+                yield from fn(*args, **kwargs)
+            except USER_ERRORS as exc:
+                raise gr.Error(str(exc), print_exception=False) from exc
+
+        return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except (LabInputError, NoHeadAvailable, ModelLoadError) as exc:
+        except USER_ERRORS as exc:
             raise gr.Error(str(exc), print_exception=False) from exc
 
     return wrapper
