@@ -12,6 +12,7 @@ from lab.context import Lab
 from lab.settings import ASSETS_DIR, Settings
 from tabs.fill_mask import FillMaskTab
 from tabs.models import ModelsTab
+from tabs.ner import NerTab
 from tabs.tokenizer import TokenizerTab
 
 TITLE = "BERT Transfer Lab"
@@ -25,6 +26,7 @@ INTRO = (
 TABS = [
     ("Tokenizer", TokenizerTab),
     ("Fill-mask", FillMaskTab),
+    ("NER", NerTab),
     ("Models", ModelsTab),
 ]
 

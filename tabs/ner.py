@@ -1,0 +1,104 @@
+"""NER tab: entities highlighted in the text, and the per-piece B-/I- tags they were grouped from."""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+import pandas as pd
+
+from lab import render_ner
+from lab.context import Lab
+from lab.loading import no_head_message
+from lab.ner import STRATEGIES, tag_entities
+from lab.tokenization import check_text
+from tabs.common import explainer, model_dropdown, model_line, user_errors
+
+EXPLAINER = """
+**Tags per piece.** The model does not find names directly: it gives every sub-word piece a
+tag. `B-PER` means "this piece *begins* a person", `I-PER` "this piece is *inside* one", `O`
+"outside any entity". Types here are PER (person), ORG (organisation), LOC (place) and MISC
+(anything else with a name). The number next to a tag is the model's probability for it.
+The table on the right shows every piece with its own tag: that is all the model produced.
+
+**From pieces to entities** is plain bookkeeping after the model, and the switch chooses how:
+
+- **none**: show each piece's tag as it is, nothing grouped.
+- **simple**: glue neighbouring pieces of the same type; a `B-` always starts a new entity.
+  The pieces of one word can disagree and end up split ("Mer" a person, "##kel" a place).
+- **first / average / max**: first give each *word* one tag, from its first piece, from the
+  average of its pieces, or from its most confident piece; then glue words as above.
+
+An entity's confidence is the average of the scores of the pieces (or words) it was glued from.
+`[CLS]` and `[SEP]` are never tagged. Very long texts are cut at the model's window and the
+result says how much was read.
+"""
+
+EXAMPLES = [
+    ["Angela Merkel visited Paris with Emmanuel Macron.", "simple"],
+    ["Sundar Pichai runs Google from Mountain View, California.", "first"],
+    ["The Eiffel Tower was built by Gustave Eiffel for the 1889 World's Fair.", "average"],
+    ["Satya Nadella told Reuters that Microsoft will open an office in Nairobi.", "max"],
+    ["Jürgen Klopp managed Borussia Dortmund before Liverpool.", "none"],
+]
+
+ENTITY_COLUMNS = ["#", "text", "type", "score", "chars", "pieces"]
+PIECE_COLUMNS = ["#", "piece", "chars", "word", "tag", "score", "word's tag", "entity"]
+
+
+class NerTab:
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.model: gr.Dropdown | None = None
+
+    @user_errors
+    def ner(self, text: str, aggregation: str = "simple", model: str | None = None,
+            session_models: dict[str, str] | None = None):
+        check_text(text, self.lab.settings.max_text_chars)
+        loaded = self.lab.model("ner", model, session_models)
+        start = time.perf_counter()
+        result = tag_entities(loaded.model, loaded.tokenizer, text, aggregation)
+        info = model_line(loaded, time.perf_counter() - start)
+        found = len(result.entities)
+        what = ("tagged piece", "tagged pieces") if result.aggregation == "none" else ("entity", "entities")
+        info += f" {found} {what[found != 1]} from {len(result.pieces)} pieces, aggregation **{result.aggregation}**."
+        if result.warnings:
+            info += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in result.warnings)
+        highlighted = gr.HighlightedText(render_ner.highlighted(result), color_map=render_ner.color_map(result))
+        entities = pd.DataFrame(render_ner.entity_rows(result), columns=ENTITY_COLUMNS)
+        pieces = pd.DataFrame(render_ner.piece_rows(result), columns=PIECE_COLUMNS)
+        return highlighted, entities, pieces, info, result.as_pipeline()
+
+    def build(self, session_models: gr.State | None = None) -> None:
+        if self.lab.head_missing("ner"):
+            gr.Markdown(f"⚠️ {no_head_message('ner')}", elem_classes="lab-banner")
+        gr.Markdown("Type a sentence and see which words the model marks as people, organisations and places.")
+        with gr.Row():
+            with gr.Column(scale=3):
+                text = gr.Textbox(label="Text", value=EXAMPLES[0][0], lines=2, elem_id="ner-text")
+            with gr.Column(scale=1):
+                self.model = model_dropdown(self.lab, "ner")
+                run = gr.Button("Find entities", variant="primary", elem_id="ner-run")
+        with gr.Row():
+            with gr.Column(scale=3):
+                highlighted = gr.HighlightedText(label="Entities in the text", show_legend=True,
+                                                 elem_id="ner-highlighted")
+                entities = gr.Dataframe(headers=ENTITY_COLUMNS, label="Entities with confidence",
+                                        interactive=False, wrap=True, elem_id="ner-entities")
+                info = gr.Markdown(elem_id="ner-info")
+            with gr.Column(scale=2):
+                aggregation = gr.Radio(list(STRATEGIES), value="simple", label="Aggregation: pieces → entities",
+                                       info="How sub-word tags are grouped (as in transformers' pipeline).",
+                                       elem_id="ner-aggregation")
+                pieces = gr.Dataframe(headers=PIECE_COLUMNS, label="Raw tags per sub-word piece",
+                                      interactive=False, wrap=True, elem_id="ner-pieces")
+        with gr.Accordion("Raw output (what the API returns, in the pipeline's format)", open=False):
+            raw = gr.JSON()
+        gr.Examples(EXAMPLES, [text, aggregation])
+        explainer(EXPLAINER)
+        inputs = [text, aggregation, self.model] + ([session_models] if session_models is not None else [])
+        event = dict(fn=self.ner, inputs=inputs, outputs=[highlighted, entities, pieces, info, raw])
+        run.click(**event, api_name="ner")
+        text.submit(**event, api_visibility="private")
+        # .input, not .change: a user flipping the switch re-runs; an example filling it in does not.
+        aggregation.input(**event, api_visibility="private")
