@@ -10,6 +10,7 @@ import gradio as gr
 
 from lab.context import Lab
 from lab.settings import ASSETS_DIR, Settings
+from tabs.classification import ClassificationTab
 from tabs.fill_mask import FillMaskTab
 from tabs.models import ModelsTab
 from tabs.ner import NerTab
@@ -26,6 +27,7 @@ INTRO = (
 TABS = [
     ("Tokenizer", TokenizerTab),
     ("Fill-mask", FillMaskTab),
+    ("Classification", ClassificationTab),
     ("NER", NerTab),
     ("Models", ModelsTab),
 ]

@@ -11,6 +11,7 @@ from lab.context import Lab
 from lab.fill_mask import fill_mask
 from lab.loading import no_head_message
 from lab.tokenization import check_text
+from tabs.attention import attention_panel
 from tabs.common import explainer, model_dropdown, model_line, user_errors
 
 EXPLAINER = """
@@ -84,3 +85,4 @@ class FillMaskTab:
         event = dict(fn=self.fill, inputs=[text, top_k, targets, model], outputs=[first, bars, best, info, raw])
         run.click(**event, api_name="fill_mask")
         text.submit(**event, api_visibility="private")
+        attention_panel(self.lab, "fill-mask", text, model)

@@ -9,6 +9,7 @@ from lab import render
 from lab.context import Lab
 from lab.errors import LabInputError
 from lab.tokenization import check_text, tokenize_batch, tokenize_pieces, train_wordpiece
+from tabs.attention import attention_panel
 from tabs.common import explainer, model_dropdown, user_errors
 
 TRAINED_HERE = "WordPiece trained here on the project's paragraphs"
@@ -124,6 +125,7 @@ class TokenizerTab:
         event = dict(fn=self.tokenize, inputs=[text, pair, model], outputs=[chips, source, table, summary])
         run.click(**event, api_name="tokenize")
         text.submit(**event, api_visibility="private")
+        attention_panel(self.lab, "tokenizer", text, text_pair=pair)
 
         gr.Markdown("### A batch: padding, truncation and the attention mask")
         with gr.Row():

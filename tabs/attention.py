@@ -1,0 +1,123 @@
+"""The attention view: an "Attention" accordion any tab adds under its input.
+
+``attention_panel(lab, task, text)`` draws the chosen layer's attention (one head, or the
+average of the heads) for the tab's current text as a heatmap over its tokens. Each panel's
+event is public as ``/attention_<task>`` (text, [text_pair,] layer, head, [model]).
+"""
+
+from __future__ import annotations
+
+import time
+
+import gradio as gr
+
+from lab import registry
+from lab.attention import Attention, extract_attention, heatmap_html, parse_head
+from lab.context import Lab
+from lab.errors import NoHeadAvailable
+from lab.fill_mask import normalize_masks
+from lab.loading import LoadedModel
+from lab.tokenization import check_text
+from tabs.common import model_line, user_errors
+
+# The Tokenizer tab has no model of its own: its text is read by the fine-tuning base encoder.
+MODEL_TASK = {"tokenizer": "finetune-base"}
+MAX_LAYER_CHOICE = 24  # the slider's range; the answer says how many layers the model really has
+HEAD_CHOICES = ["average"] + [str(h) for h in range(1, 17)]
+
+EXPLAINER = """
+Each layer of BERT lets every token look at every other token. **Rows** are the tokens doing
+the looking; **columns** are the tokens looked at. Each row's weights add up to 1; a darker
+cell is a larger share of that row's attention (hover a cell for the number).
+
+A layer has several **heads** that attend independently: some follow the previous or next
+token, some link a word to its `##` pieces, many rest on `[CLS]` or `[SEP]` when they have
+nothing better to do. "average" shows the mean over the layer's heads.
+"""
+
+
+def _caption(attention: Attention, layer: int, head: int | None, loaded: LoadedModel, seconds: float) -> str:
+    heads = f"average of its {attention.num_heads} heads" if head is None else f"head {head} of {attention.num_heads}"
+    line = f"Layer {layer} of {attention.num_layers}, {heads}, {len(attention.tokens)} tokens. " + model_line(
+        loaded, seconds
+    )
+    if attention.truncated:
+        line += f"\n\nThe text was cut to its first {len(attention.tokens)} tokens to keep the map readable."
+    return line
+
+
+class AttentionPanel:
+    """The handlers behind one tab's attention accordion."""
+
+    def __init__(self, lab: Lab, task: str):
+        self.lab = lab
+        self.task = task
+
+    def _model(self, model: str | None, session_models: dict[str, str] | None) -> tuple[LoadedModel, str]:
+        task = MODEL_TASK.get(self.task, self.task)
+        try:
+            return self.lab.model(task, model, session_models), ""
+        except NoHeadAvailable:
+            # The attention lives in the encoder, below any head: the embedded encoder's weights
+            # are exactly what the missing head would have sat on.
+            note = (f"\n\nNo {registry.TASKS[self.task].title.lower()} head is available, so this is the "
+                    "embedded encoder's attention (a head on top would not change it).")
+            return self.lab.model("finetune-base", registry.EMBEDDED, session_models), note
+
+    @user_errors
+    def show(self, text: str, layer: int = 1, head: str = "average", model: str | None = None,
+             session_models: dict[str, str] | None = None, text_pair: str = ""):
+        check_text(text, self.lab.settings.max_text_chars)
+        loaded, note = self._model(model, session_models)
+        if self.task == "fill-mask" and loaded.tokenizer.mask_token:
+            text = normalize_masks(text, loaded.tokenizer.mask_token)  # "___" reads as [MASK]
+        start = time.perf_counter()
+        attention = extract_attention(loaded.model, loaded.tokenizer, text, text_pair or None)
+        head_number = parse_head(head)
+        matrix = attention.select(int(layer), head_number)
+        seconds = time.perf_counter() - start
+        raw = {"tokens": attention.tokens, "layer": int(layer), "head": head_number or "average",
+               "num_layers": attention.num_layers, "num_heads": attention.num_heads,
+               "weights": matrix.round(4).tolist()}
+        return heatmap_html(attention.tokens, matrix), _caption(attention, int(layer), head_number, loaded,
+                                                                 seconds) + note, raw
+
+    @user_errors
+    def show_pair(self, text: str, text_pair: str = "", layer: int = 1, head: str = "average"):
+        return self.show(text, layer, head, text_pair=text_pair)
+
+
+def attention_panel(
+    lab: Lab,
+    task: str,
+    text: gr.Textbox,
+    model: gr.Dropdown | None = None,
+    session_models: gr.State | None = None,
+    text_pair: gr.Textbox | None = None,
+) -> AttentionPanel:
+    """Add the "Attention" accordion for ``task``'s text (and model, when the tab has one)."""
+    panel = AttentionPanel(lab, task)
+    slug = task.replace("_", "-")
+    with gr.Accordion("Attention", open=False, elem_id=f"attn-{slug}"):
+        gr.Markdown("Which tokens each token looks at, in one layer of the model, for the text above.")
+        with gr.Row():
+            layer = gr.Slider(1, MAX_LAYER_CHOICE, value=1, step=1, label="Layer",
+                              info="1 is closest to the input.", elem_id=f"attn-{slug}-layer")
+            head = gr.Dropdown(HEAD_CHOICES, value="average", label="Head", allow_custom_value=True,
+                               info="One head, or the average over the layer's heads.",
+                               elem_id=f"attn-{slug}-head")
+            run = gr.Button("Show attention", elem_id=f"attn-{slug}-run")
+        info = gr.Markdown(elem_id=f"attn-{slug}-info")
+        heatmap = gr.HTML(elem_id=f"attn-{slug}-map")
+        with gr.Accordion("The weights as numbers", open=False):
+            raw = gr.JSON()
+        gr.Markdown(EXPLAINER)
+    outputs = [heatmap, info, raw]
+    if text_pair is not None:
+        run.click(panel.show_pair, [text, text_pair, layer, head], outputs, api_name=f"attention_{slug.replace('-', '_')}")
+    else:
+        inputs = [text, layer, head] + ([model] if model is not None else [])
+        if model is not None and session_models is not None:
+            inputs.append(session_models)
+        run.click(panel.show, inputs, outputs, api_name=f"attention_{slug.replace('-', '_')}")
+    return panel
