@@ -8,6 +8,7 @@ Gradio.
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,10 @@ class Settings:
     # Most lines the tokenizer's batch view takes at once.
     max_batch_lines: int = 32
     assets_dir: Path = ASSETS_DIR
+    # Where fine-tuned models go: one folder per browser session, removed when it ends.
+    runs_dir: Path = Path(tempfile.gettempdir()) / "bert-transfer-lab" / "runs"
+    # Trainings that run at once (others wait in the queue); 1 suits a 2-core machine.
+    max_concurrent_trainings: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -54,4 +59,6 @@ class Settings:
             model_overrides=overrides,
             max_loaded_models=int(os.environ.get("LAB_MAX_LOADED_MODELS", "4")),
             max_text_chars=int(os.environ.get("LAB_MAX_TEXT_CHARS", "5000")),
+            runs_dir=Path(os.environ.get("LAB_RUNS_DIR", str(cls.runs_dir))),
+            max_concurrent_trainings=int(os.environ.get("LAB_MAX_TRAININGS", "1")),
         )
