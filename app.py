@@ -14,6 +14,7 @@ from tabs.classification import ClassificationTab
 from tabs.fill_mask import FillMaskTab
 from tabs.models import ModelsTab
 from tabs.ner import NerTab
+from tabs.qa import QaTab
 from tabs.tokenizer import TokenizerTab
 
 TITLE = "BERT Transfer Lab"
@@ -29,6 +30,7 @@ TABS = [
     ("Fill-mask", FillMaskTab),
     ("Classification", ClassificationTab),
     ("NER", NerTab),
+    ("Question answering", QaTab),
     ("Models", ModelsTab),
 ]
 

@@ -56,7 +56,7 @@ def context_html(context: str, result: QAResult) -> str:
 def candidate_rows(result: QAResult) -> list[dict]:
     """The top-k candidates as table rows, best first."""
     return [
-        {"rank": r, "answer": c.text, "score": round(c.score, 4), "start+end logit": round(c.logit, 3),
+        {"rank": r, "answer": c.text, "score": round(c.score, 6), "start+end logit": round(c.logit, 3),
          "window": c.window + 1, "characters": f"{c.char_start}–{c.char_end}"}
         for r, c in enumerate(result.candidates, start=1)
     ]
