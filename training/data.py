@@ -1,0 +1,728 @@
+"""Reading a user's CSV/TSV, checking it before training, and splitting it.
+
+The Fine-tune tab and the CLI share this path: ``read_table`` -> ``guess_columns`` (the user may
+change the choice) -> ``summarize`` (what the tab shows) -> ``build_dataset`` (pre-flight checks;
+raises ``DataError``) -> ``split_dataset``. ``load_for_training`` does the lot for the CLI.
+
+Every ``DataError`` says what is wrong and how to fix it, with line numbers where one applies.
+Line numbers are the file's own (line 1 = the header), as an editor or a spreadsheet shows them.
+"""
+
+from __future__ import annotations
+
+import array
+import csv
+import io
+import math
+import os
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from lab.errors import LabInputError
+from training.config import TrainConfig
+from training.dataset import TextDataset
+
+
+class DataError(LabInputError):
+    """A data file or column choice can't be used for training; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class DataLimits:
+    """Caps on what an upload may hold; a host changes them with LAB_MAX_UPLOAD_MB / LAB_MAX_ROWS /
+    LAB_MAX_TEXT_CHARS."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 200_000
+    # Longer than any sensible classification text; it mostly catches a stray quote that swallowed
+    # the rest of the file, or a file that isn't a table at all.
+    max_text_chars: int = 20_000
+
+    @classmethod
+    def from_env(cls) -> DataLimits:
+        default = cls()
+
+        def number(name: str, fallback: float) -> float:
+            value = os.environ.get(name)
+            if value is None or not value.strip():
+                return fallback
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a number (got {value!r}).") from None
+            if number <= 0:
+                raise ValueError(f"{name} must be positive (got {value!r}).")
+            return number
+
+        return cls(
+            max_bytes=int(number("LAB_MAX_UPLOAD_MB", default.max_bytes / 2**20) * 2**20),
+            max_rows=int(number("LAB_MAX_ROWS", default.max_rows)),
+            max_text_chars=int(number("LAB_MAX_TEXT_CHARS", default.max_text_chars)),
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+_SNIFF_CHARS = 64 * 1024
+
+# Magic numbers of files people rename to .csv by mistake, and what to do instead.
+_MAGIC = [
+    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive",
+     "In Excel or LibreOffice use File > Save As > 'CSV UTF-8' and upload that file."),
+    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another Office document",
+     "In Excel or LibreOffice use File > Save As > 'CSV UTF-8' and upload that file."),
+    (b"%PDF", "a PDF document", "Export the table as CSV instead."),
+    (b"\x1f\x8b", "a gzip-compressed file", "Decompress it (gunzip) and upload the CSV inside."),
+    (b"PAR1", "a Parquet file", "Convert it with pandas: pd.read_parquet(f).to_csv('data.csv', index=False)."),
+    (b"SQLite format 3", "an SQLite database", "Export the table as CSV instead."),
+    (b"\x89PNG", "a PNG image", "Upload a CSV or TSV file with a text column and a label column."),
+    (b"\xff\xd8\xff", "a JPEG image", "Upload a CSV or TSV file with a text column and a label column."),
+]
+
+# Header names people use; a first row holding one of these is a header.
+TEXT_NAMES = ("text", "texts", "sentence", "sentences", "review", "reviews", "comment", "content", "body",
+              "tweet", "document", "message", "utterance", "question", "title", "abstract", "headline",
+              "phrase", "description", "summary", "query", "input", "post")
+LABEL_NAMES = ("label", "labels", "class", "category", "sentiment", "target", "y", "intent", "topic",
+               "emotion", "polarity", "tag", "rating", "stars", "gold_label", "output")
+_OTHER_NAMES = ("id", "idx", "index", "uid", "date", "time", "author", "user", "source", "split", "language",
+                "lang", "url", "score")
+_KNOWN_NAMES = frozenset(TEXT_NAMES + LABEL_NAMES + _OTHER_NAMES)
+
+_NA_STRINGS = frozenset({"nan", "NaN", "NAN", "null", "NULL", "None", "N/A", "n/a", "NA", "#N/A", "<NA>"})
+_INT = re.compile(r"^[+-]?\d+(\.0*)?$")
+_NUMBER = re.compile(r"^[+-]?(\d+([.,]\d*)?|[.,]\d+)([eE][+-]?\d+)?%?$")
+
+
+def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int | None = None) -> pd.DataFrame:
+    """Read a CSV/TSV a user uploaded into a DataFrame of strings.
+
+    Sniffs the encoding (BOM -> UTF-8/UTF-16/UTF-32; else UTF-8, then Windows-1252, then
+    latin-1, with a note), the delimiter (, ; tab |), quoting, and whether the first row is a
+    header (if not, columns are named by their content or position, with a note). Files over the
+    caps, binary files (an .xlsx renamed .csv, ...), empty files and header-only files are refused
+    with a ``DataError``. ``nrows`` reads only the first data rows (a note says so).
+
+    ``df.attrs`` holds ``notes`` (list[str]), ``encoding``, ``delimiter``, ``has_header``,
+    ``source`` (the file name) and ``lines`` (an int array: the file line each row starts on).
+    """
+    limits = limits or DataLimits.from_env()
+    path = Path(path)
+    name = path.name
+    if not path.is_file():
+        raise DataError(f"{name}: no such file. Upload the CSV or TSV again.")
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise DataError(f"{name} is {size / 2**20:.1f} MB; the cap is {limits.max_bytes / 2**20:g} MB "
+                        f"(LAB_MAX_UPLOAD_MB). Upload a sample of the rows, e.g. the first 20,000 lines.")
+    raw = path.read_bytes()
+    notes: list[str] = []
+    text, encoding = _decode(raw, name, notes)
+    if not text.strip():
+        raise DataError(f"{name} is empty. Upload a CSV with a header line (e.g. text,label) and one "
+                        "example per line.")
+
+    delimiter, quoting = _sniff_dialect(text, path.suffix.lower())
+    records, lines, ends = _parse(text, delimiter, quoting, name, limits, nrows, notes)
+    if not records:
+        raise DataError(f"{name} holds no rows. Upload a CSV with a header line (e.g. text,label) and one "
+                        "example per line.")
+
+    has_header = _has_header(records)
+    if has_header:
+        header, records, lines, ends = records[0], records[1:], lines[1:], ends[1:]
+        if not records:
+            raise DataError(f"{name} has a header ({', '.join(h.strip() for h in header)}) but no data rows. "
+                            "Add one example per line below the header.")
+        width = len(header)
+    else:
+        width = Counter(len(r) for r in records[:1000]).most_common(1)[0][0]
+        header = None
+
+    for record, line, end in zip(records, lines, ends):
+        # A quote that never closed: one field holds the lines (delimiters and all) that follow it.
+        if len(record) != width and end > line and any(
+                delimiter in rest for cell in record for rest in cell.splitlines()[1:]):
+            raise DataError(f"{name}, line {line:,}: a double quote opens a text that never closes, so the text runs on "
+                            f"to line {end:,}. Close that quote or remove it (write a quote inside a quoted text "
+                            'as two: "").')
+        if len(record) > width:
+            if any(cell.strip() for cell in record[width:]):
+                sep = DELIMITERS[delimiter]
+                raise DataError(
+                    f"{name}, line {line:,}: {len(record)} fields where the {'header has' if has_header else 'other lines have'} "
+                    f"{width}. A text probably contains the delimiter ({sep} {delimiter!r}): put such texts in "
+                    f'double quotes ("like{delimiter} this"), or save the file as TSV.')
+            del record[width:]
+        elif len(record) < width:
+            record.extend([""] * (width - len(record)))
+
+    if nrows is not None and len(records) > nrows:
+        records, lines = records[:nrows], lines[:nrows]
+        notes.append(f"Only the first {nrows:,} rows were read.")
+    if len(records) > limits.max_rows:
+        raise DataError(f"{name} has more than {limits.max_rows:,} data rows, the cap (LAB_MAX_ROWS). "
+                        f"Upload a random sample of at most {limits.max_rows:,} rows.")
+
+    if header is not None:
+        columns = _clean_header(header, notes)
+    else:
+        columns = _positional_names(records, width)
+        if width == 2:
+            notes.append(f"No header line found: the columns were named {columns[0]!r} and {columns[1]!r} "
+                         "from their content (column 1 and column 2). Add a header line to name them yourself.")
+        else:
+            notes.append(f"No header line found: the columns were named {', '.join(columns)} by position. "
+                         "Add a header line to name them yourself.")
+
+    for j, column in enumerate(columns):
+        for record, line in zip(records, lines):
+            if len(record[j]) > limits.max_text_chars:
+                hint = (" It spans several lines: a double quote that opens a text without closing it makes the "
+                        "text run on; close or remove that quote." if "\n" in record[j] else "")
+                raise DataError(f"{name}, line {line:,}, column {column!r}: {len(record[j]):,} characters; the cap is "
+                                f"{limits.max_text_chars:,} per text. Shorten or split that text.{hint}")
+
+    df = pd.DataFrame(records, columns=columns, dtype=str)
+    # An array, not a list: pandas deep-copies attrs on every operation.
+    df.attrs.update(source=name, encoding=encoding, delimiter=delimiter, has_header=has_header,
+                    notes=notes, lines=array.array("q", lines))
+    return df
+
+
+def _decode(raw: bytes, name: str, notes: list[str]) -> tuple[str, str]:
+    for magic, what, fix in _MAGIC:
+        if raw.startswith(magic):
+            raise DataError(f"{name} is not a text CSV: it looks like {what}. {fix}")
+    boms = [(b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
+            (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")]
+    encoding = next((enc for bom, enc in boms if raw.startswith(bom)), None)
+    if encoding is None and b"\x00" in raw[:4096]:
+        # UTF-16 without a BOM: ASCII text leaves every other byte zero.
+        head = raw[:4096]
+        even, odd = head[0::2].count(0), head[1::2].count(0)
+        if odd > 0.4 * len(head[1::2]) and even < 0.1 * len(head[0::2]):
+            encoding = "utf-16-le"
+        elif even > 0.4 * len(head[0::2]) and odd < 0.1 * len(head[1::2]):
+            encoding = "utf-16-be"
+        if encoding:
+            notes.append(f"Decoded as UTF-16 ({encoding[-2:].upper()} byte order, no byte-order mark).")
+    if encoding is not None:
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as e:
+            raise DataError(f"{name} looks like {encoding.upper()} but byte {e.start:,} isn't valid {encoding.upper()}. "
+                            "Open it in an editor and save it as UTF-8.") from None
+    else:
+        try:
+            text, encoding = raw.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError as e:
+            line = raw[:e.start].count(b"\n") + 1
+            try:
+                text, encoding = raw.decode("cp1252"), "cp1252"
+                label = "Windows-1252 (cp1252, a superset of latin-1)"
+            except UnicodeDecodeError:
+                text, encoding = raw.decode("latin-1"), "latin-1"
+                label = "latin-1 (ISO-8859-1)"
+            notes.append(f"The file isn't valid UTF-8 (first bad byte on line {line:,}); it was decoded as {label}. "
+                         "If accented letters look wrong, save it as UTF-8 and upload again.")
+    sample = text[:_SNIFF_CHARS]
+    control = sum(1 for ch in sample if ch < " " and ch not in "\t\n\r")
+    if "\x00" in sample or control > 0.01 * len(sample):
+        raise DataError(f"{name} is not a text file (it holds binary data). Upload a CSV or TSV saved as text, "
+                        "e.g. with Excel's File > Save As > 'CSV UTF-8'.")
+    return text, encoding
+
+
+def _sniff_dialect(text: str, suffix: str) -> tuple[str, int]:
+    """The delimiter and quoting that split the first lines into the same number (>= 2) of fields most often.
+
+    Quoting is tried both ways: a stray double quote at the start of a text (common in plain TSVs,
+    GLUE's among them) would otherwise swallow the lines after it.
+    """
+    sample = text[:_SNIFF_CHARS]
+    truncated = len(text) > len(sample)
+    best, best_key = (",", csv.QUOTE_MINIMAL), None
+    for order, delimiter in enumerate(DELIMITERS):
+        for quoting in (csv.QUOTE_MINIMAL, csv.QUOTE_NONE):
+            rows = [r for r in csv.reader(io.StringIO(sample, newline=""), delimiter=delimiter, quoting=quoting) if r]
+            if truncated and len(rows) > 1:
+                rows = rows[:-1]  # the sample may cut the last record short
+            rows = rows[:1000]
+            if not rows:
+                continue
+            width, count = Counter(len(r) for r in rows).most_common(1)[0]
+            if width < 2:
+                continue
+            hinted = (delimiter == "\t") == (suffix in (".tsv", ".tab"))
+            # Most consistent first; then the file's extension, the usual delimiters, more records
+            # (a swallowing quote makes fewer), and real quoting over none.
+            key = (round(count / len(rows), 2), hinted, -order, len(rows), quoting == csv.QUOTE_MINIMAL)
+            if best_key is None or key > best_key:
+                best, best_key = (delimiter, quoting), key
+    return best
+
+
+def _parse(text: str, delimiter: str, quoting: int, name: str, limits: DataLimits, nrows: int | None,
+           notes: list[str]) -> tuple[list[list[str]], list[int], list[int]]:
+    """Records and the lines each starts and ends on; fully empty records are dropped (with a note)."""
+    if csv.field_size_limit() <= limits.max_text_chars:  # so our own cap, with its message, applies first
+        csv.field_size_limit(limits.max_text_chars + 1)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, quoting=quoting)
+    records, lines, ends, dropped = [], [], [], []
+    # header + cap + 1 rows are enough to tell a file over the cap.
+    stop = (limits.max_rows if nrows is None else min(nrows, limits.max_rows)) + 2
+    line = 1
+    try:
+        for record in reader:
+            start, line = line, reader.line_num + 1
+            if not record:
+                continue
+            if not any(cell.strip() for cell in record):
+                dropped.append(start)
+                continue
+            records.append(record)
+            lines.append(start)
+            ends.append(reader.line_num)
+            if len(records) >= stop:
+                break
+    except csv.Error as e:
+        if "field larger than field limit" in str(e):
+            raise DataError(f"{name}, line {line:,}: a text longer than the cap of {limits.max_text_chars:,} characters "
+                            "(or a double quote that opens a text without closing it, so the text runs on). "
+                            "Shorten that text or fix the quote.") from None
+        raise DataError(f"{name}, line {reader.line_num:,}: the file can't be read as {DELIMITERS[delimiter]}-separated "
+                        f"values ({e}). Check the quotes on that line.") from None
+    if dropped:
+        shown = ", ".join(map(str, dropped[:5])) + (" ..." if len(dropped) > 5 else "")
+        notes.append(f"Skipped {len(dropped)} empty row(s) (line {shown}).")
+    return records, lines, ends
+
+
+def _is_number(value: str) -> bool:
+    return bool(_NUMBER.match(value.strip()))
+
+
+def _normal_name(name: str) -> str:
+    return re.sub(r"[\s\-]+", "_", name.strip().lower())
+
+
+def _known_name(cell: str) -> bool:
+    name = _normal_name(cell)
+    if name in _KNOWN_NAMES or name.rstrip("0123456789_") in _KNOWN_NAMES:
+        return True
+    # review_text, label_id, sentiment_label: identifier-like names (no spaces) with a known part.
+    return bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", cell.strip())) and any(
+        part in _KNOWN_NAMES for part in name.split("_"))
+
+
+def _has_header(records: list[list[str]]) -> bool:
+    """Whether the first record is a header: a vote over its cells against the rows under it."""
+    first, rest = records[0], records[1:501]
+    cells = [c.strip() for c in first]
+    for j, cell in enumerate(cells):
+        # A known name is a header unless the same value recurs below it (a label called "question").
+        if cell and _known_name(cell) and all(j >= len(r) or r[j].strip() != cell for r in rest):
+            return True
+    if not rest:  # one line only: a header if it reads like names
+        return all(c and not _is_number(c) and len(c) <= 40 for c in cells)
+    score = 0.0
+    for j, head in enumerate(cells):
+        column = [r[j].strip() for r in rest if j < len(r) and r[j].strip()]
+        if not head or not column:
+            continue
+        numeric = sum(map(_is_number, column)) / len(column)
+        if _is_number(head):
+            score -= 2  # headers are names, rarely numbers
+        elif numeric >= 0.9:
+            score += 2  # a word on top of a column of numbers
+        elif len(set(column)) <= max(2, len(column) // 2):  # categories
+            score += -2 if head in set(column) else 1
+        else:  # free text
+            mean = sum(map(len, column)) / len(column)
+            if mean >= 15 and len(head) < 0.3 * mean:
+                score += 1
+            elif len(head) >= 0.5 * mean:
+                score -= 1
+    return score > 0
+
+
+def _clean_header(header: list[str], notes: list[str]) -> list[str]:
+    columns: list[str] = []
+    for j, raw in enumerate(header, 1):
+        name = raw.strip().lstrip("\ufeff").strip() or f"column_{j}"
+        if name in columns:
+            k = 2
+            while f"{name}_{k}" in columns or f"{name}_{k}" in header:
+                k += 1
+            notes.append(f"The column name {name!r} appears more than once; column {j} was renamed {name}_{k}.")
+            name = f"{name}_{k}"
+        columns.append(name)
+    return columns
+
+
+def _positional_names(records: list[list[str]], width: int) -> list[str]:
+    names = [f"column_{j}" for j in range(1, width + 1)]
+    if width != 2:
+        return names
+    sample = pd.DataFrame([r[:2] for r in records[:2000]], columns=names, dtype=str)
+    text_column, _ = guess_columns(sample)
+    return ["text", "label"] if text_column == "column_1" else ["label", "text"]
+
+
+# --------------------------------------------------------------------------------------------
+# Columns and checks
+
+
+def _missing(value) -> bool:
+    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+        return True
+    text = str(value).strip()
+    return not text or text in _NA_STRINGS
+
+
+def _cells(df: pd.DataFrame, column: str) -> list[str | None]:
+    return [None if _missing(v) else str(v).strip() for v in df[column].tolist()]
+
+
+def guess_columns(df: pd.DataFrame) -> tuple[str, str]:
+    """(text_column, label_column): the label is a column named like one (label, class, sentiment,
+    ...), else the one with the fewest distinct values per row; the text is the column with the
+    longest average string (numbers don't count as text when another column has words)."""
+    columns = [str(c) for c in df.columns]
+    if len(columns) < 2:
+        only = f" ({columns[0]!r})" if columns else ""
+        raise DataError(f"Only one column{only} was found, and training needs a text column and a label column. "
+                        "Separate them with a comma, semicolon, tab or |, and quote texts that contain the "
+                        "delimiter.")
+    stats = {}
+    for column in columns:
+        values = [v for v in _cells(df, column) if v is not None]
+        stats[column] = {
+            "mean_len": sum(map(len, values)) / len(values) if values else 0.0,
+            "numeric": bool(values) and sum(map(_is_number, values)) / len(values) >= 0.9,
+            "distinct": len(set(values)),
+            "filled": len(values),
+        }
+
+    def longest(candidates: list[str]) -> str:
+        wordy = [c for c in candidates if not stats[c]["numeric"]] or candidates
+        return max(wordy, key=lambda c: stats[c]["mean_len"])
+
+    named = _label_by_name(columns)
+    if named is not None:
+        return longest([c for c in columns if c != named]), named
+    text_column = longest(columns)
+    others = [c for c in columns if c != text_column]
+
+    def ratio(c: str) -> float:
+        s = stats[c]
+        return s["distinct"] / s["filled"] if s["filled"] else math.inf
+
+    labelish = [c for c in others if stats[c]["distinct"] >= 2]
+    return text_column, (min(labelish, key=ratio) if labelish else others[0])
+
+
+def _label_by_name(columns: list[str]) -> str | None:
+    by_name = {_normal_name(c): c for c in columns}
+    for preferred in LABEL_NAMES:
+        if preferred in by_name:
+            return by_name[preferred]
+    return next((c for c in columns if any(part in LABEL_NAMES for part in _normal_name(c).split("_"))), None)
+
+
+def _check_columns(df: pd.DataFrame, text_column: str, label_column: str) -> None:
+    available = ", ".join(repr(str(c)) for c in df.columns)
+    for role, column in (("text", text_column), ("label", label_column)):
+        if column not in df.columns:
+            raise DataError(f"The {role} column {column!r} isn't in the file; its columns are {available}. "
+                            f"Pick the {role} column from those.")
+    if text_column == label_column:
+        raise DataError(f"The text and the label column are both {text_column!r}. Pick two different columns.")
+
+
+def _where(df: pd.DataFrame, positions: Sequence[int], limit: int = 8) -> str:
+    """'lines 3, 7 and 9' (the file's lines, when known) or 'rows 2, 6 and 8' (header excluded)."""
+    lines = df.attrs.get("lines")
+    if lines is not None and len(lines) == len(df) and df.index.equals(pd.RangeIndex(len(df))):
+        word, numbers = "line", [lines[p] for p in positions]
+    else:
+        rows = _row_numbers(df)
+        word, numbers = "row", [rows[p] for p in positions]
+    shown = [f"{n:,}" for n in numbers[:limit]]
+    if len(numbers) > limit:
+        shown.append(f"{len(numbers) - limit:,} more")
+    if len(shown) == 1:
+        return f"{word} {shown[0]}"
+    return f"{word}s {', '.join(shown[:-1])} and {shown[-1]}"
+
+
+def _label_order(labels: Sequence[str]) -> list[str]:
+    """Sorted integers when every label is an integer (0, 1, 2, ... 10), else sorted strings."""
+    distinct = set(labels)
+    if distinct and all(_INT.match(v) for v in distinct):
+        return sorted(distinct, key=int)
+    return sorted(distinct)
+
+
+def _normalise_labels(labels: list[str | None], reference: Sequence[str] | None = None) -> list[str | None]:
+    """'1', '1.0' and '+1' are one label when the labels (and the reference names, if any) are integers."""
+    present = [v for v in labels if v is not None]
+    if not present or not all(_INT.match(v) for v in present):
+        return labels
+    if reference is not None and not all(_INT.match(str(v)) for v in reference):
+        return labels
+    return [None if v is None else str(int(float(v))) for v in labels]
+
+
+def _problems(df: pd.DataFrame, text_column: str, label_column: str, texts: list[str | None],
+              labels: list[str | None], training: bool) -> list[str]:
+    """What stops training on these columns, one message per problem (the same text build_dataset raises)."""
+    problems = []
+    where = f"column {text_column!r}"
+    empty_text = [i for i, t in enumerate(texts) if t is None]
+    if empty_text:
+        problems.append(f"{len(empty_text):,} row(s) have an empty text in {where} ({_where(df, empty_text)}). "
+                        "Fill in those texts or delete those rows.")
+    empty_label = [i for i, v in enumerate(labels) if v is None]
+    if empty_label:
+        problems.append(f"{len(empty_label):,} row(s) have no label in column {label_column!r} "
+                        f"({_where(df, empty_label)}). Label those rows or delete them.")
+    if not training:
+        return problems
+    counts = Counter(v for v in labels if v is not None)
+    filled = sum(counts.values())
+    if len(counts) == 1:
+        (only, n), = counts.items()
+        problems.append(f"Column {label_column!r} holds a single class ({only!r}, {n:,} rows); a classifier needs at "
+                        "least two. Add examples of another class, or check that this is the label column.")
+    elif len(counts) > 50 and len(counts) > 0.5 * filled:
+        problems.append(f"Column {label_column!r} has {len(counts):,} different values in {filled:,} rows: it looks "
+                        "like free text or an id, not a label. Choose the column that holds the classes.")
+    else:
+        rare = sorted((name for name, n in counts.items() if n < 2), key=str)
+        if rare:
+            at = [_where(df, [labels.index(name)]) for name in rare[:8]]
+            listed = ", ".join(f"{name!r} ({a})" for name, a in zip(rare, at))
+            more = f" and {len(rare) - 8} more" if len(rare) > 8 else ""
+            problems.append(f"{len(rare)} class(es) have a single example: {listed}{more}. Each class needs at least 2, "
+                            "so that it can appear in both the training and the validation split. Add examples or "
+                            "remove those rows.")
+    return problems
+
+
+def build_dataset(df: pd.DataFrame, text_column: str, label_column: str,
+                  label_names: list[str] | None = None) -> TextDataset:
+    """The checked dataset: raises ``DataError`` listing every problem (empty texts or labels, one
+    class, classes with one example, labels unknown to ``label_names``).
+
+    Label ids follow sorted integers when every label is an integer, else sorted strings. Pass the
+    training set's ``label_names`` when building a validation set, so both share one mapping.
+    """
+    _check_columns(df, text_column, label_column)
+    texts = _cells(df, text_column)
+    labels = _normalise_labels(_cells(df, label_column), label_names)
+    problems = _problems(df, text_column, label_column, texts, labels, training=label_names is None)
+    if label_names is not None:
+        names = [str(n) for n in label_names]
+        known = set(names)
+        unknown: dict[str, list[int]] = {}
+        for i, v in enumerate(labels):
+            if v is not None and v not in known:
+                unknown.setdefault(v, []).append(i)
+        if unknown:
+            lower = {n.lower(): n for n in names}
+            parts = []
+            for v, positions in list(unknown.items())[:8]:
+                hint = f", did you mean {lower[v.lower()]!r}? (labels are case-sensitive)" if v.lower() in lower else ""
+                parts.append(f"{v!r} ({_where(df, positions, limit=3)}{hint})")
+            more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
+            problems.append(f"Label(s) in column {label_column!r} that the training data doesn't have: "
+                            f"{', '.join(parts)}{more}. The labels must be among {', '.join(map(repr, names))}: "
+                            "fix those rows or delete them.")
+    if problems:
+        source = df.attrs.get("source")
+        raise DataError((f"{source}: " if source else "") + " ".join(problems))
+    if label_names is None:
+        names = _label_order([v for v in labels if v is not None])
+    index = {n: i for i, n in enumerate(names)}
+    return TextDataset(texts=list(texts), labels=[index[v] for v in labels], label_names=list(names),
+                       rows=_row_numbers(df))
+
+
+def _row_numbers(df: pd.DataFrame) -> list[int]:
+    """1-based data-row numbers (header excluded), from the index when it is read_table's."""
+    index = df.index
+    if pd.api.types.is_integer_dtype(index.dtype) and (len(index) == 0 or index.min() >= 0):
+        return [int(i) + 1 for i in index]
+    return list(range(1, len(df) + 1))
+
+
+def split_dataset(ds: TextDataset, val_fraction: float, test_fraction: float = 0.0,
+                  seed: int = 42) -> tuple[TextDataset, TextDataset, TextDataset | None]:
+    """Stratified (train, validation, test or None) split, the same for the same seed.
+
+    Each class is shuffled and cut by the fractions, rounded; a class with >= 2 examples always
+    has one in train and one in validation, and with >= 3 one in test when a test set is asked for.
+    Each part keeps the file's order (the training loop shuffles).
+    """
+    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise DataError(f"The validation share ({val_fraction:g}) and test share ({test_fraction:g}) must each be "
+                        "between 0 and 1 and leave some data for training. Lower them.")
+    rng = random.Random(seed)
+    by_class: dict[int, list[int]] = {}
+    for i, label in enumerate(ds.labels):
+        by_class.setdefault(label, []).append(i)
+    train, val, test = [], [], []
+    for label in sorted(by_class):
+        members = by_class[label][:]
+        rng.shuffle(members)
+        n = len(members)
+        n_val, n_test = round(n * val_fraction), round(n * test_fraction) if test_fraction else 0
+        if n >= 2:
+            n_val = max(n_val, 1)
+        if test_fraction and n >= 3:
+            n_test = max(n_test, 1)
+        while n_val + n_test > n - 1 and n_test > 0:  # keep one for training
+            n_test -= 1
+        n_val = min(n_val, n - 1)
+        val += members[:n_val]
+        test += members[n_val:n_val + n_test]
+        train += members[n_val + n_test:]
+    if not val:
+        raise DataError(f"{len(ds)} example(s) are too few to hold out a validation set. Add examples (at least 2 "
+                        "per class) or upload a separate validation file.")
+    return (ds.subset(sorted(train)), ds.subset(sorted(val)),
+            ds.subset(sorted(test)) if test_fraction else None)
+
+
+# --------------------------------------------------------------------------------------------
+# Summary
+
+
+@dataclass
+class DataSummary:
+    """What the Fine-tune tab shows about a file before training."""
+
+    rows: int
+    columns: list[str]
+    text_column: str
+    label_column: str
+    class_counts: dict[str, int]  # in label-id order
+    label_mapping: dict[str, int]  # label2id, as written into the model config
+    token_lengths: list[int]  # per text (or per sampled text, see notes), [CLS]/[SEP] included
+    suggested_max_length: int  # 95th percentile, rounded up to a multiple of 8, at most 512
+    preview: pd.DataFrame  # the first rows, long cells shortened
+    notes: list[str] = field(default_factory=list)  # how the file was read; nothing here stops training
+    problems: list[str] = field(default_factory=list)  # what build_dataset would refuse, for showing early
+    length_unit: str = "tokens"  # "tokens", or "words" when no tokenizer was given
+
+    def percentiles(self, qs: Sequence[int] = (50, 90, 95, 99, 100)) -> dict[int, int]:
+        return {q: _percentile(sorted(self.token_lengths), q) for q in qs}
+
+    def truncated_share(self, max_length: int) -> float:
+        """Share of texts longer than ``max_length`` (they would be cut)."""
+        if not self.token_lengths:
+            return 0.0
+        return sum(n > max_length for n in self.token_lengths) / len(self.token_lengths)
+
+
+_MAX_LENGTH_CAP = 512
+_LENGTH_SAMPLE = 10_000  # plenty for a 95th percentile, and fast enough on a laptop
+_PREVIEW_ROWS = 10
+_PREVIEW_CHARS = 300
+
+
+def _percentile(ordered: list[int], q: float) -> int:
+    if not ordered:
+        return 0
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def suggest_max_length(lengths: Sequence[int]) -> int:
+    """The 95th percentile rounded up to a multiple of 8 (tensor cores like it), between 8 and 512."""
+    if not lengths:
+        return TrainConfig.__dataclass_fields__["max_length"].default
+    p95 = _percentile(sorted(lengths), 95)
+    return min(_MAX_LENGTH_CAP, max(8, math.ceil(p95 / 8) * 8))
+
+
+def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=None) -> DataSummary:
+    """Row count, class histogram, label mapping, text lengths and a preview, for the chosen columns.
+
+    Lengths are in the tokenizer's tokens (with [CLS]/[SEP]) when one is given, on a random sample
+    of 10,000 texts for bigger files; without one they are word counts and the suggestion uses
+    ~1.3 tokens per word. Problems that would stop training are listed in ``problems``, not raised.
+    """
+    _check_columns(df, text_column, label_column)
+    notes = list(df.attrs.get("notes", []))
+    texts = _cells(df, text_column)
+    labels = _normalise_labels(_cells(df, label_column))
+    problems = _problems(df, text_column, label_column, texts, labels, training=True)
+    names = _label_order([v for v in labels if v is not None])
+    counts = Counter(v for v in labels if v is not None)
+
+    present = [t for t in texts if t is not None]
+    if len(present) > _LENGTH_SAMPLE:
+        present = random.Random(0).sample(present, _LENGTH_SAMPLE)
+        notes.append(f"Text lengths come from a random sample of {_LENGTH_SAMPLE:,} texts.")
+    if tokenizer is not None:
+        encoded = tokenizer(present, add_special_tokens=True, truncation=False, verbose=False,
+                            return_attention_mask=False, return_token_type_ids=False) if present else {"input_ids": []}
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        suggested, unit = suggest_max_length(lengths), "tokens"
+    else:
+        lengths = [len(t.split()) for t in present]
+        suggested = suggest_max_length([math.ceil(n * 1.3) + 2 for n in lengths])
+        unit = "words"
+        notes.append("Lengths are in words (no tokenizer given); BERT's WordPiece makes ~1.3 tokens per word, plus "
+                     "[CLS] and [SEP].")
+
+    preview = df.head(_PREVIEW_ROWS).copy()
+    for column in preview.columns:
+        preview[column] = [v if not isinstance(v, str) or len(v) <= _PREVIEW_CHARS else v[:_PREVIEW_CHARS] + "…"
+                           for v in preview[column].tolist()]
+    return DataSummary(
+        rows=len(df), columns=[str(c) for c in df.columns], text_column=text_column, label_column=label_column,
+        class_counts={n: counts[n] for n in names}, label_mapping={n: i for i, n in enumerate(names)},
+        token_lengths=lengths, suggested_max_length=suggested, preview=preview, notes=notes,
+        problems=problems, length_unit=unit,
+    )
+
+
+def load_for_training(path: str | Path, text_column: str | None = None, label_column: str | None = None,
+                      limits: DataLimits | None = None, *, label_names: list[str] | None = None,
+                      tokenizer=None) -> tuple[TextDataset, DataSummary]:
+    """Read a file, guess the columns not given, check it and summarise it (the CLI's one call).
+
+    With ``label_names`` (the training set's) it loads a validation file under that mapping.
+    Raises ``DataError`` for anything that would stop training.
+    """
+    df = read_table(path, limits)
+    if label_column is None and label_names is not None:
+        # A validation file: its label column is the one whose values are the training labels.
+        known = set(map(str, label_names))
+        label_column = next((str(c) for c in df.columns if str(c) != text_column and set(
+            v for v in _normalise_labels(_cells(df, c), label_names) if v is not None) <= known), None)
+    if text_column is None or label_column is None:
+        guessed_text, guessed_label = guess_columns(df)
+        if text_column is None:
+            text_column = guessed_text if guessed_text != label_column else guessed_label
+        if label_column is None:
+            label_column = guessed_label if guessed_label != text_column else guessed_text
+    ds = build_dataset(df, text_column, label_column, label_names)
+    summary = summarize(df, text_column, label_column, tokenizer)
+    if label_names is not None:  # a validation file: its mapping is the training one
+        summary.label_mapping = ds.label2id
+        summary.class_counts = ds.class_counts()
+        summary.problems = []
+    return ds, summary
