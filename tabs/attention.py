@@ -53,7 +53,7 @@ class AttentionPanel:
         self.lab = lab
         self.task = task
 
-    def _model(self, model: str | None, session_models: dict[str, str] | None) -> tuple[LoadedModel, str]:
+    def _model(self, model: str | None, session_models: dict | None) -> tuple[LoadedModel, str]:
         task = MODEL_TASK.get(self.task, self.task)
         try:
             return self.lab.model(task, model, session_models), ""
@@ -66,7 +66,7 @@ class AttentionPanel:
 
     @user_errors
     def show(self, text: str, layer: int = 1, head: str = "average", model: str | None = None,
-             session_models: dict[str, str] | None = None, text_pair: str = ""):
+             session_models: dict | None = None, text_pair: str = ""):
         check_text(text, self.lab.settings.max_text_chars)
         loaded, note = self._model(model, session_models)
         if self.task == "fill-mask" and loaded.tokenizer.mask_token:

@@ -48,7 +48,7 @@ class ClassificationTab:
         self.model: gr.Dropdown | None = None  # the Fine-tune tab adds this session's models to it
 
     @user_errors
-    def classify(self, text: str, model: str | None = None, session_models: dict[str, str] | None = None,
+    def classify(self, text: str, model: str | None = None, session_models: dict | None = None,
                  method: str = INTEGRATED_GRADIENTS, signed: bool = True):
         check_text(text, self.lab.settings.max_text_chars)
         loaded = self.lab.model("classification", model, session_models)
