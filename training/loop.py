@@ -1,0 +1,609 @@
+"""The fine-tuning loop for sequence classification, on accelerate (no ``Trainer``).
+
+Shared by the Fine-tune tab (events drive its live curves, ``should_stop`` is its Cancel) and
+the CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes). It
+follows transformers' ``run_glue_no_trainer.py``: model, optimizer, loaders and scheduler are
+prepared together, step counts are recomputed after ``prepare``, tokenization runs under
+``main_process_first``, and only the main process writes files and reports progress.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState, PartialState
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, Sampler
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    get_scheduler,
+)
+
+from lab import registry
+from lab.errors import LabInputError, ModelLoadError
+from lab.settings import Settings
+from training.cache import tokenize
+from training.config import TrainConfig
+from training.dataset import TextDataset
+from training.metrics import classification_report, is_better
+from training.strategies import apply_strategy, has_lora, merged_copy
+
+log = logging.getLogger(__name__)
+
+BEST = "best"
+METRICS_FILE = "metrics.json"
+MAX_MISCLASSIFIED = 200  # kept in the result and metrics.json, most confident mistakes first
+TRACKERS = ("tensorboard", "mlflow")
+
+_now = time.perf_counter  # one clock for timings, ETA and the time limit (tests replace it)
+
+# accelerate keeps its state in process-wide singletons; runs started from the app's threads
+# build their Accelerator one at a time.
+_ACCELERATOR_LOCK = threading.Lock()
+
+
+@dataclass
+class ProgressEvent:
+    """What the loop reports: every optimizer step, every evaluation, and once when done."""
+
+    kind: str  # "step" | "eval" | "done"
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float | None = None  # training loss of this step
+    lr: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    # eval: val_loss, accuracy, macro_f1; done: the best checkpoint's metrics (+ test_* if scored)
+    metrics: dict | None = None
+
+
+@dataclass
+class TrainResult:
+    output_dir: Path
+    best_dir: Path
+    history: list[dict]  # one dict per step/eval event (ProgressEvent as a dict), JSON-able
+    best_metrics: dict  # step, epoch, val_loss, accuracy, macro_f1 of the kept checkpoint
+    val_report: dict  # training.metrics.classification_report of the best checkpoint (+ val_loss)
+    test_report: dict | None
+    misclassified: list[dict]  # row, text, true, predicted, confidence
+    class_weights: list[float] | None
+    trainable_params: int
+    total_params: int
+    seconds: float
+    examples_per_second: float
+    precision: str  # "bf16" | "fp32", what actually ran
+    stopped_early: str | None  # "cancelled" | "time limit" | None
+    precision_note: str = ""  # why this precision (e.g. the fallback reason)
+    metrics_path: Path | None = None
+    extra: dict = field(default_factory=dict)  # base model, timings, cache hit, steps
+
+
+# ----------------------------------------------------------------------------------- helpers
+
+def compute_class_weights(labels: list[int], num_labels: int) -> list[float]:
+    """Inverse class frequency, normalised so the classes present average 1.
+
+    A class with half as many examples counts twice as much in the loss. A class absent from
+    ``labels`` gets 0 (it never appears as a target, so its weight would never be used).
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels).astype(np.float64)
+    present = counts > 0
+    if not present.any():
+        raise LabInputError("No labelled examples to compute class weights from.")
+    weights = np.zeros(num_labels)
+    weights[present] = 1.0 / counts[present]
+    weights[present] /= weights[present].mean()
+    return [float(w) for w in weights]
+
+
+def choose_precision(requested: str, device: torch.device) -> tuple[str, str]:
+    """("bf16" | "fp32", reason). Decided once per run, before the Accelerator is built.
+
+    On CPU, bf16 autocast pays off only with native bf16 matmul (AVX512-BF16 or AMX); without
+    it oneDNN emulates bf16 and is *slower* than fp32 (3x slower measured on an AVX-512 Xeon
+    without BF16), so ``auto`` keeps fp32 there and says why.
+    """
+    if requested == "fp32":
+        return "fp32", "fp32 as requested"
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", "bf16 autocast on a GPU that supports it"
+        return "fp32", "this GPU has no bf16 support; using fp32"
+    if device.type != "cpu":
+        return ("bf16", "bf16 as requested") if requested == "bf16" else ("fp32", f"fp32 on {device.type}")
+    cpu = getattr(torch, "cpu", None)
+    native = any(getattr(cpu, name, lambda: False)() for name in
+                 ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    if native:
+        return "bf16", "bf16 autocast: this CPU has native bf16 matmul (AVX512-BF16/AMX)"
+    if requested == "bf16":
+        return "bf16", ("bf16 as requested, but this CPU has no native bf16 matmul (AVX512-BF16/AMX): "
+                        "it is emulated and slower than fp32")
+    return "fp32", ("fp32: this CPU has no native bf16 matmul (AVX512-BF16/AMX), where emulated "
+                    "bf16 autocast is slower than fp32")
+
+
+def _hub_online(settings: Settings) -> bool:
+    if settings.offline:
+        return False
+    from lab.hub import HubStatus
+
+    return HubStatus(settings).online
+
+
+def resolve_base_model(
+    config: TrainConfig,
+    settings: Settings,
+    hub_online: bool | None = None,
+    local_models: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """(source for from_pretrained, display name) of ``config.base_model`` via the registry."""
+    online = _hub_online(settings) if hub_online is None else hub_online
+    ref = registry.resolve("finetune-base", config.base_model, settings, online, local_models)
+    if ref.kind == "embedded":
+        return str(registry.embedded_encoder_dir()), ref.display
+    return ref.id, ref.display
+
+
+def _label_kwargs(label_names: list[str]) -> dict:
+    return {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
+            "label2id": {name: i for i, name in enumerate(label_names)}}
+
+
+def build_model(source: str, label_names: list[str], from_scratch: bool, seed: int) -> PreTrainedModel:
+    """A sequence classifier on ``source``: pretrained weights + a new head, or all random."""
+    kwargs = _label_kwargs(label_names)
+    set_seed(seed)  # the new head's (or, from scratch, every) initialisation
+    try:
+        if from_scratch:
+            # Same architecture and size, random init: what pre-training buys, at the same budget.
+            config = AutoConfig.from_pretrained(source, trust_remote_code=False, **kwargs)
+            return AutoModelForSequenceClassification.from_config(config)
+        return AutoModelForSequenceClassification.from_pretrained(
+            source, use_safetensors=True, trust_remote_code=False,
+            # a checkpoint with a head for other labels gets a fresh head of the right size
+            ignore_mismatched_sizes=True, **kwargs)
+    except OSError as exc:
+        raise ModelLoadError(f"Could not load the base model '{source}': {str(exc).splitlines()[0][:300]}") from exc
+    except ValueError as exc:
+        raise LabInputError(f"'{source}' can't be fine-tuned for classification: {str(exc)[:300]}") from exc
+
+
+def count_parameters(
+    config: TrainConfig,
+    num_labels: int,
+    settings: Settings | None = None,
+    hub_online: bool | None = None,
+    local_models: dict[str, str] | None = None,
+) -> tuple[int, int]:
+    """(trainable, total) parameters for ``config``'s model and strategy, without training.
+
+    The model is built on the meta device (shapes only, no weights read, no memory used), so
+    the UI can call this whenever the strategy, freeze_layers or lora_r changes.
+    """
+    settings = settings or Settings.from_env()
+    source, _ = resolve_base_model(config, settings, hub_online, local_models)
+    return _count_parameters(source, config.strategy, config.freeze_layers, config.lora_r, num_labels)
+
+
+@lru_cache(maxsize=64)
+def _count_parameters(source: str, strategy: str, freeze_layers: int, lora_r: int, num_labels: int):
+    model_config = AutoConfig.from_pretrained(source, trust_remote_code=False,
+                                              **_label_kwargs([str(i) for i in range(num_labels)]))
+    with torch.device("meta"):
+        model = AutoModelForSequenceClassification.from_config(model_config)
+    probe = TrainConfig(strategy=strategy, freeze_layers=freeze_layers, lora_r=lora_r)
+    return apply_strategy(model, probe)
+
+
+class LengthGroupedSampler(Sampler[int]):
+    """Shuffle, then sort by length within mega-batches (as transformers' group_by_length).
+
+    With dynamic padding a batch costs its longest row times its size; grouping similar lengths
+    cuts the padding (often 2x fewer tokens on real text) while the shuffle of examples across
+    mega-batches, and of batches within one, keeps the order random enough for SGD. The
+    permutation depends only on (seed, epoch), so every process of a distributed run agrees.
+    """
+
+    def __init__(self, lengths: list[int], batch_size: int, seed: int):
+        self.lengths, self.batch_size, self.seed, self.epoch = list(lengths), batch_size, seed, 0
+        # at least ~4 mega-batches when the data allows it, at most 50 batches each
+        self.mega = batch_size * max(1, min(50, len(self.lengths) // (batch_size * 4)))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        self.epoch += 1
+        order = torch.randperm(len(self.lengths), generator=g).tolist()
+        for start in range(0, len(order), self.mega):
+            chunk = sorted(order[start:start + self.mega], key=lambda i: -self.lengths[i])
+            batches = [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+            for b in torch.randperm(len(batches), generator=g).tolist():
+                yield from batches[b]
+
+
+def save_atomically(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path) -> Path:
+    """Save ``model`` (safetensors) and ``tokenizer`` so ``target`` is never half-written.
+
+    Everything is written to a hidden temp dir beside ``target`` first, then renamed into place
+    (a rename within one filesystem is atomic). A failure while writing removes the temp dir
+    and leaves the previous ``target`` untouched. A directory can't be renamed over a non-empty
+    one, so the old one is moved aside first: a kill between those two renames leaves no
+    ``target`` (never a partial one) and the previous model under ``.<name>.old-*``.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp = target.parent / f".{target.name}.tmp-{tag}"
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = target.parent / f".{target.name}.old-{tag}"
+    if target.exists():
+        os.replace(target, old)
+    os.replace(tmp, target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _clean_leftovers(output_dir: Path) -> None:
+    """Temp dirs of an earlier run that was killed mid-save."""
+    for path in output_dir.glob(f".{BEST}.*-*"):
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def _new_accelerator(mixed_precision: str, log_with: str | None, project_dir: Path) -> Accelerator:
+    """An Accelerator for this run. In a single process (the app, tests) several runs with
+    different precisions follow each other, so accelerate's process-wide state is reset first;
+    under ``accelerate launch`` there is one run per process and nothing is reset."""
+    if PartialState().num_processes == 1:
+        AcceleratorState._reset_state()
+        GradientState._reset_state()
+    return Accelerator(mixed_precision=mixed_precision, log_with=log_with, project_dir=str(project_dir))
+
+
+def _check_tracker(log_with: str | None) -> None:
+    if log_with is None:
+        return
+    from accelerate.utils import is_mlflow_available, is_tensorboard_available
+
+    available = {"tensorboard": is_tensorboard_available, "mlflow": is_mlflow_available}
+    if log_with not in available:
+        raise LabInputError(f"log_with must be one of {', '.join(TRACKERS)} (got {log_with!r}).")
+    if not available[log_with]():
+        raise LabInputError(f"{log_with} is not installed: pip install {log_with}, or drop log_with.")
+
+
+def _check_data(train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
+    if len(train.label_names) < 2:
+        raise LabInputError("Classification needs at least two labels.")
+    if len(train) == 0 or len(val) == 0:
+        raise LabInputError("Both the training and the validation set need at least one example.")
+    for name, part in (("validation", val), ("test", test)):
+        if part is not None and list(part.label_names) != list(train.label_names):
+            raise LabInputError(f"The {name} set's labels {part.label_names} differ from the "
+                                f"training set's {train.label_names}.")
+
+
+# ---------------------------------------------------------------------------------- the loop
+
+@torch.no_grad()
+def _predict(model, loader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray, float]:
+    """(probabilities (n, num_labels), true labels (n,), mean cross-entropy) in loader order."""
+    model.eval()
+    all_logits, all_labels = [], []
+    for batch in loader:
+        labels = batch.pop("labels")
+        logits = model(**batch).logits.float()  # (batch, num_labels)
+        # gather_for_metrics drops the samples accelerate duplicated to even out the last batch
+        logits, labels = accelerator.gather_for_metrics((logits, labels))
+        all_logits.append(logits.cpu())
+        all_labels.append(labels.cpu())
+    model.train()
+    logits, labels = torch.cat(all_logits), torch.cat(all_labels)
+    loss = torch.nn.functional.cross_entropy(logits, labels).item()
+    return torch.softmax(logits, dim=-1).numpy(), labels.numpy(), loss
+
+
+def _eval_loader(tokenized, collator, batch_size: int) -> tuple[DataLoader, np.ndarray]:
+    """Rows sorted by length (least padding); ``order`` maps loader positions to rows."""
+    order = np.argsort([-len(ids) for ids in tokenized["input_ids"]], kind="stable")
+    loader = DataLoader(tokenized.select(order.tolist()), batch_size=batch_size, shuffle=False,
+                        collate_fn=collator)
+    return loader, order
+
+
+def _in_row_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
+    out = np.empty_like(values)
+    out[order] = values
+    return out
+
+
+def _misclassified(data: TextDataset, probs: np.ndarray) -> list[dict]:
+    preds = probs.argmax(axis=1)
+    wrong = [i for i in range(len(data)) if preds[i] != data.labels[i]]
+    wrong.sort(key=lambda i: -probs[i, preds[i]])  # confident mistakes are the instructive ones
+    return [{"row": data.rows[i], "text": data.texts[i], "true": data.label_names[data.labels[i]],
+             "predicted": data.label_names[preds[i]], "confidence": round(float(probs[i, preds[i]]), 4)}
+            for i in wrong[:MAX_MISCLASSIFIED]]
+
+
+def train_classifier(
+    config: TrainConfig,
+    train: TextDataset,
+    val: TextDataset,
+    output_dir: str | Path,
+    test: TextDataset | None = None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    settings: Settings | None = None,
+    cache_dir: Path | None = None,
+    log_with: str | None = None,
+    *,
+    hub_online: bool | None = None,
+    local_models: dict[str, str] | None = None,
+) -> TrainResult:
+    """Fine-tune ``config.base_model`` on ``train``, keep the best checkpoint by validation.
+
+    The best checkpoint (macro F1, ties by accuracy) is saved to ``output_dir/best`` whenever it
+    improves, atomically, as a plain transformers model with its tokenizer and label names.
+    ``should_stop`` is polled after every step, and ``config.max_train_minutes`` caps the
+    training time: either way the run ends cleanly with the best checkpoint so far.
+    ``output_dir/metrics.json`` holds the history, best/test metrics, config and timings.
+    ``hub_online``/``local_models`` are passed to the registry (the app knows both; None probes).
+    """
+    t_start = _now()
+    settings = settings or Settings.from_env()
+    output_dir = Path(output_dir)
+    best_dir = output_dir / BEST
+    _check_data(train, val, test)
+    _check_tracker(log_with)
+    label_names = list(train.label_names)
+    num_labels = len(label_names)
+    source, display = resolve_base_model(config, settings, hub_online, local_models)
+
+    precision, precision_note = choose_precision(config.precision, PartialState().device)
+    with _ACCELERATOR_LOCK:
+        accelerator = _new_accelerator("bf16" if precision == "bf16" else "no", log_with, output_dir)
+    main = accelerator.is_main_process
+    if main:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        _clean_leftovers(output_dir)
+
+    def emit(event: ProgressEvent, record: bool = True) -> None:
+        if record:
+            history.append(asdict(event))
+        if main and on_event is not None:
+            on_event(event)
+
+    history: list[dict] = []
+
+    # ---- model and tokenizer
+    t0 = _now()
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+    except OSError as exc:
+        raise ModelLoadError(f"Could not load the tokenizer of '{source}': {str(exc).splitlines()[0][:300]}") from exc
+    model = build_model(source, label_names, config.from_scratch, config.seed)
+    trainable_params, total_params = apply_strategy(model, config)
+    load_s = _now() - t0
+
+    # ---- data: tokenized once per (content, tokenizer, max_length), then cached on disk
+    max_length = config.max_length
+    if tokenizer.model_max_length and tokenizer.model_max_length < 100_000:
+        max_length = min(max_length, tokenizer.model_max_length)
+    t0 = _now()
+    with accelerator.main_process_first():  # the main process fills the cache, the others read it
+        train_tok, train_hit = tokenize(train, tokenizer, max_length, cache_dir)
+        val_tok, val_hit = tokenize(val, tokenizer, max_length, cache_dir)
+        test_tok = tokenize(test, tokenizer, max_length, cache_dir)[0] if test is not None else None
+    tokenize_s = _now() - t0
+
+    # Dynamic padding: each batch is padded to its own longest row, not to max_length. Rounding
+    # up to a multiple of 8 costs < 8 pad tokens per row but keeps shapes aligned for the fast
+    # bf16/fp16 kernels (tensor cores, AMX tiles) and limits how many distinct shapes occur.
+    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+    lengths = [len(ids) for ids in train_tok["input_ids"]]
+    train_loader = DataLoader(train_tok, batch_size=config.batch_size, collate_fn=collator,
+                              sampler=LengthGroupedSampler(lengths, config.batch_size, config.seed))
+    val_loader, val_order = _eval_loader(val_tok, collator, config.batch_size * 2)
+
+    # ---- optimizer and schedule (as the no_trainer examples: no decay on biases and LayerNorm)
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight")
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in params if not any(nd in n for nd in no_decay)],
+         "weight_decay": config.weight_decay},
+        {"params": [p for n, p in params if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+    ], lr=config.learning_rate)
+    # The scheduler is built on the un-sharded step count: accelerate's prepared scheduler steps
+    # once per process for every optimizer step, so these totals line up with the sharded loop.
+    total_steps_all = max(1, math.ceil(config.epochs * len(train_loader)))
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(config.warmup_ratio * total_steps_all),
+                              num_training_steps=total_steps_all)
+
+    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
+        model, optimizer, train_loader, val_loader, scheduler)
+    # The training loader is sharded now: recompute the per-process step counts.
+    steps_per_epoch = len(train_loader)
+    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
+    eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
+
+    class_weights = compute_class_weights(train.labels, num_labels) if config.class_weights else None
+    weight = torch.tensor(class_weights, device=accelerator.device) if class_weights else None
+    loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
+
+    if log_with:
+        accelerator.init_trackers("bert-transfer-lab", config={**asdict(config), "base_model_source": source})
+
+    # ---- train
+    best: dict | None = None
+    best_probs: np.ndarray | None = None
+    timings = {"load_s": load_s, "tokenize_s": tokenize_s, "eval_s": 0.0, "save_s": 0.0, "train_s": 0.0}
+    examples = 0
+    step = 0
+    last_eval_step = -1
+    stopped: str | None = None
+    deadline = _now() + config.max_train_minutes * 60
+    t_train = _now()
+
+    def evaluate() -> None:
+        nonlocal best, best_probs, last_eval_step
+        t = _now()
+        probs, _, val_loss = _predict(model, val_loader, accelerator)
+        probs = _in_row_order(probs, val_order)
+        report = classification_report(val.labels, probs.argmax(axis=1).tolist(), label_names)
+        metrics = {"val_loss": val_loss, "accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+        timings["eval_s"] += _now() - t
+        last_eval_step = step
+        epoch = step / steps_per_epoch
+        if is_better(metrics, best):
+            best = {"step": step, "epoch": epoch, **metrics}
+            best_probs = probs
+            t = _now()
+            accelerator.wait_for_everyone()
+            if main:
+                save_atomically(_model_to_save(accelerator.unwrap_model(model)), tokenizer, best_dir)
+            timings["save_s"] += _now() - t
+        if log_with:
+            accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=step)
+        emit(ProgressEvent("eval", step, total_steps, epoch, elapsed_s=_now() - t_train,
+                           metrics={**metrics, "is_best": best["step"] == step}))
+
+    model.train()
+    while step < total_steps and stopped is None:
+        for batch in train_loader:
+            t = _now()
+            labels = batch.pop("labels")
+            logits = model(**batch).logits  # (batch, num_labels)
+            loss = loss_fn(logits.float(), labels)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            timings["train_s"] += _now() - t
+            examples += len(labels) * accelerator.num_processes
+            step += 1
+
+            elapsed = _now() - t_train
+            lr = scheduler.get_last_lr()[0]
+            emit(ProgressEvent("step", step, total_steps, step / steps_per_epoch, loss=loss.item(), lr=lr,
+                               elapsed_s=elapsed, eta_s=elapsed / step * (total_steps - step)))
+            if log_with:
+                accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=step)
+            if step % eval_every == 0 or step == total_steps:
+                evaluate()
+
+            # Every process must agree to stop, or the others would wait forever in a collective.
+            if should_stop is not None and should_stop():
+                stopped = "cancelled"
+                accelerator.set_trigger()
+            elif _now() > deadline:
+                stopped = "time limit"
+                accelerator.set_trigger()
+            if accelerator.check_trigger():
+                stopped = stopped or "cancelled"
+                break
+            if step >= total_steps:
+                break
+
+    # A time-limited run is scored on its last weights; a cancelled one only when nothing was
+    # kept yet (Cancel should return quickly).
+    if best is None or (step != last_eval_step and stopped != "cancelled"):
+        evaluate()
+    accelerator.wait_for_everyone()
+
+    # ---- final reports: validation from the best evaluation, test with the saved best model
+    assert best is not None and best_probs is not None
+    val_report = {**classification_report(val.labels, best_probs.argmax(axis=1).tolist(), label_names),
+                  "val_loss": best["val_loss"]}
+    misclassified = _misclassified(val, best_probs)
+    test_report = None
+    if test is not None:
+        best_model = AutoModelForSequenceClassification.from_pretrained(best_dir, use_safetensors=True)
+        test_loader, test_order = _eval_loader(test_tok, collator, config.batch_size * 2)
+        best_model = accelerator.prepare_model(best_model, evaluation_mode=True)
+        test_loader = accelerator.prepare_data_loader(test_loader)
+        probs, _, test_loss = _predict(best_model, test_loader, accelerator)
+        probs = _in_row_order(probs, test_order)
+        test_report = {**classification_report(test.labels, probs.argmax(axis=1).tolist(), label_names),
+                       "test_loss": test_loss}
+
+    seconds = _now() - t_start
+    timings["total_s"] = seconds
+    examples_per_second = examples / timings["train_s"] if timings["train_s"] else 0.0
+    done_metrics = {**best}
+    if test_report is not None:
+        done_metrics.update(test_accuracy=test_report["accuracy"], test_macro_f1=test_report["macro_f1"])
+    extra = {
+        "base_model": display, "base_model_source": source, "max_length": max_length,
+        "tokenize_cache": {"train": "hit" if train_hit else "miss", "validation": "hit" if val_hit else "miss"},
+        "timings": timings, "steps_done": step, "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
+        "num_processes": accelerator.num_processes, "lora_merged": has_lora(accelerator.unwrap_model(model)),
+    }
+    result = TrainResult(
+        output_dir=output_dir, best_dir=best_dir, history=history, best_metrics=best, val_report=val_report,
+        test_report=test_report, misclassified=misclassified, class_weights=class_weights,
+        trainable_params=trainable_params, total_params=total_params, seconds=seconds,
+        examples_per_second=examples_per_second, precision=precision, stopped_early=stopped,
+        precision_note=precision_note, metrics_path=output_dir / METRICS_FILE, extra=extra,
+    )
+    if main:
+        _write_json(output_dir / METRICS_FILE, {
+            "config": asdict(config), "labels": label_names, "id2label": _label_kwargs(label_names)["id2label"],
+            "label2id": _label_kwargs(label_names)["label2id"], "best_metrics": best,
+            "val_report": val_report, "test_report": test_report, "misclassified": misclassified,
+            "class_weights": class_weights, "trainable_params": trainable_params, "total_params": total_params,
+            "precision": precision, "precision_note": precision_note, "stopped_early": stopped,
+            "seconds": seconds, "examples_per_second": examples_per_second, **extra, "history": history,
+        })
+    emit(ProgressEvent("done", step, total_steps, step / steps_per_epoch, elapsed_s=seconds, eta_s=0.0,
+                       metrics=done_metrics), record=False)
+    if log_with:
+        accelerator.end_training()
+    accelerator.free_memory()
+    return result
+
+
+def _model_to_save(model: PreTrainedModel) -> PreTrainedModel:
+    """The plain model ``save_pretrained`` should write: LoRA merged into a copy, if any."""
+    if not has_lora(model):
+        return model
+    merged = merged_copy(model)
+    # accelerate's mixed-precision wrapper on ``forward`` was copied along; the copy is only
+    # saved, but drop it so it behaves as a normal model if anyone runs it.
+    merged.__dict__.pop("forward", None)
+    merged.__dict__.pop("_original_forward", None)
+    return merged

@@ -1,0 +1,137 @@
+"""How much of the pretrained model trains: full, freeze_lower, frozen_encoder, lora.
+
+Written against ``model.base_model`` and a few well-known attribute names, so the same code
+handles BERT/RoBERTa (``encoder.layer``), DistilBERT (``transformer.layer``) and friends.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from torch import nn
+from transformers import PreTrainedModel
+
+from lab.errors import LabInputError
+from training.config import TrainConfig
+
+# Attention projections LoRA adapts, by model_type. Query and value as in the LoRA paper (Hu et
+# al. 2021): adapting those two already matches full fine-tuning on GLUE-sized tasks.
+LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
+DEFAULT_LORA_TARGETS = ["query", "value"]  # BERT, RoBERTa, ELECTRA, MiniLM (BERT layout)
+
+
+def count(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameters."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def encoder_layers(model: PreTrainedModel) -> nn.ModuleList:
+    """The stack of transformer blocks, bottom first."""
+    base = model.base_model
+    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers"):
+        module = base
+        for name in path.split("."):
+            module = getattr(module, name, None)
+            if module is None:
+                break
+        if isinstance(module, nn.ModuleList):
+            return module
+    raise LabInputError(f"Can't find the encoder layers of a {type(model).__name__} to freeze them.")
+
+
+def embeddings(model: PreTrainedModel) -> nn.Module:
+    base = model.base_model
+    return getattr(base, "embeddings", None) or base.get_input_embeddings()
+
+
+def _freeze(module: nn.Module) -> None:
+    for p in module.parameters():
+        p.requires_grad_(False)
+
+
+def head_module_names(model: PreTrainedModel) -> list[str]:
+    """Top-level modules outside the pretrained encoder that have weights (the new head).
+
+    ``classifier`` for BERT and RoBERTa, ``pre_classifier`` + ``classifier`` for DistilBERT.
+    """
+    base = model.base_model
+    return [name for name, module in model.named_children()
+            if module is not base and any(True for _ in module.parameters())]
+
+
+def add_lora(model: PreTrainedModel, r: int) -> PreTrainedModel:
+    """Inject LoRA adapters on query/value into ``model`` in place; freeze everything else but the head.
+
+    peft's ``inject_adapter_in_model`` keeps the transformers model class (no PeftModel wrapper),
+    so accelerate, the loop and ``save_pretrained`` see the same kind of model for every strategy.
+    """
+    from peft import LoraConfig, TaskType, inject_adapter_in_model
+
+    lora_config = LoraConfig(
+        task_type=TaskType.SEQ_CLS,
+        r=r,
+        lora_alpha=2 * r,  # alpha/r = 2 keeps the adapter's scale the same whatever r is
+        lora_dropout=0.1,
+        target_modules=LORA_TARGETS.get(model.config.model_type, DEFAULT_LORA_TARGETS),
+    )
+    for p in model.parameters():
+        p.requires_grad_(False)
+    inject_adapter_in_model(lora_config, model)  # only the adapters' A/B matrices train now
+    # The new head starts random, so it trains in full (what PeftModel's modules_to_save does).
+    for name in head_module_names(model):
+        for p in getattr(model, name).parameters():
+            p.requires_grad_(True)
+    return model
+
+
+def has_lora(model: nn.Module) -> bool:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    return any(isinstance(m, BaseTunerLayer) for m in model.modules())
+
+
+def merged_copy(model: PreTrainedModel) -> PreTrainedModel:
+    """The model to save: a copy with every LoRA adapter merged into its base weight.
+
+    W' = W + (alpha/r) B A, then the adapter module is replaced by its plain ``nn.Linear``, so
+    the saved weights have the original names and load with
+    ``AutoModelForSequenceClassification.from_pretrained`` without peft. The training model is
+    left as it is (training goes on after a checkpoint). Without adapters: ``model`` itself.
+    """
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    if not has_lora(model):
+        return model
+    merged = copy.deepcopy(model)
+    for name, module in list(merged.named_modules()):
+        if isinstance(module, BaseTunerLayer):
+            module.merge()
+            parent_name, _, child = name.rpartition(".")
+            setattr(merged.get_submodule(parent_name), child, module.get_base_layer())
+    for p in merged.parameters():
+        p.requires_grad_(True)
+    return merged
+
+
+def apply_strategy(model: PreTrainedModel, config: TrainConfig) -> tuple[int, int]:
+    """Freeze parts of ``model`` (or add LoRA adapters) in place for ``config.strategy``.
+
+    Returns (trainable, total) parameters; with LoRA the total includes the adapters.
+    """
+    strategy = config.strategy
+    if strategy == "full":
+        pass
+    elif strategy == "freeze_lower":
+        layers = encoder_layers(model)
+        _freeze(embeddings(model))
+        for layer in layers[: min(config.freeze_layers, len(layers))]:
+            _freeze(layer)
+    elif strategy == "frozen_encoder":
+        _freeze(model.base_model)  # embeddings, every layer and the pretrained pooler
+    elif strategy == "lora":
+        add_lora(model, config.lora_r)
+    else:
+        raise LabInputError(f"Unknown strategy {strategy!r}.")
+    return count(model)
