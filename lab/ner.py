@@ -81,11 +81,6 @@ class NerResult:
     tagged_chars: int  # how much of the text the model read; < len(text) when truncated
     warnings: list[str] = field(default_factory=list)
 
-    @property
-    def entity_types(self) -> list[str]:
-        """The model's entity types ("PER", "ORG", ...), in label order, "O" left out."""
-        return list(dict.fromkeys(entity_type(label) for label in self.labels if label not in IGNORE))
-
     def as_pipeline(self) -> list[dict]:
         """The entities as transformers' token-classification pipeline returns them."""
         key = "entity" if self.aggregation == "none" else "entity_group"

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from lab.ner import IGNORE, NerResult, entity_type
 
+# The CoNLL-2003 tag set most NER models use (dslim/bert-base-NER among them); the legend
+# starts with it before a model has answered.
+CONLL_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
 # CoNLL-2003's four types get fixed colours; any other type takes the next of PALETTE.
 TYPE_COLOURS = {"PER": "#f28b82", "ORG": "#8ab4f8", "LOC": "#81c995", "MISC": "#fdd663"}
 PALETTE = ["#c58af9", "#78d9ec", "#fcad70", "#ff8bcb", "#a8dab5", "#d7aefb", "#e6c9a8", "#aecbfa"]
@@ -29,17 +32,19 @@ def type_colours(types: list[str]) -> dict[str, str]:
     return colours
 
 
-def color_map(result: NerResult) -> dict[str, str]:
+def color_map(labels: list[str], aggregation: str) -> dict[str, str]:
     """The highlighted text's colour per label, which is also its legend.
 
-    Grouped results are labelled by type (PER, LOC...); under ``none`` by the raw tags the
-    model gave (B-PER, I-PER...), so the legend lists the model's whole tag set.
+    ``labels`` are the model's labels by id. Grouped results are labelled by type (PER,
+    LOC...); under ``none`` by the raw tags (B-PER, I-PER...), so the legend then lists the
+    model's whole tag set, each I- a lighter shade of its B-.
     """
-    colours = type_colours(result.entity_types)
-    if result.aggregation != "none":
+    types = list(dict.fromkeys(entity_type(label) for label in labels if label not in IGNORE))
+    colours = type_colours(types)
+    if aggregation != "none":
         return colours
     out = {}
-    for label in result.labels:
+    for label in labels:
         if label in IGNORE:
             continue
         kind = entity_type(label)

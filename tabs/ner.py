@@ -64,10 +64,21 @@ class NerTab:
         info += f" {found} {what[found != 1]} from {len(result.pieces)} pieces, aggregation **{result.aggregation}**."
         if result.warnings:
             info += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in result.warnings)
-        highlighted = gr.HighlightedText(render_ner.highlighted(result), color_map=render_ner.color_map(result))
         entities = pd.DataFrame(render_ner.entity_rows(result), columns=ENTITY_COLUMNS)
         pieces = pd.DataFrame(render_ner.piece_rows(result), columns=PIECE_COLUMNS)
-        return highlighted, entities, pieces, info, result.as_pipeline()
+        return render_ner.highlighted(result), entities, pieces, info, result.as_pipeline()
+
+    @user_errors
+    def legend(self, aggregation: str = "simple", model: str | None = None,
+               session_models: dict[str, str] | None = None):
+        """The colours and legend for the model's own labels (types, or raw tags under none).
+
+        A separate, private step: returned from ``ner`` itself, the component update would
+        leak into the /ner API's first output instead of the plain highlighted value.
+        """
+        config = self.lab.model("ner", model, session_models).model.config
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        return gr.HighlightedText(color_map=render_ner.color_map(labels, aggregation))
 
     def build(self, session_models: gr.State | None = None) -> None:
         if self.lab.head_missing("ner"):
@@ -80,13 +91,14 @@ class NerTab:
                 self.model = model_dropdown(self.lab, "ner")
                 run = gr.Button("Find entities", variant="primary", elem_id="ner-run")
         with gr.Row():
-            with gr.Column(scale=3):
-                highlighted = gr.HighlightedText(label="Entities in the text", show_legend=True,
-                                                 elem_id="ner-highlighted")
+            with gr.Column(scale=1):
+                highlighted = gr.HighlightedText(
+                    label="Entities in the text", show_legend=True, elem_id="ner-highlighted",
+                    color_map=render_ner.color_map(render_ner.CONLL_LABELS, "simple"))
                 entities = gr.Dataframe(headers=ENTITY_COLUMNS, label="Entities with confidence",
                                         interactive=False, wrap=True, elem_id="ner-entities")
                 info = gr.Markdown(elem_id="ner-info")
-            with gr.Column(scale=2):
+            with gr.Column(scale=1):
                 aggregation = gr.Radio(list(STRATEGIES), value="simple", label="Aggregation: pieces → entities",
                                        info="How sub-word tags are grouped (as in transformers' pipeline).",
                                        elem_id="ner-aggregation")
@@ -96,9 +108,11 @@ class NerTab:
             raw = gr.JSON()
         gr.Examples(EXAMPLES, [text, aggregation])
         explainer(EXPLAINER)
-        inputs = [text, aggregation, self.model] + ([session_models] if session_models is not None else [])
-        event = dict(fn=self.ner, inputs=inputs, outputs=[highlighted, entities, pieces, info, raw])
-        run.click(**event, api_name="ner")
-        text.submit(**event, api_visibility="private")
+        models = [self.model] + ([session_models] if session_models is not None else [])
+        event = dict(fn=self.ner, inputs=[text, aggregation, *models],
+                     outputs=[highlighted, entities, pieces, info, raw])
+        then = dict(fn=self.legend, inputs=[aggregation, *models], outputs=highlighted, api_visibility="private")
+        run.click(**event, api_name="ner").success(**then)
+        text.submit(**event, api_visibility="private").success(**then)
         # .input, not .change: a user flipping the switch re-runs; an example filling it in does not.
-        aggregation.input(**event, api_visibility="private")
+        aggregation.input(**event, api_visibility="private").success(**then)

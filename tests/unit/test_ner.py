@@ -190,11 +190,11 @@ def test_render_values_for_highlighted_text():
     result = hand_result(AGREE, "simple")
     assert render_ner.highlighted(result) == {"text": TEXT, "entities": [
         {"entity": "PER", "start": 0, "end": 13}, {"entity": "LOC", "start": 22, "end": 27}]}
-    assert list(render_ner.color_map(result)) == ["PER", "ORG", "LOC", "MISC"]
+    assert list(render_ner.color_map(NER_LABELS, "simple")) == ["PER", "ORG", "LOC", "MISC"]
     rows = render_ner.entity_rows(result)
     assert [(r["text"], r["type"], r["score"]) for r in rows] == [("Angela Merkel", "PER", 0.8), ("Paris", "LOC", 0.95)]
     raw = hand_result(AGREE, "none")
-    colours = render_ner.color_map(raw)
+    colours = render_ner.color_map(NER_LABELS, "none")
     assert list(colours) == NER_LABELS[1:] and colours["B-PER"] != colours["I-PER"]
     assert [e["entity"] for e in render_ner.highlighted(raw)["entities"]] == ["B-PER", "I-PER", "I-PER", "B-LOC"]
     assert raw.as_pipeline()[1] == {"entity": "I-PER", "score": pytest.approx(0.8), "word": "mer",
