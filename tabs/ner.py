@@ -53,7 +53,8 @@ class NerTab:
 
     @user_errors
     def ner(self, text: str, aggregation: str = "simple", model: str | None = None,
-            session_models: dict[str, str] | None = None):
+            session_models: dict | None = None):
+        """Tag the text; ``session_models`` is the session state (lab.session), passed to the Lab."""
         check_text(text, self.lab.settings.max_text_chars)
         loaded = self.lab.model("ner", model, session_models)
         start = time.perf_counter()
@@ -70,7 +71,7 @@ class NerTab:
 
     @user_errors
     def legend(self, aggregation: str = "simple", model: str | None = None,
-               session_models: dict[str, str] | None = None):
+               session_models: dict | None = None):
         """The colours and legend for the model's own labels (types, or raw tags under none).
 
         A separate, private step: returned from ``ner`` itself, the component update would
