@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import gradio as gr
 
+from lab import session
 from lab.context import Lab
 from lab.settings import ASSETS_DIR, Settings
 from tabs.classification import ClassificationTab
 from tabs.fill_mask import FillMaskTab
+from tabs.finetune import FinetuneTab
 from tabs.models import ModelsTab
 from tabs.ner import NerTab
 from tabs.qa import QaTab
@@ -31,6 +33,7 @@ TABS = [
     ("Classification", ClassificationTab),
     ("NER", NerTab),
     ("Question answering", QaTab),
+    ("Fine-tune", FinetuneTab),
     ("Models", ModelsTab),
 ]
 
@@ -42,15 +45,17 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
         notice = lab.offline_notice()
         if notice:
             gr.Markdown(f"📴 {notice}", elem_classes="lab-banner", elem_id="offline-notice")
-        # Models fine-tuned in this browser session: {dropdown name: directory}. Per session,
-        # so one student's model is never listed in another student's tabs.
-        session_models = gr.State({})
+        # Models fine-tuned in this browser session (lab/session.py). Per session, so one
+        # student's model is never listed in another student's tabs.
+        session_models = gr.State(session.empty())
         tabs = {}
         with gr.Tabs():
             for title, tab_class in TABS:
                 with gr.Tab(title, id=title.lower().replace(" ", "-")):
                     tabs[title] = tab_class(lab)
                     tabs[title].build(session_models)
+        # A model fine-tuned here shows up at once in the tab that uses it (this session only).
+        tabs["Fine-tune"].link({"classification": tabs["Classification"].model})
     demo.lab = lab  # tests and benchmarks reach the same model cache
     demo.lab_tabs = tabs
     return demo

@@ -97,23 +97,26 @@ class TrainingJob:
                 return
 
 
-def curves_frame(runs: list[RunRecord]) -> pd.DataFrame:
-    """Long-form data for one plot of several runs: training loss per step and validation metrics per eval."""
+def curves_frame(runs: list[RunRecord], metric: str = "loss") -> pd.DataFrame:
+    """Long-form data for one plot of several runs.
+
+    ``metric="loss"``: training loss per step and validation loss per evaluation;
+    otherwise that validation metric (e.g. "accuracy") per evaluation. Loss and accuracy
+    get separate plots: they live on different scales.
+    """
     rows = []
     for run in runs:
         for h in run.history:
-            if h.get("kind") == "step" and h.get("loss") is not None:
-                rows.append({"run": run.name, "epoch": h["epoch"], "value": h["loss"], "series": f"{run.name} · train loss"})
-            elif h.get("kind") == "eval" and h.get("metrics"):
-                m = h["metrics"]
-                if "accuracy" in m:
-                    rows.append({"run": run.name, "epoch": h["epoch"], "value": m["accuracy"],
-                                 "series": f"{run.name} · val accuracy"})
-                for key in ("loss", "val_loss"):
-                    if key in m:
-                        rows.append({"run": run.name, "epoch": h["epoch"], "value": m[key],
-                                     "series": f"{run.name} · val loss"})
-                        break
+            m = h.get("metrics") or {}
+            if metric == "loss" and h.get("kind") == "step" and h.get("loss") is not None:
+                rows.append({"run": run.name, "epoch": h["epoch"], "value": h["loss"],
+                             "series": f"{run.name} · train loss"})
+            elif h.get("kind") == "eval" and metric == "loss" and m.get("val_loss") is not None:
+                rows.append({"run": run.name, "epoch": h["epoch"], "value": m["val_loss"],
+                             "series": f"{run.name} · validation loss"})
+            elif h.get("kind") == "eval" and metric in m:
+                rows.append({"run": run.name, "epoch": h["epoch"], "value": m[metric],
+                             "series": f"{run.name} · validation {metric}"})
     return pd.DataFrame(rows, columns=["run", "epoch", "value", "series"])
 
 

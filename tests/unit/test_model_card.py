@@ -15,12 +15,13 @@ def test_card_of_the_embedded_encoder_is_measured():
     assert card.vocabulary == 30522 and card.tokens == 7 and card.milliseconds > 0
 
 
-def test_tiny_is_smaller_and_faster_than_minilm(tiny_mlm_dir):
+def test_tiny_card_reports_its_own_shape(tiny_mlm_dir):
+    # Sizes only: timings depend on the machine's load, so no test compares them.
     cache = ModelCache(Settings(offline=True))
-    tiny = measure(cache.get(ModelRef("fill-mask", "local", str(tiny_mlm_dir), "tiny")), "a b c " * 50)
-    mini = measure(cache.get(embedded_ref("finetune-base")), "a b c " * 50)
-    assert tiny.parameters < mini.parameters and tiny.layers == 2
-    assert tiny.milliseconds < mini.milliseconds
+    tiny = measure(cache.get(ModelRef("fill-mask", "local", str(tiny_mlm_dir), "tiny")), "a b c " * 50, repeats=1)
+    mini = measure(cache.get(embedded_ref("finetune-base")), "a b c " * 50, repeats=1)
+    assert tiny.parameters < mini.parameters and (tiny.layers, tiny.hidden, tiny.heads) == (2, 32, 2)
+    assert tiny.tokens == 128 and mini.tokens == 152  # truncated at the tiny model's 128 positions
 
 
 def test_next_sentence_probability(tmp_path):

@@ -1,0 +1,453 @@
+"""Fine-tune tab: upload a CSV, check it, train with accelerate, watch it learn, use the model.
+
+The handlers stay thin: reading and checking data is training.data, the loop is
+training.loop, the background job and run records are training.jobs, and the session's
+models are lab.session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from lab import session as session_state
+from lab.context import Lab
+from lab.errors import LabInputError
+from tabs.common import explainer, user_errors
+from training import before_after, estimate, loop
+from training import data as tdata
+from training.config import STRATEGIES, TrainConfig, help_for
+from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
+
+log = logging.getLogger(__name__)
+DEFAULTS = TrainConfig()
+
+EXPLAINER = """
+**Pre-train, then fine-tune.** The base model already knows English from pre-training. A
+new, randomly initialised classification head goes on top of its `[CLS]` vector, and a few
+epochs on your labelled sentences teach the pair your task.
+
+**How much to train.** *Everything* updates all weights (best results, slowest). *Freeze
+lower layers* keeps the embeddings and the first N layers as they are (the lower layers hold
+general language knowledge). *Frozen encoder* trains only the new head (fast, weaker).
+*LoRA* adds small low-rank adapters to attention and trains only those and the head.
+
+**Learning rate, batch size, epochs.** Fine-tuning uses small learning rates (1e-5 to 1e-4): a
+large one wipes out what pre-training learned. Bigger batches give steadier steps.
+Epochs are passes over the data; watch the validation curve to see when more stop helping.
+
+**Imbalanced classes.** If 90% of your rows are one class, a model that always says that class
+scores 90% accuracy. Class weights make mistakes on rare classes cost more; per-class
+precision (how many predicted X are X) and recall (how many X were found) show what accuracy hides.
+
+**Best checkpoint.** The model is scored on the validation split during training, and the best
+version is kept (not the last one), saved with `save_pretrained` and usable at once.
+"""
+
+
+def _histogram(lengths: list[int], max_length: int) -> pd.DataFrame:
+    if not lengths:
+        return pd.DataFrame({"length": [], "texts": []})
+    width = max(1, (max(lengths) + 19) // 20)
+    bins: dict[int, int] = {}
+    for n in lengths:
+        bins[(n // width) * width] = bins.get((n // width) * width, 0) + 1
+    return pd.DataFrame({"length": [f"{k}–{k + width - 1}" for k in sorted(bins)],
+                         "texts": [bins[k] for k in sorted(bins)]})
+
+
+def _zip(directory: Path) -> str:
+    """The saved model as a zip that from_pretrained loads once unpacked."""
+    archive = shutil.make_archive(str(directory.parent / directory.parent.name), "zip", directory)
+    return archive
+
+
+class FinetuneTab:
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self._jobs: dict[str, TrainingJob] = {}  # session hash -> running job (for Cancel)
+        self._lock = threading.Lock()
+
+    # ----------------------------------------------------------------------------- data
+    def _tokenizer(self, base_model: str | None):
+        return self.lab.model("finetune-base", base_model).tokenizer
+
+    @user_errors
+    def inspect_data(self, file: str | None, text_column: str = "", label_column: str = "",
+                     base_model: str = "default"):
+        """Read the upload, guess the columns, and show what training would see."""
+        if not file:
+            raise LabInputError("Upload a CSV or TSV file first (one text column and one label column).")
+        df = tdata.read_table(file)
+        guessed_text, guessed_label = tdata.guess_columns(df)
+        text_column = text_column if text_column in df.columns else guessed_text
+        label_column = label_column if label_column in df.columns else guessed_label
+        summary = tdata.summarize(df, text_column, label_column, self._tokenizer(base_model))
+        p = summary.percentiles()
+        lines = [
+            f"**{summary.rows:,} rows**, {len(summary.class_counts)} classes. Text column **{text_column}**, "
+            f"label column **{label_column}**.",
+            f"Length in {summary.length_unit}: median {p[50]}, 95th percentile {p[95]}, longest {p[100]}. "
+            f"Suggested max length: **{summary.suggested_max_length}** "
+            f"({summary.truncated_share(summary.suggested_max_length):.0%} of texts would be cut).",
+            "Label mapping (written into the model's config): "
+            + ", ".join(f"`{name}` → {i}" for name, i in summary.label_mapping.items()),
+        ]
+        lines += [f"- ℹ️ {n}" for n in summary.notes]
+        lines += [f"- ❌ {n}" for n in summary.problems]
+        classes = pd.DataFrame({"class": list(summary.class_counts), "rows": list(summary.class_counts.values())})
+        top = max(summary.class_counts.values(), default=1)
+        columns = list(summary.columns)
+        return (
+            "\n\n".join(lines),
+            gr.update(choices=columns, value=text_column),
+            gr.update(choices=columns, value=label_column),
+            gr.update(value=classes, y_lim=[0, top * 1.15]),  # from zero: equal classes still show bars
+            _histogram(summary.token_lengths, summary.suggested_max_length),
+            summary.preview,
+            gr.update(value=summary.suggested_max_length),
+        )
+
+    @user_errors
+    def count_parameters(self, strategy: str = "full", freeze_layers: int = 4, lora_r: int = 8,
+                         base_model: str = "default"):
+        config = TrainConfig(base_model=base_model or "default", strategy=strategy,
+                             freeze_layers=int(freeze_layers), lora_r=int(lora_r))
+        trainable, total = loop.count_parameters(config, 2, self.lab.settings)
+        return (f"**{trainable:,}** trainable of {total:,} parameters (**{trainable / total:.1%}**) "
+                f"with *{strategy}*: {STRATEGIES[strategy]}")
+
+    # ------------------------------------------------------------------------- training
+    def _datasets(self, file, text_column, label_column, validation_file, config: TrainConfig):
+        if not file:
+            raise LabInputError("Upload a CSV or TSV file first (one text column and one label column).")
+        train, summary = tdata.load_for_training(file, text_column or None, label_column or None)
+        test = None
+        if validation_file:
+            val, _ = tdata.load_for_training(validation_file, summary.text_column, summary.label_column,
+                                             label_names=train.label_names)
+            if config.test_fraction > 0:
+                train, test, _ = tdata.split_dataset(train, config.test_fraction, 0.0, config.seed)
+        else:
+            train, val, test = tdata.split_dataset(train, config.val_fraction, config.test_fraction, config.seed)
+        return train, val, test, summary
+
+    def _session_dir(self, request: gr.Request | None) -> Path:
+        session = getattr(request, "session_hash", None) or "cli"
+        directory = self.lab.settings.runs_dir / session
+        directory.mkdir(parents=True, exist_ok=True)
+        return directory
+
+    @user_errors
+    def finetune(self, file: str | None, text_column: str = "", label_column: str = "",
+                 validation_file: str | None = None, base_model: str = "default", strategy: str = "full",
+                 freeze_layers: int = DEFAULTS.freeze_layers, lora_r: int = DEFAULTS.lora_r,
+                 learning_rate: float = DEFAULTS.learning_rate, batch_size: int = DEFAULTS.batch_size,
+                 epochs: float = DEFAULTS.epochs, max_length: int = DEFAULTS.max_length,
+                 warmup_ratio: float = DEFAULTS.warmup_ratio, weight_decay: float = DEFAULTS.weight_decay,
+                 seed: int = DEFAULTS.seed, class_weights: bool = False, compare_scratch: bool = False,
+                 test_fraction: float = DEFAULTS.test_fraction, session_models: dict | None = None,
+                 runs: list | None = None, request: gr.Request = None, progress=gr.Progress()):
+        """Train on the upload; stream progress; end with the metrics and the model in this session."""
+        config = TrainConfig(
+            base_model=base_model or "default", strategy=strategy, freeze_layers=int(freeze_layers),
+            lora_r=int(lora_r), learning_rate=float(learning_rate), batch_size=int(batch_size),
+            epochs=float(epochs), max_length=int(max_length), warmup_ratio=float(warmup_ratio),
+            weight_decay=float(weight_decay), seed=int(seed), class_weights=bool(class_weights),
+            test_fraction=float(test_fraction),
+        )
+        model_limit = self.lab.model("finetune-base", config.base_model).tokenizer.model_max_length
+        if config.max_length > model_limit:
+            raise LabInputError(f"Max length {config.max_length} is above the base model's limit of {model_limit}.")
+        train, val, test, summary = self._datasets(file, text_column, label_column, validation_file, config)
+        runs = list(runs or [])
+        session_dir = self._session_dir(request)
+        key = getattr(request, "session_hash", None) or "cli"
+        plans = [config] + ([dataclasses.replace(config, from_scratch=True)] if compare_scratch else [])
+        per_step = estimate.seconds_per_step(self.lab, config, summary.suggested_max_length)
+        steps = estimate.total_steps(len(train), config) * len(plans)
+        yield ({"status": "starting", "train_rows": len(train), "validation_rows": len(val)},
+               f"Training on {len(train):,} rows, validating on {len(val):,}. Expected time ≈ "
+               f"**{estimate.human(per_step * steps)}** ({steps:,} steps × {per_step:.2f} s, measured here).",
+               *[gr.skip()] * 10)
+
+        results = []
+        for cfg in plans:
+            name = f"run-{len(runs) + 1}" + ("-scratch" if cfg.from_scratch else "")
+            record = RunRecord(name, dataclasses.asdict(cfg))
+            runs.append(record)
+            out_dir = session_dir / name
+
+            def target(on_event, should_stop, cfg=cfg, out_dir=out_dir):
+                return loop.train_classifier(cfg, train, val, out_dir, test=test, on_event=on_event,
+                                             should_stop=should_stop, settings=self.lab.settings)
+
+            job = TrainingJob(target).start()
+            with self._lock:
+                self._jobs[key] = job
+            started = time.monotonic()
+            try:
+                for events in job.watch(every_s=1.0):
+                    if not events:
+                        continue
+                    record.history += [e if isinstance(e, dict) else dataclasses.asdict(e) for e in events]
+                    last = record.history[-1]
+                    total = last.get("total_steps") or 1
+                    progress((last.get("step", 0), total), desc=f"{name}: step", unit="steps")
+                    record.seconds = time.monotonic() - started
+                    shown = runs[-len(plans):]
+                    yield (self._live(record), self._status(record), curves_frame(shown, "loss"),
+                           curves_frame(shown, "accuracy"), *[gr.skip()] * 5, runs, runs_frame(runs), gr.skip())
+            finally:
+                with self._lock:
+                    self._jobs.pop(key, None)
+            if job.error is not None:
+                record.status = "failed"
+                if isinstance(job.error, LabInputError):
+                    raise job.error
+                log.exception("training failed", exc_info=job.error)
+                raise gr.Error(f"Training failed: {job.error}") from job.error
+            result = job.result
+            results.append(result)
+            record.status = result.stopped_early or "done"
+            record.seconds, record.best_metrics = result.seconds, result.best_metrics
+            record.history, record.best_dir = result.history, str(result.best_dir)
+            record.trainable_params, record.total_params = result.trainable_params, result.total_params
+            record.examples_per_second, record.precision = result.examples_per_second, result.precision
+            if not cfg.from_scratch or len(plans) == 1:
+                session_models = session_state.add_model(session_models, "classification", name, result.best_dir)
+            if result.stopped_early == "cancelled":
+                break
+
+        main, main_result = runs[-len(plans)], results[0]  # the pretrained run; a scratch one follows it
+        yield (
+            self._final(main, main_result),
+            self._status(main) + f"\n\nThe model **{main.name}** is now in the Classification tab "
+            "(this session only), and below: type a sentence to try it.",
+            curves_frame(runs[-len(plans):], "loss"),
+            curves_frame(runs[-len(plans):], "accuracy"),
+            pd.DataFrame(
+                [{"class": k, **{m: round(v, 4) if isinstance(v, float) else v for m, v in d.items()}}
+                 for k, d in main_result.val_report["per_class"].items()]),
+            self._confusion(main_result.val_report),
+            pd.DataFrame(main_result.misclassified),
+            _zip(Path(main.best_dir)),
+            session_models,
+            runs,
+            runs_frame(runs),
+            gr.update(choices=[r.name for r in runs], value=[r.name for r in runs[-len(plans):]]),
+        )
+
+    @staticmethod
+    def _live(record: RunRecord) -> dict:
+        last = record.history[-1]
+        evals = [h for h in record.history if h.get("kind") == "eval"]
+        return {"status": "training", "run": record.name, "step": last.get("step"),
+                "total_steps": last.get("total_steps"), "epoch": round(last.get("epoch") or 0, 3),
+                "loss": last.get("loss"), "eta_s": last.get("eta_s"),
+                "validation": evals[-1].get("metrics") if evals else None}
+
+    @staticmethod
+    def _status(record: RunRecord) -> str:
+        last = record.history[-1] if record.history else {}
+        eta = last.get("eta_s")
+        evals = [h for h in record.history if h.get("kind") == "eval" and h.get("metrics")]
+        text = (f"**{record.name}** · step {last.get('step', 0)}/{last.get('total_steps', '?')} · "
+                f"epoch {last.get('epoch') or 0:.2f} · {record.seconds:.0f} s"
+                + (f" · about {estimate.human(eta)} left" if eta else ""))
+        if evals:
+            m = evals[-1]["metrics"]
+            text += f" · validation accuracy {m.get('accuracy', 0):.3f}, macro F1 {m.get('macro_f1', 0):.3f}"
+        if record.status not in ("running", "done"):
+            text += f" · stopped: {record.status}"
+        return text
+
+    @staticmethod
+    def _final(record: RunRecord, result) -> dict:
+        return {"status": result.stopped_early or "done", "run": record.name, "model": record.name,
+                "accuracy": result.best_metrics.get("accuracy"), "macro_f1": result.best_metrics.get("macro_f1"),
+                "best_metrics": result.best_metrics, "test": result.test_report and {
+                    k: result.test_report.get(k) for k in ("accuracy", "macro_f1")},
+                "seconds": round(result.seconds, 1), "examples_per_second": round(result.examples_per_second, 1),
+                "precision": result.precision, "trainable_params": result.trainable_params,
+                "total_params": result.total_params, "class_weights": result.class_weights}
+
+    @staticmethod
+    def _confusion(report: dict) -> pd.DataFrame:
+        labels = report["labels"]
+        frame = pd.DataFrame(report["confusion"], columns=[f"→ {lab}" for lab in labels])
+        frame.insert(0, "true \\ predicted", labels)
+        return frame
+
+    def cancel(self, request: gr.Request = None) -> str:
+        key = getattr(request, "session_hash", None) or "cli"
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is None:
+            return "Nothing is training in this session."
+        job.cancel()
+        return "Stopping after the current step; the best checkpoint so far is kept."
+
+    # ------------------------------------------------------------------ using the model
+    @user_errors
+    def predict(self, text: str, session_models: dict | None = None):
+        """The session's newest fine-tuned model next to its base before fine-tuning, on the same text."""
+        if not (text or "").strip():
+            raise LabInputError("Type a sentence to classify.")
+        name = session_state.active(session_models, "classification")
+        if not name:
+            raise LabInputError("No model fine-tuned in this session yet: train one above first.")
+        model_dir = Path(session_state.models_for(session_models, "classification")[name])
+        loaded = self.lab.model("classification", name, session_models)
+        after = before_after.probabilities(loaded.model, loaded.tokenizer, text)
+        before = before_after.untrained_prediction(self.lab, model_dir, text)
+        return after, before, f"After: **{name}** (fine-tuned here) · Before: the same base, untrained head."
+
+    def compare_runs(self, selected: list[str] | None, runs: list | None):
+        chosen = [r for r in runs or [] if r.name in (selected or [])]
+        return curves_frame(chosen, "loss"), curves_frame(chosen, "accuracy")
+
+    def export(self, fmt: str, runs: list | None, request: gr.Request = None) -> str:
+        if not runs:
+            raise gr.Error("No runs yet in this session.")
+        return str(export_runs(runs, self._session_dir(request) / "export", "json" if fmt == "JSON" else "csv"))
+
+    # ------------------------------------------------------------------------ layout
+    def build(self, session_models: gr.State | None = None) -> None:
+        self.session_models = session_models
+        runs = gr.State([])
+        gr.Markdown("Upload labelled sentences, fine-tune a pretrained model on them, and use it right away.")
+        with gr.Row():
+            upload = gr.File(label="Training data (CSV or TSV: a text column and a label column)",
+                             file_types=[".csv", ".tsv", ".txt"], type="filepath", elem_id="ft-file")
+            validation = gr.File(label="Validation file (optional; otherwise a stratified split)",
+                                 file_types=[".csv", ".tsv", ".txt"], type="filepath")
+        with gr.Row():
+            text_col = gr.Dropdown([], value="", label="Text column", allow_custom_value=True)
+            label_col = gr.Dropdown([], value="", label="Label column", allow_custom_value=True)
+            base = gr.Dropdown(self.lab.choices("finetune-base"), value=self.lab.default_choice("finetune-base"),
+                               label="Base model", info=help_for("base_model"),
+                               allow_custom_value=self.lab.hub.online)
+        data_info = gr.Markdown(elem_id="ft-data-info")
+        with gr.Row():
+            classes = gr.BarPlot(x="class", y="rows", title="Rows per class", height=220)
+            lengths = gr.BarPlot(x="length", y="texts", title="Text length (tokens)", height=220)
+        with gr.Accordion("Preview", open=False):
+            preview = gr.Dataframe(interactive=False, wrap=True)
+
+        with gr.Accordion("Settings", open=True):
+            with gr.Row():
+                strategy = gr.Radio(list(STRATEGIES), value=DEFAULTS.strategy, label="What to train",
+                                    info="; ".join(f"{k}: {v}" for k, v in STRATEGIES.items()))
+                with gr.Column():
+                    freeze = gr.Slider(0, 12, value=DEFAULTS.freeze_layers, step=1, label="Frozen lower layers",
+                                       info=help_for("freeze_layers"))
+                    lora_r = gr.Slider(1, 64, value=DEFAULTS.lora_r, step=1, label="LoRA rank",
+                                       info=help_for("lora_r"))
+            params_info = gr.Markdown(elem_id="ft-params")
+            with gr.Row():
+                lr = gr.Number(DEFAULTS.learning_rate, label="Learning rate", info=help_for("learning_rate"))
+                batch = gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label="Batch size",
+                                  info=help_for("batch_size"))
+                epochs = gr.Number(DEFAULTS.epochs, label="Epochs", info=help_for("epochs"))
+                max_len = gr.Slider(8, 512, value=DEFAULTS.max_length, step=8, label="Max length",
+                                    info=help_for("max_length"))
+            with gr.Row():
+                warmup = gr.Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label="Warmup",
+                                   info=help_for("warmup_ratio"))
+                decay = gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label="Weight decay",
+                                  info=help_for("weight_decay"))
+                seed = gr.Number(DEFAULTS.seed, label="Seed", precision=0, info=help_for("seed"))
+                test_frac = gr.Slider(0, 0.4, value=DEFAULTS.test_fraction, step=0.05, label="Test share",
+                                      info=help_for("test_fraction"))
+            with gr.Row():
+                weights = gr.Checkbox(False, label="Class weights", info=help_for("class_weights"))
+                scratch = gr.Checkbox(False, label="Also train from scratch (random init, same budget)",
+                                      info="Plots both learning curves: what pre-training buys.")
+        with gr.Row():
+            train_btn = gr.Button("Train", variant="primary", elem_id="ft-train")
+            cancel_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
+        status = gr.Markdown(elem_id="ft-status")
+        with gr.Row():
+            curves = gr.LinePlot(x="epoch", y="value", color="series", title="Loss (train per step, validation)",
+                                 height=300, elem_id="ft-curves")
+            acc_curves = gr.LinePlot(x="epoch", y="value", color="series", title="Validation accuracy",
+                                     height=300, y_lim=[0, 1])
+        with gr.Accordion("Results (validation set)", open=True):
+            results = gr.JSON(label="Metrics", elem_id="ft-results")
+            per_class = gr.Dataframe(label="Per class: precision, recall, F1", interactive=False,
+                                     elem_id="ft-per-class")
+            confusion = gr.Dataframe(label="Confusion matrix (rows: true class, columns: predicted)",
+                                     interactive=False, elem_id="ft-confusion")
+            wrong = gr.Dataframe(label="Misclassified validation rows", interactive=False, wrap=True)
+            download = gr.File(label="Download the model (zip; from_pretrained loads the unpacked folder)",
+                               interactive=False, elem_id="ft-download")
+
+        gr.Markdown("### Try your model")
+        with gr.Row():
+            try_text = gr.Textbox(label="A new sentence", value="", elem_id="ft-try-text", scale=3)
+            try_btn = gr.Button("Predict", elem_id="ft-try")
+        with gr.Row():
+            after = gr.Label(label="After fine-tuning", elem_id="ft-after")
+            before = gr.Label(label="Before fine-tuning (untrained head)")
+        try_info = gr.Markdown()
+
+        gr.Markdown("### Runs in this session")
+        runs_table = gr.Dataframe(interactive=False, elem_id="ft-runs")
+        with gr.Row():
+            pick = gr.CheckboxGroup([], label="Runs to compare")
+            fmt = gr.Radio(["CSV", "JSON"], value="CSV", label="Export format")
+            export_btn = gr.Button("Export runs")
+        with gr.Row():
+            compare_loss = gr.LinePlot(x="epoch", y="value", color="series", title="Runs compared: loss", height=300)
+            compare_acc = gr.LinePlot(x="epoch", y="value", color="series", title="Runs compared: validation accuracy",
+                                      height=300, y_lim=[0, 1])
+        export_file = gr.File(label="Runs export", interactive=False)
+        explainer(EXPLAINER)
+
+        inspect_inputs = [upload, text_col, label_col, base]
+        inspect_outputs = [data_info, text_col, label_col, classes, lengths, preview, max_len]
+        upload.upload(self.inspect_data, inspect_inputs, inspect_outputs, api_name="inspect_data")
+        for column in (text_col, label_col):
+            column.input(self.inspect_data, inspect_inputs, inspect_outputs, api_visibility="private")
+        params_inputs = [strategy, freeze, lora_r, base]
+        for control in params_inputs:
+            control.change(self.count_parameters, params_inputs, params_info, api_visibility="private")
+        cancel_btn.click(self.cancel, None, status, api_name="cancel_training")
+        self.train_event = train_btn.click(
+            self.finetune,
+            [upload, text_col, label_col, validation, base, strategy, freeze, lora_r, lr, batch, epochs, max_len,
+             warmup, decay, seed, weights, scratch, test_frac, session_models, runs],
+            [results, status, curves, acc_curves, per_class, confusion, wrong, download, session_models, runs,
+             runs_table, pick],
+            api_name="finetune",
+            concurrency_limit=self.lab.settings.max_concurrent_trainings,
+            concurrency_id="training",
+        )
+        try_btn.click(self.predict, [try_text, session_models], [after, before, try_info],
+                      api_name="predict_finetuned")
+        pick.change(self.compare_runs, [pick, runs], [compare_loss, compare_acc], api_visibility="private")
+        export_btn.click(self.export, [fmt, runs], export_file, api_name="export_runs")
+
+    def link(self, dropdowns: dict[str, gr.Dropdown]) -> None:
+        """After training, list the new model in other tabs' dropdowns; a pick there makes it active."""
+        if not dropdowns:
+            return
+
+        def refresh(state):
+            updates = [gr.update(choices=self.lab.choices(task, state),
+                                 value=session_state.active(state, task) or self.lab.default_choice(task))
+                       for task in dropdowns]
+            return updates[0] if len(updates) == 1 else tuple(updates)  # one output takes a bare value
+
+        self.train_event.then(refresh, self.session_models, list(dropdowns.values()), api_visibility="private")
+        for task, dropdown in dropdowns.items():
+            dropdown.input(lambda choice, state, task=task: session_state.set_active(state, task, choice),
+                           [dropdown, self.session_models], self.session_models, api_visibility="private")

@@ -1,0 +1,36 @@
+"""A student's path through the Fine-tune tab: upload a CSV, train, read the metrics, use the model."""
+
+from playwright.sync_api import expect
+
+ROWS = ([("a wonderful film", "pos"), ("great acting, good story", "pos"), ("I loved it", "pos"),
+         ("good fun for all", "pos"), ("a great, moving story", "pos")] +
+        [("a boring film", "neg"), ("bad acting, dull story", "neg"), ("I hated it", "neg"),
+         ("awful from start to end", "neg"), ("a dull, bad plot", "neg")]) * 3
+
+
+def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
+    csv = tmp_path / "reviews.csv"
+    csv.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in ROWS))
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.locator("#ft-file input[type=file]").set_input_files(str(csv))
+    info = page.locator("#ft-data-info")
+    expect(info).to_contain_text("30 rows")
+    expect(info).to_contain_text("Suggested max length")
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("2")
+    page.locator("#ft-train").click()
+    status = page.locator("#ft-status")
+    expect(status).to_contain_text("is now in the Classification tab", timeout=240_000)
+    expect(page.locator("#ft-results")).to_contain_text("accuracy")
+    expect(page.locator("#ft-confusion")).to_contain_text("→ pos")
+    expect(page.locator("#ft-runs")).to_contain_text("run-1")
+    page.locator("#ft-try-text textarea").fill("a wonderful, moving film")
+    page.locator("#ft-try").click()
+    expect(page.locator("#ft-after")).to_contain_text("pos")
+    screenshot(page, "fine-tune")
+    # the Classification tab now uses the new model (this session's)
+    page.get_by_role("tab", name="Classification").click()
+    page.locator("#cls-text textarea").fill("a boring film")
+    page.locator("#cls-run").click()
+    expect(page.locator("#cls-info")).to_contain_text("run-1")
+    expect(page.locator("#cls-label")).to_contain_text("neg")
