@@ -56,9 +56,10 @@ TRACKERS = ("tensorboard", "mlflow")
 
 _now = time.perf_counter  # one clock for timings, ETA and the time limit (tests replace it)
 
-# accelerate keeps its state in process-wide singletons; runs started from the app's threads
-# build their Accelerator one at a time.
-_ACCELERATOR_LOCK = threading.Lock()
+# accelerate keeps its state in process-wide singletons: runs started from the app's threads
+# take turns building their Accelerator, and the state is reset only when no run is active.
+_STATE_LOCK = threading.Lock()
+_active_runs = 0
 
 
 @dataclass
@@ -144,11 +145,17 @@ def choose_precision(requested: str, device: torch.device) -> tuple[str, str]:
 
 
 def _hub_online(settings: Settings) -> bool:
+    """Probed once per process (callers that know, like the app, pass ``hub_online`` instead)."""
     if settings.offline:
         return False
+    return _hub_status(settings.hub_timeout_s).online
+
+
+@lru_cache(maxsize=4)
+def _hub_status(timeout_s: float):
     from lab.hub import HubStatus
 
-    return HubStatus(settings).online
+    return HubStatus(Settings(hub_timeout_s=timeout_s))
 
 
 def resolve_base_model(
@@ -283,14 +290,37 @@ def _write_json(path: Path, data: dict) -> None:
     os.replace(tmp, path)
 
 
-def _new_accelerator(mixed_precision: str, log_with: str | None, project_dir: Path) -> Accelerator:
-    """An Accelerator for this run. In a single process (the app, tests) several runs with
-    different precisions follow each other, so accelerate's process-wide state is reset first;
-    under ``accelerate launch`` there is one run per process and nothing is reset."""
-    if PartialState().num_processes == 1:
-        AcceleratorState._reset_state()
-        GradientState._reset_state()
-    return Accelerator(mixed_precision=mixed_precision, log_with=log_with, project_dir=str(project_dir))
+def _acquire_accelerator(precision: str, note: str, log_with: str | None,
+                         project_dir: Path) -> tuple[Accelerator, str, str]:
+    """An Accelerator for one run, and the precision it really uses (with the reason).
+
+    accelerate keeps one process-wide state. Under ``accelerate launch`` there is one run per
+    process and it is used as it is. In the app (one process, runs in threads) and in tests,
+    runs follow each other with different precisions, so the state is reset when no other run
+    is active; a run that overlaps another takes that run's precision and says so.
+    """
+    global _active_runs
+    wanted = "bf16" if precision == "bf16" else "no"
+    with _STATE_LOCK:
+        if PartialState().num_processes == 1:
+            current = AcceleratorState._shared_state.get("_mixed_precision")
+            if _active_runs == 0:
+                AcceleratorState._reset_state()
+                GradientState._reset_state()
+            elif current is not None and current != wanted:
+                wanted = current
+                precision = "bf16" if current == "bf16" else "fp32"
+                note = f"{precision}: another training run in this process is using it (one precision per process)"
+        accelerator = Accelerator(mixed_precision=wanted, log_with=log_with, project_dir=str(project_dir))
+        _active_runs += 1
+    return accelerator, precision, note
+
+
+def _release_accelerator(accelerator: Accelerator) -> None:
+    global _active_runs
+    accelerator.free_memory()
+    with _STATE_LOCK:
+        _active_runs -= 1
 
 
 def _check_tracker(log_with: str | None) -> None:
@@ -386,16 +416,31 @@ def train_classifier(
     t_start = _now()
     settings = settings or Settings.from_env()
     output_dir = Path(output_dir)
-    best_dir = output_dir / BEST
     _check_data(train, val, test)
     _check_tracker(log_with)
-    label_names = list(train.label_names)
-    num_labels = len(label_names)
     source, display = resolve_base_model(config, settings, hub_online, local_models)
+    notice = None
+    if source == str(registry.embedded_encoder_dir()) and (config.base_model or "default") not in (
+            "default", registry.EMBEDDED, registry.EMBEDDED_NAME):
+        notice = f"'{config.base_model}' is a hub model and the hub is unreachable: training {display} instead."
+        log.warning(notice)
 
     precision, precision_note = choose_precision(config.precision, PartialState().device)
-    with _ACCELERATOR_LOCK:
-        accelerator = _new_accelerator("bf16" if precision == "bf16" else "no", log_with, output_dir)
+    accelerator, precision, precision_note = _acquire_accelerator(precision, precision_note, log_with, output_dir)
+    try:
+        return _run(config, train, val, test, output_dir, on_event, should_stop, cache_dir, log_with, accelerator,
+                    source, display, notice, precision, precision_note, t_start)
+    finally:
+        _release_accelerator(accelerator)
+
+
+def _run(config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDataset | None, output_dir: Path,
+         on_event, should_stop, cache_dir, log_with, accelerator: Accelerator, source: str, display: str,
+         notice: str | None, precision: str, precision_note: str, t_start: float) -> TrainResult:
+    """The body of ``train_classifier`` once the run has its Accelerator."""
+    best_dir = output_dir / BEST
+    label_names = list(train.label_names)
+    num_labels = len(label_names)
     main = accelerator.is_main_process
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -568,7 +613,7 @@ def train_classifier(
     if test_report is not None:
         done_metrics.update(test_accuracy=test_report["accuracy"], test_macro_f1=test_report["macro_f1"])
     extra = {
-        "base_model": display, "base_model_source": source, "max_length": max_length,
+        "base_model": display, "base_model_source": source, "notice": notice, "max_length": max_length,
         "tokenize_cache": {"train": "hit" if train_hit else "miss", "validation": "hit" if val_hit else "miss"},
         "timings": timings, "steps_done": step, "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
         "num_processes": accelerator.num_processes, "lora_merged": has_lora(accelerator.unwrap_model(model)),
@@ -593,7 +638,6 @@ def train_classifier(
                        metrics=done_metrics), record=False)
     if log_with:
         accelerator.end_training()
-    accelerator.free_memory()
     return result
 
 

@@ -373,3 +373,16 @@ def test_bad_inputs_are_refused(tmp_path, settings, data):
     with pytest.raises(LabInputError, match="two labels"):
         train_classifier(TrainConfig(**FAST), one_class, one_class, tmp_path / "x", settings=settings)
     assert not (tmp_path / "x").exists()
+
+
+def test_overlapping_runs_share_one_precision(tmp_path):
+    first, precision, _ = loop._acquire_accelerator("fp32", "fp32 as requested", None, tmp_path)
+    try:
+        second, precision2, note = loop._acquire_accelerator("bf16", "bf16 as requested", None, tmp_path)
+        loop._release_accelerator(second)
+    finally:
+        loop._release_accelerator(first)
+    assert (precision, precision2) == ("fp32", "fp32") and "another training run" in note
+    alone, precision3, _ = loop._acquire_accelerator("bf16", "bf16 as requested", None, tmp_path)
+    loop._release_accelerator(alone)
+    assert precision3 == "bf16" and alone.mixed_precision == "bf16"  # no run active: the state was reset

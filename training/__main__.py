@@ -1,0 +1,172 @@
+"""Fine-tune a classifier from the command line, with the same options as the Fine-tune tab.
+
+    python -m training --train reviews.csv --output runs/reviews --epochs 2 --strategy lora
+    accelerate launch -m training --train reviews.csv --output runs/reviews   # several GPUs/nodes
+
+Every TrainConfig field is a flag (``learning_rate`` -> ``--learning-rate``) with its help text
+and range. Prints progress lines and the final metrics; ``OUTPUT/metrics.json`` has them all and
+``OUTPUT/best`` the best checkpoint. Exit code 2 (with the reason) when the input can't be used.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+from lab.errors import LabInputError, ModelLoadError
+from lab.settings import Settings
+from training.config import TrainConfig
+from training.loop import TRACKERS, ProgressEvent, TrainResult
+
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m training",
+        description="Fine-tune a BERT-family model for text classification on a CSV/TSV file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    data = parser.add_argument_group("data and output")
+    data.add_argument("--train", required=True, metavar="FILE",
+                      help="CSV/TSV with a text column and a label column (one example per row).")
+    data.add_argument("--validation", metavar="FILE",
+                      help="Separate validation file with the same columns; without it, --val-fraction of "
+                           "--train is held out (stratified).")
+    data.add_argument("--test", metavar="FILE",
+                      help="Separate test file, scored once at the end with the best checkpoint; without it, "
+                           "--test-fraction of --train is held out.")
+    data.add_argument("--text-column", metavar="C", help="Column with the texts (guessed when not given).")
+    data.add_argument("--label-column", metavar="C", help="Column with the labels (guessed when not given).")
+    data.add_argument("--output", required=True, metavar="DIR",
+                      help="Where best/ (the best checkpoint) and metrics.json are written.")
+    data.add_argument("--cache-dir", type=Path, metavar="DIR",
+                      help="Tokenized-data cache (default: ~/.cache/bert-transfer-lab/tokenized, or "
+                           "$LAB_CACHE_DIR/tokenized).")
+    data.add_argument("--log-with", choices=TRACKERS,
+                      help="Also log the metrics to this tracker (must be installed); off by default.")
+
+    settings = parser.add_argument_group("training settings")
+    for f in fields(TrainConfig):
+        meta = f.metadata
+        kind = _TYPES[f.type] if isinstance(f.type, str) else f.type
+        help_text = meta["help"]
+        if "min" in meta:
+            help_text += f" Range {meta['min']:g} to {meta['max']:g}."
+        default = f.default if f.default is not MISSING else None
+        flag = "--" + f.name.replace("_", "-")
+        if kind is bool:
+            settings.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction, default=default,
+                                  help=help_text)
+        else:
+            settings.add_argument(flag, dest=f.name, type=kind, default=default, choices=meta.get("choices"),
+                                  metavar=None if "choices" in meta else kind.__name__.upper(), help=help_text)
+    return parser
+
+
+class ProgressPrinter:
+    """One line per ~5% of the steps and per evaluation, flushed (progress shows in logs too)."""
+
+    def __init__(self, out=sys.stdout):
+        self.out = out
+
+    def __call__(self, event: ProgressEvent) -> None:
+        if event.kind == "step":
+            every = max(1, event.total_steps // 20)
+            if event.step % every and event.step != event.total_steps:
+                return
+            eta = f"  eta {event.eta_s:.0f}s" if event.eta_s is not None else ""
+            self._print(f"step {event.step}/{event.total_steps}  epoch {event.epoch:.2f}  loss {event.loss:.4f}  "
+                        f"lr {event.lr:.2e}  elapsed {event.elapsed_s:.0f}s{eta}")
+        elif event.kind == "eval":
+            m = event.metrics or {}
+            best = "  (best so far, saved)" if m.get("is_best") else ""
+            self._print(f"eval step {event.step}  epoch {event.epoch:.2f}  val_loss {m['val_loss']:.4f}  "
+                        f"accuracy {m['accuracy']:.4f}  macro_f1 {m['macro_f1']:.4f}{best}")
+
+    def _print(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
+
+
+def summary_lines(result: TrainResult) -> list[str]:
+    """The final report: best validation metrics, per-class scores, test metrics, where things are."""
+    best, report = result.best_metrics, result.val_report
+    lines = [f"note: {result.extra['notice']}"] if result.extra.get("notice") else []
+    lines += [
+        f"done in {result.seconds:.1f}s ({result.examples_per_second:.1f} examples/s; {result.precision_note})" + (f", stopped early: {result.stopped_early}" if result.stopped_early else ""),
+        f"trainable parameters {result.trainable_params:,} of {result.total_params:,} "
+        f"({100 * result.trainable_params / max(1, result.total_params):.2f}%)",
+        f"best checkpoint: step {best['step']} (epoch {best['epoch']:.2f})  accuracy {best['accuracy']:.4f}  "
+        f"macro_f1 {best['macro_f1']:.4f}  val_loss {best['val_loss']:.4f}",
+    ]
+    if result.class_weights:
+        lines.append("class weights: " + ", ".join(f"{name} {w:.3f}" for name, w in
+                                                    zip(report["labels"], result.class_weights)))
+    width = max(len(name) for name in report["labels"])
+    lines.append(f"{'label':<{width}}  precision  recall     f1  support")
+    for name, row in report["per_class"].items():
+        lines.append(f"{name:<{width}}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  "
+                     f"{row['support']:7d}")
+    if result.test_report is not None:
+        test = result.test_report
+        lines.append(f"test: accuracy {test['accuracy']:.4f}  macro_f1 {test['macro_f1']:.4f}  "
+                     f"({test['support']} examples)")
+    lines.append(f"model: {result.best_dir}")
+    lines.append(f"metrics: {result.output_dir / 'metrics.json'}")
+    return lines
+
+
+def _load_data(args, config: TrainConfig):
+    from training.data import load_for_training, split_dataset
+
+    train, summary = load_for_training(args.train, args.text_column, args.label_column)
+    columns = (summary.text_column, summary.label_column)
+    test = None
+    if args.test:
+        test, _ = load_for_training(args.test, *columns, label_names=train.label_names)
+    if args.validation:
+        val, _ = load_for_training(args.validation, *columns, label_names=train.label_names)
+        if test is None and config.test_fraction > 0:
+            train, test, _ = split_dataset(train, config.test_fraction, 0.0, config.seed)
+    else:
+        test_fraction = 0.0 if test is not None else config.test_fraction
+        train, val, split_test = split_dataset(train, config.val_fraction, test_fraction, config.seed)
+        test = test if test is not None else split_test
+    return train, val, test, columns
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from accelerate import PartialState
+
+    from training.loop import train_classifier
+
+    main_process = PartialState().is_main_process
+    try:
+        config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        train, val, test, (text_column, label_column) = _load_data(args, config)
+        if main_process:
+            sizes = f"{len(train)} train / {len(val)} validation" + (f" / {len(test)} test" if test else "")
+            print(f"data: {sizes} examples, text column {text_column!r}, label column {label_column!r}, "
+                  f"labels {train.label_names}", flush=True)
+        # A directory given on the command line is the host's own choice (the app refuses paths).
+        base = Path(config.base_model)
+        local_models = {config.base_model: str(base.resolve())} if base.is_dir() else None
+        if local_models is None and (base.is_absolute() or config.base_model.startswith((".", "~"))):
+            raise LabInputError(f"--base-model {config.base_model}: no such directory. Give a model directory, "
+                                "a hub id, or 'default'.")
+        result = train_classifier(config, train, val, args.output, test=test, on_event=ProgressPrinter(),
+                                  settings=Settings.from_env(), cache_dir=args.cache_dir, log_with=args.log_with,
+                                  local_models=local_models)
+    except (LabInputError, ModelLoadError) as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 2
+    if main_process:
+        print("\n".join(summary_lines(result)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
