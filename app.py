@@ -18,6 +18,7 @@ from tabs.models import ModelsTab
 from tabs.ner import NerTab
 from tabs.qa import QaTab
 from tabs.tokenizer import TokenizerTab
+from training.data import DataLimits
 
 TITLE = "BERT Transfer Lab"
 INTRO = (
@@ -56,9 +57,27 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                     tabs[title].build(session_models)
         # A model fine-tuned here shows up at once in the tab that uses it (this session only).
         tabs["Fine-tune"].link({"classification": tabs["Classification"].model})
+        # Closing the browser tab stops its training and deletes its models.
+        demo.unload(tabs["Fine-tune"].end_session)
+        with gr.Accordion("Limits of this server", open=False):
+            gr.Markdown(limits_text(lab.settings))
     demo.lab = lab  # tests and benchmarks reach the same model cache
     demo.lab_tabs = tabs
     return demo
+
+
+def limits_text(settings: Settings) -> str:
+    """The caps a host set (lab/settings.py, training/data.py DataLimits), stated to users."""
+    data = DataLimits.from_env()
+    return (
+        f"- Uploads: at most {data.max_bytes / 2**20:.0f} MB, {data.max_rows:,} rows, "
+        f"{data.max_text_chars:,} characters per text (LAB_MAX_UPLOAD_MB, LAB_MAX_ROWS, LAB_MAX_TEXT_CHARS).\n"
+        f"- Text boxes: at most {settings.max_text_chars:,} characters (LAB_MAX_TEXT_CHARS for tabs).\n"
+        f"- Training: {settings.max_concurrent_trainings} at a time (others wait in the queue), "
+        f"at most {settings.max_train_minutes:g} minutes each (LAB_MAX_TRAININGS, LAB_MAX_TRAIN_MINUTES).\n"
+        f"- Your fine-tuned models are yours alone and are deleted when you close the tab "
+        f"(or after {settings.session_max_age_hours:g} hours)."
+    )
 
 
 def launch_kwargs() -> dict:
@@ -67,8 +86,15 @@ def launch_kwargs() -> dict:
         font=["ui-sans-serif", "system-ui", "sans-serif"],
         font_mono=["ui-monospace", "monospace"],
     )
-    return {"theme": theme, "css_paths": [ASSETS_DIR / "style.css"]}
+    return {
+        "theme": theme,
+        "css_paths": [ASSETS_DIR / "style.css"],
+        # Refused by the server before a byte reaches our code; DataLimits says it in words.
+        "max_file_size": DataLimits.from_env().max_bytes,
+    }
 
 
 if __name__ == "__main__":
-    build_app().queue(default_concurrency_limit=2).launch(**launch_kwargs())
+    settings = Settings.from_env()
+    session.sweep(settings.runs_dir, settings.session_max_age_hours)  # leftovers of a previous run
+    build_app(Lab(settings)).queue(default_concurrency_limit=2).launch(**launch_kwargs())

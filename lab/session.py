@@ -10,6 +10,10 @@ makes that one active instead.
 from __future__ import annotations
 
 import copy
+import re
+import shutil
+import time
+from pathlib import Path
 
 
 def empty() -> dict:
@@ -46,3 +50,41 @@ def active(state: dict | None, task: str) -> str | None:
 
 def directories(state: dict | None) -> list[str]:
     return [m["dir"] for m in _normal(state)["models"].values()]
+
+
+# Gradio's session hashes are short random tokens; anything else is refused as a folder name.
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def session_dir(runs_dir: Path, session_hash: str | None) -> Path:
+    """The one folder a browser session's runs live in (created on demand)."""
+    if not session_hash or not _SESSION_ID.match(session_hash):
+        session_hash = "anonymous"
+    directory = Path(runs_dir) / session_hash
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def remove_session_dir(runs_dir: Path, session_hash: str | None) -> bool:
+    """Delete a closed session's folder and everything it trained."""
+    if not session_hash or not _SESSION_ID.match(session_hash):
+        return False
+    directory = Path(runs_dir) / session_hash
+    if directory.is_dir():
+        shutil.rmtree(directory, ignore_errors=True)
+        return True
+    return False
+
+
+def sweep(runs_dir: Path, max_age_hours: float, now: float | None = None) -> list[str]:
+    """Remove session folders untouched for longer than ``max_age_hours`` (crashed or abandoned sessions)."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return []
+    cutoff = (now or time.time()) - max_age_hours * 3600
+    removed = []
+    for child in runs_dir.iterdir():
+        if child.is_dir() and child.stat().st_mtime < cutoff:
+            shutil.rmtree(child, ignore_errors=True)
+            removed.append(child.name)
+    return removed

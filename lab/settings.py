@@ -45,6 +45,10 @@ class Settings:
     runs_dir: Path = Path(tempfile.gettempdir()) / "bert-transfer-lab" / "runs"
     # Trainings that run at once (others wait in the queue); 1 suits a 2-core machine.
     max_concurrent_trainings: int = 1
+    # A training run stops (keeping its best checkpoint) after this many minutes.
+    max_train_minutes: float = 15.0
+    # Session folders older than this are swept at start-up (a closed tab removes its own at once).
+    session_max_age_hours: float = 12.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,4 +65,6 @@ class Settings:
             max_text_chars=int(os.environ.get("LAB_MAX_TEXT_CHARS", "5000")),
             runs_dir=Path(os.environ.get("LAB_RUNS_DIR", str(cls.runs_dir))),
             max_concurrent_trainings=int(os.environ.get("LAB_MAX_TRAININGS", "1")),
+            max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
+            session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
         )

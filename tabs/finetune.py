@@ -140,10 +140,16 @@ class FinetuneTab:
         return train, val, test, summary
 
     def _session_dir(self, request: gr.Request | None) -> Path:
-        session = getattr(request, "session_hash", None) or "cli"
-        directory = self.lab.settings.runs_dir / session
-        directory.mkdir(parents=True, exist_ok=True)
-        return directory
+        return session_state.session_dir(self.lab.settings.runs_dir, getattr(request, "session_hash", None))
+
+    def end_session(self, request: gr.Request) -> None:
+        """The browser tab closed: stop its training (freeing the slot) and delete its models."""
+        key = getattr(request, "session_hash", None)
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is not None:
+            job.cancel()
+        session_state.remove_session_dir(self.lab.settings.runs_dir, key)
 
     @user_errors
     def finetune(self, file: str | None, text_column: str = "", label_column: str = "",
@@ -161,7 +167,7 @@ class FinetuneTab:
             lora_r=int(lora_r), learning_rate=float(learning_rate), batch_size=int(batch_size),
             epochs=float(epochs), max_length=int(max_length), warmup_ratio=float(warmup_ratio),
             weight_decay=float(weight_decay), seed=int(seed), class_weights=bool(class_weights),
-            test_fraction=float(test_fraction),
+            test_fraction=float(test_fraction), max_train_minutes=self.lab.settings.max_train_minutes,
         )
         model_limit = self.lab.model("finetune-base", config.base_model).tokenizer.model_max_length
         if config.max_length > model_limit:

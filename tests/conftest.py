@@ -13,6 +13,7 @@ os.environ.update(
 )
 
 import socket  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -23,6 +24,8 @@ from lab.settings import Settings  # noqa: E402
 from tests.tiny import save_tiny  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+# The test app's per-session model folders, fresh for every test run.
+RUNS_DIR = Path(tempfile.mkdtemp(prefix="lab-test-runs-"))
 
 
 @pytest.fixture(scope="session")
@@ -72,7 +75,7 @@ def app_settings(tiny_mlm_dir, tiny_cls_dir, tiny_ner_dir, tiny_qa_dir) -> Setti
 
     Random weights: API and browser tests check the plumbing and the shape of answers, not their sense.
     """
-    return Settings(offline=True, model_overrides={
+    return Settings(offline=True, runs_dir=RUNS_DIR, model_overrides={
         "fill-mask": str(tiny_mlm_dir), "classification": str(tiny_cls_dir),
         "ner": str(tiny_ner_dir), "qa": str(tiny_qa_dir),
     })

@@ -1,6 +1,10 @@
 """A student's path through the Fine-tune tab: upload a CSV, train, read the metrics, use the model."""
 
+import time
+
 from playwright.sync_api import expect
+
+from tests.conftest import RUNS_DIR
 
 ROWS = ([("a wonderful film", "pos"), ("great acting, good story", "pos"), ("I loved it", "pos"),
          ("good fun for all", "pos"), ("a great, moving story", "pos")] +
@@ -18,6 +22,7 @@ def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
     expect(info).to_contain_text("Suggested max length")
     epochs = page.get_by_label("Epochs")
     epochs.fill("2")
+    before = {d.name for d in RUNS_DIR.iterdir()}
     page.locator("#ft-train").click()
     status = page.locator("#ft-status")
     expect(status).to_contain_text("is now in the Classification tab", timeout=240_000)
@@ -34,3 +39,13 @@ def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
     page.locator("#cls-run").click()
     expect(page.locator("#cls-info")).to_contain_text("run-1")
     expect(page.locator("#cls-label")).to_contain_text("neg")
+    # closing the tab deletes this session's folder (and only it)
+    mine = [d for d in RUNS_DIR.iterdir() if d.name not in before and (d / "run-1").is_dir()]
+    assert len(mine) == 1
+    others = before - {mine[0].name}
+    page.context.close()
+    deadline = time.monotonic() + 30
+    while mine[0].exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not mine[0].exists()
+    assert others <= {d.name for d in RUNS_DIR.iterdir()}

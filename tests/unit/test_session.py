@@ -29,3 +29,19 @@ def test_lab_default_choice_uses_the_sessions_active_model(tiny_cls_dir):
     assert lab.resolve("classification", "all-MiniLM-L6-v2 (embedded)", picked).kind == "embedded"
     # another session (no state) never sees it
     assert "my-run" not in lab.choices("classification", None)
+
+
+def test_session_folders_are_created_removed_and_swept(tmp_path):
+    import os
+
+    a = session.session_dir(tmp_path, "abc123")
+    (a / "run-1").mkdir()
+    assert a == tmp_path / "abc123" and a.is_dir()
+    # a hash that isn't a plain token never becomes a path
+    assert session.session_dir(tmp_path, "../../etc") == tmp_path / "anonymous"
+    assert not session.remove_session_dir(tmp_path, "../abc123")
+    assert session.remove_session_dir(tmp_path, "abc123") and not a.exists()
+    old, new = session.session_dir(tmp_path, "old"), session.session_dir(tmp_path, "new")
+    os.utime(old, (0, 0))  # untouched since 1970
+    assert session.sweep(tmp_path, max_age_hours=1) == ["old"]
+    assert new.is_dir() and not old.exists()
