@@ -139,11 +139,9 @@ def _load_data(args, config: TrainConfig):
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from accelerate import PartialState
+    from training.loop import launch_state, train_classifier
 
-    from training.loop import train_classifier
-
-    main_process = PartialState().is_main_process
+    main_process = launch_state().is_main_process
     try:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         train, val, test, (text_column, label_column) = _load_data(args, config)

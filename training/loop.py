@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState, PartialState
-from accelerate.utils import set_seed
+from accelerate.utils import parse_flag_from_env, set_seed
 from torch.utils.data import DataLoader, Sampler
 from transformers import (
     AutoConfig,
@@ -142,6 +142,15 @@ def choose_precision(requested: str, device: torch.device) -> tuple[str, str]:
                         "it is emulated and slower than fp32")
     return "fp32", ("fp32: this CPU has no native bf16 matmul (AVX512-BF16/AMX), where emulated "
                     "bf16 autocast is slower than fp32")
+
+
+def launch_state() -> PartialState:
+    """This process's place in the launch (rank, number of processes, device), as the launcher set it.
+
+    ``accelerate launch --cpu`` marks CPU runs with ACCELERATE_USE_CPU; the first PartialState
+    built decides for the whole process, so it must be built with that flag.
+    """
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
 
 
 def _hub_online(settings: Settings) -> bool:
@@ -302,7 +311,7 @@ def _acquire_accelerator(precision: str, note: str, log_with: str | None,
     global _active_runs
     wanted = "bf16" if precision == "bf16" else "no"
     with _STATE_LOCK:
-        if PartialState().num_processes == 1:
+        if launch_state().num_processes == 1:
             current = AcceleratorState._shared_state.get("_mixed_precision")
             if _active_runs == 0:
                 AcceleratorState._reset_state()
@@ -425,7 +434,7 @@ def train_classifier(
         notice = f"'{config.base_model}' is a hub model and the hub is unreachable: training {display} instead."
         log.warning(notice)
 
-    precision, precision_note = choose_precision(config.precision, PartialState().device)
+    precision, precision_note = choose_precision(config.precision, launch_state().device)
     accelerator, precision, precision_note = _acquire_accelerator(precision, precision_note, log_with, output_dir)
     try:
         return _run(config, train, val, test, output_dir, on_event, should_stop, cache_dir, log_with, accelerator,
