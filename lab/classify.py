@@ -9,6 +9,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab.attention import model_inputs
 from lab.saliency import INTEGRATED_GRADIENTS, Saliency, explain
+from lab.tokenization import max_input_length
 
 
 @dataclass(frozen=True)
@@ -25,14 +26,6 @@ class ClassifyResult:
         return dict(self.probabilities)
 
 
-def max_length(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:
-    """The longest input the model takes (some tokenizers report a huge sentinel instead)."""
-    limits = [512, getattr(model.config, "max_position_embeddings", 512) or 512]
-    if getattr(tokenizer, "model_max_length", None):
-        limits.append(int(min(tokenizer.model_max_length, 10**6)))
-    return min(limits)
-
-
 def classify(
     model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -46,7 +39,7 @@ def classify(
     Single-label models get a softmax over the labels; models configured for multi-label
     classification (or a single output) get an independent sigmoid per label.
     """
-    encoding = tokenizer(text, truncation=True, max_length=max_length(model, tokenizer),
+    encoding = tokenizer(text, truncation=True, max_length=max_input_length(tokenizer, model.config),
                          return_offsets_mapping=True, return_overflowing_tokens=False, return_tensors="pt")
     full_length = len(tokenizer(text, truncation=False)["input_ids"])
     truncated = full_length > encoding["input_ids"].shape[1]

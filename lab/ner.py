@@ -32,6 +32,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab.errors import LabInputError
+from lab.tokenization import max_input_length
 
 STRATEGIES = ("none", "simple", "first", "average", "max")
 WORD_STRATEGIES = ("first", "average", "max")
@@ -310,12 +311,6 @@ def piece_tags(
 # --- Running the model -----------------------------------------------------------------------
 
 
-def max_pieces(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase) -> int:
-    """How many pieces (specials included) the model reads at once."""
-    limits = [getattr(model.config, "max_position_embeddings", None), tokenizer.model_max_length, 4096]
-    return min(int(x) for x in limits if x and x > 0)
-
-
 @torch.inference_mode()
 def tag_entities(
     model: PreTrainedModel,
@@ -334,7 +329,7 @@ def tag_entities(
         raise LabInputError(f"Unknown aggregation '{aggregation}'; use one of {', '.join(STRATEGIES)}.")
     if not tokenizer.is_fast:
         raise LabInputError("This model has no fast tokenizer, so pieces can't be linked to the text.")
-    limit = max_pieces(model, tokenizer)
+    limit = max_input_length(tokenizer, model.config)
     encoding = tokenizer(text, truncation=True, max_length=limit, return_overflowing_tokens=True,
                          return_offsets_mapping=True, return_special_tokens_mask=True)
     truncated = len(encoding["input_ids"]) > 1  # more than one window: the rest was cut

@@ -20,6 +20,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab.errors import LabInputError
+from lab.tokenization import max_input_length
 
 MIN_MAX_LENGTH = 32  # shorter windows leave almost nothing of the context next to the question
 MIN_CONTEXT_TOKENS = 8  # a window must hold at least this many context tokens to be worth reading
@@ -69,18 +70,6 @@ class Window:
         start = max(i for i in context if self.offsets[i][0] <= char_start)
         end = min(i for i in context if self.offsets[i][1] >= char_end)
         return start, end
-
-
-def model_max_length(model: PreTrainedModel | None, tokenizer: PreTrainedTokenizerBase) -> int:
-    """The longest window this model and tokenizer can read (position embeddings, tokenizer limit)."""
-    limits = [512]
-    tok_limit = getattr(tokenizer, "model_max_length", None)
-    if tok_limit and tok_limit < 100_000:  # tokenizers with no limit report a huge sentinel
-        limits = [tok_limit]
-    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    if positions:
-        limits.append(positions)
-    return min(limits)
 
 
 def check_window_settings(
@@ -349,7 +338,7 @@ def answer_question(
         raise LabInputError("The question is empty: type a question about the context.")
     if not context or not context.strip():
         raise LabInputError("The context is empty: paste a paragraph the answer can be found in.")
-    max_length, stride, warning = fit_window(int(max_length), int(stride), model_max_length(model, tokenizer))
+    max_length, stride, warning = fit_window(int(max_length), int(stride), max_input_length(tokenizer, getattr(model, "config", None)))
     windows = make_windows(tokenizer, question, context, max_length, stride)
     names = [n for n in ("input_ids", "token_type_ids") if n in tokenizer.model_input_names]
     starts, ends = [], []

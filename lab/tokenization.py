@@ -42,14 +42,17 @@ def piece_kind(token: str, token_id: int, tokenizer: PreTrainedTokenizerBase) ->
 def max_input_length(tokenizer: PreTrainedTokenizerBase, config=None) -> int:
     """The longest input a model takes: the smaller of the tokenizer's and the position table's limits.
 
-    Tokenizers of some hub models report a huge ``model_max_length`` (1e30) when unset.
+    Tokenizers with no limit of their own report a huge sentinel (1e30): ignored. With neither
+    limit known, BERT's 512.
     """
-    limits = [512]
-    if getattr(tokenizer, "model_max_length", None) and tokenizer.model_max_length < 100_000:
-        limits.append(tokenizer.model_max_length)
-    if config is not None and getattr(config, "max_position_embeddings", None):
-        limits.append(config.max_position_embeddings)
-    return min(limits)
+    limits = []
+    tokenizer_limit = getattr(tokenizer, "model_max_length", None)
+    if tokenizer_limit and tokenizer_limit < 100_000:
+        limits.append(int(tokenizer_limit))
+    positions = getattr(config, "max_position_embeddings", None) if config is not None else None
+    if positions:
+        limits.append(int(positions))
+    return min(limits) if limits else 512
 
 
 def check_text(text: str, max_chars: int, what: str = "text") -> str:

@@ -120,7 +120,7 @@ class FinetuneTab:
                          base_model: str = "default"):
         config = TrainConfig(base_model=base_model or "default", strategy=strategy,
                              freeze_layers=int(freeze_layers), lora_r=int(lora_r))
-        trainable, total = loop.count_parameters(config, 2, self.lab.settings)
+        trainable, total = loop.count_parameters(config, 2, self.lab.settings, hub_online=self.lab.hub.online)
         return (f"**{trainable:,}** trainable of {total:,} parameters (**{trainable / total:.1%}**) "
                 f"with *{strategy}*: {STRATEGIES[strategy]}")
 
@@ -193,7 +193,8 @@ class FinetuneTab:
 
             def target(on_event, should_stop, cfg=cfg, out_dir=out_dir):
                 return loop.train_classifier(cfg, train, val, out_dir, test=test, on_event=on_event,
-                                             should_stop=should_stop, settings=self.lab.settings)
+                                             should_stop=should_stop, settings=self.lab.settings,
+                                             hub_online=self.lab.hub.online)
 
             job = TrainingJob(target).start()
             with self._lock:
