@@ -45,6 +45,8 @@ class Settings:
     runs_dir: Path = Path(tempfile.gettempdir()) / "bert-transfer-lab" / "runs"
     # Trainings that run at once (others wait in the queue); 1 suits a 2-core machine.
     max_concurrent_trainings: int = 1
+    # A host's own datasets (CSV/TSV, CoNLL, SQuAD-style JSON), listed in the Fine-tune tab's catalogue.
+    data_dir: Path | None = None
     # A training run stops (keeping its best checkpoint) after this many minutes.
     max_train_minutes: float = 15.0
     # Session folders older than this are swept at start-up (a closed tab removes its own at once).
@@ -65,6 +67,7 @@ class Settings:
             max_text_chars=int(os.environ.get("LAB_MAX_TEXT_CHARS", "5000")),
             runs_dir=Path(os.environ.get("LAB_RUNS_DIR", str(cls.runs_dir))),
             max_concurrent_trainings=int(os.environ.get("LAB_MAX_TRAININGS", "1")),
+            data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
         )

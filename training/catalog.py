@@ -1,0 +1,547 @@
+"""Datasets one click away: the project's own samples (always), curated hub datasets (online) and a
+host's own files (``LAB_DATA_DIR``), each described by a ``DatasetCard``.
+
+``catalog`` lists the cards; ``materialize`` turns one into a file the existing pipeline reads (a
+``text,label`` CSV for classification, a CoNLL file for NER, a SQuAD-style JSON for QA), with an
+optional stratified subsample, cached on disk by (name, rows, seed). The Fine-tune tab and the CLI
+(``python -m training --dataset NAME``) share both.
+
+Only ``materialize`` on a hub card reaches the network, through ``load_dataset`` below: listing the
+catalogue never does, so the offline path stays offline.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import random
+import re
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+
+from lab.errors import LabInputError
+from lab.settings import ASSETS_DIR, Settings
+from training.data import DataError, guess_columns, read_table, summarize
+
+log = logging.getLogger(__name__)
+
+TASKS = ("classification", "ner", "qa")
+SOURCES = ("sample", "hub", "host")
+# The size control's choices (None = every row); larger ones than a dataset holds are left out.
+SIZE_CHOICES: tuple[int | None, ...] = (100, 500, 2000, None)
+SAMPLES_DIR = ASSETS_DIR / "samples"
+DEFAULT_CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache" / "bert-transfer-lab")) / "datasets"
+_UNITS = {"classification": "rows", "ner": "sentences", "qa": "questions"}
+_SUFFIX = {"classification": ".csv", "ner": ".conll", "qa": ".json"}
+# What a file in the host's folder holds, by its extension.
+_HOST_TASKS = {".csv": "classification", ".tsv": "classification", ".conll": "ner", ".iob": "ner",
+               ".bio": "ner", ".json": "qa"}
+
+
+@dataclass(frozen=True)
+class DatasetCard:
+    """One dataset the catalogue offers, and what the tab shows about it before training."""
+
+    name: str  # unique key: what the CLI's --dataset takes
+    title: str
+    task: str  # "classification" | "ner" | "qa"
+    source: str  # "sample" (written by the project) | "hub" | "host" (LAB_DATA_DIR)
+    description: str = ""
+    license: str = ""
+    size: int | None = None  # rows / sentences / questions (see ``unit``); hub: the split's size on its card
+    path: Path | None = None  # sample and host files
+    hub_id: str | None = None
+    config: str | None = None
+    split: str = "train"
+    # Script-based hub datasets load from the hub's automatic parquet export instead.
+    revision: str | None = None
+    # Classification: the text and label columns. NER: the tokens and tags columns. QA: unused (SQuAD's).
+    text_column: str = "text"
+    label_column: str = "label"
+    # Label (or NER tag) names in id order. For hub cards a fallback: the dataset's ClassLabel
+    # feature wins when it has one.
+    label_names: tuple[str, ...] = ()
+    rename: tuple[tuple[str, str], ...] = ()  # dataset label name -> the name shown (neg -> negative)
+
+    @property
+    def unit(self) -> str:
+        return _UNITS[self.task]
+
+    @property
+    def url(self) -> str:
+        return f"https://huggingface.co/datasets/{self.hub_id}" if self.hub_id else ""
+
+
+def _hub(name, title, task, hub_id, size, license, description, *, config=None, text="text", label="label",
+         labels=(), rename=(), revision=None) -> DatasetCard:
+    return DatasetCard(name=name, title=title, task=task, source="hub", hub_id=hub_id, config=config, size=size,
+                       license=license, description=description, text_column=text, label_column=label,
+                       label_names=tuple(labels), rename=tuple(rename), revision=revision)
+
+
+_NEG_POS = (("neg", "negative"), ("pos", "positive"))
+_CONLL_TAGS = ("O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC")
+_WNUT_TAGS = ("O", "B-corporation", "I-corporation", "B-creative-work", "I-creative-work", "B-group", "I-group",
+              "B-location", "I-location", "B-person", "I-person", "B-product", "I-product")
+
+# Licences as the datasets' hub cards tag them ("unknown"/"other" included): the card tells users
+# to check the dataset page before reusing the data.
+HUB_CARDS: tuple[DatasetCard, ...] = (
+    _hub("sst2", "SST-2 (movie review sentences)", "classification", "stanfordnlp/sst2", 67_349, "unknown",
+         "Sentences from Rotten Tomatoes reviews labelled positive or negative (Stanford Sentiment Treebank, "
+         "GLUE's SST-2).", text="sentence", labels=("negative", "positive")),
+    _hub("imdb", "IMDB reviews", "classification", "stanfordnlp/imdb", 25_000, "other",
+         "Full-length IMDB movie reviews, positive or negative; long texts (truncation matters).",
+         labels=("neg", "pos"), rename=_NEG_POS),
+    _hub("rotten_tomatoes", "Rotten Tomatoes snippets", "classification", "cornell-movie-review-data/rotten_tomatoes",
+         8_530, "unknown", "One-sentence snippets of film reviews, half positive, half negative.",
+         labels=("neg", "pos"), rename=_NEG_POS),
+    _hub("sms_spam", "SMS spam", "classification", "ucirvine/sms_spam", 5_574, "unknown",
+         "Text messages labelled ham or spam; unbalanced (about 13% spam), so try class weights.",
+         text="sms", labels=("ham", "spam")),
+    _hub("ag_news", "AG News topics", "classification", "fancyzhx/ag_news", 120_000, "unknown",
+         "News titles and descriptions in four topics: World, Sports, Business, Sci/Tech.",
+         labels=("World", "Sports", "Business", "Sci/Tech")),
+    _hub("emotion", "Emotion (tweets)", "classification", "dair-ai/emotion", 16_000, "other",
+         "English tweets labelled with one of six emotions; unbalanced.", config="split",
+         labels=("sadness", "joy", "love", "anger", "fear", "surprise")),
+    _hub("conll2003", "CoNLL-2003 NER", "ner", "eriktks/conll2003", 14_041, "other",
+         "Reuters news sentences tagged with persons, organisations, locations and miscellaneous names (IOB2).",
+         config="conll2003", text="tokens", label="ner_tags", labels=_CONLL_TAGS, revision="refs/convert/parquet"),
+    _hub("wnut_17", "WNUT-17 emerging entities", "ner", "leondz/wnut_17", 3_394, "cc-by-4.0",
+         "Social-media sentences with rare and new entities (person, location, corporation, product, "
+         "creative work, group); hard even for big models.",
+         config="wnut_17", text="tokens", label="ner_tags", labels=_WNUT_TAGS, revision="refs/convert/parquet"),
+    _hub("squad", "SQuAD v1.1", "qa", "rajpurkar/squad", 87_599, "cc-by-sa-4.0",
+         "Questions on Wikipedia paragraphs whose answer is a span of the paragraph."),
+)
+
+SAMPLE_CARDS: tuple[DatasetCard, ...] = (
+    DatasetCard("sentiment-sample", "Sentiment (the lab's own sample)", "classification", "sample",
+                "Short reviews of films, books, food and products, positive or negative; some use negation or "
+                "contrast on purpose.", "Apache-2.0", path=SAMPLES_DIR / "sentiment.csv"),
+    DatasetCard("topics-sample", "Topics (the lab's own sample)", "classification", "sample",
+                "News-style sentences about sports, science, business and the arts.",
+                "Apache-2.0", path=SAMPLES_DIR / "topics.csv"),
+    DatasetCard("ner-sample", "Named entities (the lab's own sample)", "ner", "sample",
+                "Sentences tagged with PER, ORG, LOC and MISC in IOB2, CoNLL layout (token<TAB>tag).",
+                "Apache-2.0", path=SAMPLES_DIR / "ner.conll",
+                text_column="tokens", label_column="ner_tags"),
+    DatasetCard("qa-sample", "Question answering (the lab's own sample)", "qa", "sample",
+                "A few paragraphs with questions whose answers are spans of the paragraph (SQuAD v1.1 layout).",
+                "Apache-2.0", path=SAMPLES_DIR / "qa.json"),
+)
+
+
+def load_dataset(path: str, name: str | None = None, **kwargs):
+    """``datasets.load_dataset``, imported on first use: the one place this module reaches the network."""
+    from datasets import load_dataset as _load_dataset
+
+    return _load_dataset(path, name, **kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# The catalogue
+
+
+def catalog(settings: Settings, hub_online: bool) -> list[DatasetCard]:
+    """Every dataset on offer: the samples, the curated hub datasets when ``hub_online``, then the
+    host's files in ``settings.data_dir``. Reads only local files; never reaches the network."""
+    cards = [_with_file_stats(card) for card in SAMPLE_CARDS]
+    if hub_online:
+        cards += HUB_CARDS
+    if settings.data_dir is not None:
+        cards += host_cards(settings.data_dir)
+    return cards
+
+
+def find_card(name: str, settings: Settings, hub_online: bool | Callable[[], bool]) -> DatasetCard:
+    """The card called ``name``. ``hub_online`` may be a callable, asked only when ``name`` is a hub
+    dataset (so the CLI probes the hub only when it needs to). Raises ``LabInputError`` otherwise."""
+    hub = {card.name: card for card in HUB_CARDS}
+    local = {card.name: card for card in catalog(settings, hub_online=False)}
+    if name in local:
+        return local[name]
+    if name in hub:
+        online = hub_online() if callable(hub_online) else hub_online
+        if not online:
+            raise LabInputError(f"{name!r} is a hub dataset and the hub is unreachable. Use one of the offline "
+                                f"datasets ({', '.join(local)}) or a file of your own.")
+        return hub[name]
+    raise LabInputError(f"No dataset called {name!r}. Offline: {', '.join(local)}; with the hub: "
+                        f"{', '.join(hub)}.")
+
+
+def host_cards(folder: Path) -> list[DatasetCard]:
+    """A card per readable CSV/TSV, CoNLL (.conll/.iob/.bio) or SQuAD-style JSON file in ``folder``
+    (not its subfolders). Files that can't be used are left out with a warning in the log."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        log.warning("LAB_DATA_DIR %s is not a folder; no host datasets listed", folder)
+        return []
+    cards = []
+    for path in sorted(folder.iterdir()):
+        task = _HOST_TASKS.get(path.suffix.lower())
+        if task is None or not path.is_file() or path.name.startswith("."):
+            continue
+        card = DatasetCard(f"host:{path.name}", path.name, task, "host", f"A file the host provided ({path.name}).",
+                           "set by the host", path=path,
+                           text_column="tokens" if task == "ner" else "text",
+                           label_column="ner_tags" if task == "ner" else "label")
+        try:
+            cards.append(_with_file_stats(card))
+        except (DataError, OSError, ValueError) as exc:
+            log.warning("leaving %s out of the catalogue: %s", path, exc)
+    return cards
+
+
+def _with_file_stats(card: DatasetCard) -> DatasetCard:
+    stat = card.path.stat()
+    size, text_column, label_column, names = _file_stats(str(card.path), card.task, stat.st_mtime_ns, stat.st_size)
+    return replace(card, size=size, text_column=text_column or card.text_column,
+                   label_column=label_column or card.label_column, label_names=names)
+
+
+@lru_cache(maxsize=64)
+def _file_stats(path: str, task: str, mtime_ns: int, nbytes: int) -> tuple[int, str, str, tuple[str, ...]]:
+    """(size, text column, label column, label names) of a local file; cached until it changes."""
+    if task == "classification":
+        df = read_table(path)
+        text_column, label_column = guess_columns(df)
+        # The pipeline's own label order; problems (one class, empty labels) are the tab's pre-flight to show.
+        summary = summarize(df, text_column, label_column)
+        return len(df), text_column, label_column, tuple(summary.label_mapping)
+    if task == "ner":
+        sentences = read_conll(path)
+        check_conll(sentences, Path(path).name)
+        return len(sentences), "", "", _tag_order({t for _, tags in sentences for t in tags})
+    records = read_squad(path)
+    return len(records), "", "", ()
+
+
+def size_choices(card: DatasetCard) -> list[tuple[str, int | None]]:
+    """(label, rows) pairs for the size control: the SIZE_CHOICES smaller than the dataset, then all."""
+    unit = card.unit
+    choices = [(f"{n:,} {unit}", n) for n in SIZE_CHOICES if n is not None and (card.size is None or n < card.size)]
+    everything = f"all {card.size:,} {unit}" if card.size is not None else f"all {unit}"
+    return choices + [(everything, None)]
+
+
+def describe(card: DatasetCard) -> str:
+    """The card as Markdown: title, task and size, classes, source and licence, description."""
+    size = f"{card.size:,} {card.unit}" if card.size is not None else f"size unknown ({card.unit})"
+    if card.source == "hub":
+        size = f"about {size} in the {card.split} split"
+    lines = [f"**{card.title}** · {card.task} · {size}"]
+    names = [dict(card.rename).get(n, n) for n in card.label_names]
+    if names:
+        kind = "tags" if card.task == "ner" else "classes"
+        lines.append(f"{len(names)} {kind}: {', '.join(names)}")
+    if card.source == "hub":
+        where = f"[{card.hub_id}]({card.url})" + (f" (config {card.config})" if card.config else "")
+        lines.append(f"Source: the Hugging Face hub, {where} · Licence on its card: {card.license}; check the "
+                     "dataset page before reusing the data.")
+    elif card.source == "sample":
+        lines.append(f"Source: written for this project (assets/samples/{card.path.name}) · Licence: {card.license}")
+    else:
+        lines.append(f"Source: the host's folder ({card.path.name}) · Licence: {card.license}")
+    if card.description:
+        lines.append(card.description)
+    return "  \n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Making a file the pipeline reads
+
+
+def materialize(card: DatasetCard, rows: int | None = None, seed: int = 42, cache_dir: Path | None = None) -> Path:
+    """A file of ``card``'s data that ``training.data`` (classification) or the NER/QA readers load.
+
+    ``rows`` caps the size (classification: stratified by label, every class kept; NER/QA: a random
+    subset of sentences/questions); None takes everything. Sample and host files are returned as
+    they are when no subsample is needed. Results are cached in ``cache_dir`` by (name, rows, seed)
+    (and the source file's version), so a second click is instant.
+    """
+    if rows is not None and (not isinstance(rows, int) or rows < 2):
+        raise LabInputError(f"The dataset size must be a whole number of at least 2 (got {rows!r}), or 'all'.")
+    if card.source != "hub" and (rows is None or (card.size is not None and rows >= card.size)):
+        return card.path
+    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    target = cache_dir / _cache_name(card, rows, seed)
+    if target.is_file():
+        return target
+    writer = {"classification": _write_classification, "ner": _write_ner, "qa": _write_qa}[card.task]
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        writer(card, rows, seed, tmp)
+        os.replace(tmp, target)  # atomic: two sessions asking at once both see a whole file
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _cache_name(card: DatasetCard, rows: int | None, seed: int) -> str:
+    version = card.revision or ""
+    if card.path is not None:
+        stat = card.path.stat()
+        version = f"{card.path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}"
+    digest = hashlib.sha1(f"{card.hub_id}|{card.config}|{card.split}|{version}".encode()).hexdigest()[:8]
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", card.name)
+    return f"{safe}-{rows if rows is not None else 'all'}-{seed}-{digest}{_SUFFIX[card.task]}"
+
+
+def _load_hub(card: DatasetCard):
+    try:
+        return load_dataset(card.hub_id, card.config, split=card.split, revision=card.revision)
+    except Exception as exc:  # network, gated, moved, renamed: all mean "this dataset can't be had now"
+        reason = str(exc).splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise LabInputError(f"Could not load {card.hub_id} from the hub: {reason}. Try again, or pick one of the "
+                            "lab's own samples.") from exc
+
+
+def _feature_names(feature, fallback: Sequence[str]) -> list[str]:
+    """Label names from a ClassLabel feature (or a list of them, for NER tags), else the card's."""
+    inner = getattr(feature, "feature", feature)  # List(ClassLabel) -> ClassLabel
+    names = getattr(inner, "names", None)
+    return list(names) if names else list(fallback)
+
+
+def _name_of(value, names: Sequence[str]) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return str(value)
+    if value < 0:  # -1: unlabelled (GLUE test splits, IMDB's unsupervised part)
+        return None
+    return names[value] if value < len(names) else str(value)
+
+
+def _write_classification(card: DatasetCard, rows: int | None, seed: int, target: Path) -> None:
+    if card.source != "hub":  # a subsample of a local CSV/TSV: keep its columns, take stratified rows
+        df = read_table(card.path)
+        _, label_column = guess_columns(df)
+        labels = [str(v).strip() for v in df[label_column].tolist()]
+        df.iloc[stratified_indices(labels, rows, seed)].to_csv(target, index=False)
+        return
+    data = _load_hub(card)
+    names = _feature_names(data.features.get(card.label_column), card.label_names)
+    rename = dict(card.rename)
+    texts = list(data[card.text_column])
+    labels = [_name_of(v, names) for v in data[card.label_column]]
+    # Whitespace (newlines in SMS, double spaces) is normalised: one example per CSV line reads best.
+    texts = [" ".join(str(t).split()) if t is not None else "" for t in texts]
+    keep = [i for i, (t, v) in enumerate(zip(texts, labels)) if t and v is not None]
+    chosen = stratified_indices([labels[i] for i in keep], rows, seed)
+    with target.open("w", newline="", encoding="utf-8") as f:
+        out = csv.writer(f, lineterminator="\n")
+        out.writerow(["text", "label"])
+        for j in chosen:
+            i = keep[j]
+            out.writerow([texts[i], rename.get(labels[i], labels[i])])
+
+
+def _write_ner(card: DatasetCard, rows: int | None, seed: int, target: Path) -> None:
+    if card.source != "hub":
+        sentences = read_conll(card.path)
+    else:
+        data = _load_hub(card)
+        names = _feature_names(data.features.get(card.label_column), card.label_names)
+        sentences = []
+        for tokens, tags in zip(data[card.text_column], data[card.label_column]):
+            pairs = [(str(t), _name_of(g, names) or "O") for t, g in zip(tokens, tags) if str(t).strip()]
+            if pairs and pairs[0][0] != "-DOCSTART-":
+                sentences.append(([t.replace(" ", "_") for t, _ in pairs], [g for _, g in pairs]))
+    chosen = _random_indices(len(sentences), rows, seed)
+    write_conll([sentences[i] for i in chosen], target)
+
+
+def _write_qa(card: DatasetCard, rows: int | None, seed: int, target: Path) -> None:
+    if card.source != "hub":
+        records = read_squad(card.path)
+    else:
+        records = []
+        for row in _load_hub(card):
+            answers = row["answers"]
+            if isinstance(answers, dict):  # Sequence({...}) features: a dict of lists
+                answers = [{"text": t, "answer_start": int(s)} for t, s in zip(answers["text"], answers["answer_start"])]
+            records.append({"id": str(row["id"]), "title": row.get("title") or "", "context": row["context"],
+                            "question": row["question"], "answers": list(answers)})
+    chosen = sorted(_random_indices(len(records), rows, seed))  # sorted: paragraphs stay together
+    write_squad([records[i] for i in chosen], target)
+
+
+def stratified_indices(labels: Sequence[str], rows: int | None, seed: int) -> list[int]:
+    """Indices of a stratified sample of ``rows`` (all when None or more than there are), shuffled.
+
+    Each class gets its share (largest remainders round), and at least 2 examples when it has them
+    and ``rows`` allows, so every class can reach both the training and the validation split.
+    """
+    rng = random.Random(seed)
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for i, label in enumerate(labels):
+        by_class[label].append(i)
+    total = len(labels)
+    if rows is None or rows >= total:
+        chosen = list(range(total))
+    else:
+        floor = 2 if rows >= 2 * len(by_class) else 1 if rows >= len(by_class) else 0
+        quota = {c: min(len(m), max(floor, rows * len(m) // total)) for c, m in by_class.items()}
+        # Hand out what is left by largest remainder (then largest class), never past a class's size.
+        remainders = sorted(by_class, key=lambda c: (-(rows * len(by_class[c]) % total), -len(by_class[c]), c))
+        while sum(quota.values()) < rows:
+            grown = False
+            for c in remainders:
+                if sum(quota.values()) < rows and quota[c] < len(by_class[c]):
+                    quota[c] += 1
+                    grown = True
+            if not grown:
+                break
+        while sum(quota.values()) > rows:  # the floors overshot: trim the biggest classes
+            c = max(quota, key=lambda k: (quota[k], k))
+            quota[c] -= 1
+        chosen = []
+        for c in sorted(by_class):
+            members = by_class[c][:]
+            rng.shuffle(members)
+            chosen += members[:quota[c]]
+    rng.shuffle(chosen)  # mixed classes: a file's first rows (the tab's preview) show several
+    return chosen
+
+
+def _random_indices(total: int, rows: int | None, seed: int) -> list[int]:
+    if rows is None or rows >= total:
+        return list(range(total))
+    return random.Random(seed).sample(range(total), rows)
+
+
+# --------------------------------------------------------------------------------------------
+# CoNLL and SQuAD files
+
+
+def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
+    """Sentences of a CoNLL file: one token per line, the token first and its tag last (so both
+    ``token<TAB>tag`` and CoNLL-2003's four columns work), a blank line between sentences;
+    ``-DOCSTART-`` lines are skipped. Raises ``DataError`` (with line numbers) on a line without a tag."""
+    path = Path(path)
+    sentences: list[tuple[list[str], list[str]]] = []
+    tokens: list[str] = []
+    tags: list[str] = []
+    bad: list[int] = []
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            if tokens:
+                sentences.append((tokens, tags))
+            tokens, tags = [], []
+            continue
+        if parts[0] == "-DOCSTART-":
+            continue
+        if len(parts) < 2:
+            bad.append(number)
+            continue
+        tokens.append(parts[0])
+        tags.append(parts[-1])
+    if tokens:
+        sentences.append((tokens, tags))
+    if bad:
+        shown = ", ".join(map(str, bad[:8])) + (" ..." if len(bad) > 8 else "")
+        raise DataError(f"{path.name}: line(s) {shown} hold a token without a tag. Write one 'token<TAB>tag' per line "
+                        "and a blank line between sentences.")
+    if not sentences:
+        raise DataError(f"{path.name} holds no sentences. Write one 'token<TAB>tag' per line and a blank line "
+                        "between sentences.")
+    return sentences
+
+
+def iob2_problems(tags: Sequence[str]) -> list[str]:
+    """What is wrong with one sentence's tags as IOB2: tags other than O/B-X/I-X, or an I-X that
+    doesn't continue a B-X or I-X of the same type."""
+    problems = []
+    previous = "O"
+    for i, tag in enumerate(tags):
+        if tag != "O" and not re.fullmatch(r"[BI]-\S+", tag):
+            problems.append(f"tag {i + 1} ({tag!r}) is not O, B-TYPE or I-TYPE")
+        elif tag.startswith("I-") and previous[2:] != tag[2:]:
+            problems.append(f"tag {i + 1} ({tag!r}) follows {previous!r}: an entity starts with B-")
+        previous = tag
+    return problems
+
+
+def check_conll(sentences: Sequence[tuple[list[str], list[str]]], source: str = "") -> None:
+    """Raise ``DataError`` unless every sentence has as many tags as tokens and valid IOB2 tags."""
+    problems = []
+    for n, (tokens, tags) in enumerate(sentences, 1):
+        if len(tokens) != len(tags):
+            problems.append(f"sentence {n}: {len(tokens)} tokens but {len(tags)} tags")
+        problems += [f"sentence {n}: {p}" for p in iob2_problems(tags)]
+    if problems:
+        more = f" and {len(problems) - 8} more" if len(problems) > 8 else ""
+        raise DataError((f"{source}: " if source else "") + "; ".join(problems[:8]) + more + ".")
+
+
+def write_conll(sentences: Sequence[tuple[list[str], list[str]]], target: Path) -> None:
+    with Path(target).open("w", encoding="utf-8") as f:
+        for tokens, tags in sentences:
+            f.write("".join(f"{t}\t{g}\n" for t, g in zip(tokens, tags)) + "\n")
+
+
+def read_squad(path: str | Path) -> list[dict]:
+    """Questions of a SQuAD v1.1-style JSON file as flat records (id, title, context, question,
+    answers: [{text, answer_start}]). Raises ``DataError`` unless every ``answer_start`` points at
+    its answer's text in the context."""
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))
+        articles = doc["data"]
+        records = [{"id": str(qa["id"]), "title": article.get("title", ""), "context": paragraph["context"],
+                    "question": qa["question"], "answers": [{"text": a["text"], "answer_start": int(a["answer_start"])}
+                                                            for a in qa["answers"]]}
+                   for article in articles for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{path.name} is not SQuAD-style JSON ({type(exc).__name__}: {exc}). It needs "
+                        '{"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question", '
+                        '"answers": [{"text", "answer_start"}]}]}]}]}.') from None
+    problems = []
+    for r in records:
+        if not r["answers"]:
+            problems.append(f"question {r['id']} has no answer")
+        for a in r["answers"]:
+            start = a["answer_start"]
+            if r["context"][start:start + len(a["text"])] != a["text"]:
+                problems.append(f"question {r['id']}: answer_start {start} doesn't point at {a['text']!r}")
+    if problems:
+        more = f" and {len(problems) - 8} more" if len(problems) > 8 else ""
+        raise DataError(f"{path.name}: " + "; ".join(problems[:8]) + more + ". Fix the offsets (a character "
+                        "index into the context, from 0).")
+    if not records:
+        raise DataError(f"{path.name} holds no questions.")
+    return records
+
+
+def write_squad(records: Sequence[dict], target: Path) -> None:
+    """Flat question records back into SQuAD v1.1 layout, grouped by title and context."""
+    articles: dict[str, dict[str, list[dict]]] = {}
+    for r in records:
+        paragraphs = articles.setdefault(r["title"], {})
+        paragraphs.setdefault(r["context"], []).append(
+            {"id": r["id"], "question": r["question"], "answers": r["answers"]})
+    data = [{"title": title, "paragraphs": [{"context": c, "qas": qas} for c, qas in paragraphs.items()]}
+            for title, paragraphs in articles.items()]
+    Path(target).write_text(json.dumps({"version": "1.1", "data": data}, ensure_ascii=False, indent=1) + "\n",
+                            encoding="utf-8")
+
+
+def _tag_order(tags: set[str]) -> tuple[str, ...]:
+    """O first, then B-/I- pairs by entity type."""
+    types = sorted({t[2:] for t in tags if t != "O"})
+    return ("O",) + tuple(f"{p}-{t}" for t in types for p in "BI" if f"{p}-{t}" in tags)
