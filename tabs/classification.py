@@ -8,12 +8,11 @@ import gradio as gr
 
 from lab.classify import classify
 from lab.context import Lab
-from lab.loading import no_head_message
 from lab.render_classify import saliency_html
 from lab.saliency import GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
 from lab.tokenization import check_text
 from tabs.attention import attention_panel
-from tabs.common import explainer, model_dropdown, model_line, user_errors
+from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
 
 METHOD_CHOICES = [("Integrated gradients", INTEGRATED_GRADIENTS), ("Gradient × input", GRADIENT_X_INPUT)]
 
@@ -73,8 +72,7 @@ class ClassificationTab:
         return result.label(), saliency_html(s), info, raw
 
     def build(self, session_models: gr.State | None = None) -> None:
-        if self.lab.head_missing("classification"):
-            gr.Markdown(f"⚠️ {no_head_message('classification')}", elem_classes="lab-banner")
+        head_banner(self.lab, "classification")
         gr.Markdown("Type a text and see which label the model gives it, and which words drove that decision.")
         with gr.Row():
             with gr.Column(scale=3):

@@ -9,7 +9,7 @@ import logging
 import gradio as gr
 
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
-from lab.loading import LoadedModel
+from lab.loading import LoadedModel, no_head_message
 
 log = logging.getLogger(__name__)
 
@@ -64,3 +64,9 @@ def model_dropdown(lab, task: str, label: str = "Model") -> gr.Dropdown:
 def explainer(markdown: str) -> None:
     with gr.Accordion("What am I looking at?", open=False):
         gr.Markdown(markdown)
+
+
+def head_banner(lab, task: str) -> None:
+    """Say plainly, above the tab, when its default model is the embedded encoder with no trained head."""
+    if lab.head_missing(task):
+        gr.Markdown(f"⚠️ {no_head_message(task)}", elem_classes="lab-banner")

@@ -9,10 +9,9 @@ import gradio as gr
 from lab import render
 from lab.context import Lab
 from lab.fill_mask import fill_mask
-from lab.loading import no_head_message
 from lab.tokenization import check_text
 from tabs.attention import attention_panel
-from tabs.common import explainer, model_dropdown, model_line, user_errors
+from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
 
 EXPLAINER = """
 **A cloze task.** In pre-training, BERT read huge amounts of text with 15% of the pieces hidden
@@ -59,8 +58,7 @@ class FillMaskTab:
         return result.label(0), render.fill_mask_html(result), result.best_fill, info, raw
 
     def build(self, session_models: gr.State | None = None) -> None:
-        if self.lab.head_missing("fill-mask"):
-            gr.Markdown(f"⚠️ {no_head_message('fill-mask')}", elem_classes="lab-banner")
+        head_banner(self.lab, "fill-mask")
         gr.Markdown("Hide a word with `[MASK]` or `___` and see what the model expects there.")
         with gr.Row():
             with gr.Column(scale=3):

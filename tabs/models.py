@@ -7,11 +7,10 @@ import pandas as pd
 
 from lab.context import Lab
 from lab.errors import NoHeadAvailable
-from lab.loading import no_head_message
 from lab.model_card import measure, next_sentence
 from lab.registry import TASKS
 from lab.tokenization import check_text
-from tabs.common import explainer, model_dropdown, model_line, user_errors
+from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
 
 EXPLAINER = """
 **Same idea, different sizes.** BERT-base has 12 layers of width 768 (110M parameters);
@@ -91,8 +90,7 @@ class ModelsTab:
                   [table, notes], api_name="model_cards")
 
         gr.Markdown("### Next-sentence prediction")
-        if self.lab.resolve("nsp", None).kind == "embedded":
-            gr.Markdown(f"⚠️ {no_head_message('nsp')}", elem_classes="lab-banner")
+        head_banner(self.lab, "nsp")
         with gr.Row():
             a = gr.Textbox(label="Sentence A", value="She opened the fridge.", elem_id="nsp-a")
             b = gr.Textbox(label="Sentence B", value="It was empty except for a jar of pickles.", elem_id="nsp-b")

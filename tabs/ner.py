@@ -9,10 +9,9 @@ import pandas as pd
 
 from lab import render_ner
 from lab.context import Lab
-from lab.loading import no_head_message
 from lab.ner import STRATEGIES, tag_entities
 from lab.tokenization import check_text
-from tabs.common import explainer, model_dropdown, model_line, user_errors
+from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
 
 EXPLAINER = """
 **Tags per piece.** The model does not find names directly: it gives every sub-word piece a
@@ -82,8 +81,7 @@ class NerTab:
         return gr.HighlightedText(color_map=render_ner.color_map(labels, aggregation))
 
     def build(self, session_models: gr.State | None = None) -> None:
-        if self.lab.head_missing("ner"):
-            gr.Markdown(f"⚠️ {no_head_message('ner')}", elem_classes="lab-banner")
+        head_banner(self.lab, "ner")
         gr.Markdown("Type a sentence and see which words the model marks as people, organisations and places.")
         with gr.Row():
             with gr.Column(scale=3):

@@ -9,10 +9,9 @@ import pandas as pd
 
 from lab import render_qa
 from lab.context import Lab
-from lab.loading import no_head_message
 from lab.qa import MAX_TOP_K, QAResult, answer_question
 from lab.tokenization import check_text
-from tabs.common import explainer, model_dropdown, model_line, user_errors
+from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
 
 EXPLAINER = """
 **Extractive QA: the answer is a piece of the context.** The model reads the question and the
@@ -117,8 +116,7 @@ class QaTab:
         )
 
     def build(self, session_models: gr.State | None = None) -> None:
-        if self.lab.head_missing("qa"):
-            gr.Markdown(f"⚠️ {no_head_message('qa')}", elem_classes="lab-banner")
+        head_banner(self.lab, "qa")
         gr.Markdown("Ask a question about a paragraph: the model marks where in the text the answer starts and ends.")
         with gr.Row():
             with gr.Column(scale=3):
