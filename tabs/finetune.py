@@ -21,7 +21,7 @@ from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
 from tabs.common import explainer, user_errors
-from training import before_after, estimate, loop
+from training import before_after, catalog, estimate, loop
 from training import data as tdata
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
@@ -114,6 +114,33 @@ class FinetuneTab:
             summary.preview,
             gr.update(value=summary.suggested_max_length),
         )
+
+    # ------------------------------------------------------------------ ready-made data
+    def dataset_cards(self, task: str = "classification") -> dict[str, catalog.DatasetCard]:
+        """The catalogue for a task, by the title the dropdown shows (samples offline, hub sets online)."""
+        return {c.title: c for c in catalog.catalog(self.lab.settings, self.lab.hub.online) if c.task == task}
+
+    @user_errors
+    def describe_dataset(self, title: str):
+        card = self.dataset_cards().get(title)
+        if card is None:
+            raise LabInputError("Pick a dataset from the list.")
+        sizes = [label for label, _ in catalog.size_choices(card)]
+        return catalog.describe(card), gr.update(choices=sizes, value=sizes[min(1, len(sizes) - 1)])
+
+    @user_errors
+    def use_dataset(self, title: str, size: str = "", base_model: str = "default", request: gr.Request = None):
+        """Fetch (online) or take (offline) a dataset, and load it as if it had been uploaded."""
+        card = self.dataset_cards().get(title)
+        if card is None:
+            raise LabInputError("Pick a dataset from the list.")
+        rows = dict(catalog.size_choices(card)).get(size)
+        source = catalog.materialize(card, rows, seed=DEFAULTS.seed)
+        # A copy in the session's folder: Gradio serves files from there, and it goes when the tab closes.
+        target = self._session_dir(request) / "data" / source.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+        return (str(target), *self.inspect_data(str(target), "", "", base_model))
 
     @user_errors
     def count_parameters(self, strategy: str = "full", freeze_layers: int = 4, lora_r: int = 8,
@@ -331,6 +358,17 @@ class FinetuneTab:
         self.session_models = session_models
         runs = gr.State([])
         gr.Markdown("Upload labelled sentences, fine-tune a pretrained model on them, and use it right away.")
+        cards = self.dataset_cards()
+        with gr.Accordion("No file at hand? Start from a dataset", open=True):
+            with gr.Row():
+                dataset = gr.Dropdown(list(cards), value=next(iter(cards), None), label="Dataset",
+                                      info="The project's own samples work offline; public hub datasets when online.",
+                                      elem_id="ft-dataset")
+                first = next(iter(cards.values()), None)
+                sizes = [label for label, _ in catalog.size_choices(first)] if first else []
+                size = gr.Dropdown(sizes, value=sizes[-1] if sizes else None, label="Size (stratified)")
+                use = gr.Button("Use this dataset", elem_id="ft-use-dataset")
+            card_info = gr.Markdown(catalog.describe(first) if first else "", elem_id="ft-dataset-card")
         with gr.Row():
             upload = gr.File(label="Training data (CSV or TSV: a text column and a label column)",
                              file_types=[".csv", ".tsv", ".txt"], type="filepath", elem_id="ft-file")
@@ -422,6 +460,8 @@ class FinetuneTab:
         inspect_inputs = [upload, text_col, label_col, base]
         inspect_outputs = [data_info, text_col, label_col, classes, lengths, preview, max_len]
         upload.upload(self.inspect_data, inspect_inputs, inspect_outputs, api_name="inspect_data")
+        dataset.change(self.describe_dataset, dataset, [card_info, size], api_visibility="private")
+        use.click(self.use_dataset, [dataset, size, base], [upload, *inspect_outputs], api_name="load_dataset")
         for column in (text_col, label_col):
             column.input(self.inspect_data, inspect_inputs, inspect_outputs, api_visibility="private")
         params_inputs = [strategy, freeze, lora_r, base]

@@ -64,3 +64,13 @@ def test_bad_upload_is_explained_before_training(client, tmp_path):
         client.predict(handle_file(str(one_class)), api_name="/finetune")
     with pytest.raises(AppError, match="learning_rate"):
         client.predict(handle_file(str(one_class)), learning_rate=5.0, api_name="/finetune")
+
+
+def test_one_click_sample_dataset_loads_like_an_upload(client):
+    outputs = client.predict("Topics (the lab's own sample)", "100 rows", api_name="/load_dataset")
+    path, info = outputs[0], outputs[1]
+    assert str(path).endswith(".csv")
+    assert "**100 rows**, 4 classes" in info and "Label mapping" in info
+    with open(path, encoding="utf-8") as f:
+        header = f.readline().strip()
+    assert header == "text,label"

@@ -49,3 +49,13 @@ def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
         time.sleep(0.5)
     assert not mine[0].exists()
     assert others <= {d.name for d in RUNS_DIR.iterdir()}
+
+
+def test_start_from_the_sentiment_sample(page):
+    page.get_by_role("tab", name="Fine-tune").click()
+    expect(page.locator("#ft-dataset-card")).to_contain_text("written for this project")
+    page.locator("#ft-use-dataset").click()
+    info = page.locator("#ft-data-info")
+    expect(info).to_contain_text("rows")
+    expect(info).to_contain_text("negative")
+    expect(page.locator("#ft-file")).to_contain_text(".csv")
