@@ -1,6 +1,8 @@
 """Fine-tune a classifier from the command line, with the same options as the Fine-tune tab.
 
     python -m training --train reviews.csv --output runs/reviews --epochs 2 --strategy lora
+    python -m training --dataset sentiment-sample --output runs/sentiment   # a catalogued dataset
+    python -m training --list-datasets
     accelerate launch -m training --train reviews.csv --output runs/reviews   # several GPUs/nodes
 
 Every TrainConfig field is a flag (``learning_rate`` -> ``--learning-rate``) with its help text
@@ -30,8 +32,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data and output")
-    data.add_argument("--train", required=True, metavar="FILE",
-                      help="CSV/TSV with a text column and a label column (one example per row).")
+    source = data.add_mutually_exclusive_group(required=True)
+    source.add_argument("--train", metavar="FILE",
+                        help="CSV/TSV with a text column and a label column (one example per row).")
+    source.add_argument("--dataset", metavar="NAME",
+                        help="A dataset from the catalogue instead of --train: the lab's samples (e.g. "
+                             "sentiment-sample), hub datasets when the hub is reachable (e.g. sst2), files in "
+                             "LAB_DATA_DIR (host:FILE). See --list-datasets.")
+    source.add_argument("--list-datasets", action="store_true",
+                        help="List the datasets --dataset takes, and exit.")
+    data.add_argument("--dataset-rows", type=int, metavar="N",
+                      help="With --dataset: a stratified sample of N rows (default: all).")
     data.add_argument("--validation", metavar="FILE",
                       help="Separate validation file with the same columns; without it, --val-fraction of "
                            "--train is held out (stratified).")
@@ -40,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
                            "--test-fraction of --train is held out.")
     data.add_argument("--text-column", metavar="C", help="Column with the texts (guessed when not given).")
     data.add_argument("--label-column", metavar="C", help="Column with the labels (guessed when not given).")
-    data.add_argument("--output", required=True, metavar="DIR",
+    data.add_argument("--output", metavar="DIR",
                       help="Where best/ (the best checkpoint) and metrics.json are written.")
     data.add_argument("--cache-dir", type=Path, metavar="DIR",
                       help="Tokenized-data cache (default: ~/.cache/bert-transfer-lab/tokenized, or "
@@ -137,13 +148,51 @@ def _load_data(args, config: TrainConfig):
     return train, val, test, columns
 
 
+def list_datasets() -> list[str]:
+    """One line per catalogued dataset (the hub's only when it is reachable)."""
+    from lab.hub import HubStatus
+    from training import catalog
+
+    settings = Settings.from_env()
+    cards = catalog.catalog(settings, HubStatus(settings).online)
+    width = max(len(c.name) for c in cards)
+    return [f"{c.name:<{width}}  {c.task:<14}  {c.source:<6}  "
+            f"{f'{c.size:,} {c.unit}' if c.size is not None else '':<18}  {c.title}" for c in cards]
+
+
+def _dataset_file(name: str, rows: int | None, seed: int, announce: bool) -> str:
+    """--dataset NAME as a file --train would take (a stratified subsample when --dataset-rows is given)."""
+    from lab.hub import HubStatus
+    from training import catalog
+
+    settings = Settings.from_env()
+    card = catalog.find_card(name, settings, lambda: HubStatus(settings).online)
+    if card.task != "classification":
+        raise LabInputError(f"{card.name} is a {card.task} dataset: {card.task} training from the command line "
+                            "comes with a later update; the CLI trains classification datasets for now.")
+    path = catalog.materialize(card, rows, seed)
+    if announce:
+        print(f"dataset: {card.name} ({card.title}) from {path}", flush=True)
+    return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.list_datasets:
+        print("\n".join(list_datasets()), flush=True)
+        return 0
+    if args.output is None:
+        parser.error("the following argument is required: --output")
+    if args.dataset_rows is not None and args.dataset is None:
+        parser.error("--dataset-rows goes with --dataset")
     from training.loop import launch_state, train_classifier
 
     main_process = launch_state().is_main_process
     try:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+        if args.dataset:
+            args.train = _dataset_file(args.dataset, args.dataset_rows, config.seed, main_process)
         train, val, test, (text_column, label_column) = _load_data(args, config)
         if main_process:
             sizes = f"{len(train)} train / {len(val)} validation" + (f" / {len(test)} test" if test else "")
