@@ -1,10 +1,14 @@
-"""The fine-tuning loop for sequence classification, on accelerate (no ``Trainer``).
+"""The fine-tuning loop on accelerate (no ``Trainer``): classification here, NER and QA in training.tasks.
 
 Shared by the Fine-tune tab (events drive its live curves, ``should_stop`` is its Cancel) and
 the CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes). It
 follows transformers' ``run_glue_no_trainer.py``: model, optimizer, loaders and scheduler are
 prepared together, step counts are recomputed after ``prepare``, tokenization runs under
 ``main_process_first``, and only the main process writes files and reports progress.
+
+The loop itself is task-agnostic: a ``Task`` says how to build the model, turn data into
+features, compute the loss and score a split; best checkpoint, cancel, time limit, precision,
+atomic save and metrics.json are the same code for every task.
 """
 
 from __future__ import annotations
@@ -21,12 +25,14 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState, PartialState
 from accelerate.utils import parse_flag_from_env, set_seed
+from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
 from transformers import (
     AutoConfig,
@@ -74,7 +80,8 @@ class ProgressEvent:
     lr: float | None = None
     elapsed_s: float = 0.0
     eta_s: float | None = None
-    # eval: val_loss, accuracy, macro_f1; done: the best checkpoint's metrics (+ test_* if scored)
+    # eval: val_loss and the task's metrics (classification: accuracy, macro_f1; NER: precision,
+    # recall, f1, accuracy; QA: exact_match, f1) + is_best; done: the best checkpoint's (+ test_*)
     metrics: dict | None = None
 
 
@@ -83,10 +90,12 @@ class TrainResult:
     output_dir: Path
     best_dir: Path
     history: list[dict]  # one dict per step/eval event (ProgressEvent as a dict), JSON-able
-    best_metrics: dict  # step, epoch, val_loss, accuracy, macro_f1 of the kept checkpoint
-    val_report: dict  # training.metrics.classification_report of the best checkpoint (+ val_loss)
-    test_report: dict | None
-    misclassified: list[dict]  # row, text, true, predicted, confidence
+    best_metrics: dict  # step, epoch, val_loss and the task's metrics of the kept checkpoint
+    # The best checkpoint's validation report (+ val_loss): training.metrics.classification_report,
+    # training.ner_metrics.entity_report or the QA report of training.tasks
+    val_report: dict
+    test_report: dict | None  # the same for the test set, scored with the saved best model (+ test_loss)
+    misclassified: list[dict]  # the task's mistakes: classification rows (row, text, true, predicted, confidence)
     class_weights: list[float] | None
     trainable_params: int
     total_params: int
@@ -186,23 +195,29 @@ def _label_kwargs(label_names: list[str]) -> dict:
             "label2id": {name: i for i, name in enumerate(label_names)}}
 
 
-def build_model(source: str, label_names: list[str], from_scratch: bool, seed: int) -> PreTrainedModel:
-    """A sequence classifier on ``source``: pretrained weights + a new head, or all random."""
-    kwargs = _label_kwargs(label_names)
+def build_model(source: str, label_names: list[str], from_scratch: bool, seed: int,
+                auto_class=AutoModelForSequenceClassification) -> PreTrainedModel:
+    """A model of ``auto_class`` on ``source``: pretrained weights + a new head, or all random.
+
+    ``label_names`` go into the config as id2label/label2id (empty for QA, whose head has 2 outputs).
+    """
+    kwargs = _label_kwargs(label_names) if label_names else {}
     set_seed(seed)  # the new head's (or, from scratch, every) initialisation
     try:
         if from_scratch:
             # Same architecture and size, random init: what pre-training buys, at the same budget.
             config = AutoConfig.from_pretrained(source, trust_remote_code=False, **kwargs)
-            return AutoModelForSequenceClassification.from_config(config)
-        return AutoModelForSequenceClassification.from_pretrained(
+            return auto_class.from_config(config)
+        return auto_class.from_pretrained(
             source, use_safetensors=True, trust_remote_code=False,
             # a checkpoint with a head for other labels gets a fresh head of the right size
             ignore_mismatched_sizes=True, **kwargs)
     except OSError as exc:
         raise ModelLoadError(f"Could not load the base model '{source}': {str(exc).splitlines()[0][:300]}") from exc
     except ValueError as exc:
-        raise LabInputError(f"'{source}' can't be fine-tuned for classification: {str(exc)[:300]}") from exc
+        what = {"AutoModelForTokenClassification": "token classification",
+                "AutoModelForQuestionAnswering": "question answering"}.get(auto_class.__name__, "classification")
+        raise LabInputError(f"'{source}' can't be fine-tuned for {what}: {str(exc)[:300]}") from exc
 
 
 def count_parameters(
@@ -211,23 +226,33 @@ def count_parameters(
     settings: Settings | None = None,
     hub_online: bool | None = None,
     local_models: dict[str, str] | None = None,
+    *,
+    task: str = "classification",
 ) -> tuple[int, int]:
     """(trainable, total) parameters for ``config``'s model and strategy, without training.
 
     The model is built on the meta device (shapes only, no weights read, no memory used), so
-    the UI can call this whenever the strategy, freeze_layers or lora_r changes.
+    the UI can call this whenever the strategy, freeze_layers or lora_r changes. ``task`` is
+    "classification", "ner" (``num_labels`` = tags) or "qa" (``num_labels`` is ignored).
     """
     settings = settings or Settings.from_env()
     source, _ = resolve_base_model(config, settings, hub_online, local_models)
-    return _count_parameters(source, config.strategy, config.freeze_layers, config.lora_r, num_labels)
+    return _count_parameters(source, config.strategy, config.freeze_layers, config.lora_r, num_labels, task)
+
+
+_AUTO_CLASSES = {"classification": "AutoModelForSequenceClassification", "ner": "AutoModelForTokenClassification",
+                 "qa": "AutoModelForQuestionAnswering"}
 
 
 @lru_cache(maxsize=64)
-def _count_parameters(source: str, strategy: str, freeze_layers: int, lora_r: int, num_labels: int):
-    model_config = AutoConfig.from_pretrained(source, trust_remote_code=False,
-                                              **_label_kwargs([str(i) for i in range(num_labels)]))
+def _count_parameters(source: str, strategy: str, freeze_layers: int, lora_r: int, num_labels: int,
+                      task: str = "classification"):
+    import transformers
+
+    labels = _label_kwargs([str(i) for i in range(num_labels)]) if task != "qa" else {}
+    model_config = AutoConfig.from_pretrained(source, trust_remote_code=False, **labels)
     with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(model_config)
+        model = getattr(transformers, _AUTO_CLASSES[task]).from_config(model_config)
     probe = TrainConfig(strategy=strategy, freeze_layers=freeze_layers, lora_r=lora_r)
     return apply_strategy(model, probe)
 
@@ -344,6 +369,68 @@ def _check_tracker(log_with: str | None) -> None:
         raise LabInputError(f"{log_with} is not installed: pip install {log_with}, or drop log_with.")
 
 
+# ----------------------------------------------------------------------------------- tasks
+
+@dataclass
+class Features:
+    """One split as model inputs: the rows the loader reads, and what maps them back to examples."""
+
+    dataset: Dataset  # only the columns the collator pads and the model takes (labels included)
+    cache_hit: bool | None = None  # None: this task doesn't cache its features
+    meta: Any = None  # the task's own: word ids per row (NER), windows per row (QA)
+
+    @property
+    def lengths(self) -> list[int]:
+        return [len(ids) for ids in self.dataset["input_ids"]]
+
+
+@dataclass
+class Evaluation:
+    """One scoring of a split: mean loss, the metrics events carry, the full report, raw outputs."""
+
+    loss: float
+    metrics: dict  # what eval events and best_metrics hold (besides val_loss, step, epoch)
+    report: dict  # the split's report (TrainResult.val_report / test_report, without the loss)
+    outputs: Any = None  # what ``mistakes`` needs (probabilities, predicted tags, answers)
+
+
+class Task(Protocol):
+    """What the loop needs to know about a task; everything else (the accelerate loop, strategies,
+    precision, best checkpoint, cancel, time limit, metrics.json) is shared.
+
+    ``training.loop.ClassificationTask``, ``training.tasks.TokenClassificationTask`` and
+    ``training.tasks.QuestionAnsweringTask`` implement it.
+    """
+
+    name: str  # "classification" | "ner" | "qa"
+    auto_class: type  # the Auto class the saved checkpoint loads with
+    label_names: list[str]  # id2label order, written into the model config ([] for QA)
+
+    def check(self, config: TrainConfig, train, val, test) -> None: ...
+
+    def build_model(self, source: str, from_scratch: bool, seed: int) -> PreTrainedModel: ...
+
+    def features(self, data, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_dir: Path | None,
+                 training: bool) -> Features: ...
+
+    def collator(self, tokenizer: PreTrainedTokenizerBase) -> Callable: ...
+
+    def class_weights(self, config: TrainConfig, train) -> list[float] | None: ...
+
+    def loss(self, model, batch: dict, weight: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+        """(mean loss of the batch, examples in it); pops the label columns off ``batch``."""
+
+    def evaluate(self, model, loader: DataLoader, order: np.ndarray, features: Features, data,
+                 accelerator: Accelerator) -> Evaluation: ...
+
+    def is_better(self, metrics: dict, best: dict | None) -> bool: ...
+
+    def mistakes(self, evaluation: Evaluation, data) -> list[dict]: ...
+
+    def test_metrics(self, report: dict) -> dict:
+        """The test_* numbers the "done" event adds to the best checkpoint's metrics."""
+
+
 def _check_data(train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
     if len(train.label_names) < 2:
         raise LabInputError("Classification needs at least two labels.")
@@ -354,8 +441,6 @@ def _check_data(train: TextDataset, val: TextDataset, test: TextDataset | None) 
             raise LabInputError(f"The {name} set's labels {part.label_names} differ from the "
                                 f"training set's {train.label_names}.")
 
-
-# ---------------------------------------------------------------------------------- the loop
 
 @torch.no_grad()
 def _predict(model, loader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray, float]:
@@ -398,6 +483,56 @@ def _misclassified(data: TextDataset, probs: np.ndarray) -> list[dict]:
             for i in wrong[:MAX_MISCLASSIFIED]]
 
 
+class ClassificationTask:
+    """Sequence classification: one label per text (``train_classifier``)."""
+
+    name = "classification"
+    auto_class = AutoModelForSequenceClassification
+
+    def __init__(self, label_names: list[str]):
+        self.label_names = list(label_names)
+
+    def check(self, config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
+        _check_data(train, val, test)
+
+    def build_model(self, source: str, from_scratch: bool, seed: int) -> PreTrainedModel:
+        return build_model(source, self.label_names, from_scratch, seed)
+
+    def features(self, data: TextDataset, tokenizer, max_length: int, cache_dir: Path | None,
+                 training: bool) -> Features:
+        dataset, hit = tokenize(data, tokenizer, max_length, cache_dir)
+        return Features(dataset, hit)
+
+    def collator(self, tokenizer):
+        # Dynamic padding: each batch is padded to its own longest row, not to max_length. Rounding
+        # up to a multiple of 8 costs < 8 pad tokens per row but keeps shapes aligned for the fast
+        # bf16/fp16 kernels (tensor cores, AMX tiles) and limits how many distinct shapes occur.
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+
+    def class_weights(self, config: TrainConfig, train: TextDataset) -> list[float] | None:
+        return compute_class_weights(train.labels, len(self.label_names)) if config.class_weights else None
+
+    def loss(self, model, batch: dict, weight: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+        labels = batch.pop("labels")
+        logits = model(**batch).logits  # (batch, num_labels)
+        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight), len(labels)
+
+    def evaluate(self, model, loader, order, features, data: TextDataset, accelerator) -> Evaluation:
+        probs, _, loss = _predict(model, loader, accelerator)
+        probs = _in_row_order(probs, order)
+        report = classification_report(data.labels, probs.argmax(axis=1).tolist(), self.label_names)
+        return Evaluation(loss, {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}, report, probs)
+
+    def is_better(self, metrics: dict, best: dict | None) -> bool:
+        return is_better(metrics, best)
+
+    def mistakes(self, evaluation: Evaluation, data: TextDataset) -> list[dict]:
+        return _misclassified(data, evaluation.outputs)
+
+    def test_metrics(self, report: dict) -> dict:
+        return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}
+
+
 def train_classifier(
     config: TrainConfig,
     train: TextDataset,
@@ -422,10 +557,35 @@ def train_classifier(
     ``output_dir/metrics.json`` holds the history, best/test metrics, config and timings.
     ``hub_online``/``local_models`` are passed to the registry (the app knows both; None probes).
     """
+    return run_task(ClassificationTask(train.label_names), config, train, val, output_dir, test, on_event,
+                    should_stop, settings, cache_dir, log_with, hub_online=hub_online, local_models=local_models)
+
+
+def run_task(
+    task: Task,
+    config: TrainConfig,
+    train,
+    val,
+    output_dir: str | Path,
+    test=None,
+    on_event: Callable[[ProgressEvent], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    settings: Settings | None = None,
+    cache_dir: Path | None = None,
+    log_with: str | None = None,
+    *,
+    hub_online: bool | None = None,
+    local_models: dict[str, str] | None = None,
+) -> TrainResult:
+    """Fine-tune ``config.base_model`` for ``task``: the shared body of every ``train_*`` function.
+
+    ``task.check`` refuses unusable data before anything is loaded; then the base model is
+    resolved through the registry, the precision chosen once, and the run gets its Accelerator.
+    """
     t_start = _now()
     settings = settings or Settings.from_env()
     output_dir = Path(output_dir)
-    _check_data(train, val, test)
+    task.check(config, train, val, test)
     _check_tracker(log_with)
     source, display = resolve_base_model(config, settings, hub_online, local_models)
     notice = None
@@ -437,19 +597,18 @@ def train_classifier(
     precision, precision_note = choose_precision(config.precision, launch_state().device)
     accelerator, precision, precision_note = _acquire_accelerator(precision, precision_note, log_with, output_dir)
     try:
-        return _run(config, train, val, test, output_dir, on_event, should_stop, cache_dir, log_with, accelerator,
-                    source, display, notice, precision, precision_note, t_start)
+        return _run(task, config, train, val, test, output_dir, on_event, should_stop, cache_dir, log_with,
+                    accelerator, source, display, notice, precision, precision_note, t_start)
     finally:
         _release_accelerator(accelerator)
 
 
-def _run(config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDataset | None, output_dir: Path,
+def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
          on_event, should_stop, cache_dir, log_with, accelerator: Accelerator, source: str, display: str,
          notice: str | None, precision: str, precision_note: str, t_start: float) -> TrainResult:
-    """The body of ``train_classifier`` once the run has its Accelerator."""
+    """The body of ``run_task`` once the run has its Accelerator."""
     best_dir = output_dir / BEST
-    label_names = list(train.label_names)
-    num_labels = len(label_names)
+    label_names = list(task.label_names)
     main = accelerator.is_main_process
     if main:
         output_dir.mkdir(parents=True, exist_ok=True)
@@ -469,29 +628,25 @@ def _run(config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDa
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except OSError as exc:
         raise ModelLoadError(f"Could not load the tokenizer of '{source}': {str(exc).splitlines()[0][:300]}") from exc
-    model = build_model(source, label_names, config.from_scratch, config.seed)
+    model = task.build_model(source, config.from_scratch, config.seed)
     trainable_params, total_params = apply_strategy(model, config)
     load_s = _now() - t0
 
-    # ---- data: tokenized once per (content, tokenizer, max_length), then cached on disk
+    # ---- data: classification is tokenized once per (content, tokenizer, max_length) and cached on disk
     max_length = config.max_length
     if tokenizer.model_max_length and tokenizer.model_max_length < 100_000:
         max_length = min(max_length, tokenizer.model_max_length)
     t0 = _now()
     with accelerator.main_process_first():  # the main process fills the cache, the others read it
-        train_tok, train_hit = tokenize(train, tokenizer, max_length, cache_dir)
-        val_tok, val_hit = tokenize(val, tokenizer, max_length, cache_dir)
-        test_tok = tokenize(test, tokenizer, max_length, cache_dir)[0] if test is not None else None
+        train_feats = task.features(train, tokenizer, max_length, cache_dir, training=True)
+        val_feats = task.features(val, tokenizer, max_length, cache_dir, training=False)
+        test_feats = task.features(test, tokenizer, max_length, cache_dir, training=False) if test is not None else None
     tokenize_s = _now() - t0
 
-    # Dynamic padding: each batch is padded to its own longest row, not to max_length. Rounding
-    # up to a multiple of 8 costs < 8 pad tokens per row but keeps shapes aligned for the fast
-    # bf16/fp16 kernels (tensor cores, AMX tiles) and limits how many distinct shapes occur.
-    collator = DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
-    lengths = [len(ids) for ids in train_tok["input_ids"]]
-    train_loader = DataLoader(train_tok, batch_size=config.batch_size, collate_fn=collator,
-                              sampler=LengthGroupedSampler(lengths, config.batch_size, config.seed))
-    val_loader, val_order = _eval_loader(val_tok, collator, config.batch_size * 2)
+    collator = task.collator(tokenizer)
+    train_loader = DataLoader(train_feats.dataset, batch_size=config.batch_size, collate_fn=collator,
+                              sampler=LengthGroupedSampler(train_feats.lengths, config.batch_size, config.seed))
+    val_loader, val_order = _eval_loader(val_feats.dataset, collator, config.batch_size * 2)
 
     # ---- optimizer and schedule (as the no_trainer examples: no decay on biases and LayerNorm)
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight")
@@ -514,16 +669,16 @@ def _run(config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDa
     total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
     eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
 
-    class_weights = compute_class_weights(train.labels, num_labels) if config.class_weights else None
+    class_weights = task.class_weights(config, train)
     weight = torch.tensor(class_weights, device=accelerator.device) if class_weights else None
-    loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
 
     if log_with:
-        accelerator.init_trackers("bert-transfer-lab", config={**asdict(config), "base_model_source": source})
+        accelerator.init_trackers("bert-transfer-lab", config={**asdict(config), "base_model_source": source,
+                                                               "task": task.name})
 
     # ---- train
     best: dict | None = None
-    best_probs: np.ndarray | None = None
+    best_eval: Evaluation | None = None
     timings = {"load_s": load_s, "tokenize_s": tokenize_s, "eval_s": 0.0, "save_s": 0.0, "train_s": 0.0}
     examples = 0
     step = 0
@@ -533,18 +688,16 @@ def _run(config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDa
     t_train = _now()
 
     def evaluate() -> None:
-        nonlocal best, best_probs, last_eval_step
+        nonlocal best, best_eval, last_eval_step
         t = _now()
-        probs, _, val_loss = _predict(model, val_loader, accelerator)
-        probs = _in_row_order(probs, val_order)
-        report = classification_report(val.labels, probs.argmax(axis=1).tolist(), label_names)
-        metrics = {"val_loss": val_loss, "accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}
+        evaluation = task.evaluate(model, val_loader, val_order, val_feats, val, accelerator)
+        metrics = {"val_loss": evaluation.loss, **evaluation.metrics}
         timings["eval_s"] += _now() - t
         last_eval_step = step
         epoch = step / steps_per_epoch
-        if is_better(metrics, best):
+        if task.is_better(metrics, best):
             best = {"step": step, "epoch": epoch, **metrics}
-            best_probs = probs
+            best_eval = evaluation
             t = _now()
             accelerator.wait_for_everyone()
             if main:
@@ -559,16 +712,14 @@ def _run(config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDa
     while step < total_steps and stopped is None:
         for batch in train_loader:
             t = _now()
-            labels = batch.pop("labels")
-            logits = model(**batch).logits  # (batch, num_labels)
-            loss = loss_fn(logits.float(), labels)
+            loss, n_examples = task.loss(model, batch, weight)
             accelerator.backward(loss)
             accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
             timings["train_s"] += _now() - t
-            examples += len(labels) * accelerator.num_processes
+            examples += n_examples * accelerator.num_processes
             step += 1
 
             elapsed = _now() - t_train
@@ -600,30 +751,32 @@ def _run(config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDa
     accelerator.wait_for_everyone()
 
     # ---- final reports: validation from the best evaluation, test with the saved best model
-    assert best is not None and best_probs is not None
-    val_report = {**classification_report(val.labels, best_probs.argmax(axis=1).tolist(), label_names),
-                  "val_loss": best["val_loss"]}
-    misclassified = _misclassified(val, best_probs)
+    assert best is not None and best_eval is not None
+    val_report = {**best_eval.report, "val_loss": best["val_loss"]}
+    misclassified = task.mistakes(best_eval, val)
     test_report = None
     if test is not None:
-        best_model = AutoModelForSequenceClassification.from_pretrained(best_dir, use_safetensors=True)
-        test_loader, test_order = _eval_loader(test_tok, collator, config.batch_size * 2)
+        best_model = task.auto_class.from_pretrained(best_dir, use_safetensors=True)
+        test_loader, test_order = _eval_loader(test_feats.dataset, collator, config.batch_size * 2)
         best_model = accelerator.prepare_model(best_model, evaluation_mode=True)
         test_loader = accelerator.prepare_data_loader(test_loader)
-        probs, _, test_loss = _predict(best_model, test_loader, accelerator)
-        probs = _in_row_order(probs, test_order)
-        test_report = {**classification_report(test.labels, probs.argmax(axis=1).tolist(), label_names),
-                       "test_loss": test_loss}
+        evaluation = task.evaluate(best_model, test_loader, test_order, test_feats, test, accelerator)
+        test_report = {**evaluation.report, "test_loss": evaluation.loss}
 
     seconds = _now() - t_start
     timings["total_s"] = seconds
     examples_per_second = examples / timings["train_s"] if timings["train_s"] else 0.0
     done_metrics = {**best}
     if test_report is not None:
-        done_metrics.update(test_accuracy=test_report["accuracy"], test_macro_f1=test_report["macro_f1"])
+        done_metrics.update(task.test_metrics(test_report))
+
+    def cache_state(features: Features) -> str:
+        return "off" if features.cache_hit is None else "hit" if features.cache_hit else "miss"
+
     extra = {
-        "base_model": display, "base_model_source": source, "notice": notice, "max_length": max_length,
-        "tokenize_cache": {"train": "hit" if train_hit else "miss", "validation": "hit" if val_hit else "miss"},
+        "task": task.name, "base_model": display, "base_model_source": source, "notice": notice,
+        "max_length": max_length,
+        "tokenize_cache": {"train": cache_state(train_feats), "validation": cache_state(val_feats)},
         "timings": timings, "steps_done": step, "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
         "num_processes": accelerator.num_processes, "lora_merged": has_lora(accelerator.unwrap_model(model)),
     }
