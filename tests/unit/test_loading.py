@@ -104,3 +104,50 @@ def test_wrong_architecture_is_a_user_error(monkeypatch):
     monkeypatch.setattr(loading, "_load_pretrained", mismatch)
     with pytest.raises(LabInputError, match="can't be used for fill-mask"):
         ModelCache(Settings(offline=True)).get(ModelRef("fill-mask", "hub", "gpt2", "gpt2"))
+
+
+def _classification_head_dir(tmp_path):
+    head_dir = tmp_path / "models" / "classification"
+    head_dir.mkdir(parents=True)
+    config = AutoConfig.from_pretrained(embedded_encoder_dir())
+    config.architectures = ["BertForSequenceClassification"]
+    config.num_labels = 2
+    config.save_pretrained(head_dir)
+    return head_dir
+
+
+def test_low_rank_pairs_are_added_to_the_encoder_weights(tmp_path):
+    """`<param>.lora_A` (r x in) and `.lora_B` (out x r) ship a LoRA update: W = W_base + B @ A."""
+    from lab.loading import split_delta
+
+    head_dir = _classification_head_dir(tmp_path)
+    torch.manual_seed(0)
+    name = "bert.encoder.layer.3.intermediate.dense.weight"  # (1536, 384)
+    a, b = torch.randn(4, 384), torch.randn(1536, 4) * 0.01
+    delta = {"classifier.weight": torch.randn(2, 384).half(), "classifier.bias": torch.zeros(2),
+             f"{name}.lora_A": a.half(), f"{name}.lora_B": b.half()}
+    save_file(delta, head_dir / "delta.safetensors")
+    full, low_rank = split_delta(delta)
+    assert set(full) == {"classifier.weight", "classifier.bias"} and set(low_rank) == {name}
+
+    base = BertForSequenceClassification.from_pretrained(embedded_encoder_dir(), num_labels=2)
+    loaded = ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification")).model
+    expected = base.state_dict()[name] + b.half().float() @ a.half().float()
+    assert torch.allclose(loaded.state_dict()[name], expected, atol=1e-6)
+    # the layers without a pair are the encoder's own, untouched
+    other = "bert.encoder.layer.2.intermediate.dense.weight"
+    assert torch.equal(loaded.state_dict()[other], base.state_dict()[other])
+
+
+@pytest.mark.parametrize("bad", [
+    {"bert.encoder.layer.0.attention.self.query.weight.lora_A": torch.zeros(4, 384)},  # B missing
+    {"bert.encoder.layer.0.attention.self.query.weight.lora_A": torch.zeros(4, 384),
+     "bert.encoder.layer.0.attention.self.query.weight.lora_B": torch.zeros(1536, 4)},  # wrong out size
+    {"bert.no.such.weight.lora_A": torch.zeros(4, 384), "bert.no.such.weight.lora_B": torch.zeros(384, 4)},
+])
+def test_low_rank_pairs_that_do_not_fit_are_refused(tmp_path, bad):
+    head_dir = _classification_head_dir(tmp_path)
+    save_file({"classifier.weight": torch.zeros(2, 384), "classifier.bias": torch.zeros(2), **bad},
+              head_dir / "delta.safetensors")
+    with pytest.raises(ModelLoadError, match="does not fit"):
+        ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))

