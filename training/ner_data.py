@@ -1,0 +1,399 @@
+"""Token-classification (NER) data: CoNLL files and token/tag CSVs, checked, summarised, split.
+
+Formats:
+
+- CoNLL: one token per line, its tag in a later column (tab- or space-separated; the last
+  column unless ``tag_column`` says otherwise, so CoNLL-2003's four columns work), a blank line
+  between sentences, ``-DOCSTART-`` lines ignored.
+- CSV/TSV: a ``tokens`` column and a ``tags`` column (``ner_tags``/``labels`` also accepted),
+  each a space-separated list of the same length.
+
+Tags must be IOB2 (``O``, ``B-TYPE``, ``I-TYPE``). IOB1 (an entity may start with ``I-``) and
+BIOES/BILOU (``S-``/``E-``/``L-``/``U-``) are converted to IOB2 with a note; anything else is
+refused. Every ``DataError`` names the file's line numbers (line 1 = the first line).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from training.data import DataError, DataLimits, _decode, read_table
+
+# WikiANN writes every token as "en:word": a language prefix, not part of the word.
+_LANG_PREFIX = re.compile(r"^([a-z]{2,3}):.")
+_TAG = re.compile(r"^(O|[BIESLU]-\S+)$")
+_MAX_SHOWN = 8
+TOKEN_COLUMNS = ("tokens", "words", "token")
+TAG_COLUMNS = ("tags", "ner_tags", "labels", "tag", "ner")
+
+
+@dataclass
+class TokenDataset:
+    """Sentences with one IOB2 tag per token, after loading and checks."""
+
+    sentences: list[list[str]]
+    tags: list[list[str]]
+    label_names: list[str]  # id2label order: O first, then B-/I- by type; written into the model config
+    # The file line each sentence starts on (CoNLL) or its CSV line, for error and mistake reports.
+    lines: list[int] = field(default_factory=list)
+    scheme: str = "IOB2"  # the scheme the file used (it is IOB2 after loading)
+    notes: list[str] = field(default_factory=list)
+    source: str = ""
+
+    def __post_init__(self):
+        if len(self.sentences) != len(self.tags):
+            raise ValueError("sentences and tags differ in length")
+        if not self.lines:
+            self.lines = list(range(1, len(self.sentences) + 1))
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def subset(self, indices: Sequence[int]) -> TokenDataset:
+        return TokenDataset([self.sentences[i] for i in indices], [self.tags[i] for i in indices],
+                            self.label_names, [self.lines[i] for i in indices], self.scheme, list(self.notes),
+                            self.source)
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.label_names)}
+
+    @property
+    def entity_types(self) -> list[str]:
+        return sorted({t[2:] for t in self.label_names if t != "O"})
+
+
+def tag_order(tags: set[str] | Sequence[str]) -> list[str]:
+    """O first, then B-/I- pairs by entity type (both of each pair, so any tag can be predicted)."""
+    types = sorted({t[2:] for t in tags if t != "O"})
+    return ["O"] + [f"{p}-{t}" for t in types for p in "BI"]
+
+
+# --------------------------------------------------------------------------------------------
+# Schemes
+
+
+def _where(lines: Sequence[int], limit: int = _MAX_SHOWN) -> str:
+    shown = [f"{n:,}" for n in lines[:limit]]
+    if len(lines) > limit:
+        shown.append(f"{len(lines) - limit:,} more")
+    return ("line " if len(shown) == 1 else "lines ") + (shown[0] if len(shown) == 1 else
+                                                          ", ".join(shown[:-1]) + " and " + shown[-1])
+
+
+def detect_scheme(tags: Sequence[Sequence[str]]) -> str:
+    """"IOB2", "IOB1" (some entity starts with I-) or "BIOES" (S-/E- or L-/U- tags present).
+
+    Assumes every tag already matches O or X-TYPE with X in B, I, E, S, L, U.
+    """
+    flat = {t for sentence in tags for t in sentence}
+    if any(t[0] in "ESLU" for t in flat if t != "O"):
+        return "BIOES"
+    for sentence in tags:
+        previous = "O"
+        for t in sentence:
+            if t.startswith("I-") and previous[2:] != t[2:]:
+                return "IOB1"
+            previous = t
+    return "IOB2"
+
+
+def to_iob2(tags: Sequence[str]) -> list[str]:
+    """One sentence's IOB1 or BIOES/BILOU tags as IOB2 (IOB2 stays as it is).
+
+    An entity begins at S-/U-/B-, or at an I-/E-/L- that doesn't continue an entity of its type.
+    """
+    out, previous = [], "O"
+    for t in tags:
+        if t == "O":
+            out.append("O")
+        else:
+            prefix, kind = t[0], t[2:]
+            continues = previous != "O" and previous[2:] == kind and previous[0] in "BI" and prefix in "IEL"
+            out.append(("I-" if continues else "B-") + kind)
+        # E-/L-/S-/U- close their entity: the next tag can't continue it.
+        previous = "O" if t == "O" or t[0] in "ESLU" else t
+    return out
+
+
+def _check_tags(tags: list[list[str]], tag_lines: list[list[int]], name: str) -> None:
+    bad: dict[str, list[int]] = {}
+    for sentence, lines in zip(tags, tag_lines):
+        for t, line in zip(sentence, lines):
+            if not _TAG.match(t):
+                bad.setdefault(t, []).append(line)
+    if bad:
+        parts = [f"{t!r} ({_where(lines, 3)})" for t, lines in list(bad.items())[:_MAX_SHOWN]]
+        more = f" and {len(bad) - _MAX_SHOWN} more" if len(bad) > _MAX_SHOWN else ""
+        hints = []
+        if any(re.match(r"^[bies]-", t) for t in bad):
+            hints.append("prefixes are upper-case (B-PER, not b-per)")
+        if any(re.match(r"^[BIESLU]_", t) for t in bad):
+            hints.append("the prefix is joined by a hyphen (B-PER, not B_PER)")
+        if all(re.match(r"^[A-Za-z]+$", t) for t in bad):
+            hints.append("tags without B-/I- prefixes (the IO scheme) can't tell two adjacent entities apart; "
+                         "write the first token of each entity as B-TYPE and the rest as I-TYPE")
+        hint = (" Note: " + "; ".join(hints) + ".") if hints else ""
+        raise DataError(f"{name}: unknown tag scheme: tag(s) {', '.join(parts)}{more} are not O, B-TYPE or I-TYPE "
+                        f"(IOB2; IOB1 and BIOES are converted).{hint}")
+
+
+def _finish(sentences, tags, lines, tag_lines, name, notes, label_names=None) -> TokenDataset:
+    """Scheme check and conversion, label set (or a check against the training one), the dataset."""
+    if not sentences:
+        raise DataError(f"{name} holds no sentences. Write one 'token<TAB>tag' per line and a blank line "
+                        "between sentences.")
+    _check_tags(tags, tag_lines, name)
+    scheme = detect_scheme(tags)
+    if scheme != "IOB2":
+        converted = [to_iob2(t) for t in tags]
+        changed = sum(a != b for a, b in zip(converted, tags))
+        what = ("entities starting with I- (IOB1, or IOB2 with a missing B-)" if scheme == "IOB1" else
+                "S-/E- (BIOES) or U-/L- (BILOU) tags")
+        notes.append(f"The tags use {what}: converted to IOB2 ({changed:,} sentence(s) changed).")
+        tags = converted
+    present = {t for sentence in tags for t in sentence}
+    if label_names is None:
+        label_names = tag_order(present)
+        if len(label_names) < 3:
+            raise DataError(f"{name}: every tag is O, so there is no entity to learn. Tag the entities "
+                            "(B-TYPE on an entity's first token, I-TYPE on the rest).")
+    else:
+        unknown: dict[str, list[int]] = {}
+        for sentence, sentence_lines in zip(tags, tag_lines):
+            for t, line in zip(sentence, sentence_lines):
+                if t not in label_names:
+                    unknown.setdefault(t, []).append(line)
+        if unknown:
+            parts = ", ".join(f"{t!r} ({_where(ls, 3)})" for t, ls in list(unknown.items())[:_MAX_SHOWN])
+            raise DataError(f"{name}: tag(s) the training data doesn't have: {parts}. The tags must be among "
+                            f"{', '.join(label_names)}: fix those lines or delete those sentences.")
+        label_names = list(label_names)
+    return TokenDataset(sentences, tags, label_names, lines, scheme, notes, name)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def _read_text(path: Path, limits: DataLimits, notes: list[str]) -> str:
+    if not path.is_file():
+        raise DataError(f"{path.name}: no such file. Upload the file again.")
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise DataError(f"{path.name} is {size / 2**20:.1f} MB; the cap is {limits.max_bytes / 2**20:g} MB "
+                        "(LAB_MAX_UPLOAD_MB). Upload a sample of the sentences.")
+    return _decode(path.read_bytes(), path.name, notes)[0]
+
+
+def _prefix_to_strip(tokens: list[str], strip_prefix: str | None) -> str:
+    if strip_prefix is not None:
+        return strip_prefix
+    prefixes = {m.group(1) if (m := _LANG_PREFIX.match(t)) else None for t in tokens}
+    return f"{prefixes.pop()}:" if len(prefixes) == 1 and None not in prefixes else ""
+
+
+def read_conll(path: str | Path, tag_column: int = -1, strip_prefix: str | None = None,
+               limits: DataLimits | None = None, *, label_names: Sequence[str] | None = None) -> TokenDataset:
+    """Read a CoNLL-style file into a checked ``TokenDataset`` (raises ``DataError``).
+
+    ``tag_column`` picks the tag among the columns (0 is the token; -1, the default, the last).
+    ``strip_prefix`` is removed from the start of every token; None detects a language prefix
+    that every token carries (WikiANN's "en:") and strips it with a note; "" strips nothing.
+    ``label_names``: the training set's, when reading a validation or test file.
+    """
+    path = Path(path)
+    limits = limits or DataLimits.from_env()
+    notes: list[str] = []
+    text = _read_text(path, limits, notes)
+    if tag_column == 0:
+        raise DataError("tag_column 0 is the token itself; the tag is column 1 or later (or -1, the last).")
+    sentences: list[list[str]] = []
+    tags: list[list[str]] = []
+    lines: list[int] = []
+    tag_lines: list[list[int]] = []
+    tokens, sentence_tags, numbers = [], [], []
+    no_tag, no_token = [], []
+
+    def close():
+        if tokens:
+            sentences.append(tokens[:])
+            tags.append(sentence_tags[:])
+            lines.append(numbers[0])
+            tag_lines.append(numbers[:])
+        tokens.clear(), sentence_tags.clear(), numbers.clear()
+
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            close()
+            continue
+        stripped = line.rstrip()  # a leading tab is an empty token, not nothing
+        parts = [p.strip() for p in stripped.split("\t")] if "\t" in stripped else stripped.split()
+        if parts[0].startswith("-DOCSTART-"):
+            close()
+            continue
+        if len(parts) < 2 or len(parts) <= tag_column or len(parts) < -tag_column + 1 or not parts[tag_column]:
+            no_tag.append(number)
+            continue
+        if not parts[0]:
+            no_token.append(number)
+            continue
+        tokens.append(parts[0])
+        sentence_tags.append(parts[tag_column])
+        numbers.append(number)
+    close()
+    problems = []
+    if no_tag:
+        wanted = "a tag" if tag_column == -1 else f"a tag in column {tag_column} (counting the token as 0)"
+        problems.append(f"{len(no_tag):,} line(s) hold a token without {wanted} ({_where(no_tag)}): tokens and "
+                        "tags don't match up. Write one 'token<TAB>tag' per line and a blank line between sentences.")
+    if no_token:
+        problems.append(f"{len(no_token):,} line(s) have a tag but an empty token ({_where(no_token)}). Remove "
+                        "those lines or put the token back.")
+    if problems:
+        raise DataError(f"{path.name}: " + " ".join(problems))
+    if len(sentences) > limits.max_rows:
+        raise DataError(f"{path.name} has more than {limits.max_rows:,} sentences, the cap (LAB_MAX_ROWS). "
+                        f"Upload a random sample of at most {limits.max_rows:,} sentences.")
+    prefix = _prefix_to_strip([t for s in sentences for t in s], strip_prefix)
+    if prefix:
+        sentences = [[t[len(prefix):] if t.startswith(prefix) else t for t in s] for s in sentences]
+        if strip_prefix is None:
+            notes.append(f"Every token started with {prefix!r} (a language prefix, as in WikiANN): it was removed.")
+    return _finish(sentences, tags, lines, tag_lines, path.name, notes, label_names)
+
+
+def read_token_csv(path: str | Path, limits: DataLimits | None = None, *,
+                   label_names: Sequence[str] | None = None, strip_prefix: str | None = "") -> TokenDataset:
+    """Read a CSV/TSV with a ``tokens`` and a ``tags`` column of space-separated lists (raises ``DataError``)."""
+    df = read_table(path, limits)
+    name = df.attrs["source"]
+    columns = {str(c).strip().lower(): str(c) for c in df.columns}
+    token_col = next((columns[c] for c in TOKEN_COLUMNS if c in columns), None)
+    tag_col = next((columns[c] for c in TAG_COLUMNS if c in columns), None)
+    if token_col is None or tag_col is None:
+        raise DataError(f"{name} needs a 'tokens' column and a 'tags' column (each a space-separated list, one "
+                        f"tag per token); its columns are {', '.join(map(repr, df.columns))}.")
+    file_lines = list(df.attrs["lines"])
+    sentences, tags, lines, tag_lines = [], [], [], []
+    empty, mismatch = [], []
+    for line, tok_cell, tag_cell in zip(file_lines, df[token_col].tolist(), df[tag_col].tolist()):
+        toks = (tok_cell or "").split()
+        tg = (tag_cell or "").split()
+        if not toks:
+            empty.append(line)
+        elif len(toks) != len(tg):
+            mismatch.append(f"line {line:,}: {len(toks)} tokens but {len(tg)} tags")
+        else:
+            sentences.append(toks)
+            tags.append(tg)
+            lines.append(line)
+            tag_lines.append([line] * len(tg))
+    problems = []
+    if empty:
+        problems.append(f"{len(empty):,} empty sentence(s) (no tokens; {_where(empty)}). Delete those rows.")
+    if mismatch:
+        more = f" and {len(mismatch) - _MAX_SHOWN} more" if len(mismatch) > _MAX_SHOWN else ""
+        problems.append(f"Token and tag counts differ on {len(mismatch):,} row(s): {'; '.join(mismatch[:_MAX_SHOWN])}"
+                        f"{more}. Give exactly one tag per token, both separated by spaces.")
+    if problems:
+        raise DataError(f"{name}: " + " ".join(problems))
+    notes = list(df.attrs.get("notes", []))
+    prefix = _prefix_to_strip([t for s in sentences for t in s], strip_prefix)
+    if prefix:
+        sentences = [[t[len(prefix):] if t.startswith(prefix) else t for t in s] for s in sentences]
+    return _finish(sentences, tags, lines, tag_lines, name, notes, label_names)
+
+
+def load_ner(path: str | Path, tag_column: int = -1, strip_prefix: str | None = None,
+             limits: DataLimits | None = None, *, label_names: Sequence[str] | None = None) -> TokenDataset:
+    """A CoNLL file or a token/tag CSV (by extension: .csv/.tsv are tables, anything else CoNLL)."""
+    if Path(path).suffix.lower() in (".csv", ".tsv"):
+        return read_token_csv(path, limits, label_names=label_names, strip_prefix=strip_prefix)
+    return read_conll(path, tag_column, strip_prefix, limits, label_names=label_names)
+
+
+# --------------------------------------------------------------------------------------------
+# Split and summary
+
+
+def split_token_dataset(ds: TokenDataset, val_fraction: float, test_fraction: float = 0.0,
+                        seed: int = 42) -> tuple[TokenDataset, TokenDataset, TokenDataset | None]:
+    """Random (train, validation, test or None) split of the sentences, the same for the same seed.
+
+    Each part keeps the file's order. At least one sentence goes to validation (and to test
+    when asked for) and at least one stays for training.
+    """
+    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise DataError(f"The validation share ({val_fraction:g}) and test share ({test_fraction:g}) must each be "
+                        "between 0 and 1 and leave some data for training. Lower them.")
+    n = len(ds)
+    need = 2 + (1 if test_fraction else 0)
+    if n < need:
+        raise DataError(f"{n} sentence(s) are too few to hold out a validation set. Add sentences or give a "
+                        "separate validation file.")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    n_val = max(1, round(n * val_fraction))
+    n_test = max(1, round(n * test_fraction)) if test_fraction else 0
+    while n_val + n_test > n - 1:
+        if n_test > 1:
+            n_test -= 1
+        else:
+            n_val -= 1
+    val, test, train = order[:n_val], order[n_val:n_val + n_test], order[n_val + n_test:]
+    return ds.subset(sorted(train)), ds.subset(sorted(val)), ds.subset(sorted(test)) if test_fraction else None
+
+
+def _percentiles(values: Sequence[int], qs=(50, 90, 95, 99, 100)) -> dict[int, int]:
+    ordered = sorted(values)
+    if not ordered:
+        return {q: 0 for q in qs}
+    return {q: ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] for q in qs}
+
+
+def summarize_ner(ds: TokenDataset, tokenizer=None) -> dict:
+    """What the Fine-tune tab shows before training an NER model (JSON-able).
+
+    ``sentences``, ``tokens``, ``entities`` (type -> count, from the IOB2 spans), ``tag_counts``,
+    ``scheme`` (what the file used; training uses IOB2), ``labels``, ``length_unit`` ("tokens"
+    = words of the file, or "pieces" with a tokenizer: WordPiece pieces plus [CLS]/[SEP]),
+    ``lengths`` (per sentence), ``length_percentiles`` (50/90/95/99/100), ``suggested_max_length``
+    (95th percentile of the pieces, or words x 1.5 + 2, rounded up to 8) and ``notes``.
+    """
+    from training.data import suggest_max_length
+    from training.ner_metrics import entity_spans
+
+    entities = Counter(kind for tags in ds.tags for kind, _, _ in entity_spans(tags))
+    tag_counts = Counter(t for tags in ds.tags for t in tags)
+    if tokenizer is not None:
+        encoded = tokenizer(ds.sentences, is_split_into_words=True, truncation=False, verbose=False,
+                            return_attention_mask=False, return_token_type_ids=False) if len(ds) else {"input_ids": []}
+        lengths, unit = [len(ids) for ids in encoded["input_ids"]], "pieces"
+        suggested = suggest_max_length(lengths)
+    else:
+        lengths, unit = [len(s) for s in ds.sentences], "tokens"
+        suggested = suggest_max_length([math.ceil(n * 1.5) + 2 for n in lengths])
+    return {
+        "sentences": len(ds),
+        "tokens": sum(len(s) for s in ds.sentences),
+        "entities": {t: entities.get(t, 0) for t in ds.entity_types},
+        "tag_counts": {t: tag_counts.get(t, 0) for t in ds.label_names},
+        "scheme": ds.scheme,
+        "labels": list(ds.label_names),
+        "length_unit": unit,
+        "lengths": lengths,
+        "length_percentiles": _percentiles(lengths),
+        "suggested_max_length": suggested,
+        "notes": list(ds.notes),
+    }
