@@ -9,16 +9,21 @@ full tensors (head, changed layers) and low-rank pairs for LoRA-adapted weights 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import transformers
+from huggingface_hub import list_repo_files
+from huggingface_hub.errors import RepositoryNotFoundError
 from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
+from transformers.utils import cached_file
 
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
 from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref
@@ -28,6 +33,8 @@ log = logging.getLogger(__name__)
 
 # Every load goes through these: no pickle weights, no code from a model repo.
 SAFE_LOAD = {"use_safetensors": True, "trust_remote_code": False}
+# Weight files that are pickles: unpickling can run code, so this app never opens them.
+PICKLE_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 
 
 @dataclass
@@ -64,12 +71,75 @@ def _auto_class(task: str):
     return getattr(transformers, TASKS[task].auto_class)
 
 
+def _repo_files(ref: ModelRef) -> list[str] | None:
+    """The file names in the model's directory or hub repo; None when the hub can't be asked (offline:
+    transformers then reads its cache, or says why it can't). An unknown repo raises."""
+    if ref.kind == "local":
+        return [p.name for p in Path(ref.id).iterdir()] if Path(ref.id).is_dir() else []
+    try:
+        return [name.rsplit("/", 1)[-1] for name in list_repo_files(ref.id)]
+    except RepositoryNotFoundError:
+        raise
+    except (OSError, ValueError) as exc:  # offline mode, unreachable, rate-limited
+        log.info("could not list the files of %s: %s", ref.id, exc)
+        return None
+
+
+def _json_file(source: str, name: str) -> dict:
+    """A JSON file of a model directory or hub repo (from the cache when offline); {} when absent."""
+    path = cached_file(source, name, _raise_exceptions_for_missing_entries=False,
+                       _raise_exceptions_for_connection_errors=False)
+    if not path:
+        return {}
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def check_repo_is_safe(ref: ModelRef) -> None:
+    """Refuse a model before anything of it is loaded: one that needs its own Python code, or whose
+    weights are only pickle files. (SAFE_LOAD would stop both too, but silently or obscurely:
+    transformers quietly ignores an ``auto_map`` when it knows the model type.)"""
+    files = _repo_files(ref)
+    for name in ("config.json", "tokenizer_config.json"):
+        if files is not None and name not in files:
+            continue
+        if "auto_map" in _json_file(ref.id, name):
+            raise LabInputError(
+                f"{ref.display} needs its own Python code to load ('auto_map' in its {name}). This app never "
+                "runs code from a model repository: pick a model that plain transformers supports, e.g. "
+                f"{TASKS[ref.task].default_hub_id}."
+            )
+    if ref.task == "tokenizer" or files is None or any(n.endswith(".safetensors") for n in files):
+        return
+    pickles = sorted(n for n in files if n.endswith(PICKLE_WEIGHTS))
+    if pickles:
+        raise ModelLoadError(
+            f"{ref.display} could not be loaded: its weights are only pickle files ({', '.join(pickles[:3])}), "
+            "which can run code when opened. This app loads safetensors weights only: pick a model that has "
+            "model.safetensors, or convert this one (load it yourself and save it with save_pretrained, "
+            "which writes safetensors)."
+        )
+
+
 def _load_pretrained(task: str, source: str) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase]:
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     if task == "tokenizer":
         return None, tokenizer
     # Eager attention so every model can return attention weights for the attention view.
-    model = _auto_class(task).from_pretrained(source, attn_implementation="eager", **SAFE_LOAD)
+    model, info = _auto_class(task).from_pretrained(source, attn_implementation="eager", output_loading_info=True,
+                                                    **SAFE_LOAD)
+    missing = sorted(info["missing_keys"])
+    if TASKS[task].needs_head and missing:
+        # A checkpoint of another task loads with a freshly initialised head: its answers would be noise.
+        spec = TASKS[task]
+        architecture = ", ".join(model.config.architectures or [type(model).__name__])
+        raise ValueError(
+            f"it is a {architecture} with no trained {spec.title.lower()} head ({', '.join(missing[:3])} "
+            f"would start random, so its answers would be noise). Pick a {spec.title.lower()} model, "
+            f"e.g. {spec.default_hub_id}."
+        )
     return model.eval(), tokenizer
 
 
@@ -182,18 +252,33 @@ class ModelCache:
             model, tokenizer = _load_embedded(ref.task, self.settings)
             return LoadedModel(ref, model, tokenizer, time.perf_counter() - start)
         try:
+            check_repo_is_safe(ref)
             model, tokenizer = _load_pretrained(ref.task, ref.id)
+        except LabInputError:
+            raise
+        except RepositoryNotFoundError as exc:
+            raise LabInputError(
+                f"There is no model '{ref.id}' on the Hugging Face hub (or it is private or gated). Check the "
+                f"spelling (owner/name, e.g. {TASKS[ref.task].default_hub_id}) or pick a model from the list."
+            ) from exc
         except ValueError as exc:  # the repo exists but its architecture doesn't fit the task
             raise LabInputError(
-                f"{ref.display} can't be used for {TASKS[ref.task].title.lower()}: {str(exc)[:300]}"
+                f"{ref.display} can't be used for {TASKS[ref.task].title.lower()}: {str(exc)[:500]}"
             ) from exc
         except OSError as exc:
             if ref.kind == "local":
                 raise ModelLoadError(f"The model in {ref.display} could not be loaded: {exc}") from exc
-            # Unreachable hub, unknown repo, or no safetensors weights: say so, use the embedded.
+            # Unreachable hub or missing files: say so, use the embedded.
             log.warning("loading %s failed: %s", ref.id, exc)
             reason = str(exc).splitlines()[0][:200]
-            fallback = self.get(embedded_ref(ref.task))
+            try:
+                fallback = self.get(embedded_ref(ref.task))
+            except NoHeadAvailable:
+                raise ModelLoadError(
+                    f"Could not load '{ref.id}' from the hub ({reason}), and offline there is no trained "
+                    f"{TASKS[ref.task].title.lower()} head to answer instead. Try again when the hub is "
+                    "reachable, or pick another model."
+                ) from exc
             notice = (
                 f"Could not load '{ref.id}' from the hub ({reason}). "
                 f"Using the embedded {fallback.name} instead."

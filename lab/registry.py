@@ -103,6 +103,11 @@ def validate_hub_id(model_id: str) -> str:
             f"'{model_id[:80]}' is not a model id. Use a Hugging Face hub id such as "
             "'bert-base-uncased' or 'dslim/bert-base-NER' (no paths)."
         )
+    if Path(model_id).exists():  # transformers would load a relative path like "assets/models" from disk
+        raise LabInputError(
+            f"'{model_id}' names a file or folder on the server, not a hub model. Type a Hugging Face hub "
+            "id instead, or pick a model from the list."
+        )
     return model_id
 
 

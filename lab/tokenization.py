@@ -6,6 +6,7 @@ see how the vocabulary size changes the split without any download.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -55,9 +56,23 @@ def max_input_length(tokenizer: PreTrainedTokenizerBase, config=None) -> int:
     return min(limits) if limits else 512
 
 
+# Control (Cc), format (Cf: zero-width spaces, direction marks), surrogate and private-use characters:
+# the tokenizer's normaliser drops them all, so a text made only of them reaches the model empty.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+
+
 def check_text(text: str, max_chars: int, what: str = "text") -> str:
+    """Refuse text a model can't use, with a message that says what to change; return it unchanged.
+
+    Control characters (NUL, escape codes) inside real text are fine: the tokenizer drops them.
+    """
     if text is None or not text.strip():
         raise LabInputError(f"The {what} is empty: type a sentence first.")
+    if all(ch.isspace() or unicodedata.category(ch) in _INVISIBLE for ch in text[:max_chars + 1]):
+        raise LabInputError(
+            f"The {what} holds only control or invisible characters (such as NUL or zero-width "
+            "spaces), no words: type a sentence first."
+        )
     if len(text) > max_chars:
         raise LabInputError(
             f"The {what} has {len(text):,} characters; this app takes at most {max_chars:,}. "
