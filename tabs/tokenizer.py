@@ -42,6 +42,8 @@ class TokenizerTab:
     @user_errors
     def tokenize(self, text: str, text_pair: str = "", model: str | None = None):
         check_text(text, self.lab.settings.max_text_chars)
+        if text_pair:
+            check_text(text_pair, self.lab.settings.max_text_chars, "second text")
         loaded = self.lab.model("tokenizer", model)
         pieces = tokenize_pieces(loaded.tokenizer, text, text_pair or None)
         table = pd.DataFrame(

@@ -36,7 +36,7 @@ class DataError(LabInputError):
 @dataclass(frozen=True)
 class DataLimits:
     """Caps on what an upload may hold; a host changes them with LAB_MAX_UPLOAD_MB / LAB_MAX_ROWS /
-    LAB_MAX_TEXT_CHARS."""
+    LAB_MAX_UPLOAD_TEXT_CHARS."""
 
     max_bytes: int = 50 * 1024 * 1024
     max_rows: int = 200_000
@@ -63,7 +63,7 @@ class DataLimits:
         return cls(
             max_bytes=int(number("LAB_MAX_UPLOAD_MB", default.max_bytes / 2**20) * 2**20),
             max_rows=int(number("LAB_MAX_ROWS", default.max_rows)),
-            max_text_chars=int(number("LAB_MAX_TEXT_CHARS", default.max_text_chars)),
+            max_text_chars=int(number("LAB_MAX_UPLOAD_TEXT_CHARS", default.max_text_chars)),
         )
 
 

@@ -264,6 +264,11 @@ def test_limits_from_env(monkeypatch):
     limits = DataLimits.from_env()
     assert limits.max_bytes == int(2.5 * 2**20) and limits.max_rows == 1000
     assert limits.max_text_chars == DataLimits().max_text_chars
+    # the text boxes' cap (LAB_MAX_TEXT_CHARS) is a different setting from the upload's per-text cap
+    monkeypatch.setenv("LAB_MAX_TEXT_CHARS", "10")
+    assert DataLimits.from_env().max_text_chars == DataLimits().max_text_chars
+    monkeypatch.setenv("LAB_MAX_UPLOAD_TEXT_CHARS", "300")
+    assert DataLimits.from_env().max_text_chars == 300
     monkeypatch.setenv("LAB_MAX_ROWS", "lots")
     with pytest.raises(ValueError, match="LAB_MAX_ROWS must be a number"):
         DataLimits.from_env()
