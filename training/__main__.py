@@ -1,6 +1,8 @@
-"""Fine-tune a classifier from the command line, with the same options as the Fine-tune tab.
+"""Fine-tune a classifier, an NER tagger or a QA model from the command line, with the Fine-tune tab's options.
 
     python -m training --train reviews.csv --output runs/reviews --epochs 2 --strategy lora
+    python -m training --task ner --train wikiann.conll --output runs/ner       # token classification
+    python -m training --task qa --train squad.json --output runs/qa --max-length 384 --stride 128
     python -m training --dataset sentiment-sample --output runs/sentiment   # a catalogued dataset
     python -m training --list-datasets
     accelerate launch -m training --train reviews.csv --output runs/reviews   # several GPUs/nodes
@@ -23,15 +25,21 @@ from training.config import TrainConfig
 from training.loop import TRACKERS, ProgressEvent, TrainResult
 
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+TASKS = ("classification", "ner", "qa")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m training",
-        description="Fine-tune a BERT-family model for text classification on a CSV/TSV file.",
+        description="Fine-tune a BERT-family model for text classification (CSV/TSV), named-entity recognition "
+                    "(CoNLL or token/tag CSV) or extractive question answering (SQuAD JSON or CSV).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data and output")
+    data.add_argument("--task", choices=TASKS, default="classification",
+                      help="What to train: a text classifier (CSV/TSV of text,label); ner: a token classifier "
+                           "(CoNLL file, or CSV with tokens/tags columns); qa: extractive question answering "
+                           "(SQuAD v1.1 JSON, or CSV with context,question,answer_text,answer_start).")
     source = data.add_mutually_exclusive_group(required=True)
     source.add_argument("--train", metavar="FILE",
                         help="CSV/TSV with a text column and a label column (one example per row).")
@@ -58,6 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
                            "$LAB_CACHE_DIR/tokenized).")
     data.add_argument("--log-with", choices=TRACKERS,
                       help="Also log the metrics to this tracker (must be installed); off by default.")
+
+    ner = parser.add_argument_group("NER (--task ner)")
+    ner.add_argument("--tag-column", type=int, default=-1, metavar="N",
+                     help="CoNLL column holding the tag, counting the token as 0 (-1: the last, as in CoNLL-2003).")
+    ner.add_argument("--strip-prefix", metavar="P",
+                     help="Remove this prefix from every token (e.g. 'en:'); by default a language prefix that every "
+                          "token carries (WikiANN) is detected and removed; '' removes nothing.")
+    ner.add_argument("--label-all-pieces", action="store_true",
+                     help="Train on every WordPiece piece of a word (continuations of B-X get I-X) instead of only the "
+                          "first piece (the standard; the others are ignored by the loss). Scoring is per word either way.")
+    qa = parser.add_argument_group("question answering (--task qa)")
+    qa.add_argument("--stride", type=int, metavar="N",
+                    help="Tokens shared by neighbouring windows of a long context (default: a quarter of --max-length).")
+    qa.add_argument("--max-answer-len", type=int, default=30, metavar="N",
+                    help="Longest answer, in tokens, that validation may pick.")
 
     settings = parser.add_argument_group("training settings")
     for f in fields(TrainConfig):
@@ -94,8 +117,11 @@ class ProgressPrinter:
         elif event.kind == "eval":
             m = event.metrics or {}
             best = "  (best so far, saved)" if m.get("is_best") else ""
+            # the task's metrics in its own order (classification: accuracy macro_f1; NER: precision
+            # recall f1 accuracy; QA: exact_match f1)
+            scores = "  ".join(f"{k} {v:.4f}" for k, v in m.items() if k not in ("val_loss", "is_best"))
             self._print(f"eval step {event.step}  epoch {event.epoch:.2f}  val_loss {m['val_loss']:.4f}  "
-                        f"accuracy {m['accuracy']:.4f}  macro_f1 {m['macro_f1']:.4f}{best}")
+                        f"{scores}{best}")
 
     def _print(self, line: str) -> None:
         print(line, file=self.out, flush=True)
@@ -103,6 +129,8 @@ class ProgressPrinter:
 
 def summary_lines(result: TrainResult) -> list[str]:
     """The final report: best validation metrics, per-class scores, test metrics, where things are."""
+    if result.extra.get("task", "classification") != "classification":
+        return task_summary_lines(result)
     best, report = result.best_metrics, result.val_report
     lines = [f"note: {result.extra['notice']}"] if result.extra.get("notice") else []
     lines += [
@@ -148,6 +176,93 @@ def _load_data(args, config: TrainConfig):
     return train, val, test, columns
 
 
+def task_summary_lines(result: TrainResult) -> list[str]:
+    """``summary_lines`` for NER (entity scores per type) and QA (exact match and F1, per article)."""
+    best, report, task = result.best_metrics, result.val_report, result.extra["task"]
+    keys = ("f1", "precision", "recall", "accuracy") if task == "ner" else ("exact_match", "f1")
+    lines = [f"note: {result.extra['notice']}"] if result.extra.get("notice") else []
+    lines += [
+        f"done in {result.seconds:.1f}s ({result.examples_per_second:.1f} {'windows' if task == 'qa' else 'sentences'}/s; "
+        f"{result.precision_note})" + (f", stopped early: {result.stopped_early}" if result.stopped_early else ""),
+        f"trainable parameters {result.trainable_params:,} of {result.total_params:,} "
+        f"({100 * result.trainable_params / max(1, result.total_params):.2f}%)",
+        f"best checkpoint: step {best['step']} (epoch {best['epoch']:.2f})  "
+        + "  ".join(f"{k} {best[k]:.4f}" for k in keys) + f"  val_loss {best['val_loss']:.4f}",
+    ]
+    if task == "ner":
+        width = max([len("type")] + [len(t) for t in report["per_type"]])
+        lines.append(f"{'type':<{width}}  precision  recall     f1  support")
+        for name, row in report["per_type"].items():
+            lines.append(f"{name:<{width}}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  "
+                         f"{row['support']:7d}")
+        lines.append(f"(strict IOB2 entities: {report['support']} in {report['sentences']} validation sentences; "
+                     f"{report['truncated_sentences']} cut by --max-length)")
+    else:
+        lines.append(f"{report['questions']} validation questions in {report['windows']} windows (max length "
+                     f"{report['max_length']}, stride {report['stride']}); {report['answers_outside_windows']} answer(s) "
+                     "fit no window whole")
+    if result.test_report is not None:
+        test = result.test_report
+        unit = f"{test['sentences']} sentences" if task == "ner" else f"{test['questions']} questions"
+        lines.append("test: " + "  ".join(f"{k} {test[k]:.4f}" for k in keys) + f"  ({unit})")
+    lines.append(f"model: {result.best_dir}")
+    lines.append(f"metrics: {result.output_dir / 'metrics.json'}")
+    return lines
+
+
+def _load_task_data(args, config: TrainConfig):
+    """(train, validation, test or None, a description) for --task ner or qa."""
+    if args.task == "ner":
+        from training.ner_data import load_ner
+        from training.ner_data import split_token_dataset as split
+
+        def load(path, label_names=None):
+            return load_ner(path, args.tag_column, args.strip_prefix, label_names=label_names)
+    else:
+        from training.qa_data import load_qa, split_by_context
+
+        def load(path, label_names=None):
+            return load_qa(path)
+
+        def split(examples, val_fraction, test_fraction, seed):
+            return split_by_context(examples, val_fraction, seed, test_fraction)
+    train = load(args.train)
+    labels = getattr(train, "label_names", None)
+    test = load(args.test, labels) if args.test else None
+    if args.validation:
+        val = load(args.validation, labels)
+        if test is None and config.test_fraction > 0:
+            train, test, _ = split(train, config.test_fraction, 0.0, config.seed)
+    else:
+        train, val, split_test = split(train, config.val_fraction, 0.0 if test is not None else config.test_fraction,
+                                       config.seed)
+        test = test if test is not None else split_test
+    if args.task == "ner":
+        notes = "".join(f"\nnote: {n}" for n in train.notes)
+        what = f"sentences, tags {train.label_names}{notes}"
+    else:
+        shared = len({e.context for e in train} & {e.context for e in val})
+        what = (f"questions ({len({e.context for e in train})} training contexts, {shared} of them also in "
+                "validation)")
+    return train, val, test, what
+
+
+def _task_dataset_file(args, seed: int, announce: bool) -> str:
+    """--dataset NAME for --task ner/qa: the catalogue's file for that task."""
+    from lab.hub import HubStatus
+    from training import catalog
+
+    settings = Settings.from_env()
+    card = catalog.find_card(args.dataset, settings, lambda: HubStatus(settings).online)
+    if card.task != args.task:
+        raise LabInputError(f"{card.name} is a {card.task} dataset, not {args.task}: pick a {args.task} dataset "
+                            "(see --list-datasets) or change --task.")
+    path = catalog.materialize(card, args.dataset_rows, seed)
+    if announce:
+        print(f"dataset: {card.name} ({card.title}) from {path}", flush=True)
+    return str(path)
+
+
 def list_datasets() -> list[str]:
     """One line per catalogued dataset (the hub's only when it is reachable)."""
     from lab.hub import HubStatus
@@ -191,22 +306,38 @@ def main(argv: list[str] | None = None) -> int:
     main_process = launch_state().is_main_process
     try:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-        if args.dataset:
+        if args.dataset and args.task != "classification":
+            args.train = _task_dataset_file(args, config.seed, main_process)
+        elif args.dataset:
             args.train = _dataset_file(args.dataset, args.dataset_rows, config.seed, main_process)
-        train, val, test, (text_column, label_column) = _load_data(args, config)
+        if args.task == "classification":
+            train, val, test, (text_column, label_column) = _load_data(args, config)
+            what = f"examples, text column {text_column!r}, label column {label_column!r}, labels {train.label_names}"
+        else:
+            train, val, test, what = _load_task_data(args, config)
         if main_process:
             sizes = f"{len(train)} train / {len(val)} validation" + (f" / {len(test)} test" if test else "")
-            print(f"data: {sizes} examples, text column {text_column!r}, label column {label_column!r}, "
-                  f"labels {train.label_names}", flush=True)
+            print(f"data: {sizes} {what}", flush=True)
         # A directory given on the command line is the host's own choice (the app refuses paths).
         base = Path(config.base_model)
         local_models = {config.base_model: str(base.resolve())} if base.is_dir() else None
         if local_models is None and (base.is_absolute() or config.base_model.startswith((".", "~"))):
             raise LabInputError(f"--base-model {config.base_model}: no such directory. Give a model directory, "
                                 "a hub id, or 'default'.")
-        result = train_classifier(config, train, val, args.output, test=test, on_event=ProgressPrinter(),
-                                  settings=Settings.from_env(), cache_dir=args.cache_dir, log_with=args.log_with,
-                                  local_models=local_models)
+        common = dict(test=test, on_event=ProgressPrinter(), settings=Settings.from_env(), cache_dir=args.cache_dir,
+                      log_with=args.log_with, local_models=local_models)
+        if args.task == "ner":
+            from training.tasks import train_token_classifier
+
+            result = train_token_classifier(config, train, val, args.output, label_all_pieces=args.label_all_pieces,
+                                            **common)
+        elif args.task == "qa":
+            from training.tasks import train_qa
+
+            result = train_qa(config, train, val, args.output, stride=args.stride, max_answer_len=args.max_answer_len,
+                              **common)
+        else:
+            result = train_classifier(config, train, val, args.output, **common)
     except (LabInputError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -430,6 +430,9 @@ class Task(Protocol):
     def test_metrics(self, report: dict) -> dict:
         """The test_* numbers the "done" event adds to the best checkpoint's metrics."""
 
+    def extra(self) -> dict:
+        """Task settings recorded in TrainResult.extra and metrics.json (e.g. label_all_pieces)."""
+
 
 def _check_data(train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
     if len(train.label_names) < 2:
@@ -531,6 +534,9 @@ class ClassificationTask:
 
     def test_metrics(self, report: dict) -> dict:
         return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}
+
+    def extra(self) -> dict:
+        return {}
 
 
 def train_classifier(
@@ -774,7 +780,7 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
         return "off" if features.cache_hit is None else "hit" if features.cache_hit else "miss"
 
     extra = {
-        "task": task.name, "base_model": display, "base_model_source": source, "notice": notice,
+        "task": task.name, **task.extra(), "base_model": display, "base_model_source": source, "notice": notice,
         "max_length": max_length,
         "tokenize_cache": {"train": cache_state(train_feats), "validation": cache_state(val_feats)},
         "timings": timings, "steps_done": step, "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,

@@ -198,7 +198,7 @@ def split_by_context(examples: Sequence[QAExample], val_fraction: float, seed: i
 
     Questions are grouped by article title when the file has at least 5 titled articles,
     otherwise by context; groups are shuffled (by ``seed``) and handed to validation (then test)
-    until each holds its share of the questions. Each part keeps the file's order.
+    while that brings each closer to its share of the questions. Each part keeps the file's order.
     """
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
         raise DataError(f"The validation share ({val_fraction:g}) and test share ({test_fraction:g}) must each be "
@@ -221,7 +221,10 @@ def split_by_context(examples: Sequence[QAExample], val_fraction: float, seed: i
     targets = [max(1, math.floor(n * val_fraction + 0.5)), max(1, math.floor(n * test_fraction + 0.5)) if test_fraction else 0]
     k = 0
     for part, target in enumerate(targets):
-        while target and len(parts[part]) < target and k < len(keys) - 1 - (1 if part == 0 and test_fraction else 0):
+        keep = 1 + (1 if part == 0 and test_fraction else 0)  # groups left for training (and test)
+        # Add whole groups while that brings the part closer to its share (always at least one).
+        while target and k < len(keys) - keep and (
+                not parts[part] or abs(len(parts[part]) + len(groups[keys[k]]) - target) <= abs(len(parts[part]) - target)):
             parts[part] += groups[keys[k]]
             k += 1
     train = sorted(i for key in keys[k:] for i in groups[key])

@@ -202,6 +202,9 @@ class TokenClassificationTask:
     def test_metrics(self, report: dict) -> dict:
         return {f"test_{k}": report[k] for k in ("precision", "recall", "f1", "accuracy")}
 
+    def extra(self) -> dict:
+        return {"label_all_pieces": self.label_all_pieces}
+
 
 def train_token_classifier(
     config: TrainConfig,
@@ -227,10 +230,8 @@ def train_token_classifier(
     accepted for symmetry; NER features are built each run (they take seconds).
     """
     task = TokenClassificationTask(train.label_names, label_all_pieces)
-    result = run_task(task, config, train, val, output_dir, test, on_event, should_stop, settings, cache_dir,
-                      log_with, hub_online=hub_online, local_models=local_models)
-    result.extra["label_all_pieces"] = label_all_pieces
-    return result
+    return run_task(task, config, train, val, output_dir, test, on_event, should_stop, settings, cache_dir,
+                    log_with, hub_online=hub_online, local_models=local_models)
 
 
 # --------------------------------------------------------------------------------------------
@@ -394,6 +395,9 @@ class QuestionAnsweringTask:
 
     def test_metrics(self, report: dict) -> dict:
         return {"test_exact_match": report["exact_match"], "test_f1": report["f1"]}
+
+    def extra(self) -> dict:
+        return {"stride": self.stride, "max_answer_len": self.max_answer_len}
 
 
 def train_qa(
