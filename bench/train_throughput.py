@@ -1,0 +1,280 @@
+"""Training throughput: the project's ``train_classifier`` vs ``transformers.Trainer``, in one run.
+
+Same model (the embedded all-MiniLM-L6-v2 with a new 2-label head, full fine-tuning), the same
+SST-2 sentences from ../shared/data, the same batch size, epochs and seed. The Trainer runs with
+default ``TrainingArguments`` (only output_dir, batch size, epochs and seed set) and
+``DataCollatorWithPadding``; the project runs with ``TrainConfig`` defaults. Each side's own
+hyper-parameter defaults are kept and printed (warm-up, weight decay, optimizer differ).
+
+Throughput is examples/s of the *training phase*: data loading and collation, forward, backward,
+clipping, optimizer and scheduler steps, per-step logging; not model loading, tokenization,
+evaluation or checkpoint saving (the project's loop evaluates and saves during training: that
+time is subtracted, and reported). The achieved FLOP/s is compared with this CPU's matmul peak,
+measured in the same run, in fp32 and bf16.
+
+    python -m bench.train_throughput                  # 1,000 train / 200 validation, 1 epoch, batch 16
+    python -m bench.train_throughput --repeats 2 --train-size 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import (
+    TrainingFlopCounter,
+    default_out,
+    machine,
+    matmul_peak,
+    median,
+    print_machine,
+    set_offline_env,
+    sst2_sample,
+    table,
+    write_results,
+)
+
+
+def run_project(train, val, args, workdir: Path) -> dict:
+    """One ``train_classifier`` run; the training phase timed from its own progress events."""
+    from lab.settings import Settings
+    from training import loop
+    from training.config import TrainConfig
+
+    counter = TrainingFlopCounter()
+    original_build = loop.build_model
+
+    def build_and_count(*a, **kw):  # attach the FLOP counter to the model the loop builds
+        model = original_build(*a, **kw)
+        counter.attach(model)
+        return model
+
+    stamps: list[tuple[str, int, float]] = []  # (kind, step, perf_counter) as each event arrives
+
+    def on_event(event) -> None:
+        stamps.append((event.kind, event.step, time.perf_counter()))
+
+    config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+                         max_length=args.max_length, precision=args.precision)
+    loop.build_model = build_and_count
+    try:
+        t0 = time.perf_counter()
+        result = loop.train_classifier(config, train, val, workdir / "project", on_event=on_event,
+                                       settings=Settings(offline=True), cache_dir=workdir / "cache",
+                                       hub_online=False)
+        total_s = time.perf_counter() - t0
+    finally:
+        loop.build_model = original_build
+
+    # An eval event arrives after the evaluation (and any checkpoint save) that followed the step
+    # event of the same step: the gap between the two is time spent outside training.
+    step_time = {step: t for kind, step, t in stamps if kind == "step"}
+    evals_inside = [t - step_time[step] for kind, step, t in stamps
+                    if kind == "eval" and step in step_time and step < max(step_time)]
+    last_step = [e for e in result.history if e["kind"] == "step"][-1]
+    train_phase_s = last_step["elapsed_s"] - sum(evals_inside)
+    evals = [e for e in result.history if e["kind"] == "eval"]
+    timings = result.extra["timings"]
+    return {
+        "precision": result.precision,
+        "precision_note": result.precision_note,
+        "examples": len(train) * args.epochs,
+        "train_phase_s": train_phase_s,
+        "examples_per_s": len(train) * args.epochs / train_phase_s,
+        "loop_reported_examples_per_s": result.examples_per_second,  # step compute only, no data loading
+        "end_to_end_s": total_s,
+        "timings": timings,
+        "accuracy_best": result.best_metrics["accuracy"],
+        "accuracy_last": evals[-1]["metrics"]["accuracy"],
+        "evaluations": len(evals),
+        "flops": counter.flops,
+        "useful_flops": counter.useful_flops,
+        "padded_tokens": counter.tokens,
+        "real_tokens": counter.real_tokens,
+        "steps": counter.forwards,
+        "hyperparameters": {"learning_rate": config.learning_rate, "warmup": config.warmup_ratio,
+                            "weight_decay": config.weight_decay, "optimizer": "torch.optim.AdamW (default impl)",
+                            "padding": "dynamic, pad_to_multiple_of=8, length-grouped batches",
+                            "max_length": config.max_length},
+    }
+
+
+def run_trainer(train, val, args, workdir: Path) -> dict:
+    """One ``Trainer.train()`` with default TrainingArguments, then ``evaluate()`` for accuracy."""
+    import numpy as np
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    from lab.registry import embedded_encoder_dir
+
+    t0 = time.perf_counter()
+    source = embedded_encoder_dir()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    names = train.label_names
+    set_seed(args.seed)  # the new head's initialisation, as the project's build_model does
+    model = AutoModelForSequenceClassification.from_pretrained(
+        source, num_labels=len(names), id2label=dict(enumerate(names)),
+        label2id={n: i for i, n in enumerate(names)}, use_safetensors=True)
+    counter = TrainingFlopCounter()
+    counter.attach(model)
+
+    def encode(batch):
+        return tokenizer(batch["text"], truncation=True, max_length=args.max_length)
+
+    def dataset(part):
+        raw = Dataset.from_dict({"text": part.texts, "labels": part.labels})
+        return raw.map(encode, batched=True, remove_columns=["text"])
+
+    train_ds, val_ds = dataset(train), dataset(val)
+
+    def accuracy(prediction):
+        return {"accuracy": float((np.argmax(prediction.predictions, axis=-1) == prediction.label_ids).mean())}
+
+    # Defaults but for the run's shape; disable_tqdm only keeps the progress bar out of the table.
+    training_args = TrainingArguments(output_dir=str(workdir / "trainer"), per_device_train_batch_size=args.batch_size,
+                                      num_train_epochs=args.epochs, seed=args.seed, disable_tqdm=True)
+    trainer = Trainer(model=model, args=training_args, train_dataset=train_ds, eval_dataset=val_ds,
+                      data_collator=DataCollatorWithPadding(tokenizer), processing_class=tokenizer,
+                      compute_metrics=accuracy)
+    output = trainer.train()
+    metrics = trainer.evaluate()
+    total_s = time.perf_counter() - t0
+    runtime = output.metrics["train_runtime"]
+    return {
+        "precision": "bf16" if training_args.bf16 else ("fp16" if training_args.fp16 else "fp32"),
+        "examples": len(train) * args.epochs,
+        "train_phase_s": runtime,
+        "examples_per_s": output.metrics["train_samples_per_second"],
+        "end_to_end_s": total_s,
+        "accuracy_best": metrics["eval_accuracy"],
+        "accuracy_last": metrics["eval_accuracy"],
+        "evaluations": 1,
+        "flops": counter.flops,
+        "useful_flops": counter.useful_flops,
+        "padded_tokens": counter.tokens,
+        "real_tokens": counter.real_tokens,
+        "steps": counter.forwards,
+        "hyperparameters": {"learning_rate": training_args.learning_rate,
+                            "warmup": getattr(training_args, "warmup_ratio", None) or training_args.warmup_steps,
+                            "weight_decay": training_args.weight_decay, "optimizer": str(training_args.optim),
+                            "padding": "dynamic (DataCollatorWithPadding defaults), random batches",
+                            "max_length": args.max_length},
+    }
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--train-size", type=int, default=1000, help="SST-2 sentences to train on.")
+    parser.add_argument("--val-size", type=int, default=200, help="SST-2 sentences to validate on (disjoint).")
+    parser.add_argument("--min-words", type=int, default=3,
+                        help="Skip SST-2 rows shorter than this many words (the file holds many tiny phrases).")
+    parser.add_argument("--epochs", type=int, default=1, help="Passes over the training sentences (both sides).")
+    parser.add_argument("--batch-size", type=int, default=16, help="Training batch size (both sides).")
+    parser.add_argument("--max-length", type=int, default=128, help="Truncation length in tokens (both sides).")
+    parser.add_argument("--seed", type=int, default=42, help="Seed of the head init and data order (both sides).")
+    parser.add_argument("--data-seed", type=int, default=0, help="Seed of the SST-2 sample.")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="The project's TrainConfig.precision (auto picks fp32 on CPUs without native bf16).")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="Runs of each side, alternating which goes first; medians are reported.")
+    parser.add_argument("--peak-seconds", type=float, default=1.5, help="Seconds per matmul-peak case.")
+    parser.add_argument("--out", type=Path, default=default_out("train_throughput"), help="Where to write the JSON.")
+    args = parser.parse_args(argv)
+
+    set_offline_env()
+    import datasets
+    import torch
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+
+    info = machine()
+    print_machine(info)
+    train, val = sst2_sample(args.train_size, args.val_size, seed=args.data_seed, min_words=args.min_words)
+    print(f"data: {len(train)} train / {len(val)} validation SST-2 sentences (>= {args.min_words} words), "
+          f"{args.epochs} epoch(s), batch {args.batch_size}, seed {args.seed}")
+
+    print("measuring the matmul peak (fp32, bf16) ...", flush=True)
+    peaks = matmul_peak(seconds_per_case=args.peak_seconds)
+    peak_name = max(peaks, key=lambda k: peaks[k]["peak_flops"])
+    peak = peaks[peak_name]["peak_flops"]
+
+    runs: dict[str, list[dict]] = {"project": [], "trainer": []}
+    for r in range(args.repeats):
+        order = ["project", "trainer"] if r % 2 == 0 else ["trainer", "project"]
+        for side in order:
+            print(f"run {r + 1}/{args.repeats}: {side} ...", flush=True)
+            torch.manual_seed(args.seed)
+            with tempfile.TemporaryDirectory(prefix=f"bench-{side}-") as tmp:
+                fn = run_project if side == "project" else run_trainer
+                runs[side].append(fn(train, val, args, Path(tmp)))
+
+    def med(side: str, key: str) -> float:
+        return median([run[key] for run in runs[side]])
+
+    summary = {}
+    for side in runs:
+        s = {key: med(side, key) for key in ("examples_per_s", "train_phase_s", "end_to_end_s",
+                                              "accuracy_best", "accuracy_last")}
+        first = runs[side][0]
+        s["precision"] = first["precision"]
+        s["flops_per_s"] = first["flops"] / first["train_phase_s"]
+        s["useful_flops_per_s"] = first["useful_flops"] / first["train_phase_s"]
+        s["fraction_of_peak"] = s["flops_per_s"] / peak
+        s["padded_tokens"], s["real_tokens"] = first["padded_tokens"], first["real_tokens"]
+        summary[side] = s
+    p, t = summary["project"], summary["trainer"]
+    ratios = {
+        "examples_per_s": p["examples_per_s"] / t["examples_per_s"],
+        "end_to_end": t["end_to_end_s"] / p["end_to_end_s"],
+        "accuracy_points_best": 100 * (p["accuracy_best"] - t["accuracy_best"]),
+        "accuracy_points_last": 100 * (p["accuracy_last"] - t["accuracy_last"]),
+        "padded_tokens": p["padded_tokens"] / t["padded_tokens"],
+    }
+
+    print("\nmatmul peak of this CPU (best call, GFLOP/s):")
+    print(table([[name, f"{c['m']}x{c['k']}x{c['n']}", c["best_flops"] / 1e9, c["median_flops"] / 1e9]
+                 for name, d in peaks.items() for c in d["cases"]],
+                ["dtype", "m x k x n", "best GFLOP/s", "median GFLOP/s"]))
+    print(f"peak used: {peak_name} {peak / 1e9:.1f} GFLOP/s "
+          f"(fp32 {peaks['float32']['peak_flops'] / 1e9:.1f}, bf16 {peaks['bfloat16']['peak_flops'] / 1e9:.1f})")
+
+    print(f"\ntraining ({args.repeats} run(s) each, medians):")
+    rows = []
+    for side, label in (("project", "project train_classifier"), ("trainer", "transformers.Trainer")):
+        s = summary[side]
+        rows.append([label, s["precision"], s["examples_per_s"], s["train_phase_s"], s["end_to_end_s"],
+                     100 * s["accuracy_best"], 100 * s["accuracy_last"], s["padded_tokens"],
+                     s["flops_per_s"] / 1e9, 100 * s["fraction_of_peak"]])
+    print(table(rows, ["side", "precision", "examples/s", "train s", "end-to-end s", "val acc % (kept)",
+                       "val acc % (last)", "padded tokens", "GFLOP/s", "% of peak"]))
+    print(f"\nratio examples/s project/Trainer: {ratios['examples_per_s']:.2f}x (target >= 2.5x)")
+    print(f"ratio end-to-end time Trainer/project: {ratios['end_to_end']:.2f}x")
+    print(f"accuracy difference project - Trainer: {ratios['accuracy_points_best']:+.1f} points (kept checkpoint), "
+          f"{ratios['accuracy_points_last']:+.1f} (last weights); target within 1 point "
+          f"(1 point = {len(val) // 100} validation sentences)")
+    pt = runs["project"][0]["timings"]
+    print(f"project outside the training phase: load {pt['load_s']:.1f} s, tokenize {pt['tokenize_s']:.1f} s, "
+          f"eval {pt['eval_s']:.1f} s, save {pt['save_s']:.1f} s; loop-reported examples/s (step compute only) "
+          f"{median([r['loop_reported_examples_per_s'] for r in runs['project']]):.1f}")
+
+    results = {"benchmark": "train_throughput", "machine": info, "args": {k: str(v) for k, v in vars(args).items()},
+               "matmul_peak": peaks, "peak_dtype": peak_name, "peak_flops": peak, "summary": summary,
+               "ratios": ratios, "runs": runs}
+    write_results(args.out, results)
+    return results
+
+
+if __name__ == "__main__":
+    main()
