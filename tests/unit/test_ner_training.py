@@ -23,6 +23,7 @@ from lab.settings import Settings
 from tests.tiny import save_tiny
 from training.config import TrainConfig
 from training.data import DataError
+from training.loop import count_parameters
 from training.ner_data import (
     detect_scheme,
     load_ner,
@@ -270,8 +271,10 @@ def test_metrics_json_and_the_ner_tab_loads_the_best_checkpoint(run):
 
 def test_lora_keeps_the_token_head_trainable_and_saves_a_plain_model(tmp_path, settings, run):
     _, _, train, val = run
-    result = train_token_classifier(TrainConfig(strategy="lora", lora_r=4, epochs=1, max_length=32, **FAST),
-                                    train, val, tmp_path / "lora", settings=settings, label_all_pieces=True)
+    config = TrainConfig(strategy="lora", lora_r=4, epochs=1, max_length=32, **FAST)
+    result = train_token_classifier(config, train, val, tmp_path / "lora", settings=settings, label_all_pieces=True)
+    # what the tab shows before training (built on the meta device) is what the run trained
+    assert count_parameters(config, 5, settings, task="ner") == (result.trainable_params, result.total_params)
     # 2 layers x (query, value) x (A 4x32 + B 32x4) + the classifier 32 -> 5 tags
     assert result.trainable_params == 2 * 2 * 256 + 32 * 5 + 5
     assert result.extra["lora_merged"] and result.extra["label_all_pieces"]

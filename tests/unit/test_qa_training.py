@@ -18,6 +18,7 @@ from lab.settings import Settings
 from tests.tiny import save_tiny
 from training.config import TrainConfig
 from training.data import DataError
+from training.loop import count_parameters
 from training.qa_data import QAExample, load_qa, read_qa_csv, read_squad, split_by_context, summarize_qa
 from training.qa_metrics import squad_scores
 from training.tasks import QuestionAnsweringTask, train_qa
@@ -230,8 +231,9 @@ def test_qa_tab_loads_the_best_checkpoint_and_answers_the_same(run):
 
 def test_lora_keeps_the_qa_head_trainable(tmp_path, settings, run):
     _, _, train, val, _ = run
-    result = train_qa(TrainConfig(strategy="lora", lora_r=4, epochs=0.5, **FAST), train, val, tmp_path / "l",
-                      settings=settings)
+    config = TrainConfig(strategy="lora", lora_r=4, epochs=0.5, **FAST)
+    result = train_qa(config, train, val, tmp_path / "l", settings=settings)
+    assert count_parameters(config, 0, settings, task="qa") == (result.trainable_params, result.total_params)
     assert result.trainable_params == 2 * 2 * 256 + 32 * 2 + 2  # adapters + qa_outputs (hidden 32 -> start, end)
     assert result.extra["lora_merged"]
 
