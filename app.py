@@ -56,7 +56,8 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                     tabs[title] = tab_class(lab)
                     tabs[title].build(session_models)
         # A model fine-tuned here shows up at once in the tab that uses it (this session only).
-        tabs["Fine-tune"].link({"classification": tabs["Classification"].model})
+        tabs["Fine-tune"].link({"classification": tabs["Classification"].model, "ner": tabs["NER"].model,
+                                "qa": tabs["Question answering"].model})
         # Closing the browser tab stops its training and deletes its models.
         demo.unload(tabs["Fine-tune"].end_session)
         with gr.Accordion("Limits of this server", open=False):

@@ -15,14 +15,12 @@ import time
 from pathlib import Path
 
 import gradio as gr
-import pandas as pd
 
 from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
 from tabs.common import explainer, user_errors
-from training import before_after, catalog, estimate, loop
-from training import data as tdata
+from training import before_after, catalog, estimate, loop, workflows
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
 
@@ -52,17 +50,6 @@ version is kept (not the last one), saved with `save_pretrained` and usable at o
 """
 
 
-def _histogram(lengths: list[int], max_length: int) -> pd.DataFrame:
-    if not lengths:
-        return pd.DataFrame({"length": [], "texts": []})
-    width = max(1, (max(lengths) + 19) // 20)
-    bins: dict[int, int] = {}
-    for n in lengths:
-        bins[(n // width) * width] = bins.get((n // width) * width, 0) + 1
-    return pd.DataFrame({"length": [f"{k}–{k + width - 1}" for k in sorted(bins)],
-                         "texts": [bins[k] for k in sorted(bins)]})
-
-
 def _zip(directory: Path) -> str:
     """The saved model as a zip that from_pretrained loads once unpacked."""
     archive = shutil.make_archive(str(directory.parent / directory.parent.name), "zip", directory)
@@ -81,36 +68,19 @@ class FinetuneTab:
 
     @user_errors
     def inspect_data(self, file: str | None, text_column: str = "", label_column: str = "",
-                     base_model: str = "default"):
-        """Read the upload, guess the columns, and show what training would see."""
+                     base_model: str = "default", task: str = "classification"):
+        """Read the upload as the task's data and show what training would see."""
         if not file:
-            raise LabInputError("Upload a CSV or TSV file first (one text column and one label column).")
-        df = tdata.read_table(file)
-        guessed_text, guessed_label = tdata.guess_columns(df)
-        text_column = text_column if text_column in df.columns else guessed_text
-        label_column = label_column if label_column in df.columns else guessed_label
-        summary = tdata.summarize(df, text_column, label_column, self._tokenizer(base_model))
-        p = summary.percentiles()
-        lines = [
-            f"**{summary.rows:,} rows**, {len(summary.class_counts)} classes. Text column **{text_column}**, "
-            f"label column **{label_column}**.",
-            f"Length in {summary.length_unit}: median {p[50]}, 95th percentile {p[95]}, longest {p[100]}. "
-            f"Suggested max length: **{summary.suggested_max_length}** "
-            f"({summary.truncated_share(summary.suggested_max_length):.0%} of texts would be cut).",
-            "Label mapping (written into the model's config): "
-            + ", ".join(f"`{name}` → {i}" for name, i in summary.label_mapping.items()),
-        ]
-        lines += [f"- ℹ️ {n}" for n in summary.notes]
-        lines += [f"- ❌ {n}" for n in summary.problems]
-        classes = pd.DataFrame({"class": list(summary.class_counts), "rows": list(summary.class_counts.values())})
-        top = max(summary.class_counts.values(), default=1)
-        columns = list(summary.columns)
+            raise LabInputError(f"Upload a file first ({workflows.FILE_HINT.get(task, 'CSV')}).")
+        summary = workflows.summarize_file(task, file, text_column, label_column, self._tokenizer(base_model))
+        top = max(summary.counts["count"].tolist() or [1])
+        columns = gr.update(choices=summary.columns, value=summary.text_column), gr.update(
+            choices=summary.columns, value=summary.label_column)
         return (
-            "\n\n".join(lines),
-            gr.update(choices=columns, value=text_column),
-            gr.update(choices=columns, value=label_column),
-            gr.update(value=classes, y_lim=[0, top * 1.15]),  # from zero: equal classes still show bars
-            _histogram(summary.token_lengths, summary.suggested_max_length),
+            "\n\n".join(summary.lines),
+            *columns,
+            gr.update(value=summary.counts, y_lim=[0, top * 1.15]),  # from zero: equal classes still show bars
+            summary.lengths,
             summary.preview,
             gr.update(value=summary.suggested_max_length),
         )
@@ -121,17 +91,18 @@ class FinetuneTab:
         return {c.title: c for c in catalog.catalog(self.lab.settings, self.lab.hub.online) if c.task == task}
 
     @user_errors
-    def describe_dataset(self, title: str):
-        card = self.dataset_cards().get(title)
+    def describe_dataset(self, title: str, task: str = "classification"):
+        card = self.dataset_cards(task).get(title)
         if card is None:
             raise LabInputError("Pick a dataset from the list.")
         sizes = [label for label, _ in catalog.size_choices(card)]
         return catalog.describe(card), gr.update(choices=sizes, value=sizes[min(1, len(sizes) - 1)])
 
     @user_errors
-    def use_dataset(self, title: str, size: str = "", base_model: str = "default", request: gr.Request = None):
+    def use_dataset(self, title: str, size: str = "", base_model: str = "default", task: str = "classification",
+                    request: gr.Request = None):
         """Fetch (online) or take (offline) a dataset, and load it as if it had been uploaded."""
-        card = self.dataset_cards().get(title)
+        card = self.dataset_cards(task).get(title)
         if card is None:
             raise LabInputError("Pick a dataset from the list.")
         rows = dict(catalog.size_choices(card)).get(size)
@@ -140,7 +111,20 @@ class FinetuneTab:
         target = self._session_dir(request) / "data" / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        return (str(target), *self.inspect_data(str(target), "", "", base_model))
+        return (str(target), *self.inspect_data(str(target), "", "", base_model, task))
+
+    def switch_task(self, task: str):
+        """A new task: its datasets, its file types, and the column pickers only where they mean something."""
+        cards = self.dataset_cards(task)
+        first = next(iter(cards.values()), None)
+        sizes = [label for label, _ in catalog.size_choices(first)] if first else []
+        table = task == "classification"
+        return (gr.update(choices=list(cards), value=first.title if first else None),
+                gr.update(choices=sizes, value=sizes[-1] if sizes else None),
+                catalog.describe(first) if first else "",
+                gr.update(label=f"Training data ({workflows.FILE_HINT[task]})", value=None),
+                gr.update(visible=table), gr.update(visible=table), gr.update(visible=table),
+                f"Validation score: **{workflows.HEADLINE[task]}**" + (" (entity-level)" if task == "ner" else ""))
 
     @user_errors
     def count_parameters(self, strategy: str = "full", freeze_layers: int = 4, lora_r: int = 8,
@@ -152,20 +136,6 @@ class FinetuneTab:
                 f"with *{strategy}*: {STRATEGIES[strategy]}")
 
     # ------------------------------------------------------------------------- training
-    def _datasets(self, file, text_column, label_column, validation_file, config: TrainConfig):
-        if not file:
-            raise LabInputError("Upload a CSV or TSV file first (one text column and one label column).")
-        train, summary = tdata.load_for_training(file, text_column or None, label_column or None)
-        test = None
-        if validation_file:
-            val, _ = tdata.load_for_training(validation_file, summary.text_column, summary.label_column,
-                                             label_names=train.label_names)
-            if config.test_fraction > 0:
-                train, test, _ = tdata.split_dataset(train, config.test_fraction, 0.0, config.seed)
-        else:
-            train, val, test = tdata.split_dataset(train, config.val_fraction, config.test_fraction, config.seed)
-        return train, val, test, summary
-
     def _session_dir(self, request: gr.Request | None) -> Path:
         return session_state.session_dir(self.lab.settings.runs_dir, getattr(request, "session_hash", None))
 
@@ -186,7 +156,8 @@ class FinetuneTab:
                  epochs: float = DEFAULTS.epochs, max_length: int = DEFAULTS.max_length,
                  warmup_ratio: float = DEFAULTS.warmup_ratio, weight_decay: float = DEFAULTS.weight_decay,
                  seed: int = DEFAULTS.seed, class_weights: bool = False, compare_scratch: bool = False,
-                 test_fraction: float = DEFAULTS.test_fraction, session_models: dict | None = None,
+                 test_fraction: float = DEFAULTS.test_fraction, task: str = "classification",
+                 session_models: dict | None = None,
                  runs: list | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Train on the upload; stream progress; end with the metrics and the model in this session."""
         config = TrainConfig(
@@ -199,29 +170,33 @@ class FinetuneTab:
         model_limit = self.lab.model("finetune-base", config.base_model).tokenizer.model_max_length
         if config.max_length > model_limit:
             raise LabInputError(f"Max length {config.max_length} is above the base model's limit of {model_limit}.")
-        train, val, test, summary = self._datasets(file, text_column, label_column, validation_file, config)
+        if task not in workflows.TASKS:
+            raise LabInputError(f"Unknown task '{task}': pick one of {', '.join(workflows.TASKS)}.")
+        if not file:
+            raise LabInputError(f"Upload a file first ({workflows.FILE_HINT[task]}).")
+        data = workflows.prepare(task, file, config, text_column, label_column, validation_file)
         runs = list(runs or [])
         session_dir = self._session_dir(request)
         key = getattr(request, "session_hash", None) or "cli"
         plans = [config] + ([dataclasses.replace(config, from_scratch=True)] if compare_scratch else [])
-        per_step = estimate.seconds_per_step(self.lab, config, summary.suggested_max_length)
-        steps = estimate.total_steps(len(train), config) * len(plans)
-        yield ({"status": "starting", "train_rows": len(train), "validation_rows": len(val)},
-               f"Training on {len(train):,} rows, validating on {len(val):,}. Expected time ≈ "
+        per_step = estimate.seconds_per_step(self.lab, config, data.typical_length)
+        steps = estimate.total_steps(data.items, config) * len(plans)
+        yield ({"status": "starting", "task": task, "train": len(data.train), "validation": len(data.val)},
+               f"Training on {len(data.train):,} examples, validating on {len(data.val):,}. Expected time ≈ "
                f"**{estimate.human(per_step * steps)}** ({steps:,} steps × {per_step:.2f} s, measured here).",
                *[gr.skip()] * 10)
 
         results = []
+        metric = workflows.HEADLINE[task]
         for cfg in plans:
             name = f"run-{len(runs) + 1}" + ("-scratch" if cfg.from_scratch else "")
-            record = RunRecord(name, dataclasses.asdict(cfg))
+            record = RunRecord(name, {"task": task, **dataclasses.asdict(cfg)})
             runs.append(record)
             out_dir = session_dir / name
 
             def target(on_event, should_stop, cfg=cfg, out_dir=out_dir):
-                return loop.train_classifier(cfg, train, val, out_dir, test=test, on_event=on_event,
-                                             should_stop=should_stop, settings=self.lab.settings,
-                                             hub_online=self.lab.hub.online)
+                return workflows.train(data, cfg, out_dir, on_event, should_stop, self.lab.settings,
+                                       self.lab.hub.online)
 
             job = TrainingJob(target).start()
             with self._lock:
@@ -237,8 +212,8 @@ class FinetuneTab:
                     progress((last.get("step", 0), total), desc=f"{name}: step", unit="steps")
                     record.seconds = time.monotonic() - started
                     shown = runs[-len(plans):]
-                    yield (self._live(record), self._status(record), curves_frame(shown, "loss"),
-                           curves_frame(shown, "accuracy"), *[gr.skip()] * 5, runs, runs_frame(runs), gr.skip())
+                    yield (self._live(record, task), self._status(record, task), curves_frame(shown, "loss"),
+                           curves_frame(shown, metric), *[gr.skip()] * 5, runs, runs_frame(runs), gr.skip())
             finally:
                 with self._lock:
                     self._jobs.pop(key, None)
@@ -256,22 +231,22 @@ class FinetuneTab:
             record.trainable_params, record.total_params = result.trainable_params, result.total_params
             record.examples_per_second, record.precision = result.examples_per_second, result.precision
             if not cfg.from_scratch or len(plans) == 1:
-                session_models = session_state.add_model(session_models, "classification", name, result.best_dir)
+                session_models = session_state.add_model(session_models, task, name, result.best_dir)
             if result.stopped_early == "cancelled":
                 break
 
         main, main_result = runs[-len(plans)], results[0]  # the pretrained run; a scratch one follows it
+        per, confusion, mistakes = workflows.result_tables(task, main_result)
+        where = {"classification": "the Classification tab, and below: type a sentence to try it",
+                 "ner": "the NER tab: type a sentence there", "qa": "the Question answering tab"}[task]
         yield (
-            self._final(main, main_result),
-            self._status(main) + f"\n\nThe model **{main.name}** is now in the Classification tab "
-            "(this session only), and below: type a sentence to try it.",
+            self._final(main, main_result, task),
+            self._status(main, task) + f"\n\nThe model **{main.name}** is now in {where} (this session only).",
             curves_frame(runs[-len(plans):], "loss"),
-            curves_frame(runs[-len(plans):], "accuracy"),
-            pd.DataFrame(
-                [{"class": k, **{m: round(v, 4) if isinstance(v, float) else v for m, v in d.items()}}
-                 for k, d in main_result.val_report["per_class"].items()]),
-            self._confusion(main_result.val_report),
-            pd.DataFrame(main_result.misclassified),
+            curves_frame(runs[-len(plans):], metric),
+            per,
+            confusion,
+            mistakes,
             _zip(Path(main.best_dir)),
             session_models,
             runs,
@@ -280,16 +255,16 @@ class FinetuneTab:
         )
 
     @staticmethod
-    def _live(record: RunRecord) -> dict:
+    def _live(record: RunRecord, task: str) -> dict:
         last = record.history[-1]
         evals = [h for h in record.history if h.get("kind") == "eval"]
-        return {"status": "training", "run": record.name, "step": last.get("step"),
+        return {"status": "training", "task": task, "run": record.name, "step": last.get("step"),
                 "total_steps": last.get("total_steps"), "epoch": round(last.get("epoch") or 0, 3),
                 "loss": last.get("loss"), "eta_s": last.get("eta_s"),
                 "validation": evals[-1].get("metrics") if evals else None}
 
     @staticmethod
-    def _status(record: RunRecord) -> str:
+    def _status(record: RunRecord, task: str) -> str:
         last = record.history[-1] if record.history else {}
         eta = last.get("eta_s")
         evals = [h for h in record.history if h.get("kind") == "eval" and h.get("metrics")]
@@ -298,27 +273,21 @@ class FinetuneTab:
                 + (f" · about {estimate.human(eta)} left" if eta else ""))
         if evals:
             m = evals[-1]["metrics"]
-            text += f" · validation accuracy {m.get('accuracy', 0):.3f}, macro F1 {m.get('macro_f1', 0):.3f}"
+            text += " · validation " + ", ".join(
+                f"{k.replace('_', ' ')} {m[k]:.3f}" for k in ("accuracy", "macro_f1", "precision", "recall", "f1",
+                                                              "exact_match") if isinstance(m.get(k), float))
         if record.status not in ("running", "done"):
             text += f" · stopped: {record.status}"
         return text
 
     @staticmethod
-    def _final(record: RunRecord, result) -> dict:
-        return {"status": result.stopped_early or "done", "run": record.name, "model": record.name,
-                "accuracy": result.best_metrics.get("accuracy"), "macro_f1": result.best_metrics.get("macro_f1"),
-                "best_metrics": result.best_metrics, "test": result.test_report and {
-                    k: result.test_report.get(k) for k in ("accuracy", "macro_f1")},
+    def _final(record: RunRecord, result, task: str) -> dict:
+        test = result.test_report and {k: v for k, v in result.test_report.items() if isinstance(v, float)}
+        return {"status": result.stopped_early or "done", "task": task, "run": record.name, "model": record.name,
+                **workflows.headline(task, result), "best_metrics": result.best_metrics, "test": test,
                 "seconds": round(result.seconds, 1), "examples_per_second": round(result.examples_per_second, 1),
                 "precision": result.precision, "trainable_params": result.trainable_params,
                 "total_params": result.total_params, "class_weights": result.class_weights}
-
-    @staticmethod
-    def _confusion(report: dict) -> pd.DataFrame:
-        labels = report["labels"]
-        frame = pd.DataFrame(report["confusion"], columns=[f"→ {lab}" for lab in labels])
-        frame.insert(0, "true \\ predicted", labels)
-        return frame
 
     def cancel(self, request: gr.Request = None) -> str:
         key = getattr(request, "session_hash", None) or "cli"
@@ -357,7 +326,10 @@ class FinetuneTab:
     def build(self, session_models: gr.State | None = None) -> None:
         self.session_models = session_models
         runs = gr.State([])
-        gr.Markdown("Upload labelled sentences, fine-tune a pretrained model on them, and use it right away.")
+        gr.Markdown("Upload labelled data, fine-tune a pretrained model on it, and use it right away.")
+        task = gr.Radio([(title, key) for key, title in workflows.TASKS.items()], value="classification",
+                        label="Task", elem_id="ft-task",
+                        info="Classification: one label per text. NER: a tag per word. QA: an answer span in a context.")
         cards = self.dataset_cards()
         with gr.Accordion("No file at hand? Start from a dataset", open=True):
             with gr.Row():
@@ -370,10 +342,12 @@ class FinetuneTab:
                 use = gr.Button("Use this dataset", elem_id="ft-use-dataset")
             card_info = gr.Markdown(catalog.describe(first) if first else "", elem_id="ft-dataset-card")
         with gr.Row():
-            upload = gr.File(label="Training data (CSV or TSV: a text column and a label column)",
-                             file_types=[".csv", ".tsv", ".txt"], type="filepath", elem_id="ft-file")
-            validation = gr.File(label="Validation file (optional; otherwise a stratified split)",
-                                 file_types=[".csv", ".tsv", ".txt"], type="filepath")
+            upload = gr.File(label=f"Training data ({workflows.FILE_HINT['classification']})",
+                             file_types=[".csv", ".tsv", ".txt", ".conll", ".iob", ".bio", ".json"],
+                             type="filepath", elem_id="ft-file")
+            validation = gr.File(label="Validation file (optional; otherwise a held-out split)",
+                                 file_types=[".csv", ".tsv", ".txt", ".conll", ".iob", ".bio", ".json"],
+                                 type="filepath")
         with gr.Row():
             text_col = gr.Dropdown([], value="", label="Text column", allow_custom_value=True)
             label_col = gr.Dropdown([], value="", label="Label column", allow_custom_value=True)
@@ -382,7 +356,8 @@ class FinetuneTab:
                                allow_custom_value=self.lab.hub.online)
         data_info = gr.Markdown(elem_id="ft-data-info")
         with gr.Row():
-            classes = gr.BarPlot(x="class", y="rows", title="Rows per class", height=220)
+            classes = gr.BarPlot(x="name", y="count", title="Examples per class / entities per type / answer length",
+                                 height=220)
             lengths = gr.BarPlot(x="length", y="texts", title="Text length (tokens)", height=220)
         with gr.Accordion("Preview", open=False):
             preview = gr.Dataframe(interactive=False, wrap=True)
@@ -419,11 +394,12 @@ class FinetuneTab:
         with gr.Row():
             train_btn = gr.Button("Train", variant="primary", elem_id="ft-train")
             cancel_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
+        metric_note = gr.Markdown("Validation score: **accuracy**")
         status = gr.Markdown(elem_id="ft-status")
         with gr.Row():
             curves = gr.LinePlot(x="epoch", y="value", color="series", title="Loss (train per step, validation)",
                                  height=300, elem_id="ft-curves")
-            acc_curves = gr.LinePlot(x="epoch", y="value", color="series", title="Validation accuracy",
+            acc_curves = gr.LinePlot(x="epoch", y="value", color="series", title="Validation score",
                                      height=300, y_lim=[0, 1])
         with gr.Accordion("Results (validation set)", open=True):
             results = gr.JSON(label="Metrics", elem_id="ft-results")
@@ -457,11 +433,13 @@ class FinetuneTab:
         export_file = gr.File(label="Runs export", interactive=False)
         explainer(EXPLAINER)
 
-        inspect_inputs = [upload, text_col, label_col, base]
+        inspect_inputs = [upload, text_col, label_col, base, task]
         inspect_outputs = [data_info, text_col, label_col, classes, lengths, preview, max_len]
         upload.upload(self.inspect_data, inspect_inputs, inspect_outputs, api_name="inspect_data")
-        dataset.change(self.describe_dataset, dataset, [card_info, size], api_visibility="private")
-        use.click(self.use_dataset, [dataset, size, base], [upload, *inspect_outputs], api_name="load_dataset")
+        dataset.input(self.describe_dataset, [dataset, task], [card_info, size], api_visibility="private")
+        use.click(self.use_dataset, [dataset, size, base, task], [upload, *inspect_outputs], api_name="load_dataset")
+        task.change(self.switch_task, task, [dataset, size, card_info, upload, text_col, label_col, weights,
+                                              metric_note], api_visibility="private")
         for column in (text_col, label_col):
             column.input(self.inspect_data, inspect_inputs, inspect_outputs, api_visibility="private")
         params_inputs = [strategy, freeze, lora_r, base]
@@ -471,7 +449,7 @@ class FinetuneTab:
         self.train_event = train_btn.click(
             self.finetune,
             [upload, text_col, label_col, validation, base, strategy, freeze, lora_r, lr, batch, epochs, max_len,
-             warmup, decay, seed, weights, scratch, test_frac, session_models, runs],
+             warmup, decay, seed, weights, scratch, test_frac, task, session_models, runs],
             [results, status, curves, acc_curves, per_class, confusion, wrong, download, session_models, runs,
              runs_table, pick],
             api_name="finetune",

@@ -1,0 +1,202 @@
+"""One fine-tuning workflow per task, the same shape for all three: summarize a file, prepare the
+splits, train, and turn the result into tables a person reads.
+
+The Fine-tune tab (and anything else with a task switch) calls these and never branches on
+the task itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from lab.settings import Settings
+from training import data as tdata
+from training import loop, ner_data, qa_data, tasks
+from training.config import TrainConfig
+
+TASKS = {"classification": "Classification", "ner": "NER (token classification)", "qa": "Question answering"}
+# The validation metric the best checkpoint is chosen by, per task (and plotted).
+HEADLINE = {"classification": "accuracy", "ner": "f1", "qa": "f1"}
+FILE_HINT = {
+    "classification": "CSV or TSV: a text column and a label column",
+    "ner": "CoNLL (token<TAB>tag per line, blank line between sentences) or a CSV with tokens and tags columns",
+    "qa": "SQuAD v1.1 JSON, or a CSV with context, question, answer_text, answer_start",
+}
+_PREVIEW = 10
+
+
+@dataclass
+class FileSummary:
+    """What the tab shows about a file before training."""
+
+    lines: list[str]  # Markdown paragraphs
+    counts: pd.DataFrame  # (name, count): classes, entity types, or answer lengths
+    lengths: pd.DataFrame  # (length, texts): histogram in tokens
+    preview: pd.DataFrame
+    suggested_max_length: int
+    columns: list[str] = field(default_factory=list)  # classification only: the file's columns
+    text_column: str = ""
+    label_column: str = ""
+
+
+@dataclass
+class Prepared:
+    task: str
+    train: object
+    val: object
+    test: object | None
+    items: int  # what one epoch iterates over (rows, sentences, or QA windows)
+    typical_length: int  # padded batch length to expect
+
+
+def histogram(lengths: list[int], bins: int = 20) -> pd.DataFrame:
+    if not lengths:
+        return pd.DataFrame({"length": [], "texts": []})
+    width = max(1, (max(lengths) + bins - 1) // bins)
+    counts: dict[int, int] = {}
+    for n in lengths:
+        counts[(n // width) * width] = counts.get((n // width) * width, 0) + 1
+    return pd.DataFrame({"length": [f"{k}–{k + width - 1}" for k in sorted(counts)],
+                         "texts": [counts[k] for k in sorted(counts)]})
+
+
+def _percentile_line(p: dict, unit: str, suggested: int) -> str:
+    return (f"Length in {unit}: median {p[50]}, 95th percentile {p[95]}, longest {p[100]}. "
+            f"Suggested max length: **{suggested}**.")
+
+
+def summarize_file(task: str, path: str, text_column: str = "", label_column: str = "",
+                   tokenizer=None) -> FileSummary:
+    """Read ``path`` as ``task``'s data and describe it; raises DataError for what would stop training."""
+    if task == "classification":
+        df = tdata.read_table(path)
+        guessed_text, guessed_label = tdata.guess_columns(df)
+        text_column = text_column if text_column in df.columns else guessed_text
+        label_column = label_column if label_column in df.columns else guessed_label
+        s = tdata.summarize(df, text_column, label_column, tokenizer)
+        lines = [
+            f"**{s.rows:,} rows**, {len(s.class_counts)} classes. Text column **{text_column}**, "
+            f"label column **{label_column}**.",
+            _percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length)
+            + f" ({s.truncated_share(s.suggested_max_length):.0%} of texts would be cut).",
+            "Label mapping (written into the model's config): "
+            + ", ".join(f"`{name}` → {i}" for name, i in s.label_mapping.items()),
+        ]
+        lines += [f"- ℹ️ {n}" for n in s.notes] + [f"- ❌ {n}" for n in s.problems]
+        counts = pd.DataFrame({"name": list(s.class_counts), "count": list(s.class_counts.values())})
+        return FileSummary(lines, counts, histogram(s.token_lengths), s.preview, s.suggested_max_length,
+                           list(s.columns), text_column, label_column)
+    if task == "ner":
+        ds = ner_data.load_ner(path)
+        s = ner_data.summarize_ner(ds, tokenizer)
+        lines = [
+            f"**{s['sentences']:,} sentences**, {s['tokens']:,} words, "
+            f"{sum(s['entities'].values()):,} entities of {len(s['entities'])} types; tag scheme {s['scheme']}.",
+            _percentile_line(s["length_percentiles"], s["length_unit"], s["suggested_max_length"]),
+            "Tags (written into the model's config): " + ", ".join(f"`{t}`" for t in s["labels"]),
+        ] + [f"- ℹ️ {n}" for n in s["notes"]]
+        counts = pd.DataFrame({"name": list(s["entities"]), "count": list(s["entities"].values())})
+        preview = pd.DataFrame([{"line": ds.lines[i], "words": " ".join(ds.sentences[i]),
+                                 "tags": " ".join(ds.tags[i])} for i in range(min(_PREVIEW, len(ds)))])
+        return FileSummary(lines, counts, histogram(s["lengths"]), preview, s["suggested_max_length"])
+    if task == "qa":
+        examples = qa_data.load_qa(path)
+        s = qa_data.summarize_qa(examples, tokenizer)
+        lines = [
+            f"**{s['questions']:,} questions** about {s['contexts']:,} contexts"
+            + (f" in {s['articles']} articles" if s["articles"] else "") + ".",
+            f"Answers are {qa_data._percentiles(s['answer_lengths'])[50]} words long (median). "
+            f"Contexts: median {qa_data._percentiles(s['context_lengths'])[50]} {s['length_unit']}"
+            + (f"; {s['contexts_over_max_length']} need more than one 384-token window" if
+               "contexts_over_max_length" in s else "") + ".",
+        ]
+        counts = histogram(s["answer_lengths"], bins=10).rename(columns={"length": "name", "texts": "count"})
+        preview = pd.DataFrame([{"question": e.question, "answer": e.answers[0]["text"],
+                                 "context": e.context[:200] + ("…" if len(e.context) > 200 else "")}
+                                for e in examples[:_PREVIEW]])
+        return FileSummary(lines, counts, histogram(s["context_lengths"]), preview, 384)
+    raise tdata.DataError(f"Unknown task '{task}': pick one of {', '.join(TASKS)}.")
+
+
+def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", label_column: str = "",
+            validation_path: str | None = None) -> Prepared:
+    """Load, check and split the data (stratified for classification, by context for QA)."""
+    if task == "classification":
+        train, summary = tdata.load_for_training(path, text_column or None, label_column or None)
+        test = None
+        if validation_path:
+            val, _ = tdata.load_for_training(validation_path, summary.text_column, summary.label_column,
+                                             label_names=train.label_names)
+            if config.test_fraction > 0:
+                train, test, _ = tdata.split_dataset(train, config.test_fraction, 0.0, config.seed)
+        else:
+            train, val, test = tdata.split_dataset(train, config.val_fraction, config.test_fraction, config.seed)
+        return Prepared(task, train, val, test, len(train), summary.suggested_max_length)
+    if task == "ner":
+        ds = ner_data.load_ner(path)
+        if validation_path:
+            val, test = ner_data.load_ner(validation_path, label_names=ds.label_names), None
+            train = ds
+        else:
+            train, val, test = ner_data.split_token_dataset(ds, config.val_fraction, config.test_fraction, config.seed)
+        longest = max((len(s) for s in train.sentences), default=8)
+        return Prepared(task, train, val, test, len(train), min(config.max_length, int(longest * 1.5) + 2))
+    if task == "qa":
+        examples = qa_data.load_qa(path)
+        if validation_path:
+            train, val, test = examples, qa_data.load_qa(validation_path), None
+        else:
+            train, val, test = qa_data.split_by_context(examples, config.val_fraction, config.seed,
+                                                        config.test_fraction)
+        # Every QA window is filled to max_length (context is long): roughly one window per question.
+        return Prepared(task, train, val, test, len(train), config.max_length)
+    raise tdata.DataError(f"Unknown task '{task}': pick one of {', '.join(TASKS)}.")
+
+
+def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: Callable | None = None,
+          should_stop: Callable[[], bool] | None = None, settings: Settings | None = None,
+          hub_online: bool | None = None) -> loop.TrainResult:
+    """Run the task's training function (all share the same accelerate loop)."""
+    trainer = {"classification": loop.train_classifier, "ner": tasks.train_token_classifier,
+               "qa": tasks.train_qa}[prepared.task]
+    return trainer(config, prepared.train, prepared.val, output_dir, test=prepared.test, on_event=on_event,
+                   should_stop=should_stop, settings=settings, hub_online=hub_online)
+
+
+def _rounded(d: dict) -> dict:
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def result_tables(task: str, result: loop.TrainResult) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(per class/type/article scores, confusion matrix, mistakes) of the kept checkpoint on validation."""
+    report = result.val_report
+    if task == "qa":
+        per = pd.DataFrame([{"article": k, **_rounded(v)} for k, v in report["per_article"].items()])
+        mistakes = pd.DataFrame([{k: m[k] for k in ("question", "true", "predicted", "f1", "score")}
+                                 for m in result.misclassified])
+        return per, pd.DataFrame(), mistakes
+    per_key, labels_key = ("per_class", "labels") if task == "classification" else ("per_type", "confusion_labels")
+    first = "class" if task == "classification" else "type"
+    per = pd.DataFrame([{first: k, **_rounded(v)} for k, v in report[per_key].items()])
+    labels = report[labels_key]
+    confusion = pd.DataFrame(report["confusion"], columns=[f"→ {lab}" for lab in labels])
+    confusion.insert(0, "true \\ predicted", labels)
+    if task == "classification":
+        mistakes = pd.DataFrame(result.misclassified)
+    else:
+        mistakes = pd.DataFrame([{"line": m["line"], "text": m["text"], "wrong words": m["wrong_words"],
+                                  "true": " ".join(m["true"]), "predicted": " ".join(m["predicted"])}
+                                 for m in result.misclassified])
+    return per, confusion, mistakes
+
+
+def headline(task: str, result: loop.TrainResult) -> dict:
+    """The metrics a person reads first, by name."""
+    best = result.best_metrics
+    keys = {"classification": ("accuracy", "macro_f1"), "ner": ("f1", "precision", "recall", "accuracy"),
+            "qa": ("exact_match", "f1")}[task]
+    return {k: best.get(k) for k in keys}
