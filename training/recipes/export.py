@@ -152,12 +152,12 @@ def score_fill_mask(model, tokenizer, data_dir: Path, metrics: dict) -> tuple[di
     from transformers import DataCollatorForLanguageModeling
 
     from training.recipes.cloze_eval import CLOZE, cloze_scores
-    from training.recipes.mlm import heldout_blocks, heldout_scores, read_sources, split_lines
+    from training.recipes.mlm import EVAL_MASK_PROB, heldout_blocks, heldout_scores, read_sources, split_lines
 
     args = metrics["args"]
     _, heldout_lines = split_lines(read_sources(data_dir))
     blocks = heldout_blocks(heldout_lines, tokenizer, args["block"], args["heldout_blocks"])
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args["mask_prob"])
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=EVAL_MASK_PROB)
     return ({"heldout": heldout_scores(model, collator, blocks), "cloze": cloze_scores(model, tokenizer)},
             [sentence for sentence, _ in CLOZE])
 
@@ -227,7 +227,7 @@ lower-cased input (the tokenizer lower-cases anyway).
 def card_fill_mask(metrics: dict, scores: dict, export: dict) -> str:
     a = metrics["args"]
     cloze, held, step0 = scores["cloze"], scores["heldout"], metrics["step0"]
-    rows = "\n".join(f"| {r['sentence'].replace('[MASK]', '[MASK]')} | {', '.join(r['guesses'])} | "
+    rows = "\n".join(f"| {r['sentence']} | {', '.join(g.replace('|', '&#124;') for g in r['guesses'])} | "
                      f"{'yes' if r['top1'] else ''} | {'yes' if r['top5'] else ''} |" for r in cloze["rows"])
     cmd = (f"nice -n 19 python -m training.recipes.mlm --output runs/recipe-mlm --max-steps {a['max_steps']} "
            f"--lora-layers {a['lora_layers']} --max-minutes {a['max_minutes']:g}")
@@ -263,8 +263,8 @@ top adapt too: a head on the frozen encoder learns little more than word frequen
 
 The cloze set is the project's own (`training/recipes/cloze_eval.py`): common-sense sentences,
 each with the answers a reader would accept. A hit means an accepted answer is the top guess (or
-among the top 5). For scale: bert-base-uncased (110M parameters, trained on 3.3B words) reaches a
-held-out masked-token accuracy around 60-70%; this head saw {metrics['tokens_seen'] / 1e6:.1f}M tokens.
+among the top 5). Held-out text is masked at BERT's usual 15% (training masked {a['mask_prob']:.0%}).
+For scale: this head saw {metrics['tokens_seen'] / 1e6:.1f}M tokens; bert-base-uncased was pre-trained on 3.3B words.
 
 | sentence | top 5 | top-1 hit | top-5 hit |
 | --- | --- | --- | --- |
