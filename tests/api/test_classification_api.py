@@ -41,9 +41,13 @@ def test_classify_bad_input_gets_a_clear_message(client, text, message):
         client.predict(text, api_name="/classify")
 
 
-def test_embedded_classifier_says_no_head_offline(client):
-    with pytest.raises(AppError, match="No trained classification head"):
-        client.predict(TEXT, "all-MiniLM-L6-v2 (embedded)", api_name="/classify")
+@pytest.mark.parametrize("text,expected", [("a wonderful, moving film", "positive"),
+                                           ("a dull, lifeless and boring mess", "negative")])
+def test_embedded_classifier_uses_the_shipped_sentiment_head_offline(client, text, expected):
+    """The project's own SST-2 head (assets/models/classification) answers offline, with real sense."""
+    label, _, info, _ = client.predict(text, "all-MiniLM-L6-v2 (embedded)", api_name="/classify")
+    assert label["label"] == expected
+    assert "all-MiniLM-L6-v2 (embedded)" in info
 
 
 def test_attention_of_the_tokenizer_text_uses_the_real_encoder(client):
