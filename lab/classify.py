@@ -8,7 +8,8 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab.attention import model_inputs
-from lab.saliency import INTEGRATED_GRADIENTS, Saliency, explain
+from lab.saliency import INTEGRATED_GRADIENTS, Saliency
+from lab.saliency import explain as explain_word_weights
 from lab.tokenization import max_input_length
 
 
@@ -18,7 +19,7 @@ class ClassifyResult:
     probabilities: dict[str, float]  # label -> probability, most likely first
     predicted: str
     multi_label: bool  # sigmoid per label (labels independent) instead of a softmax over them
-    saliency: Saliency
+    saliency: Saliency | None  # None when classify(..., explain=False)
     truncated: bool  # the text was longer than the model takes; the rest was not read
 
     def label(self) -> dict[str, float]:
@@ -33,8 +34,12 @@ def classify(
     method: str = INTEGRATED_GRADIENTS,
     signed: bool = True,
     steps: int = 16,
+    explain: bool = True,
 ) -> ClassifyResult:
-    """Classify ``text`` and explain the winning label with a per-word saliency.
+    """Classify ``text`` and (with ``explain``) explain the winning label with a per-word saliency.
+
+    Without ``explain`` it is one forward pass: the UI shows the label at once and asks for
+    the saliency (one backward pass, or ``steps`` of them for integrated gradients) after.
 
     Single-label models get a softmax over the labels; models configured for multi-label
     classification (or a single output) get an independent sigmoid per label.
@@ -51,5 +56,6 @@ def classify(
     ranked = sorted(((id2label.get(i, f"LABEL_{i}"), p) for i, p in enumerate(probs.tolist())),
                     key=lambda item: item[1], reverse=True)
     target = int(probs.argmax())
-    saliency = explain(model, tokenizer, text, encoding, target, method, signed, steps, truncated)
+    saliency = explain_word_weights(model, tokenizer, text, encoding, target, method, signed, steps,
+                                    truncated) if explain else None
     return ClassifyResult(text, dict(ranked), ranked[0][0], multi_label, saliency, truncated)

@@ -47,18 +47,29 @@ class ClassificationTab:
         self.model: gr.Dropdown | None = None  # the Fine-tune tab adds this session's models to it
 
     @user_errors
-    def classify(self, text: str, model: str | None = None, session_models: dict | None = None,
-                 method: str = INTEGRATED_GRADIENTS, signed: bool = True):
+    def classify(self, text: str, model: str | None = None, session_models: dict | None = None):
+        """The label probabilities (one forward pass); the saliency follows in ``explain``."""
         check_text(text, self.lab.settings.max_text_chars)
         loaded = self.lab.model("classification", model, session_models)
         start = time.perf_counter()
-        result = classify(loaded.model, loaded.tokenizer, text, method or INTEGRATED_GRADIENTS, bool(signed))
+        result = classify(loaded.model, loaded.tokenizer, text, explain=False)
         info = model_line(loaded, time.perf_counter() - start)
         info += f"\n\nPredicted **{result.predicted}**; the highlight explains that label."
         if result.multi_label:
             info += " Labels are independent here (multi-label): the probabilities need not add up to 1."
         if result.truncated:
             info += "\n\n⚠️ The text is longer than the model reads; only its beginning was classified."
+        raw = {"label": result.predicted,
+               "probabilities": {k: round(v, 6) for k, v in result.probabilities.items()}}
+        return result.label(), info, raw
+
+    @user_errors
+    def explain(self, text: str, model: str | None = None, session_models: dict | None = None,
+                method: str = INTEGRATED_GRADIENTS, signed: bool = True):
+        """Which words drove the predicted label: the saliency as highlighted text, and as data."""
+        check_text(text, self.lab.settings.max_text_chars)
+        loaded = self.lab.model("classification", model, session_models)
+        result = classify(loaded.model, loaded.tokenizer, text, method or INTEGRATED_GRADIENTS, bool(signed))
         s = result.saliency
         raw = {
             "label": result.predicted,
@@ -69,7 +80,7 @@ class ClassificationTab:
                          "tokens": [{"token": t.token, "word": t.word, "weight": round(t.weight, 4)}
                                     for t in s.tokens]},
         }
-        return result.label(), saliency_html(s), info, raw
+        return saliency_html(s), raw
 
     def build(self, session_models: gr.State | None = None) -> None:
         head_banner(self.lab, "classification")
@@ -93,8 +104,9 @@ class ClassificationTab:
         gr.Examples(EXAMPLES, [text])
         explainer(EXPLAINER)
         state = session_models if session_models is not None else gr.State({})
-        event = dict(fn=self.classify, inputs=[text, self.model, state, method, signed],
-                     outputs=[label, words, info, raw])
-        run.click(**event, api_name="classify")
-        text.submit(**event, api_visibility="private")
+        # The label comes back at once; the saliency (a backward pass or several) follows it.
+        explain = dict(fn=self.explain, inputs=[text, self.model, state, method, signed], outputs=[words, raw])
+        classify_event = dict(fn=self.classify, inputs=[text, self.model, state], outputs=[label, info, raw])
+        run.click(**classify_event, api_name="classify").success(**explain, api_name="explain")
+        text.submit(**classify_event, api_visibility="private").success(**explain, api_visibility="private")
         attention_panel(self.lab, "classification", text, self.model, state)

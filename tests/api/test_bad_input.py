@@ -183,18 +183,18 @@ def _fill_mask_html(out):
 
 
 def _classify_ok(out):
-    label, words, info, raw = out
-    assert {c["label"] for c in label["confidences"]} == {"negative", "positive"}
+    words, raw = out  # /explain: the saliency of the predicted label
+    assert set(raw["probabilities"]) == {"negative", "positive"}
     assert raw["saliency"]["words"] or raw["saliency"]["tokens"]
 
 
 def _classify_rtl(out):
-    label, words, info, raw = out
+    words, raw = out
     assert raw["label"] in {"negative", "positive"} and ARABIC in _plain(words)
 
 
 def _classify_html(out):
-    label, words, info, raw = out
+    words, raw = out
     _no_raw_markup(words)
     assert raw["label"] in {"negative", "positive"}
 
@@ -240,10 +240,10 @@ TEXT_ODD_BUT_VALID = [
     pytest.param("/fill_mask", (f"{EMOJI} [MASK] {EMOJI}",), _fill_mask_ok, id="fill_mask-emoji"),
     pytest.param("/fill_mask", (f"{ARABIC} [MASK]",), _fill_mask_ok, id="fill_mask-rtl-arabic"),
     pytest.param("/fill_mask", (f"{SCRIPT} [MASK]",), _fill_mask_html, id="fill_mask-html-escaped"),
-    pytest.param("/classify", (EMOJI,), _classify_ok, id="classify-only-emoji"),
-    pytest.param("/classify", (ARABIC,), _classify_rtl, id="classify-rtl-arabic"),
-    pytest.param("/classify", ("great\x07 film\x00 \x1b[1m!",), _classify_ok, id="classify-control-characters"),
-    pytest.param("/classify", (SCRIPT,), _classify_html, id="classify-html-escaped"),
+    pytest.param("/explain", (EMOJI,), _classify_ok, id="classify-only-emoji"),
+    pytest.param("/explain", (ARABIC,), _classify_rtl, id="classify-rtl-arabic"),
+    pytest.param("/explain", ("great\x07 film\x00 \x1b[1m!",), _classify_ok, id="classify-control-characters"),
+    pytest.param("/explain", (SCRIPT,), _classify_html, id="classify-html-escaped"),
     pytest.param("/ner", (EMOJI,), _ner_ok, id="ner-only-emoji"),
     pytest.param("/ner", (HEBREW,), _ner_ok, id="ner-rtl-hebrew"),
     pytest.param("/ner", (SCRIPT,), _ner_html, id="ner-html-as-text"),

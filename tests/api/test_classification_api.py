@@ -11,11 +11,17 @@ TEXT = "Unbelievably, I love dogs!"
 
 
 def test_classify_endpoint(client):
-    label, words, info, raw = client.predict(TEXT, api_name="/classify")
+    label, info, raw = client.predict(TEXT, api_name="/classify")
     assert label["label"] in {"negative", "positive"}
     confidences = {c["label"]: c["confidence"] for c in label["confidences"]}
     assert set(confidences) == {"negative", "positive"} and sum(confidences.values()) == pytest.approx(1.0)
     assert "Answered by" in info and "tiny-bert-cls" in info
+    assert raw["label"] == label["label"] and "saliency" not in raw  # one forward pass, no gradients
+
+
+def test_explain_endpoint(client):
+    label, _, _ = client.predict(TEXT, api_name="/classify")
+    words, raw = client.predict(TEXT, api_name="/explain")
     assert [w["word"] for w in raw["saliency"]["words"]] == ["Unbelievably", ",", "I", "love", "dogs", "!"]
     assert raw["saliency"]["words"][0]["tokens"] == ["un", "##bel", "##ie", "##va", "##bly"]
     assert max(abs(w["weight"]) for w in raw["saliency"]["words"]) == pytest.approx(1.0)
@@ -23,15 +29,15 @@ def test_classify_endpoint(client):
     assert words.count('class="sal-word"') == 6 and "Unbelievably</span>" in words
 
 
-def test_classify_method_and_magnitude(client):
-    _, words, _, raw = client.predict(TEXT, "tiny-bert-cls", "gradient_x_input", False, api_name="/classify")
+def test_explain_method_and_magnitude(client):
+    words, raw = client.predict(TEXT, "tiny-bert-cls", "gradient_x_input", False, api_name="/explain")
     assert raw["saliency"]["method"] == "gradient_x_input" and raw["saliency"]["signed"] is False
     assert all(0 <= w["weight"] <= 1 for w in raw["saliency"]["words"])
     assert "either way" in words
 
 
-def test_classify_escapes_user_text(client):
-    _, words, _, _ = client.predict("<img src=x onerror=alert(1)> great", api_name="/classify")
+def test_explain_escapes_user_text(client):
+    words, _ = client.predict("<img src=x onerror=alert(1)> great", api_name="/explain")
     assert "<img" not in words and "&lt;" in words
 
 
@@ -45,7 +51,7 @@ def test_classify_bad_input_gets_a_clear_message(client, text, message):
                                            ("a dull, lifeless and boring mess", "negative")])
 def test_embedded_classifier_uses_the_shipped_sentiment_head_offline(client, text, expected):
     """The project's own SST-2 head (assets/models/classification) answers offline, with real sense."""
-    label, _, info, _ = client.predict(text, "all-MiniLM-L6-v2 (embedded)", api_name="/classify")
+    label, info, _ = client.predict(text, "all-MiniLM-L6-v2 (embedded)", api_name="/classify")
     assert label["label"] == expected
     assert "all-MiniLM-L6-v2 (embedded)" in info
 

@@ -39,7 +39,7 @@ def test_finetune_with_defaults_then_classify_uses_it(app_url, sentiment_csv):
         assert sum(sum(row[1:]) for row in confusion["data"]) == 8  # stratified 20%: 4 of each class's 18 rows
         assert str(final[7]).endswith(".zip")
 
-        label, _, info, _ = client.predict("a wonderful film", api_name="/classify")
+        label, info, _ = client.predict("a wonderful film", api_name="/classify")
         assert {c["label"] for c in label["confidences"]} == {"negative", "positive"}
         assert "run-1" in info  # this session's fine-tuned model answered
 
@@ -51,7 +51,7 @@ def test_finetune_with_defaults_then_classify_uses_it(app_url, sentiment_csv):
 
 def test_another_session_never_sees_the_model(client):
     # the shared `client` fixture is another session: its default classifier is the test app's own
-    _, _, info, _ = client.predict("a wonderful film", api_name="/classify")
+    _, info, _ = client.predict("a wonderful film", api_name="/classify")
     assert "run-" not in info
     with pytest.raises(AppError, match="No model fine-tuned in this session"):
         client.predict("a wonderful film", api_name="/predict_finetuned")
