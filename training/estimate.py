@@ -13,7 +13,7 @@ from functools import lru_cache
 import torch
 
 from training.config import TrainConfig
-from training.loop import build_model, choose_precision, resolve_base_model
+from training.loop import build_model, choose_precision, fused_adamw_ok, resolve_base_model
 
 
 def total_steps(n_train: int, config: TrainConfig) -> int:
@@ -31,7 +31,8 @@ def human(seconds: float | None) -> str:
 @lru_cache(maxsize=32)
 def _measure(source: str, batch_size: int, length: int, precision: str) -> float:
     model = build_model(source, ["a", "b"], from_scratch=False, seed=0).train()
-    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=fused_adamw_ok(trainable))  # as the loop does
     vocab = model.config.vocab_size
     batch = {"input_ids": torch.randint(1000, min(vocab, 20000), (batch_size, length)),
              "attention_mask": torch.ones(batch_size, length, dtype=torch.long),

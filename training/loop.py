@@ -110,6 +110,16 @@ class TrainResult:
 
 # ----------------------------------------------------------------------------------- helpers
 
+def fused_adamw_ok(params: list[torch.Tensor]) -> bool:
+    """Whether torch's fused AdamW kernel can take these parameters (CPU or CUDA, floating point).
+
+    The default per-tensor AdamW was 36% of a CPU fine-tuning step in bench/profile_train.py:
+    half of MiniLM's weights are the 30,522 x 384 word embeddings, updated densely every step.
+    The fused kernel does the same update in one pass (1964 -> 268 ms per step measured here).
+    """
+    return bool(params) and all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in params)
+
+
 def compute_class_weights(labels: list[int], num_labels: int) -> list[float]:
     """Inverse class frequency, normalised so the classes present average 1.
 
@@ -661,7 +671,7 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
         {"params": [p for n, p in params if not any(nd in n for nd in no_decay)],
          "weight_decay": config.weight_decay},
         {"params": [p for n, p in params if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
-    ], lr=config.learning_rate)
+    ], lr=config.learning_rate, fused=fused_adamw_ok([p for _, p in params]))
     # The scheduler is built on the un-sharded step count: accelerate's prepared scheduler steps
     # once per process for every optimizer step, so these totals line up with the sharded loop.
     total_steps_all = max(1, math.ceil(config.epochs * len(train_loader)))

@@ -386,3 +386,25 @@ def test_overlapping_runs_share_one_precision(tmp_path):
     alone, precision3, _ = loop._acquire_accelerator("bf16", "bf16 as requested", None, tmp_path)
     loop._release_accelerator(alone)
     assert precision3 == "bf16" and alone.mixed_precision == "bf16"  # no run active: the state was reset
+
+
+def test_fused_adamw_gives_the_same_update_as_the_default():
+    import torch
+
+    from training.loop import fused_adamw_ok
+
+    torch.manual_seed(0)
+    start = [torch.randn(50, 8), torch.randn(8)]
+    grads = [torch.randn_like(t) for t in start]
+    results = []
+    for fused in (False, True):
+        params = [torch.nn.Parameter(t.clone()) for t in start]
+        optimizer = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.01, fused=fused)
+        for _ in range(3):
+            for p, g in zip(params, grads):
+                p.grad = g.clone()
+            optimizer.step()
+        results.append([p.detach() for p in params])
+    for plain, fused in zip(*results):
+        assert torch.allclose(plain, fused, atol=1e-6)
+    assert fused_adamw_ok(start) and not fused_adamw_ok([]) and not fused_adamw_ok([torch.zeros(2, dtype=torch.long)])
