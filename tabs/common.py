@@ -10,6 +10,7 @@ import gradio as gr
 
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
 from lab.loading import LoadedModel, no_head_message
+from lab.registry import embedded_head_dir
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,14 @@ def explainer(markdown: str) -> None:
 
 
 def head_banner(lab, task: str) -> None:
-    """Say plainly, above the tab, when its default model is the embedded encoder with no trained head."""
+    """Above the tab: say plainly when the embedded encoder has no trained head for it, or show
+    the card of the head the project ships (which data, which score)."""
     if lab.head_missing(task):
         gr.Markdown(f"⚠️ {no_head_message(task)}", elem_classes="lab-banner")
+        return
+    head = embedded_head_dir(task, lab.settings)
+    card = head / "README.md" if head else None
+    if card is not None and card.is_file():
+        with gr.Accordion("The embedded model's card (offline head: data, training, scores)", open=False,
+                          elem_id=f"card-{task}"):
+            gr.Markdown(card.read_text(encoding="utf-8"))

@@ -40,3 +40,10 @@ def test_attention_view_draws_a_heatmap_for_the_tokenizer_text(page, screenshot)
     assert rows.all_inner_texts() == ["[CLS]", "the", "dog", "chased", "the", "ball", ".", "[SEP]"]
     expect(page.locator("#attn-tokenizer-map td")).to_have_count(64)
     screenshot(page, "attention")
+
+
+def test_the_shipped_heads_card_is_reachable(page):
+    page.get_by_role("tab", name="Classification").click()
+    page.get_by_text("The embedded model's card").first.click()
+    expect(page.locator("#card-classification")).to_contain_text("SST-2")
+    expect(page.locator("#card-classification")).to_contain_text("89.3%")
