@@ -20,7 +20,7 @@ from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
 from tabs.common import explainer, user_errors
-from training import before_after, catalog, estimate, loop, workflows
+from training import before_after, catalog, estimate, hub_push, loop, workflows
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
 
@@ -157,7 +157,7 @@ class FinetuneTab:
                  warmup_ratio: float = DEFAULTS.warmup_ratio, weight_decay: float = DEFAULTS.weight_decay,
                  seed: int = DEFAULTS.seed, class_weights: bool = False, compare_scratch: bool = False,
                  test_fraction: float = DEFAULTS.test_fraction, task: str = "classification",
-                 session_models: dict | None = None,
+                 label_all_pieces: bool = False, session_models: dict | None = None,
                  runs: list | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Train on the upload; stream progress; end with the metrics and the model in this session."""
         config = TrainConfig(
@@ -196,7 +196,7 @@ class FinetuneTab:
 
             def target(on_event, should_stop, cfg=cfg, out_dir=out_dir):
                 return workflows.train(data, cfg, out_dir, on_event, should_stop, self.lab.settings,
-                                       self.lab.hub.online)
+                                       self.lab.hub.online, label_all_pieces=bool(label_all_pieces))
 
             job = TrainingJob(target).start()
             with self._lock:
@@ -313,6 +313,15 @@ class FinetuneTab:
         before = before_after.untrained_prediction(self.lab, model_dir, text)
         return after, before, f"After: **{name}** (fine-tuned here) · Before: the same base, untrained head."
 
+    @user_errors
+    def push(self, repo_id: str, token: str, private: bool = True, runs: list | None = None) -> str:
+        """Upload this session's newest model to the user's own hub repository (opt-in, their token)."""
+        done = [r for r in runs or [] if r.best_dir]
+        if not done:
+            raise LabInputError("Train a model first: there is nothing to push yet.")
+        url = hub_push.push_to_hub(done[-1].best_dir, repo_id, token, bool(private))
+        return f"Pushed **{done[-1].name}** to [{repo_id}]({url})."
+
     def compare_runs(self, selected: list[str] | None, runs: list | None):
         chosen = [r for r in runs or [] if r.name in (selected or [])]
         return curves_frame(chosen, "loss"), curves_frame(chosen, "accuracy")
@@ -389,6 +398,10 @@ class FinetuneTab:
                                       info=help_for("test_fraction"))
             with gr.Row():
                 weights = gr.Checkbox(False, label="Class weights", info=help_for("class_weights"))
+                all_pieces = gr.Checkbox(False, label="NER: label every sub-word piece", visible=False,
+                                         info="Off (standard): only a word's first piece carries its tag, the others "
+                                              "get -100 and are ignored by the loss. On: every piece learns the "
+                                              "word's tag (B- becomes I- after the first piece).")
                 scratch = gr.Checkbox(False, label="Also train from scratch (random init, same budget)",
                                       info="Plots both learning curves: what pre-training buys.")
         with gr.Row():
@@ -420,6 +433,16 @@ class FinetuneTab:
             before = gr.Label(label="Before fine-tuning (untrained head)")
         try_info = gr.Markdown()
 
+        with gr.Accordion("Share on the Hugging Face hub (optional)", open=False):
+            gr.Markdown("Off unless you ask: pushes the newest model of this session to your own repository. "
+                        "The token is used for this push only and never stored.")
+            with gr.Row():
+                repo = gr.Textbox(label="Repository", placeholder="your-user-name/my-sentiment-model", value="")
+                token = gr.Textbox(label="Access token (write)", type="password", value="")
+                private = gr.Checkbox(True, label="Private")
+                push_btn = gr.Button("Push")
+            push_info = gr.Markdown()
+
         gr.Markdown("### Runs in this session")
         runs_table = gr.Dataframe(interactive=False, elem_id="ft-runs")
         with gr.Row():
@@ -440,6 +463,7 @@ class FinetuneTab:
         use.click(self.use_dataset, [dataset, size, base, task], [upload, *inspect_outputs], api_name="load_dataset")
         task.change(self.switch_task, task, [dataset, size, card_info, upload, text_col, label_col, weights,
                                               metric_note], api_visibility="private")
+        task.change(lambda t: gr.update(visible=t == "ner"), task, all_pieces, api_visibility="private")
         for column in (text_col, label_col):
             column.input(self.inspect_data, inspect_inputs, inspect_outputs, api_visibility="private")
         params_inputs = [strategy, freeze, lora_r, base]
@@ -449,7 +473,7 @@ class FinetuneTab:
         self.train_event = train_btn.click(
             self.finetune,
             [upload, text_col, label_col, validation, base, strategy, freeze, lora_r, lr, batch, epochs, max_len,
-             warmup, decay, seed, weights, scratch, test_frac, task, session_models, runs],
+             warmup, decay, seed, weights, scratch, test_frac, task, all_pieces, session_models, runs],
             [results, status, curves, acc_curves, per_class, confusion, wrong, download, session_models, runs,
              runs_table, pick],
             api_name="finetune",
@@ -460,6 +484,7 @@ class FinetuneTab:
                       api_name="predict_finetuned")
         pick.change(self.compare_runs, [pick, runs], [compare_loss, compare_acc], api_visibility="private")
         export_btn.click(self.export, [fmt, runs], export_file, api_name="export_runs")
+        push_btn.click(self.push, [repo, token, private, runs], push_info, api_name="push_to_hub")
 
     def link(self, dropdowns: dict[str, gr.Dropdown]) -> None:
         """After training, list the new model in other tabs' dropdowns; a pick there makes it active."""

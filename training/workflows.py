@@ -159,12 +159,19 @@ def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", la
 
 def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: Callable | None = None,
           should_stop: Callable[[], bool] | None = None, settings: Settings | None = None,
-          hub_online: bool | None = None) -> loop.TrainResult:
-    """Run the task's training function (all share the same accelerate loop)."""
-    trainer = {"classification": loop.train_classifier, "ner": tasks.train_token_classifier,
-               "qa": tasks.train_qa}[prepared.task]
-    return trainer(config, prepared.train, prepared.val, output_dir, test=prepared.test, on_event=on_event,
-                   should_stop=should_stop, settings=settings, hub_online=hub_online)
+          hub_online: bool | None = None, label_all_pieces: bool = False) -> loop.TrainResult:
+    """Run the task's training function (all share the same accelerate loop).
+
+    ``label_all_pieces`` (NER only): every sub-word piece learns its word's tag, instead of the
+    first piece alone (the others -100).
+    """
+    common = dict(test=prepared.test, on_event=on_event, should_stop=should_stop, settings=settings,
+                  hub_online=hub_online)
+    if prepared.task == "ner":
+        return tasks.train_token_classifier(config, prepared.train, prepared.val, output_dir, **common,
+                                            label_all_pieces=label_all_pieces)
+    trainer = {"classification": loop.train_classifier, "qa": tasks.train_qa}[prepared.task]
+    return trainer(config, prepared.train, prepared.val, output_dir, **common)
 
 
 def _rounded(d: dict) -> dict:

@@ -59,3 +59,22 @@ def test_start_from_the_sentiment_sample(page):
     expect(info).to_contain_text("rows")
     expect(info).to_contain_text("negative")
     expect(page.locator("#ft-file")).to_contain_text(".csv")
+
+
+def test_ner_fine_tune_from_the_sample_then_the_ner_tab_uses_it(page):
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.locator("#ft-task").get_by_text("NER (token classification)").click()
+    expect(page.locator("#ft-dataset-card")).to_contain_text("ner")
+    expect(page.get_by_text("NER: label every sub-word piece")).to_be_visible()
+    page.locator("#ft-use-dataset").click()
+    expect(page.locator("#ft-data-info")).to_contain_text("42 sentences")
+    page.get_by_label("Epochs").fill("1")
+    page.locator("#ft-train").click()
+    expect(page.locator("#ft-status")).to_contain_text("is now in the NER tab", timeout=240_000)
+    per_type = page.locator("#ft-per-class")
+    for kind in ("PER", "ORG", "LOC"):
+        expect(per_type).to_contain_text(kind)
+    page.get_by_role("tab", name="NER").click()
+    page.locator("#ner-text textarea").fill("Angela Merkel visited Paris.")
+    page.locator("#ner-run").click()
+    expect(page.locator("#ner-info")).to_contain_text("run-1")
