@@ -344,7 +344,7 @@ UPLOAD_REFUSED = [
     ("unclosed-quote", r"line 12: a double quote opens a text that never closes, so the text runs on to line 14\. "
                        r"Close that quote or remove it"),
     ("xlsx-renamed-csv", r"not a text CSV: it looks like an Excel workbook.*Save As > 'CSV UTF-8'"),
-    ("xlsx", r"Invalid file type\. Please upload a file that is one of these formats: \['\.csv', '\.tsv', '\.txt'\]"),
+    ("xlsx", r"Invalid file type\. Please upload a file that is one of these formats: \['\.csv', '\.tsv', '\.txt'"),
     ("png-renamed-csv", r"not a text CSV: it looks like a PNG image"),
     ("gzip-renamed-csv", r"gzip-compressed file\. Decompress it"),
     ("binary-renamed-csv", r"not a text file \(it holds binary data\)\. Upload a CSV or TSV saved as text"),
@@ -412,7 +412,7 @@ def test_latin_1_text_is_decoded_not_mangled(client, tmp_path):
 
 
 def test_inspect_data_without_a_file(client):
-    with pytest.raises(AppError, match="Upload a CSV or TSV file first"):
+    with pytest.raises(AppError, match=r"Upload a file first \(CSV or TSV: a text column and a label column\)"):
         client.predict(None, api_name="/inspect_data")
 
 
@@ -455,7 +455,7 @@ def test_finetune_refuses_before_training(client, tmp_path, upload, settings, me
 
 
 def test_finetune_without_a_file(client):
-    with pytest.raises(AppError, match="Upload a CSV or TSV file first"):
+    with pytest.raises(AppError, match=r"Upload a file first \(CSV or TSV: a text column and a label column\)"):
         client.predict(None, api_name="/finetune")
 
 
