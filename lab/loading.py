@@ -31,6 +31,13 @@ from lab.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# One model load at a time in this process. from_pretrained builds models under context managers
+# that patch global state (empty-weight initialisation, default device and dtype); two threads
+# loading at once (a student's tab and another's training) corrupt each other, seen as a
+# well-trained checkpoint reported with its head "missing". Re-entrant: a failed hub load falls
+# back to loading the embedded model inside the same lock.
+MODEL_LOAD_LOCK = threading.RLock()
+
 # Every load goes through these: no pickle weights, no code from a model repo.
 SAFE_LOAD = {"use_safetensors": True, "trust_remote_code": False}
 # Weight files that are pickles: unpickling can run code, so this app never opens them.
@@ -247,6 +254,10 @@ class ModelCache:
             self._models.pop(ref.key, None)
 
     def _load(self, ref: ModelRef) -> LoadedModel:
+        with MODEL_LOAD_LOCK:
+            return self._load_unlocked(ref)
+
+    def _load_unlocked(self, ref: ModelRef) -> LoadedModel:
         start = time.perf_counter()
         if ref.kind == "embedded":
             model, tokenizer = _load_embedded(ref.task, self.settings)

@@ -46,6 +46,7 @@ from transformers import (
 
 from lab import registry
 from lab.errors import LabInputError, ModelLoadError
+from lab.loading import MODEL_LOAD_LOCK
 from lab.settings import Settings
 from training.cache import tokenize
 from training.config import TrainConfig
@@ -212,6 +213,11 @@ def build_model(source: str, label_names: list[str], from_scratch: bool, seed: i
     ``label_names`` go into the config as id2label/label2id (empty for QA, whose head has 2 outputs).
     """
     kwargs = _label_kwargs(label_names) if label_names else {}
+    with MODEL_LOAD_LOCK:  # never two loads at once in this process (see lab.loading)
+        return _build_model(source, kwargs, from_scratch, seed, auto_class)
+
+
+def _build_model(source: str, kwargs: dict, from_scratch: bool, seed: int, auto_class) -> PreTrainedModel:
     set_seed(seed)  # the new head's (or, from scratch, every) initialisation
     try:
         if from_scratch:
@@ -261,7 +267,7 @@ def _count_parameters(source: str, strategy: str, freeze_layers: int, lora_r: in
 
     labels = _label_kwargs([str(i) for i in range(num_labels)]) if task != "qa" else {}
     model_config = AutoConfig.from_pretrained(source, trust_remote_code=False, **labels)
-    with torch.device("meta"):
+    with MODEL_LOAD_LOCK, torch.device("meta"):
         model = getattr(transformers, _AUTO_CLASSES[task]).from_config(model_config)
     probe = TrainConfig(strategy=strategy, freeze_layers=freeze_layers, lora_r=lora_r)
     return apply_strategy(model, probe)
@@ -772,7 +778,8 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
     misclassified = task.mistakes(best_eval, val)
     test_report = None
     if test is not None:
-        best_model = task.auto_class.from_pretrained(best_dir, use_safetensors=True)
+        with MODEL_LOAD_LOCK:
+            best_model = task.auto_class.from_pretrained(best_dir, use_safetensors=True)
         test_loader, test_order = _eval_loader(test_feats.dataset, collator, config.batch_size * 2)
         best_model = accelerator.prepare_model(best_model, evaluation_mode=True)
         test_loader = accelerator.prepare_data_loader(test_loader)
