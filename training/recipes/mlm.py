@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint.pt if it exists.")
     p.add_argument("--block", type=int, default=128, help="Tokens per training sequence (whole lines packed).")
     p.add_argument("--batch-size", type=int, default=8, help="Sequences per optimizer step.")
-    p.add_argument("--max-steps", type=int, default=300, help="Optimizer steps (the schedule's length).")
-    p.add_argument("--lr", type=float, default=1e-3, help="Peak AdamW learning rate (fresh head + LoRA).")
+    p.add_argument("--max-steps", type=int, default=1100, help="Optimizer steps (the schedule's length).")
+    p.add_argument("--lr", type=float, default=1.5e-3, help="Peak AdamW learning rate (fresh head + LoRA).")
     p.add_argument("--warmup-ratio", type=float, default=0.05, help="Share of steps with a rising learning rate.")
     p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (not on biases/LayerNorm).")
     p.add_argument("--mask-prob", type=float, default=0.25,

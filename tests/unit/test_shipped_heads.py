@@ -1,0 +1,82 @@
+"""The heads the project ships under assets/models/: present, small, loading offline, sensible.
+
+These load the real embedded encoder plus the shipped delta (no network, no training) and check
+the kind of answer on obvious cases. A missing head fails here: the offline app depends on them.
+"""
+
+import pytest
+import torch
+from safetensors import safe_open
+
+from lab.fill_mask import fill_mask
+from lab.loading import ModelCache
+from lab.registry import embedded_ref
+from lab.settings import ASSETS_DIR, Settings
+from training.recipes.export import low_rank_factors
+
+HEADS = ("classification", "fill-mask")
+MB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def cache():
+    return ModelCache(Settings(offline=True))
+
+
+@pytest.mark.parametrize("task", HEADS)
+def test_head_is_shipped_small_with_its_model_card(task):
+    head = ASSETS_DIR / "models" / task
+    assert {"config.json", "delta.safetensors", "README.md"} <= {p.name for p in head.iterdir()}
+    assert (head / "delta.safetensors").stat().st_size <= 8 * MB
+    with safe_open(head / "delta.safetensors", "pt") as f:
+        keys = list(f.keys())
+    # the 11.7M word embeddings come from the wheel, never from assets/
+    assert keys and not any("word_embeddings" in k or "decoder.weight" in k for k in keys)
+    card = (head / "README.md").read_text()
+    assert "## Scores" in card and "## Data and attribution" in card and "python -m training.recipes" in card
+
+
+def test_everything_under_assets_stays_small():
+    total = sum(p.stat().st_size for p in ASSETS_DIR.rglob("*") if p.is_file())
+    assert total <= 40 * MB
+
+
+@pytest.mark.parametrize(("text", "label"), [
+    ("a wonderful, moving film", "positive"),
+    ("one of the best movies of the year, funny and warm", "positive"),
+    ("a dull, lifeless and boring movie", "negative"),
+    ("the worst film i have seen in years", "negative"),
+])
+def test_sentiment_head_gets_obvious_cases_right(cache, text, label):
+    loaded = cache.get(embedded_ref("classification"))
+    assert loaded.notice is None and loaded.model.config.id2label == {0: "negative", 1: "positive"}
+    with torch.inference_mode():
+        logits = loaded.model(**loaded.tokenizer(text, return_tensors="pt")).logits[0]  # (2,)
+    assert loaded.model.config.id2label[int(logits.argmax())] == label
+
+
+# Cases this small head gets right (its model card lists the ones it misses, such as
+# "I [MASK] dogs and cats."): the answer must be among its top 5 and the top is not noise.
+@pytest.mark.parametrize(("text", "accepted"), [
+    ("Paris is the capital of [MASK].", {"france"}),
+    ("Fish live in the [MASK].", {"sea", "ocean", "water", "river", "lake"}),
+    ("The river flows into the [MASK].", {"sea", "ocean", "lake", "river", "bay"}),
+    ("The team won the [MASK] last year.", {"championship", "title", "cup", "league", "game", "match"}),
+])
+def test_fill_mask_head_gives_sensible_words(cache, text, accepted):
+    loaded = cache.get(embedded_ref("fill-mask"))
+    result = fill_mask(loaded.model, loaded.tokenizer, text, top_k=5)
+    words = [c.word for c in result.masks[0].candidates]
+    assert accepted & set(words), f"{text}: {words}"
+    # a head that learned only word frequencies answers "the", ",", "." everywhere
+    assert not {"the", ",", "."} >= set(words[:3])
+
+
+def test_low_rank_factors_are_exact_for_low_rank_changes():
+    """export.py ships a LoRA update W - W_base as two thin factors, a full-rank change in full."""
+    torch.manual_seed(0)
+    change = torch.randn(48, 3) @ torch.randn(3, 32) * 1e-3  # rank 3, LoRA-sized
+    a, b = low_rank_factors(change, max_rank=8)
+    assert a.shape == (3, 32) and b.shape == (48, 3)
+    assert torch.allclose(b @ a, change, atol=1e-9)
+    assert low_rank_factors(torch.randn(48, 32), max_rank=8) is None
