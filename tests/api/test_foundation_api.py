@@ -49,9 +49,12 @@ def test_fill_mask_bad_input_gets_a_clear_message(client, text, message):
     assert client.predict("I [MASK] it.", 2, api_name="/fill_mask")[0]  # server still serves
 
 
-def test_embedded_fill_mask_says_no_head_offline(client):
-    with pytest.raises(AppError, match="No trained fill-mask head"):
-        client.predict("I [MASK] dogs.", 5, "", "all-MiniLM-L6-v2 (embedded)", api_name="/fill_mask")
+def test_embedded_fill_mask_uses_the_shipped_head_offline(client):
+    """The project's own masked-LM head (assets/models/fill-mask) answers offline, with sense."""
+    label, _, best, info, _ = client.predict("Paris is the capital of [MASK].", 5, "",
+                                             "all-MiniLM-L6-v2 (embedded)", api_name="/fill_mask")
+    assert "france" in [c["label"] for c in label["confidences"]]
+    assert "all-MiniLM-L6-v2 (embedded)" in info and "[MASK]" not in best
 
 
 def test_typed_path_is_refused(client):
