@@ -10,4 +10,4 @@ if ! [ -x "${LAB_CHROMIUM:-/usr/bin/chromium}" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
 fi
 python3 -m ruff check .
-exec python3 -m pytest -q "$@"
+exec python3 -m pytest -q --durations=10 "$@"

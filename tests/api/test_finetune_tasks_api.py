@@ -16,7 +16,7 @@ def own_client(app_url):
 
 
 def test_ner_finetune_then_the_ner_tab_uses_it(own_client):
-    final = own_client.predict(handle_file(str(SAMPLES / "ner.conll")), epochs=1, batch_size=8, max_length=64,
+    final = own_client.predict(handle_file(str(SAMPLES / "ner.conll")), epochs=1, batch_size=8, max_length=32,
                                task="ner", api_name="/finetune")
     metrics, per_type, confusion = final[0], final[4], final[5]
     assert metrics["status"] == "done" and metrics["task"] == "ner"
@@ -28,7 +28,7 @@ def test_ner_finetune_then_the_ner_tab_uses_it(own_client):
 
 
 def test_qa_finetune_then_the_qa_tab_uses_it(own_client):
-    final = own_client.predict(handle_file(str(SAMPLES / "qa.json")), epochs=1, batch_size=8, max_length=128,
+    final = own_client.predict(handle_file(str(SAMPLES / "qa.json")), epochs=1, batch_size=8, max_length=96,
                                task="qa", api_name="/finetune")
     metrics, per_article = final[0], final[4]
     assert metrics["status"] == "done" and {"exact_match", "f1"} <= set(metrics)

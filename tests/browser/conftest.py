@@ -4,7 +4,10 @@ import os
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import sync_playwright
+from playwright.sync_api import expect, sync_playwright
+
+# A model call on a busy 2-core machine can take several seconds: wait as a person would.
+expect.set_options(timeout=60_000)
 
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(os.environ.get("LAB_SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "docs" / "screenshots"))
