@@ -31,7 +31,12 @@ def test_classification_empty_text_shows_an_error(page):
 def test_attention_view_draws_a_heatmap_for_the_tokenizer_text(page, screenshot):
     page.locator("#tok-text textarea").fill("The dog chased the ball.")
     page.locator("#attn-tokenizer").get_by_text("Attention", exact=True).click()
-    page.locator("#attn-tokenizer-layer input[type=range]").fill("3")  # drag the layer slider to 3
+    slider = page.locator("#attn-tokenizer-layer input[type=range]")
+    slider.focus()
+    slider.press("ArrowRight")  # layer 1 -> 3 with the keyboard, as a person would
+    slider.press("ArrowRight")
+    slider.dispatch_event("change")  # Gradio commits a slider's value on release
+    expect(page.locator("#attn-tokenizer-layer input[type=number]")).to_have_value("3")
     page.locator("#attn-tokenizer-run").click()
     info = page.locator("#attn-tokenizer-info")
     expect(info).to_contain_text("Layer 3 of 6")
