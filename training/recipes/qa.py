@@ -1,0 +1,116 @@
+"""Recipe: the embedded extractive-QA head, LoRA on all-MiniLM-L6-v2, trained on SQuAD v1.1 articles.
+
+    nice -n 19 python -m training.recipes.qa --output runs/recipe-qa
+    nice -n 19 python -m training.recipes.qa --output runs/recipe-qa --resume
+    python -m training.recipes.export qa runs/recipe-qa
+
+The SQuAD file in ../shared/data holds dev articles 0-35. They are split by article, never by
+question, so no paragraph is both trained on and scored: the last ``--test-articles`` are the
+test set (scored once, at the end), the ``--dev-articles`` before them pick the best checkpoint,
+and the rest train. Windows, loss and post-processing (best start/end span across a question's
+windows, offsets back to characters, SQuAD-normalised EM/F1 against every gold answer) are the
+QA tab's and the Fine-tune tab's own (``training.tasks.QuestionAnsweringTask``, ``lab.qa``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+from lab.registry import embedded_encoder_dir
+from training.data import DataLimits
+from training.loop import _eval_loader
+from training.qa_data import QAExample, read_squad
+from training.recipes.common import DEFAULT_DATA_DIR, hardware, write_json
+from training.recipes.runner import add_loop_args, train_lora
+from training.tasks import QuestionAnsweringTask
+
+log = logging.getLogger("recipe.qa")
+
+SQUAD_FILE = "squad/squad-v1.1-dev-articles-00-35.json"
+LIMITS = DataLimits(max_bytes=200 * 2**20, max_rows=2_000_000, max_text_chars=1_000_000)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m training.recipes.qa", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help=f"Folder holding {SQUAD_FILE}.")
+    p.add_argument("--test-articles", type=int, default=6, help="The last N articles: the test set.")
+    p.add_argument("--dev-articles", type=int, default=2, help="The N articles before them: model selection.")
+    p.add_argument("--stride", type=int, default=64, help="Tokens consecutive windows of a context share.")
+    p.add_argument("--limit-train", type=int, default=0, help="Train on the first N questions only (timing).")
+    add_loop_args(p, epochs=2.0, batch_size=16, lr=8e-4, lora_r=16, max_length=256, evals_per_epoch=3)
+    return p
+
+
+def splits(data_dir: Path, dev_articles: int, test_articles: int) -> tuple[list[QAExample], ...]:
+    """(train, dev, test) questions, split by article in file order."""
+    examples = read_squad(data_dir / SQUAD_FILE, LIMITS)
+    titles = list(dict.fromkeys(e.title for e in examples))  # file order
+    test_titles = set(titles[len(titles) - test_articles:])
+    dev_titles = set(titles[len(titles) - test_articles - dev_articles:len(titles) - test_articles])
+    train = [e for e in examples if e.title not in test_titles | dev_titles]
+    return train, [e for e in examples if e.title in dev_titles], [e for e in examples if e.title in test_titles]
+
+
+def score(model, tokenizer, data: list[QAExample], max_length: int = 256, stride: int = 64) -> dict:
+    """SQuAD EM/F1 of ``model`` on ``data`` (overall and per article)."""
+    task = QuestionAnsweringTask(stride)
+    feats = task.features(data, tokenizer, max_length, None, training=False)
+    loader, order = _eval_loader(feats.dataset, task.collator(tokenizer), 32)
+    return task.evaluate(model, loader, order, feats, data, Accelerator(mixed_precision="no")).report
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    torch.set_num_threads(args.threads)
+    args.output.mkdir(parents=True, exist_ok=True)
+
+    train, dev, test = splits(args.data_dir, args.dev_articles, args.test_articles)
+    if args.limit_train:
+        train = train[:args.limit_train]
+    log.info("questions: train %d, dev %d (%s), test %d (%s)", len(train), len(dev),
+             ", ".join(dict.fromkeys(e.title for e in dev)), len(test), ", ".join(dict.fromkeys(e.title for e in test)))
+
+    encoder = embedded_encoder_dir()
+    tokenizer = AutoTokenizer.from_pretrained(encoder)
+    task = QuestionAnsweringTask(args.stride)
+    train_feats = task.features(train, tokenizer, args.max_length, None, training=True)
+    dev_feats = task.features(dev, tokenizer, args.max_length, None, training=False)
+    log.info("windows: train %d, dev %d", len(train_feats.dataset), len(dev_feats.dataset))
+
+    set_seed(args.seed)  # qa_outputs' initialisation, then LoRA's A matrices
+    model = AutoModelForQuestionAnswering.from_pretrained(encoder, use_safetensors=True)
+    outcome = train_lora(task, model, tokenizer, train_feats, dev_feats, dev, ["qa_outputs"], args, log)
+
+    merged = outcome.merged
+    merged.save_pretrained(args.output / "best")
+    tokenizer.save_pretrained(args.output / "best")
+    report = score(merged, tokenizer, test, args.max_length, args.stride)
+    metrics = {
+        "task": "qa", "data": f"SQuAD v1.1 dev articles 0-35: ../shared/data/{SQUAD_FILE}",
+        "train_questions": len(train), "train_windows": len(train_feats.dataset), "dev_questions": len(dev),
+        "test_questions": len(test), "train_articles": len({e.title for e in train}),
+        "dev_titles": list(dict.fromkeys(e.title for e in dev)), "test_titles": list(dict.fromkeys(e.title for e in test)),
+        "test": report, "best": outcome.best, "best_step": outcome.best["step"], "steps_done": outcome.steps_done,
+        "total_steps": outcome.total_steps, "stopped_early": outcome.stopped_early,
+        "trainable_params": outcome.trainable_params, "total_params": outcome.total_params,
+        "lora_r": args.lora_r, "seconds": outcome.seconds, "hardware": hardware(),
+        "args": vars(args) | {"data_dir": str(args.data_dir), "output": str(args.output)},
+        "history": outcome.history,
+    }
+    write_json(args.output / "metrics.json", metrics)
+    log.info("done in %.1f min: test EM %.4f, F1 %.4f, saved %s", outcome.seconds / 60, report["exact_match"],
+             report["f1"], args.output / "best")
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The resumable LoRA loop the NER and QA recipes share.
+
+It drives a ``training.tasks`` task adapter (features, collator, loss, evaluate, is_better: the
+same code the Fine-tune tab trains with) in one process, with what a long background run on a
+shared CPU needs and the tab's loop does not: a checkpoint every few minutes that a killed run
+resumes from exactly (same batches, same step), and a wall-time limit counted across resumes.
+Batches are length-grouped and a function of (seed, epoch) only, so resuming needs no sampler
+state.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from transformers import get_scheduler
+
+from training.loop import Features, _eval_loader
+from training.recipes.common import Clock, add_lora, count_trainable, load_checkpoint, save_checkpoint, trainable_state
+from training.recipes.sentiment import epoch_batches
+from training.strategies import merged_copy
+
+NO_DECAY = ("bias", "LayerNorm.weight")
+
+
+def add_loop_args(p: argparse.ArgumentParser, *, epochs: float, batch_size: int, lr: float, lora_r: int,
+                  max_length: int, evals_per_epoch: int) -> None:
+    """The flags every runner recipe has, with the recipe's own defaults."""
+    p.add_argument("--output", type=Path, required=True, help="Run folder: checkpoint, best/, metrics.json.")
+    p.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint.pt if it exists.")
+    p.add_argument("--epochs", type=float, default=epochs, help="Passes over the training split.")
+    p.add_argument("--batch-size", type=int, default=batch_size, help="Examples (QA: windows) per optimizer step.")
+    p.add_argument("--lr", type=float, default=lr, help="Peak AdamW learning rate (LoRA likes ~10x full FT's).")
+    p.add_argument("--warmup-ratio", type=float, default=0.06, help="Share of steps with a rising learning rate.")
+    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (not on biases/LayerNorm).")
+    p.add_argument("--lora-r", type=int, default=lora_r, help="Rank of the LoRA adapters (every linear layer).")
+    p.add_argument("--max-length", type=int, default=max_length, help="Tokens per example (QA: per window).")
+    p.add_argument("--seed", type=int, default=42, help="Seed of the head's init, LoRA's init and the data order.")
+    p.add_argument("--evals-per-epoch", type=int, default=evals_per_epoch,
+                   help="Validation scores (and best-so-far kept) per epoch.")
+    p.add_argument("--checkpoint-minutes", type=float, default=3.0, help="Write a resumable checkpoint this often.")
+    p.add_argument("--max-minutes", type=float, default=0.0,
+                   help="Stop after this much wall time in all (resumed runs included), keep the best; 0 = no limit.")
+    p.add_argument("--max-steps", type=int, default=0, help="Stop after N steps (timing); 0 = no limit.")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads. 1 is fastest on a busy 2-core machine; raise it on an idle one.")
+
+
+@dataclass
+class RunOutcome:
+    """What the recipe writes into metrics.json and the model card."""
+
+    best: dict  # the best evaluation: step, epoch, the task's metrics, seconds
+    history: list[dict]
+    steps_done: int
+    total_steps: int
+    stopped_early: str | None
+    seconds: float
+    trainable_params: int
+    total_params: int
+    merged: object = field(repr=False, default=None)  # the best weights, LoRA merged: a plain model
+
+
+def _rows(features: Features) -> list[dict]:
+    return features.dataset.to_list()
+
+
+def train_lora(task, model, tokenizer, train_feats: Features, val_feats: Features, val_data, head: list[str],
+               args: argparse.Namespace, log: logging.Logger) -> RunOutcome:
+    """Train ``model`` with LoRA on every block (+ the modules named in ``head`` in full), resumably.
+
+    Keeps the weights of the best validation score (``task.is_better``) and returns them merged.
+    """
+    output: Path = args.output
+    add_lora(model, args.lora_r)
+    for name in head:  # the new head trains in full
+        for p in model.get_submodule(name).parameters():
+            p.requires_grad_(True)
+    trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
+    log.info("trainable parameters: %d of %d", trainable, total)
+
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW([
+        {"params": [p for n, p in params if not any(nd in n for nd in NO_DECAY)], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in params if any(nd in n for nd in NO_DECAY)], "weight_decay": 0.0},
+    ], lr=args.lr)
+    rows = _rows(train_feats)
+    lengths = [len(r["input_ids"]) for r in rows]
+    steps_per_epoch = math.ceil(len(rows) / args.batch_size)
+    total_steps = max(1, math.ceil(args.epochs * steps_per_epoch))
+    if args.max_steps:
+        total_steps = min(total_steps, args.max_steps)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(args.warmup_ratio * total_steps),
+                              num_training_steps=total_steps)
+    accelerator = Accelerator(mixed_precision="no")  # fp32: this CPU has no native bf16 matmul
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    collator = task.collator(tokenizer)
+    val_loader, val_order = _eval_loader(val_feats.dataset, collator, 2 * args.batch_size)
+
+    step, best, history, before, best_state = 0, None, [], 0.0, None
+    ckpt = load_checkpoint(output) if args.resume else None
+    if ckpt is not None:
+        model.load_state_dict(ckpt["trainable"], strict=False)
+        optimizer.load_state_dict(ckpt["optimizer"])
+        scheduler.load_state_dict(ckpt["scheduler"])
+        step, best, history, before = ckpt["step"], ckpt["best"], ckpt["history"], ckpt["seconds"]
+        best_state = ckpt["best_state"]
+        torch.set_rng_state(ckpt["rng"])
+        log.info("resumed at step %d of %d (%.0f s already spent)", step, total_steps, before)
+    clock = Clock(before)
+    eval_every = max(1, steps_per_epoch // args.evals_per_epoch)
+    last_ckpt = clock.elapsed
+
+    def checkpoint() -> None:
+        save_checkpoint(output, {
+            "trainable": trainable_state(accelerator.unwrap_model(model)), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "step": step, "best": best, "best_state": best_state,
+            "history": history, "seconds": clock.elapsed, "rng": torch.get_rng_state()})
+
+    def evaluate() -> None:
+        nonlocal best, best_state
+        evaluation = task.evaluate(model, val_loader, val_order, val_feats, val_data, accelerator)
+        history.append({"step": step, "epoch": step / steps_per_epoch, "val_loss": evaluation.loss,
+                        **evaluation.metrics, "seconds": clock.elapsed})
+        if task.is_better(evaluation.metrics, best):
+            best = history[-1]
+            best_state = trainable_state(accelerator.unwrap_model(model))
+        log.info("eval step %d: %s | best at step %d", step,
+                 ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()), best["step"])
+
+    model.train()
+    running, stop = [], None
+    while step < total_steps and stop is None:
+        epoch, skip = divmod(step, steps_per_epoch)
+        for batch_rows in epoch_batches(lengths, args.batch_size, args.seed, epoch)[skip:]:
+            batch = {k: v.to(accelerator.device) for k, v in collator([rows[i] for i in batch_rows]).items()}
+            loss, _ = task.loss(model, batch, None)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+            step += 1
+            running.append(loss.item())
+            if step % 50 == 0:
+                rate = clock.elapsed / max(1, step)
+                log.info("step %d/%d loss %.4f lr %.2e | %.2f s/step, ~%.0f min left", step, total_steps,
+                         np.mean(running), scheduler.get_last_lr()[0], rate, rate * (total_steps - step) / 60)
+                running = []
+            if step % eval_every == 0 or step == total_steps:
+                evaluate()
+            if clock.elapsed - last_ckpt > args.checkpoint_minutes * 60:
+                checkpoint()
+                last_ckpt = clock.elapsed
+            if args.max_minutes and clock.elapsed > args.max_minutes * 60:
+                stop = "time limit"
+            if step >= total_steps or stop:
+                break
+    if not history or history[-1]["step"] != step:
+        evaluate()
+    checkpoint()
+
+    final = accelerator.unwrap_model(model)
+    final.load_state_dict(best_state, strict=False)
+    return RunOutcome(best, history, step, total_steps, stop, clock.elapsed, trainable, total, merged_copy(final))
