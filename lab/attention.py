@@ -1,8 +1,8 @@
 """Attention weights as plain data: every layer and head for one input, and one map to draw.
 
-Models are loaded with ``attn_implementation="eager"`` (lab/loading.py) because the fused
-kernels never materialise the (seq, seq) weights; with eager attention ``output_attentions``
-returns them.
+Models load with SDPA attention (lab/loading.py), whose fused kernel never materialises the
+(seq, seq) weights; ``lab.attn_impl.attention_weights()`` makes this thread's forward run eager
+attention, so ``output_attentions`` returns them without touching other requests.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
+from lab.attn_impl import attention_weights
 from lab.errors import LabInputError
 
 # A heatmap of 48 x 48 cells is still readable; longer inputs are cut (and the caption says so).
@@ -66,7 +67,8 @@ def extract_attention(
     """Run ``text`` (and an optional second text) once and keep every layer's attention weights."""
     encoding = tokenizer(text, text_pair or None, truncation=True, max_length=max_tokens, return_tensors="pt")
     full_length = len(tokenizer(text, text_pair or None, truncation=False)["input_ids"])
-    outputs = model(**model_inputs(model, encoding), output_attentions=True)
+    with attention_weights():
+        outputs = model(**model_inputs(model, encoding), output_attentions=True)
     attentions = outputs.attentions
     if not attentions or any(a is None for a in attentions):
         raise LabInputError(

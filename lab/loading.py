@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import cached_file
 
+from lab import attn_impl
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
 from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref
 from lab.settings import Settings
@@ -130,13 +131,27 @@ def check_repo_is_safe(ref: ModelRef) -> None:
         )
 
 
+def _from_pretrained(cls, source, **kwargs):
+    """``cls.from_pretrained`` with SDPA attention that can still return weights (lab.attn_impl).
+
+    A model class that doesn't dispatch through transformers' AttentionInterface refuses the
+    custom implementation; it loads with eager attention (slower, but the Attention view works).
+    """
+    try:
+        return cls.from_pretrained(source, attn_implementation=attn_impl.register(), **kwargs, **SAFE_LOAD)
+    except ValueError as exc:
+        if attn_impl.ATTN_IMPLEMENTATION not in str(exc):
+            raise
+        log.info("%s does not take %s attention (%s); loading it with eager attention", source,
+                 attn_impl.ATTN_IMPLEMENTATION, exc)
+        return cls.from_pretrained(source, attn_implementation=attn_impl.FALLBACK, **kwargs, **SAFE_LOAD)
+
+
 def _load_pretrained(task: str, source: str) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase]:
     tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     if task == "tokenizer":
         return None, tokenizer
-    # Eager attention so every model can return attention weights for the attention view.
-    model, info = _auto_class(task).from_pretrained(source, attn_implementation="eager", output_loading_info=True,
-                                                    **SAFE_LOAD)
+    model, info = _from_pretrained(_auto_class(task), source, output_loading_info=True)
     missing = sorted(info["missing_keys"])
     if TASKS[task].needs_head and missing:
         # A checkpoint of another task loads with a freshly initialised head: its answers would be noise.
@@ -159,13 +174,11 @@ def _load_embedded(task: str, settings: Settings):
     if head is None:
         if TASKS[task].needs_head:
             raise NoHeadAvailable(no_head_message(task))
-        model = _auto_class(task).from_pretrained(encoder, attn_implementation="eager", **SAFE_LOAD)
+        model = _from_pretrained(_auto_class(task), encoder)
         return model.eval(), tokenizer
     config = AutoConfig.from_pretrained(head)
     model_cls = getattr(transformers, config.architectures[0])
-    model, info = model_cls.from_pretrained(
-        encoder, config=config, attn_implementation="eager", output_loading_info=True, **SAFE_LOAD
-    )
+    model, info = _from_pretrained(model_cls, encoder, config=config, output_loading_info=True)
     full, low_rank = split_delta(load_file(head / "delta.safetensors"))
     not_covered = set(info["missing_keys"]) - set(full)
     missing, unexpected = model.load_state_dict(full, strict=False)

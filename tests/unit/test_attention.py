@@ -68,3 +68,44 @@ def test_heatmap_table_escapes_and_shades_by_row():
     assert "rgba(74,127,212,1.00)" in html and "rgba(74,127,212,0.12)" in html  # 0.1 / row max 0.8
     with pytest.raises(ValueError, match="does not fit"):
         heatmap_html(tokens, np.ones((2, 2)))
+
+
+# ---- lab_sdpa: SDPA for every request, eager attention only inside attention_weights()
+
+@pytest.fixture(scope="module")
+def sdpa_and_eager(tiny_cls_dir):
+    from lab import attn_impl
+
+    fast = AutoModelForSequenceClassification.from_pretrained(tiny_cls_dir, attn_implementation=attn_impl.register())
+    eager = AutoModelForSequenceClassification.from_pretrained(tiny_cls_dir, attn_implementation="eager")
+    return fast.eval(), eager.eval()
+
+
+def test_lab_sdpa_gives_eager_answers_and_weights_only_when_asked(sdpa_and_eager, bert_tokenizer):
+    fast, eager = sdpa_and_eager
+    # a padded batch: the mask must be right on both paths
+    enc = bert_tokenizer(["I love dogs.", "the cat sat on the mat all day long"], padding=True, return_tensors="pt")
+    with torch.inference_mode():
+        reference = eager(**enc, output_attentions=True)
+        plain = fast(**enc)
+        with_weights = extract_attention(fast, bert_tokenizer, "the cat sat on the mat all day long")
+    assert torch.allclose(plain.logits, reference.logits, atol=1e-5)
+    assert np.allclose(with_weights.weights[:, :, :, :], torch.stack([a[1] for a in reference.attentions]).numpy(),
+                       atol=1e-5)
+    with torch.inference_mode():  # outside the block no weights are materialised (the SDPA path ran)
+        assert not fast(**enc, output_attentions=True).attentions
+
+
+def test_attention_weights_is_per_thread(sdpa_and_eager, bert_tokenizer):
+    """A request on another thread keeps the fast path while this one reads weights."""
+    import threading
+
+    from lab.attn_impl import _wants_weights, attention_weights
+
+    seen = {}
+    with attention_weights():
+        worker = threading.Thread(target=lambda: seen.setdefault("other", _wants_weights()))
+        worker.start()
+        worker.join()
+        seen["this"] = _wants_weights()
+    assert seen == {"this": True, "other": False} and not _wants_weights()

@@ -16,7 +16,7 @@ def test_embedded_tokenizer_and_encoder_load_offline():
     assert tok.model is None and tok.tokenizer.tokenize("playing") == ["playing"]
     base = cache.get(embedded_ref("finetune-base"))
     assert base.model.config.hidden_size == 384 and base.model.config.num_hidden_layers == 6
-    assert base.model.config._attn_implementation == "eager"  # attention weights available
+    assert base.model.config._attn_implementation == "lab_sdpa"  # SDPA, with weights on demand
 
 
 def test_embedded_without_a_head_says_so(tmp_path):
