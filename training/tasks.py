@@ -51,6 +51,7 @@ from training.loop import (
     TrainResult,
     build_model,
     compute_class_weights,
+    pad_multiple,
     run_task,
 )
 from training.ner_data import TokenDataset
@@ -135,7 +136,7 @@ class TokenClassificationTask:
 
     def collator(self, tokenizer):
         # pads the labels with -100 too, so padding never counts in the loss
-        return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=8)
+        return DataCollatorForTokenClassification(tokenizer, pad_to_multiple_of=pad_multiple())
 
     def class_weights(self, config: TrainConfig, train: TokenDataset) -> list[float] | None:
         if not config.class_weights:
@@ -302,7 +303,7 @@ class QuestionAnsweringTask:
                         {"windows": windows, "unreachable": unreachable, "stride": stride, "max_length": max_length})
 
     def collator(self, tokenizer):
-        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8)
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple())
 
     def class_weights(self, config: TrainConfig, train) -> None:
         return None

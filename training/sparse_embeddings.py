@@ -1,0 +1,101 @@
+"""Update only the word-embedding rows a batch used (lazy AdamW), instead of all 30,522 every step.
+
+Half of a small BERT's weights are its word embeddings (MiniLM: 11.7M of 22.7M). With a dense
+gradient, every step zero-fills a 47 MB gradient, takes its norm for clipping and runs AdamW over
+all of it, though a batch of 16 sentences touches ~200 of the 30,522 rows. On a 2-core CPU that
+was ~20% of a fine-tuning step (bench/README.md). With ``nn.Embedding(sparse=True)`` autograd
+returns only the used rows; ``LazyAdamW`` updates those rows' moments and weights (as TF's
+LazyAdam and torch's SparseAdam do, plus AdamW's decoupled weight decay) and hands every other
+parameter to torch's AdamW unchanged. Rows a batch does not use keep their moments and are not
+decayed that step: the one difference from dense AdamW, and the usual one for large embeddings.
+
+``clip_grad_norm`` is ``torch.nn.utils.clip_grad_norm_`` for a mix of dense and sparse grads
+(torch's own refuses sparse ones).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+def sparse_word_embeddings(model: nn.Module) -> nn.Embedding | None:
+    """Switch the input word embeddings to sparse gradients when that is safe; returns the module.
+
+    Not when they are frozen, or tied to an output layer (an MLM decoder would add a dense
+    gradient to the same weight).
+    """
+    get = getattr(model, "get_input_embeddings", None)
+    embedding = get() if get is not None else None
+    if not isinstance(embedding, nn.Embedding) or not embedding.weight.requires_grad:
+        return None
+    output = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if output is not None and getattr(output, "weight", None) is embedding.weight:
+        return None
+    embedding.sparse = True
+    return embedding
+
+
+@torch.no_grad()
+def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> torch.Tensor:
+    """Scale all gradients so their joint L2 norm is at most ``max_norm``; returns the norm before."""
+    dense, sparse = [], []
+    for p in parameters:
+        if p.grad is not None:
+            (sparse if p.grad.is_sparse else dense).append(p)
+    for p in sparse:
+        p.grad = p.grad.coalesce()  # repeated tokens: one row each, so the norm counts them once
+    norms = [torch.linalg.vector_norm(p.grad) for p in dense]
+    norms += [torch.linalg.vector_norm(p.grad._values()) for p in sparse]
+    if not norms:
+        return torch.tensor(0.0)
+    total = torch.linalg.vector_norm(torch.stack(norms))
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    if dense:
+        torch._foreach_mul_([p.grad for p in dense], scale)
+    for p in sparse:
+        p.grad._values().mul_(scale)
+    return total
+
+
+class LazyAdamW(torch.optim.AdamW):
+    """torch's AdamW for dense gradients; a row-wise lazy AdamW for sparse ones."""
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        lazy = []
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and p.grad.is_sparse:
+                    lazy.append((group, p))
+        for group, p in lazy:
+            self._lazy_update(group, p, p.grad.coalesce())
+            p.grad = None  # the dense AdamW below skips parameters without a gradient
+        return super().step(closure)
+
+    def _lazy_update(self, group: dict, p: torch.Tensor, grad: torch.Tensor) -> None:
+        state = self.state[p]
+        if "lazy_step" not in state:
+            state["lazy_step"] = 0
+            state["exp_avg"] = torch.zeros_like(p)
+            state["exp_avg_sq"] = torch.zeros_like(p)
+        state["lazy_step"] += 1
+        step = state["lazy_step"]
+        beta1, beta2 = group["betas"]
+        lr, eps, decay = group["lr"], group["eps"], group["weight_decay"]
+        rows, g = grad._indices()[0], grad._values()  # (n,), (n, dim)
+        m = state["exp_avg"][rows].lerp_(g, 1 - beta1)
+        v = state["exp_avg_sq"][rows].mul_(beta2).addcmul_(g, g, value=1 - beta2)
+        state["exp_avg"][rows], state["exp_avg_sq"][rows] = m, v
+        bias1, bias2 = 1 - beta1 ** step, 1 - beta2 ** step
+        w = p[rows].mul_(1 - lr * decay)  # decoupled weight decay, as AdamW
+        w.addcdiv_(m, v.div(bias2).sqrt_().add_(eps), value=-lr / bias1)
+        p[rows] = w
+
+
+def lazy_adamw_ok(num_processes: int, device: torch.device) -> bool:
+    """Sparse embedding updates pay off on a single CPU process; GPUs and DDP keep dense AdamW
+    (DDP would all-reduce sparse gradients, and a GPU's dense update is cheap)."""
+    return num_processes == 1 and device.type == "cpu"
