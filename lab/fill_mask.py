@@ -81,6 +81,22 @@ def _target_ids(tokenizer, targets: list[str]) -> tuple[list[tuple[str, int]], l
     return ids, warnings
 
 
+def mask_logits(model: PreTrainedModel, encoded, positions: list[int]) -> torch.Tensor:
+    """The vocabulary logits at ``positions`` of the first row only: (len(positions), vocab).
+
+    For a BERT MLM the head's decoder (hidden x 30,522) costs about as much per token as the
+    whole 6-layer MiniLM encoder, and the pipeline runs it on every token; here it runs on the
+    masks alone (the same numbers, ~1.5-2x less work on a short sentence). Other architectures
+    take the plain forward.
+    """
+    head = getattr(model, "cls", None)  # BertForMaskedLM: transform + decoder
+    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
+    if head is not None and base is not None and hasattr(head, "predictions"):
+        hidden = base(**encoded).last_hidden_state[0, positions]  # (n_masks, hidden)
+        return head(hidden)
+    return model(**encoded).logits[0, positions]
+
+
 @torch.inference_mode()
 def fill_mask(
     model: PreTrainedModel,
@@ -112,7 +128,7 @@ def fill_mask(
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     if not positions:
         raise LabInputError("The masks fell beyond the model's maximum length; shorten the text.")
-    logits = model(**encoded).logits[0, positions]  # (n_masks, vocab)
+    logits = mask_logits(model, encoded, positions)  # (n_masks, vocab)
     probs = logits.float().softmax(-1)
     target_ids, warnings = _target_ids(tokenizer, [t.strip() for t in targets or [] if t.strip()])
     if len(positions) < n_masks:

@@ -4,7 +4,7 @@ from transformers import AutoModelForMaskedLM, pipeline
 
 from lab import render
 from lab.errors import LabInputError
-from lab.fill_mask import fill_mask, normalize_masks
+from lab.fill_mask import fill_mask, mask_logits, normalize_masks
 
 
 @pytest.fixture(scope="module")
@@ -59,3 +59,13 @@ def test_bad_input_is_explained(tiny_mlm, text, match):
     model, tok = tiny_mlm
     with pytest.raises(LabInputError, match=match):
         fill_mask(model, tok, text)
+
+
+def test_mask_logits_equal_the_full_forward(tiny_mlm_dir, bert_tokenizer):
+    """The head runs on the masks only, with the very numbers of the model's own forward."""
+    model = AutoModelForMaskedLM.from_pretrained(tiny_mlm_dir).eval()
+    encoded = bert_tokenizer("I [MASK] dogs and [MASK].", return_tensors="pt")
+    positions = (encoded["input_ids"][0] == bert_tokenizer.mask_token_id).nonzero().flatten().tolist()
+    with torch.inference_mode():
+        full = model(**encoded).logits[0, positions]
+        assert torch.allclose(mask_logits(model, encoded, positions), full, atol=1e-5)
