@@ -27,8 +27,8 @@ from lab.registry import embedded_encoder_dir
 from training.data import DataLimits
 from training.loop import _eval_loader
 from training.ner_data import TokenDataset, read_conll
-from training.recipes.common import DEFAULT_DATA_DIR, hardware, write_json
-from training.recipes.runner import add_loop_args, train_lora
+from training.recipes.common import DEFAULT_DATA_DIR, write_json
+from training.recipes.runner import add_loop_args, outcome_metrics, train_lora
 from training.tasks import TokenClassificationTask
 
 log = logging.getLogger("recipe.ner")
@@ -100,12 +100,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = {
         "task": "ner", "data": "WikiANN (PAN-X) English: ../shared/data/wikiann_en/{train,dev,test}",
         "train_sentences": len(train), "dev_sentences_scored": len(dev), "test_sentences": len(test),
-        "test": report, "best": outcome.best, "best_step": outcome.best["step"], "steps_done": outcome.steps_done,
-        "total_steps": outcome.total_steps, "stopped_early": outcome.stopped_early,
-        "trainable_params": outcome.trainable_params, "total_params": outcome.total_params,
-        "lora_r": args.lora_r, "seconds": outcome.seconds, "hardware": hardware(),
-        "args": vars(args) | {"data_dir": str(args.data_dir), "output": str(args.output)},
-        "history": outcome.history,
+        "test": report, **outcome_metrics(outcome, args),
     }
     write_json(args.output / "metrics.json", metrics)
     log.info("done in %.1f min: test entity F1 %.4f (P %.4f, R %.4f), saved %s", outcome.seconds / 60,

@@ -22,7 +22,15 @@ from accelerate import Accelerator
 from transformers import get_scheduler
 
 from training.loop import Features, _eval_loader
-from training.recipes.common import Clock, add_lora, count_trainable, load_checkpoint, save_checkpoint, trainable_state
+from training.recipes.common import (
+    Clock,
+    add_lora,
+    count_trainable,
+    hardware,
+    load_checkpoint,
+    save_checkpoint,
+    trainable_state,
+)
 from training.recipes.sentiment import epoch_batches
 from training.strategies import merged_copy
 
@@ -65,6 +73,18 @@ class RunOutcome:
     trainable_params: int
     total_params: int
     merged: object = field(repr=False, default=None)  # the best weights, LoRA merged: a plain model
+
+
+def outcome_metrics(outcome: RunOutcome, args: argparse.Namespace) -> dict:
+    """The metrics.json entries every runner recipe writes (the task's own scores come first)."""
+    return {
+        "best": outcome.best, "best_step": outcome.best["step"], "steps_done": outcome.steps_done,
+        "total_steps": outcome.total_steps, "stopped_early": outcome.stopped_early,
+        "trainable_params": outcome.trainable_params, "total_params": outcome.total_params,
+        "lora_r": args.lora_r, "seconds": outcome.seconds, "hardware": hardware(),
+        "args": vars(args) | {"data_dir": str(args.data_dir), "output": str(args.output)},
+        "history": outcome.history,
+    }
 
 
 def _rows(features: Features) -> list[dict]:

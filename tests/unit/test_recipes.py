@@ -1,0 +1,72 @@
+"""The NER and QA recipes end to end on a few sentences: train, keep the best, score, export, reload.
+
+They run on the real embedded encoder for two optimizer steps over data laid out as in
+../shared/data (built here from the project's own samples), so the wiring that ships a head is
+checked without the hours of training a real head takes.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from lab.loading import ModelCache
+from lab.ner import tag_entities
+from lab.qa import answer_question
+from lab.registry import embedded_ref
+from lab.settings import ASSETS_DIR, Settings
+from training.recipes import export, ner, qa
+
+SAMPLES = ASSETS_DIR / "samples"
+STEPS = ["--max-steps", "2", "--evals-per-epoch", "1", "--checkpoint-minutes", "0"]
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """WikiANN-style files (an "en:" prefix on every token) and a SQuAD file of six articles."""
+    wikiann = tmp_path / "data" / "wikiann_en"
+    wikiann.mkdir(parents=True)
+    lines = [f"en:{line}" if line.strip() else line for line in (SAMPLES / "ner.conll").read_text().splitlines()]
+    for split in ("train", "dev", "test"):
+        (wikiann / split).write_text("\n".join(lines) + "\n")
+    (tmp_path / "data" / "squad").mkdir()
+    shutil.copy(SAMPLES / "qa.json", tmp_path / "data" / qa.SQUAD_FILE)
+    return tmp_path / "data"
+
+
+def test_ner_recipe_trains_exports_and_the_head_loads(tmp_path, data_dir):
+    run = tmp_path / "run"
+    metrics = ner.main(["--data-dir", str(data_dir), "--output", str(run), "--dev-sample", "10", *STEPS])
+    assert metrics["steps_done"] == 2 and metrics["best_step"] in (1, 2)
+    assert metrics["test"]["sentences"] == metrics["test_sentences"] > 10  # the whole test file scored
+    assert (run / "best" / "model.safetensors").is_file() and (run / "checkpoint.pt").is_file()
+    assert json.loads((run / "metrics.json").read_text())["train_sentences"] == metrics["train_sentences"]
+
+    assets = tmp_path / "assets"
+    result = export.main(["ner", str(run), "--assets", str(assets), "--data-dir", str(data_dir)])
+    assert result["export"]["max_logit_diff"] < 0.1 and result["export"]["low_rank"]  # LoRA shipped as pairs
+    card = (assets / "models" / "ner" / "README.md").read_text()
+    assert "WikiANN" in card and "## Scores" in card and f"{result['scores']['f1']:.3f}" in card
+    loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("ner"))
+    tags = tag_entities(loaded.model, loaded.tokenizer, "She flew to Paris.", aggregation="none")
+    assert {p.tag for p in tags.pieces} <= set(loaded.model.config.id2label.values())
+
+
+def test_qa_recipe_splits_by_article_trains_exports_and_the_head_loads(tmp_path, data_dir):
+    train, dev, test = qa.splits(data_dir, dev_articles=1, test_articles=2)
+    titles = [{e.title for e in part} for part in (train, dev, test)]
+    assert len(titles[1]) == 1 and len(titles[2]) == 2 and not (titles[0] & titles[1] or titles[0] & titles[2])
+
+    run = tmp_path / "run"
+    metrics = qa.main(["--data-dir", str(data_dir), "--output", str(run), "--dev-articles", "1",
+                       "--test-articles", "2", "--max-length", "128", "--stride", "32", *STEPS])
+    assert metrics["steps_done"] == 2 and metrics["test_questions"] == len(test)
+    assert set(metrics["test"]["per_article"]) == titles[2]
+
+    assets = tmp_path / "assets"
+    result = export.main(["qa", str(run), "--assets", str(assets), "--data-dir", str(data_dir)])
+    assert result["export"]["max_logit_diff"] < 0.1
+    assert "SQuAD" in (assets / "models" / "qa" / "README.md").read_text()
+    loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("qa"))
+    answer = answer_question(loaded.model, loaded.tokenizer, "Where did she fly?", "She flew to Paris.")
+    assert answer.answer and answer.answer in "She flew to Paris."
