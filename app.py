@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from lab import session
+from lab import lazy, session
 from lab.context import Lab
 from lab.settings import ASSETS_DIR, Settings
 from tabs.classification import ClassificationTab
@@ -95,7 +95,15 @@ def launch_kwargs() -> dict:
     }
 
 
-if __name__ == "__main__":
-    settings = Settings.from_env()
+def serve(settings: Settings) -> None:
+    """Serve the app until interrupted. The page needs neither torch nor transformers (lab.lazy):
+    they are imported in the background once it is served, so the first answer finds them loaded."""
     session.sweep(settings.runs_dir, settings.session_max_age_hours)  # leftovers of a previous run
-    build_app(Lab(settings)).queue(default_concurrency_limit=2).launch(**launch_kwargs())
+    demo = build_app(Lab(settings)).queue(default_concurrency_limit=2)
+    demo.launch(prevent_thread_lock=True, **launch_kwargs())
+    lazy.warm_in_background()
+    demo.block_thread()
+
+
+if __name__ == "__main__":
+    serve(Settings.from_env())

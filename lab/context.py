@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import threading
+from typing import TYPE_CHECKING
+
 from lab import registry
 from lab import session as session_state
 from lab.hub import HubStatus
-from lab.loading import LoadedModel, ModelCache
+from lab.lazy import lazy_import
 from lab.registry import ModelRef
 from lab.settings import Settings
+
+if TYPE_CHECKING:
+    from lab.loading import LoadedModel, ModelCache
+
+# torch and transformers: imported with the first model, not to lay out the page.
+loading = lazy_import("lab.loading")
 
 
 class Lab:
     def __init__(self, settings: Settings | None = None):
         self.settings = settings or Settings.from_env()
         self.hub = HubStatus(self.settings)
-        self.models = ModelCache(self.settings)
+        self._models: ModelCache | None = None
+        self._models_lock = threading.Lock()
         # Host-configured local model directories, by dropdown name.
         self.host_models = registry.local_models_from_settings(self.settings)
+
+    @property
+    def models(self) -> ModelCache:
+        """The model cache, created (and torch imported) when a model is first asked for."""
+        with self._models_lock:
+            if self._models is None:
+                self._models = loading.ModelCache(self.settings)
+            return self._models
 
     def _local(self, task: str, session: dict | None) -> dict[str, str]:
         return {**self.host_models, **session_state.models_for(session, task)}

@@ -27,7 +27,7 @@ from transformers.utils import cached_file
 
 from lab import attn_impl
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
-from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref
+from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref, no_head_message
 from lab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,22 +57,6 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.ref.display
-
-
-def no_head_message(task: str) -> str:
-    if task == "nsp":
-        return (
-            "Next-sentence prediction needs a model that kept its NSP pre-training head, such as "
-            "bert-base-uncased from the hub. The embedded all-MiniLM-L6-v2 has none (it was "
-            "distilled without NSP), so this works online only."
-        )
-    title = TASKS[task].title
-    return (
-        f"No trained {title.lower()} head is available offline yet: the embedded "
-        "all-MiniLM-L6-v2 encoder was never trained for this task, so its answers would be "
-        "noise. Connect to the hub to use a pretrained model, or fine-tune one in the "
-        "Fine-tune tab."
-    )
 
 
 def _auto_class(task: str):

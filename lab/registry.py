@@ -77,6 +77,23 @@ def embedded_head_dir(task: str, settings: Settings) -> Path | None:
     return head if (head / "config.json").is_file() else None
 
 
+def no_head_message(task: str) -> str:
+    """Why the embedded model can't answer ``task`` offline, and what to do instead."""
+    if task == "nsp":
+        return (
+            "Next-sentence prediction needs a model that kept its NSP pre-training head, such as "
+            "bert-base-uncased from the hub. The embedded all-MiniLM-L6-v2 has none (it was "
+            "distilled without NSP), so this works online only."
+        )
+    title = TASKS[task].title
+    return (
+        f"No trained {title.lower()} head is available offline yet: the embedded "
+        "all-MiniLM-L6-v2 encoder was never trained for this task, so its answers would be "
+        "noise. Connect to the hub to use a pretrained model, or fine-tune one in the "
+        "Fine-tune tab."
+    )
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """What to load: ``kind`` is "hub", "local" (a directory the app owns) or "embedded"."""

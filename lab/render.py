@@ -7,9 +7,11 @@ The look comes from assets/style.css (classes ``tok-*``, ``bar-*``).
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
-from lab.fill_mask import FillMaskResult
-from lab.tokenization import BatchRow, Piece
+if TYPE_CHECKING:
+    from lab.fill_mask import FillMaskResult
+    from lab.tokenization import BatchRow, Piece
 
 KIND_TITLES = {
     "special": "special token",

@@ -7,8 +7,12 @@ typed, and everything from the user is escaped. Colours are inline so the view n
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
-from lab.saliency import METHODS, Saliency
+from lab.options import SALIENCY_METHODS as METHODS
+
+if TYPE_CHECKING:
+    from lab.saliency import Saliency
 
 # Blue and orange stay apart for the common colour-vision deficiencies, unlike green and red.
 FOR = (37, 99, 235)

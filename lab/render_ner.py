@@ -6,7 +6,13 @@ and the tables are rendered as text, so no HTML is built from user text in this 
 
 from __future__ import annotations
 
-from lab.ner import IGNORE, NerResult, entity_type
+from typing import TYPE_CHECKING
+
+from lab.options import NER_IGNORE as IGNORE
+from lab.options import entity_type
+
+if TYPE_CHECKING:
+    from lab.ner import NerResult
 
 # The CoNLL-2003 tag set most NER models use (dslim/bert-base-NER among them); the legend
 # starts with it before a model has answered.

@@ -24,10 +24,8 @@ from transformers import BatchEncoding, PreTrainedModel
 
 from lab.attention import model_inputs
 from lab.errors import LabInputError
-
-INTEGRATED_GRADIENTS = "integrated_gradients"
-GRADIENT_X_INPUT = "gradient_x_input"
-METHODS = {INTEGRATED_GRADIENTS: "integrated gradients", GRADIENT_X_INPUT: "gradient × input"}
+from lab.options import GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
+from lab.options import SALIENCY_METHODS as METHODS
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-
-from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from typing import TYPE_CHECKING
 
 from lab.errors import LabInputError
+
+if TYPE_CHECKING:  # the tabs import this module to lay out the page, before transformers is imported
+    from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 
 @dataclass(frozen=True)
@@ -182,6 +184,7 @@ def train_wordpiece(corpus_path: Path, vocab_size: int, lowercase: bool = True) 
     a large one keeps more words whole. That trade-off is what the Tokenizer tab shows.
     """
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
 
     if not 40 <= vocab_size <= 30000:
         raise LabInputError("Vocabulary size must be between 40 and 30,000.")

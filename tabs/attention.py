@@ -8,17 +8,24 @@ event is public as ``/attention_<task>`` (text, [text_pair,] layer, head, [model
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from lab import registry
-from lab.attention import Attention, extract_attention, heatmap_html, parse_head
 from lab.context import Lab
 from lab.errors import NoHeadAvailable
-from lab.fill_mask import normalize_masks
-from lab.loading import LoadedModel
+from lab.lazy import lazy_import
 from lab.tokenization import check_text
 from tabs.common import model_line, user_errors
+
+if TYPE_CHECKING:
+    from lab.attention import Attention
+    from lab.loading import LoadedModel
+
+# torch: imported after the page is served.
+lab_attention = lazy_import("lab.attention")
+lab_fill_mask = lazy_import("lab.fill_mask")
 
 # The Tokenizer tab has no model of its own: its text is read by the fine-tuning base encoder.
 MODEL_TASK = {"tokenizer": "finetune-base"}
@@ -70,16 +77,16 @@ class AttentionPanel:
         check_text(text, self.lab.settings.max_text_chars)
         loaded, note = self._model(model, session_models)
         if self.task == "fill-mask" and loaded.tokenizer.mask_token:
-            text = normalize_masks(text, loaded.tokenizer.mask_token)  # "___" reads as [MASK]
+            text = lab_fill_mask.normalize_masks(text, loaded.tokenizer.mask_token)  # "___" reads as [MASK]
         start = time.perf_counter()
-        attention = extract_attention(loaded.model, loaded.tokenizer, text, text_pair or None)
-        head_number = parse_head(head)
+        attention = lab_attention.extract_attention(loaded.model, loaded.tokenizer, text, text_pair or None)
+        head_number = lab_attention.parse_head(head)
         matrix = attention.select(int(layer), head_number)
         seconds = time.perf_counter() - start
         raw = {"tokens": attention.tokens, "layer": int(layer), "head": head_number or "average",
                "num_layers": attention.num_layers, "num_heads": attention.num_heads,
                "weights": matrix.round(4).tolist()}
-        return heatmap_html(attention.tokens, matrix), _caption(attention, int(layer), head_number, loaded,
+        return lab_attention.heatmap_html(attention.tokens, matrix), _caption(attention, int(layer), head_number, loaded,
                                                                  seconds) + note, raw
 
     @user_errors

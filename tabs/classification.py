@@ -6,13 +6,15 @@ import time
 
 import gradio as gr
 
-from lab.classify import classify
 from lab.context import Lab
+from lab.lazy import lazy_import
+from lab.options import GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
 from lab.render_classify import saliency_html
-from lab.saliency import GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
 from lab.tokenization import check_text
 from tabs.attention import attention_panel
 from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+
+lab_classify = lazy_import("lab.classify")  # torch: imported after the page is served
 
 METHOD_CHOICES = [("Integrated gradients", INTEGRATED_GRADIENTS), ("Gradient × input", GRADIENT_X_INPUT)]
 
@@ -52,7 +54,7 @@ class ClassificationTab:
         check_text(text, self.lab.settings.max_text_chars)
         loaded = self.lab.model("classification", model, session_models)
         start = time.perf_counter()
-        result = classify(loaded.model, loaded.tokenizer, text, explain=False)
+        result = lab_classify.classify(loaded.model, loaded.tokenizer, text, explain=False)
         info = model_line(loaded, time.perf_counter() - start)
         info += f"\n\nPredicted **{result.predicted}**; the highlight explains that label."
         if result.multi_label:
@@ -69,7 +71,7 @@ class ClassificationTab:
         """Which words drove the predicted label: the saliency as highlighted text, and as data."""
         check_text(text, self.lab.settings.max_text_chars)
         loaded = self.lab.model("classification", model, session_models)
-        result = classify(loaded.model, loaded.tokenizer, text, method or INTEGRATED_GRADIENTS, bool(signed))
+        result = lab_classify.classify(loaded.model, loaded.tokenizer, text, method or INTEGRATED_GRADIENTS, bool(signed))
         s = result.saliency
         raw = {
             "label": result.predicted,

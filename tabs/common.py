@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
-from lab.loading import LoadedModel, no_head_message
-from lab.registry import embedded_head_dir
+from lab.registry import embedded_head_dir, no_head_message
+
+if TYPE_CHECKING:
+    from lab.loading import LoadedModel
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,12 @@ import gradio as gr
 
 from lab import render
 from lab.context import Lab
-from lab.fill_mask import fill_mask
+from lab.lazy import lazy_import
 from lab.tokenization import check_text
 from tabs.attention import attention_panel
 from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+
+lab_fill_mask = lazy_import("lab.fill_mask")  # torch: imported after the page is served
 
 EXPLAINER = """
 **A cloze task.** In pre-training, BERT read huge amounts of text with 15% of the pieces hidden
@@ -43,7 +45,7 @@ class FillMaskTab:
         check_text(text, self.lab.settings.max_text_chars)
         loaded = self.lab.model("fill-mask", model)
         start = time.perf_counter()
-        result = fill_mask(loaded.model, loaded.tokenizer, text, int(top_k),
+        result = lab_fill_mask.fill_mask(loaded.model, loaded.tokenizer, text, int(top_k),
                            [t for t in (targets or "").split(",") if t.strip()])
         elapsed = time.perf_counter() - start
         info = model_line(loaded, elapsed)

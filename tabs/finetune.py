@@ -19,10 +19,16 @@ import gradio as gr
 from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
+from lab.lazy import lazy_import
 from tabs.common import explainer, user_errors
-from training import before_after, catalog, estimate, hub_push, loop, workflows
+from training import catalog, hub_push, workflows
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
+
+# The training stack (torch, accelerate, datasets, peft): imported after the page is served.
+before_after = lazy_import("training.before_after")
+estimate = lazy_import("training.estimate")
+loop = lazy_import("training.loop")
 
 log = logging.getLogger(__name__)
 DEFAULTS = TrainConfig()

@@ -7,10 +7,12 @@ import pandas as pd
 
 from lab.context import Lab
 from lab.errors import NoHeadAvailable
-from lab.model_card import measure, next_sentence
+from lab.lazy import lazy_import
 from lab.registry import TASKS
 from lab.tokenization import check_text
 from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+
+model_card = lazy_import("lab.model_card")  # torch: imported after the page is served
 
 EXPLAINER = """
 **Same idea, different sizes.** BERT-base has 12 layers of width 768 (110M parameters);
@@ -59,7 +61,7 @@ class ModelsTab:
         loaded = [m for m in self.lab.models.loaded() if m.model is not None]
         if not loaded:
             notes.append("No model is loaded yet: tick one above or use another tab first.")
-        cards = [measure(m, text) for m in loaded]
+        cards = [model_card.measure(m, text) for m in loaded]
         table = pd.DataFrame(
             [{"model": c.name, "task": c.task, "source": c.source, "architecture": c.architecture,
               "layers": c.layers, "hidden": c.hidden, "heads": c.heads,
@@ -73,7 +75,7 @@ class ModelsTab:
         check_text(sentence_a, self.lab.settings.max_text_chars, "first sentence")
         check_text(sentence_b, self.lab.settings.max_text_chars, "second sentence")
         loaded = self.lab.model("nsp", model)
-        result = next_sentence(loaded, sentence_a, sentence_b)
+        result = model_card.next_sentence(loaded, sentence_a, sentence_b)
         return {"B follows A": result.is_next, "B is random": 1 - result.is_next}, model_line(loaded)
 
     def build(self, session_models: gr.State | None = None) -> None:

@@ -9,9 +9,12 @@ import pandas as pd
 
 from lab import render_ner
 from lab.context import Lab
-from lab.ner import STRATEGIES, tag_entities
+from lab.lazy import lazy_import
+from lab.options import NER_STRATEGIES
 from lab.tokenization import check_text
 from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+
+lab_ner = lazy_import("lab.ner")  # torch: imported after the page is served
 
 EXPLAINER = """
 **Tags per piece.** The model does not find names directly: it gives every sub-word piece a
@@ -57,7 +60,7 @@ class NerTab:
         check_text(text, self.lab.settings.max_text_chars)
         loaded = self.lab.model("ner", model, session_models)
         start = time.perf_counter()
-        result = tag_entities(loaded.model, loaded.tokenizer, text, aggregation)
+        result = lab_ner.tag_entities(loaded.model, loaded.tokenizer, text, aggregation)
         info = model_line(loaded, time.perf_counter() - start)
         found = len(result.entities)
         what = ("tagged piece", "tagged pieces") if result.aggregation == "none" else ("entity", "entities")
@@ -98,7 +101,7 @@ class NerTab:
                                         interactive=False, wrap=True, elem_id="ner-entities")
                 info = gr.Markdown(elem_id="ner-info")
             with gr.Column(scale=1):
-                aggregation = gr.Radio(list(STRATEGIES), value="simple", label="Aggregation: pieces → entities",
+                aggregation = gr.Radio(list(NER_STRATEGIES), value="simple", label="Aggregation: pieces → entities",
                                        info="How sub-word tags are grouped (as in transformers' pipeline).",
                                        elem_id="ner-aggregation")
                 pieces = gr.Dataframe(headers=PIECE_COLUMNS, label="Raw tags per sub-word piece",

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import gradio as gr
 import pandas as pd
 
-from lab import render_qa
 from lab.context import Lab
-from lab.qa import MAX_TOP_K, QAResult, answer_question
+from lab.lazy import lazy_import
+from lab.options import QA_MAX_TOP_K
 from lab.tokenization import check_text
 from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+
+if TYPE_CHECKING:
+    from lab.qa import QAResult
+
+# torch and matplotlib: imported after the page is served.
+lab_qa = lazy_import("lab.qa")
+render_qa = lazy_import("lab.render_qa")
 
 EXPLAINER = """
 **Extractive QA: the answer is a piece of the context.** The model reads the question and the
@@ -101,7 +109,7 @@ class QaTab:
         check_text(context, self.lab.settings.max_text_chars, "context")
         loaded = self.lab.model("qa", model, session_models)
         start = time.perf_counter()
-        result = answer_question(loaded.model, loaded.tokenizer, question, context, int(max_length), int(stride),
+        result = lab_qa.answer_question(loaded.model, loaded.tokenizer, question, context, int(max_length), int(stride),
                                  int(max_answer_len), int(top_k), float(no_answer_threshold))
         info = _summary(result) + "\n\n" + model_line(loaded, time.perf_counter() - start)
         if result.warnings:
@@ -124,7 +132,7 @@ class QaTab:
                 context = gr.Textbox(label="Context", value=LIGHTHOUSE, lines=6, elem_id="qa-context")
             with gr.Column(scale=1):
                 self.model = model_dropdown(self.lab, "qa")
-                top_k = gr.Slider(1, MAX_TOP_K, value=5, step=1, label="Top-k candidates")
+                top_k = gr.Slider(1, QA_MAX_TOP_K, value=5, step=1, label="Top-k candidates")
                 max_answer_len = gr.Slider(1, 100, value=30, step=1, label="Max answer length (tokens)")
                 threshold = gr.Slider(-10, 10, value=0.0, step=0.5, label="No-answer threshold",
                                       info="Answer nothing when [CLS] beats the best span by more than this.",

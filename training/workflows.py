@@ -13,10 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
+from lab.lazy import lazy_import
 from lab.settings import Settings
 from training import data as tdata
-from training import loop, ner_data, qa_data, tasks
+from training import ner_data, qa_data
 from training.config import TrainConfig
+
+# torch, accelerate, datasets: imported for the first training, not to lay out the Fine-tune tab.
+loop = lazy_import("training.loop")
+tasks = lazy_import("training.tasks")
 
 TASKS = {"classification": "Classification", "ner": "NER (token classification)", "qa": "Question answering"}
 # The validation metric the best checkpoint is chosen by, per task (and plotted).
