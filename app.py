@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from lab import lazy, session
+from lab import lazy, memory, session
 from lab.context import Lab
 from lab.settings import ASSETS_DIR, Settings
 from tabs.classification import ClassificationTab
@@ -98,6 +98,7 @@ def launch_kwargs() -> dict:
 def serve(settings: Settings) -> None:
     """Serve the app until interrupted. The page needs neither torch nor transformers (lab.lazy):
     they are imported in the background once it is served, so the first answer finds them loaded."""
+    memory.configure_allocator()  # freed tensors go back to the OS (lab/memory.py)
     session.sweep(settings.runs_dir, settings.session_max_age_hours)  # leftovers of a previous run
     demo = build_app(Lab(settings)).queue(default_concurrency_limit=2)
     demo.launch(prevent_thread_lock=True, **launch_kwargs())

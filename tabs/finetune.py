@@ -16,6 +16,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from lab import memory
 from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
@@ -186,6 +187,7 @@ class FinetuneTab:
         key = getattr(request, "session_hash", None) or "cli"
         plans = [config] + ([dataclasses.replace(config, from_scratch=True)] if compare_scratch else [])
         per_step = estimate.seconds_per_step(self.lab, config, data.typical_length)
+        memory.release()  # the estimate's model and optimizer: freed before training allocates its own
         steps = estimate.total_steps(data.items, config) * len(plans)
         yield ({"status": "starting", "task": task, "train": len(data.train), "validation": len(data.val)},
                f"Training on {len(data.train):,} examples, validating on {len(data.val):,}. Expected time ≈ "
@@ -223,6 +225,7 @@ class FinetuneTab:
             finally:
                 with self._lock:
                     self._jobs.pop(key, None)
+                memory.release()  # the run's model, gradients and optimizer state: back to the OS
             if job.error is not None:
                 record.status = "failed"
                 if isinstance(job.error, LabInputError):
