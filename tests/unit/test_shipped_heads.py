@@ -10,11 +10,12 @@ from safetensors import safe_open
 
 from lab.fill_mask import fill_mask
 from lab.loading import ModelCache
+from lab.ner import tag_entities
 from lab.registry import embedded_ref
 from lab.settings import ASSETS_DIR, Settings
 from training.recipes.export import low_rank_factors
 
-HEADS = ("classification", "fill-mask")
+HEADS = ("classification", "fill-mask", "ner")
 MB = 1024 * 1024
 
 
@@ -70,6 +71,23 @@ def test_fill_mask_head_gives_sensible_words(cache, text, accepted):
     assert accepted & set(words), f"{text}: {words}"
     # a head that learned only word frequencies answers "the", ",", "." everywhere
     assert not {"the", ",", "."} >= set(words[:3])
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("She flew to Paris.", {("Paris", "LOC")}),
+    ("Angela Merkel grew up in Hamburg.", {("Angela Merkel", "PER"), ("Hamburg", "LOC")}),
+    ("The United Nations is based in New York.", {("United Nations", "ORG"), ("New York", "LOC")}),
+    ("He works for Microsoft in Seattle.", {("Microsoft", "ORG"), ("Seattle", "LOC")}),
+])
+def test_ner_head_finds_obvious_entities(cache, text, expected):
+    loaded = cache.get(embedded_ref("ner"))
+    assert loaded.notice is None
+    assert {"B-PER", "B-ORG", "B-LOC"} <= set(loaded.model.config.id2label.values())
+    result = tag_entities(loaded.model, loaded.tokenizer, text, aggregation="simple")
+    found = {(text[e.start:e.end], e.label) for e in result.entities}
+    assert expected <= found, found
+    # and nothing else is called an entity in these plain sentences
+    assert not {w for w, _ in found} - {w for w, _ in expected}, found
 
 
 def test_low_rank_factors_are_exact_for_low_rank_changes():

@@ -422,7 +422,9 @@ Dev scores during training:
 WikiANN's tags come from Wikipedia links, so its sentences are short title-like fragments: the
 head is at its best on names in encyclopedic text and weaker on chatty text, lower-cased names
 (the tokenizer lower-cases everything, so "apple" and "Apple" look alike) and types WikiANN does
-not have (dates, money, MISC).
+not have (dates, money, MISC). ORG is its weakest type (recall above). It sometimes tags a common
+noun phrase with low confidence: "the [president]" as ORG (0.49), "[My sister]" as PER (0.53);
+the NER tab shows each entity's score, so these stand out.
 """
 
 
