@@ -60,6 +60,9 @@ def test_ner_bad_input_gets_a_clear_message(client, text, aggregation, message):
     assert client.predict(TEXT, "simple", api_name="/ner")[4] is not None  # server still serves
 
 
-def test_embedded_ner_says_no_head_offline(client):
-    with pytest.raises(AppError, match="No trained ner head"):
-        client.predict(TEXT, "simple", "all-MiniLM-L6-v2 (embedded)", api_name="/ner")
+def test_embedded_ner_answers_offline_with_the_shipped_head(client):
+    """Picking the embedded model loads the project's WikiANN head (assets/models/ner) offline."""
+    _, _, _, info, raw = client.predict("She flew to Paris.", "simple", "all-MiniLM-L6-v2 (embedded)",
+                                        api_name="/ner")
+    assert [(e["word"], e["entity_group"]) for e in raw] == [("paris", "LOC")]
+    assert "all-MiniLM-L6-v2 (embedded)" in info and "embedded, offline" in info
