@@ -57,6 +57,9 @@ def test_qa_bad_input_gets_a_clear_message(client, args, message):
         client.predict(*args, api_name="/qa")
 
 
-def test_embedded_qa_says_no_head_offline(client):
-    with pytest.raises(AppError, match="No trained question answering head"):
-        client.predict("Who?", CONTEXT, 5, 384, 128, 30, 0.0, "all-MiniLM-L6-v2 (embedded)", api_name="/qa")
+def test_embedded_qa_answers_offline_with_the_shipped_head(client):
+    """Picking the embedded model loads the project's SQuAD head (assets/models/qa) offline."""
+    answer, info, *_, raw = client.predict("Who was the last keeper?", CONTEXT, 5, 384, 128, 30, 0.0,
+                                           "all-MiniLM-L6-v2 (embedded)", api_name="/qa")
+    assert "Mira Olsen" in answer and CONTEXT[raw["start"]:raw["end"]] == answer
+    assert "all-MiniLM-L6-v2 (embedded)" in info and "embedded, offline" in info

@@ -11,11 +11,12 @@ from safetensors import safe_open
 from lab.fill_mask import fill_mask
 from lab.loading import ModelCache
 from lab.ner import tag_entities
+from lab.qa import answer_question
 from lab.registry import embedded_ref
 from lab.settings import ASSETS_DIR, Settings
 from training.recipes.export import low_rank_factors
 
-HEADS = ("classification", "fill-mask", "ner")
+HEADS = ("classification", "fill-mask", "ner", "qa")
 MB = 1024 * 1024
 
 
@@ -88,6 +89,18 @@ def test_ner_head_finds_obvious_entities(cache, text, expected):
     assert expected <= found, found
     # and nothing else is called an entity in these plain sentences
     assert not {w for w, _ in found} - {w for w, _ in expected}, found
+
+
+@pytest.mark.parametrize(("question", "context", "answer"), [
+    ("Where did she fly?", "She flew to Paris last summer to visit her aunt.", "Paris"),
+    ("When was the bridge opened?", "The old stone bridge over the river was opened in 1887 by the mayor.", "1887"),
+    ("Who wrote the letter?", "The letter was written by Thomas Hardy, who lived in Dorset.", "Thomas Hardy"),
+])
+def test_qa_head_answers_obvious_questions(cache, question, context, answer):
+    loaded = cache.get(embedded_ref("qa"))
+    assert loaded.notice is None
+    result = answer_question(loaded.model, loaded.tokenizer, question, context)
+    assert answer in result.answer and len(result.answer) <= len(answer) + 12, result.answer
 
 
 def test_low_rank_factors_are_exact_for_low_rank_changes():

@@ -353,6 +353,12 @@ def _shipped_rows(export: dict, metrics: dict, head: str) -> str:
 | export check | max abs logit difference, reloaded delta vs trained fp32 model: {export['max_logit_diff']:.2e} |"""
 
 
+def _stopped(metrics: dict) -> str:
+    if not metrics.get("stopped_early"):
+        return ""
+    return f"; stopped by its {metrics['stopped_early']} at step {metrics['steps_done']} of {metrics['total_steps']}"
+
+
 def _curve(metrics: dict, keys: tuple[str, ...]) -> str:
     return "\n".join(f"| {h['step']} | {h['epoch']:.2f} | " + " | ".join(f"{h[k]:.3f}" for k in keys) + " |"
                       for h in metrics["history"])
@@ -379,7 +385,7 @@ WordPiece piece (the NER tab's "first"/"simple" aggregation groups the pieces ba
 {_shipped_rows(export, metrics, "classifier")}
 | training data | WikiANN English train: {metrics['train_sentences']:,} sentences |
 | model selection | entity F1 on a fixed sample of {metrics['dev_sentences_scored']:,} dev sentences (seed {a['seed']}), {len(metrics['history'])} evaluations; best at step {best['step']} (dev F1 {best['f1']:.3f}) |
-| training | {metrics['steps_done']} steps of batch {a['batch_size']} sentences ({metrics['history'][-1]['epoch']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule, warm-up {a['warmup_ratio']:g}, max length {a['max_length']} |
+| training | {metrics['steps_done']} steps of batch {a['batch_size']} sentences ({metrics['history'][-1]['epoch']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule over {metrics['total_steps']} steps, warm-up {a['warmup_ratio']:g}, max length {a['max_length']}{_stopped(metrics)} |
 
 ## Scores (of the shipped weights, reloaded through `lab.loading`)
 
@@ -449,7 +455,7 @@ post-processing (windows with a stride, best start/end span, offsets back to cha
 {_shipped_rows(export, metrics, "qa_outputs")}
 | training data | SQuAD v1.1 dev articles 0-{35 - a['test_articles'] - a['dev_articles']}: {metrics['train_questions']:,} questions, {metrics['train_windows']:,} windows of up to {a['max_length']} tokens (stride {a['stride']}) |
 | model selection | SQuAD F1 on articles {', '.join(t.replace('_', ' ') for t in metrics['dev_titles'])} ({metrics['dev_questions']} questions); best at step {best['step']} (dev EM {best['exact_match']:.1%}, F1 {best['f1']:.1%}) |
-| training | {metrics['steps_done']} steps of batch {a['batch_size']} windows ({metrics['history'][-1]['epoch']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule, warm-up {a['warmup_ratio']:g} |
+| training | {metrics['steps_done']} steps of batch {a['batch_size']} windows ({metrics['history'][-1]['epoch']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule over {metrics['total_steps']} steps, warm-up {a['warmup_ratio']:g}{_stopped(metrics)} |
 
 ## Scores (of the shipped weights, reloaded through `lab.loading`)
 
