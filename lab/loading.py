@@ -238,9 +238,16 @@ class ModelCache:
             loaded = self._load(ref)
             with self._lock:
                 self._models[ref.key] = loaded
-                while len(self._models) > self.settings.max_loaded_models:
-                    self._models.popitem(last=False)
+                self._drop_least_recent(loaded.model is not None)
             return loaded
+
+    def _drop_least_recent(self, models: bool) -> None:
+        """Keep at most max_loaded_models models, and as many tokenizers alone. A tokenizer weighs a
+        few MB: counted with the models, the Tokenizer tab's made a class using every tab reload
+        a model on almost every request."""
+        same_kind = [key for key, m in self._models.items() if (m.model is not None) == models]
+        for key in same_kind[: max(0, len(same_kind) - self.settings.max_loaded_models)]:
+            del self._models[key]
 
     def loaded(self) -> list[LoadedModel]:
         with self._lock:

@@ -58,14 +58,17 @@ def test_incomplete_delta_is_refused(tmp_path):
         ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))
 
 
-def test_local_model_loads_and_cache_is_bounded(tiny_mlm_dir):
+def test_local_model_loads_and_cache_is_bounded(tiny_mlm_dir, tiny_cls_dir):
     cache = ModelCache(Settings(offline=True, max_loaded_models=2))
     ref = ModelRef("fill-mask", "local", str(tiny_mlm_dir), "tiny")
     first = cache.get(ref)
     assert cache.get(ref) is first  # cached
-    cache.get(embedded_ref("tokenizer"))
+    tokenizer = cache.get(embedded_ref("tokenizer"))
     cache.get(embedded_ref("finetune-base"))
-    assert len(cache.loaded()) == 2 and first not in cache.loaded()  # least recent dropped
+    assert first in cache.loaded()  # a tokenizer alone takes no model's place: two models fit
+    cache.get(ModelRef("classification", "local", str(tiny_cls_dir), "tiny-cls"))
+    loaded = cache.loaded()
+    assert len(loaded) == 3 and first not in loaded and tokenizer in loaded  # the least recent model dropped
 
 
 def test_pickle_only_directory_is_refused(tmp_path, tiny_mlm_dir):
