@@ -261,8 +261,9 @@ def test_renderers_escape_and_mark(tiny_qa):
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert html.count('class="qa-mark"') == 1 and "qa-window" in html
     fig = render_qa.probability_figure(result)
-    assert len(fig.axes) == 2 and len(fig.axes[0].patches) == len(result.window.tokens)
-    colors = [p.get_facecolor() for p in fig.axes[0].patches]
+    bars = fig.axes[0].collections[0]  # one bar per token of the window
+    assert len(fig.axes) == 2 and len(bars.get_paths()) == len(result.window.tokens)
+    colors = list(bars.get_facecolors())
     red = [i for i, c in enumerate(colors) if c[:3] == pytest.approx((0xD6 / 255, 0x27 / 255, 0x28 / 255))]
     assert red == [result.best.start_token]
     raw = render_qa.raw_output(result)
