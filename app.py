@@ -6,6 +6,9 @@ LAB_* variables (see lab/settings.py) change the lab's own settings.
 
 from __future__ import annotations
 
+import os
+import threading
+
 import gradio as gr
 
 from lab import lazy, memory, session
@@ -26,6 +29,11 @@ INTRO = (
     "Pre-train, then fine-tune: look inside BERT's tokenizer and masked-LM, then use and "
     "fine-tune models for classification, NER and question answering."
 )
+
+# Gradio recomputes the summary behind its /monitoring page (a pandas DataFrame of up to 10,000
+# past events) after every event: 8-15 ms of CPU per request here, a third of a quick answer's
+# cost. Once per 100 events over the last 1,000 is plenty. A host's own values win.
+GRADIO_QUEUE_ENV = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "100", "GRADIO_ANALYTICS_MAX_EVENTS": "1000"}
 
 # Each entry: (tab title, tab class). A tab class takes the Lab; .build(session_models) lays it out.
 TABS = [
@@ -95,14 +103,24 @@ def launch_kwargs() -> dict:
     }
 
 
+def warm_up(settings: Settings) -> None:
+    """Once the page is served: torch's thread count for this server, then the heavy imports."""
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)  # per request; several run at once (lab/settings.py)
+    lazy.warm()
+
+
 def serve(settings: Settings) -> None:
     """Serve the app until interrupted. The page needs neither torch nor transformers (lab.lazy):
     they are imported in the background once it is served, so the first answer finds them loaded."""
     memory.configure_allocator()  # freed tensors go back to the OS (lab/memory.py)
+    for name, value in GRADIO_QUEUE_ENV.items():  # read when the queue is made
+        os.environ.setdefault(name, value)
     session.sweep(settings.runs_dir, settings.session_max_age_hours)  # leftovers of a previous run
     demo = build_app(Lab(settings)).queue(default_concurrency_limit=2)
     demo.launch(prevent_thread_lock=True, **launch_kwargs())
-    lazy.warm_in_background()
+    threading.Thread(target=warm_up, args=(settings,), name="lab-warm-up", daemon=True).start()
     demo.block_thread()
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import importlib
 import logging
-import threading
 from types import ModuleType
 
 log = logging.getLogger(__name__)
@@ -53,10 +52,3 @@ def warm() -> None:
             importlib.import_module(name)
         except Exception:
             log.exception("warming up %s failed", name)
-
-
-def warm_in_background() -> threading.Thread:
-    """Start ``warm`` in a daemon thread and return it."""
-    thread = threading.Thread(target=warm, name="lab-warm-imports", daemon=True)
-    thread.start()
-    return thread

@@ -51,6 +51,15 @@ class Settings:
     max_train_minutes: float = 15.0
     # Session folders older than this are swept at start-up (a closed tab removes its own at once).
     session_max_age_hours: float = 12.0
+    # Requests answered at once in each queue lane (quick answers; slow ones: QA, saliency, model
+    # cards, data checks); trainings have their own (tabs/common.py). Two per lane: a request
+    # spends much of its time in Python, holding the interpreter, so a second one's model runs
+    # meanwhile.
+    lane_workers: int = 2
+    # Threads torch uses per request (python app.py sets it). One: requests run side by side, and
+    # on a 2-core machine that other jobs also use, a fill-mask answer took ~240 ms with 2 threads
+    # against ~21 ms with 1 (threads waiting on each other for cores they don't get).
+    torch_threads: int = 1
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -70,4 +79,6 @@ class Settings:
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
+            lane_workers=int(os.environ.get("LAB_LANE_WORKERS", "2")),
+            torch_threads=int(os.environ.get("LAB_TORCH_THREADS", "1")),
         )

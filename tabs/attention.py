@@ -17,7 +17,7 @@ from lab.context import Lab
 from lab.errors import NoHeadAvailable
 from lab.lazy import lazy_import
 from lab.tokenization import check_text
-from tabs.common import model_line, user_errors
+from tabs.common import QUICK, lane, model_line, user_errors
 
 if TYPE_CHECKING:
     from lab.attention import Attention
@@ -121,10 +121,11 @@ def attention_panel(
         gr.Markdown(EXPLAINER)
     outputs = [heatmap, info, raw]
     if text_pair is not None:
-        run.click(panel.show_pair, [text, text_pair, layer, head], outputs, api_name=f"attention_{slug.replace('-', '_')}")
+        run.click(panel.show_pair, [text, text_pair, layer, head], outputs, api_name=f"attention_{slug.replace('-', '_')}",
+                  **lane(lab, QUICK))
     else:
         inputs = [text, layer, head] + ([model] if model is not None else [])
         if model is not None and session_models is not None:
             inputs.append(session_models)
-        run.click(panel.show, inputs, outputs, api_name=f"attention_{slug.replace('-', '_')}")
+        run.click(panel.show, inputs, outputs, api_name=f"attention_{slug.replace('-', '_')}", **lane(lab, QUICK))
     return panel

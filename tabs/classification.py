@@ -12,7 +12,7 @@ from lab.options import GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
 from lab.render_classify import saliency_html
 from lab.tokenization import check_text
 from tabs.attention import attention_panel
-from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+from tabs.common import QUICK, SLOW, explainer, head_banner, lane, model_dropdown, model_line, user_errors
 
 lab_classify = lazy_import("lab.classify")  # torch: imported after the page is served
 
@@ -107,8 +107,10 @@ class ClassificationTab:
         explainer(EXPLAINER)
         state = session_models if session_models is not None else gr.State({})
         # The label comes back at once; the saliency (a backward pass or several) follows it.
-        explain = dict(fn=self.explain, inputs=[text, self.model, state, method, signed], outputs=[words, raw])
-        classify_event = dict(fn=self.classify, inputs=[text, self.model, state], outputs=[label, info, raw])
+        explain = dict(fn=self.explain, inputs=[text, self.model, state, method, signed], outputs=[words, raw],
+                       **lane(self.lab, SLOW))
+        classify_event = dict(fn=self.classify, inputs=[text, self.model, state], outputs=[label, info, raw],
+                              **lane(self.lab, QUICK))
         run.click(**classify_event, api_name="classify").success(**explain, api_name="explain")
         text.submit(**classify_event, api_visibility="private").success(**explain, api_visibility="private")
         attention_panel(self.lab, "classification", text, self.model, state)

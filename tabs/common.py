@@ -19,6 +19,16 @@ log = logging.getLogger(__name__)
 
 USER_ERRORS = (LabInputError, NoHeadAvailable, ModelLoadError)
 
+# Queue lanes (Gradio concurrency groups): answers that take tens of milliseconds never wait
+# behind ones that take seconds (QA windows, saliency, model cards, data checks). Each lane runs
+# Settings.lane_workers events at once; trainings have their own lane ("training").
+QUICK, SLOW = "quick", "slow"
+
+
+def lane(lab, name: str) -> dict:
+    """The event listener arguments that put an event in lane ``name``."""
+    return {"concurrency_id": name, "concurrency_limit": lab.settings.lane_workers}
+
 
 def user_errors(fn):
     """Show the lab's own errors as a clear message in the UI instead of a traceback."""

@@ -11,7 +11,7 @@ from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.tokenization import check_text
 from tabs.attention import attention_panel
-from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, user_errors
 
 lab_fill_mask = lazy_import("lab.fill_mask")  # torch: imported after the page is served
 
@@ -82,7 +82,8 @@ class FillMaskTab:
             raw = gr.JSON()
         gr.Examples(EXAMPLES, [text, top_k, targets])
         explainer(EXPLAINER)
-        event = dict(fn=self.fill, inputs=[text, top_k, targets, model], outputs=[first, bars, best, info, raw])
+        event = dict(fn=self.fill, inputs=[text, top_k, targets, model], outputs=[first, bars, best, info, raw],
+                     **lane(self.lab, QUICK))
         run.click(**event, api_name="fill_mask")
         text.submit(**event, api_visibility="private")
         attention_panel(self.lab, "fill-mask", text, model)

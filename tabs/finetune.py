@@ -21,7 +21,7 @@ from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
 from lab.lazy import lazy_import
-from tabs.common import explainer, user_errors
+from tabs.common import SLOW, explainer, lane, user_errors
 from training import catalog, hub_push, workflows
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
@@ -467,17 +467,19 @@ class FinetuneTab:
 
         inspect_inputs = [upload, text_col, label_col, base, task]
         inspect_outputs = [data_info, text_col, label_col, classes, lengths, preview, max_len]
-        upload.upload(self.inspect_data, inspect_inputs, inspect_outputs, api_name="inspect_data")
+        slow = lane(self.lab, SLOW)  # reading data, building models: seconds, never before quick answers
+        upload.upload(self.inspect_data, inspect_inputs, inspect_outputs, api_name="inspect_data", **slow)
         dataset.input(self.describe_dataset, [dataset, task], [card_info, size], api_visibility="private")
-        use.click(self.use_dataset, [dataset, size, base, task], [upload, *inspect_outputs], api_name="load_dataset")
+        use.click(self.use_dataset, [dataset, size, base, task], [upload, *inspect_outputs], api_name="load_dataset",
+                  **slow)
         task.change(self.switch_task, task, [dataset, size, card_info, upload, text_col, label_col, weights,
                                               metric_note], api_visibility="private")
         task.change(lambda t: gr.update(visible=t == "ner"), task, all_pieces, api_visibility="private")
         for column in (text_col, label_col):
-            column.input(self.inspect_data, inspect_inputs, inspect_outputs, api_visibility="private")
+            column.input(self.inspect_data, inspect_inputs, inspect_outputs, api_visibility="private", **slow)
         params_inputs = [strategy, freeze, lora_r, base]
         for control in params_inputs:
-            control.change(self.count_parameters, params_inputs, params_info, api_visibility="private")
+            control.change(self.count_parameters, params_inputs, params_info, api_visibility="private", **slow)
         cancel_btn.click(self.cancel, None, status, api_name="cancel_training")
         self.train_event = train_btn.click(
             self.finetune,
@@ -490,7 +492,7 @@ class FinetuneTab:
             concurrency_id="training",
         )
         try_btn.click(self.predict, [try_text, session_models], [after, before, try_info],
-                      api_name="predict_finetuned")
+                      api_name="predict_finetuned", **slow)
         pick.change(self.compare_runs, [pick, runs], [compare_loss, compare_acc], api_visibility="private")
         export_btn.click(self.export, [fmt, runs], export_file, api_name="export_runs")
         push_btn.click(self.push, [repo, token, private, runs], push_info, api_name="push_to_hub")

@@ -10,7 +10,7 @@ from lab.errors import NoHeadAvailable
 from lab.lazy import lazy_import
 from lab.registry import TASKS
 from lab.tokenization import check_text
-from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+from tabs.common import QUICK, SLOW, explainer, head_banner, lane, model_dropdown, model_line, user_errors
 
 model_card = lazy_import("lab.model_card")  # torch: imported after the page is served
 
@@ -89,7 +89,7 @@ class ModelsTab:
         table = gr.Dataframe(interactive=False, elem_id="mc-table")
         notes = gr.Markdown()
         run.click(self.model_cards, [text, also, session_models] if session_models else [text, also],
-                  [table, notes], api_name="model_cards")
+                  [table, notes], api_name="model_cards", **lane(self.lab, SLOW))
 
         gr.Markdown("### Next-sentence prediction")
         head_banner(self.lab, "nsp")
@@ -102,5 +102,5 @@ class ModelsTab:
         with gr.Row():
             verdict = gr.Label(label="Next sentence?")
             info = gr.Markdown()
-        nsp_run.click(self.nsp, [a, b, model], [verdict, info], api_name="nsp")
+        nsp_run.click(self.nsp, [a, b, model], [verdict, info], api_name="nsp", **lane(self.lab, QUICK))
         explainer(EXPLAINER)

@@ -12,7 +12,7 @@ from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.options import NER_STRATEGIES
 from lab.tokenization import check_text
-from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, user_errors
 
 lab_ner = lazy_import("lab.ner")  # torch: imported after the page is served
 
@@ -112,8 +112,9 @@ class NerTab:
         explainer(EXPLAINER)
         models = [self.model] + ([session_models] if session_models is not None else [])
         event = dict(fn=self.ner, inputs=[text, aggregation, *models],
-                     outputs=[highlighted, entities, pieces, info, raw])
-        then = dict(fn=self.legend, inputs=[aggregation, *models], outputs=highlighted, api_visibility="private")
+                     outputs=[highlighted, entities, pieces, info, raw], **lane(self.lab, QUICK))
+        then = dict(fn=self.legend, inputs=[aggregation, *models], outputs=highlighted, api_visibility="private",
+                    **lane(self.lab, QUICK))
         run.click(**event, api_name="ner").success(**then)
         text.submit(**event, api_visibility="private").success(**then)
         # .input, not .change: a user flipping the switch re-runs; an example filling it in does not.

@@ -12,7 +12,7 @@ from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.options import QA_MAX_TOP_K
 from lab.tokenization import check_text
-from tabs.common import explainer, head_banner, model_dropdown, model_line, user_errors
+from tabs.common import SLOW, explainer, head_banner, lane, model_dropdown, model_line, user_errors
 
 if TYPE_CHECKING:
     from lab.qa import QAResult
@@ -159,6 +159,7 @@ class QaTab:
         inputs = [question, context, top_k, max_length, stride, max_answer_len, threshold, self.model]
         if session_models is not None:
             inputs.append(session_models)
-        event = dict(fn=self.qa, inputs=inputs, outputs=[answer, info, highlight, chart, candidates, raw])
+        event = dict(fn=self.qa, inputs=inputs, outputs=[answer, info, highlight, chart, candidates, raw],
+                     **lane(self.lab, SLOW))
         run.click(**event, api_name="qa")
         question.submit(**event, api_visibility="private")

@@ -10,7 +10,7 @@ from lab.context import Lab
 from lab.errors import LabInputError
 from lab.tokenization import check_text, tokenize_batch, tokenize_pieces, train_wordpiece
 from tabs.attention import attention_panel
-from tabs.common import explainer, model_dropdown, user_errors
+from tabs.common import QUICK, explainer, lane, model_dropdown, user_errors
 
 TRAINED_HERE = "WordPiece trained here on the project's paragraphs"
 
@@ -124,7 +124,8 @@ class TokenizerTab:
             [text, pair],
         )
         explainer(EXPLAINER)
-        event = dict(fn=self.tokenize, inputs=[text, pair, model], outputs=[chips, source, table, summary])
+        event = dict(fn=self.tokenize, inputs=[text, pair, model], outputs=[chips, source, table, summary],
+                     **lane(self.lab, QUICK))
         run.click(**event, api_name="tokenize")
         text.submit(**event, api_visibility="private")
         attention_panel(self.lab, "tokenizer", text, text_pair=pair)
@@ -141,7 +142,7 @@ class TokenizerTab:
         batch_grid = gr.HTML()
         batch_table = gr.Dataframe(interactive=False, wrap=True, elem_id="batch-table")
         batch_run.click(self.tokenize_batch, [lines, padding, truncation, max_length, model],
-                        [batch_grid, batch_table], api_name="tokenize_batch")
+                        [batch_grid, batch_table], api_name="tokenize_batch", **lane(self.lab, QUICK))
 
         gr.Markdown("### Two tokenizers side by side")
         second_choices = [TRAINED_HERE] + (self.lab.choices("tokenizer") if self.lab.hub.online else [])
@@ -156,4 +157,4 @@ class TokenizerTab:
             left = gr.HTML()
             right = gr.HTML()
         compare_run.click(self.compare, [text, second, vocab, model], [left, right, compare_summary],
-                          api_name="compare_tokenizers")
+                          api_name="compare_tokenizers", **lane(self.lab, QUICK))
