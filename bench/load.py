@@ -10,6 +10,17 @@ queueing in the app included. Prints p50/p95 per endpoint and the errors.
 Tasks without a shipped head run on the embedded encoder with a random head
 (``LAB_MODEL_<TASK>`` pointed at a local folder); the output says which.
 
+The clients share this process and the machine with the app. By default they are made with
+``ssl_verify=False``: the URL is plain HTTP on loopback, so no certificate is ever checked, but
+with gradio_client's default (True) httpx loads the system's CA bundle into a new SSL context
+for every request (~80 ms of CPU here, twice per call), and 20 clients doing that in one
+process on 2 cores measure mostly themselves. ``--ssl-verify`` restores the default.
+
+A client's first call also makes Gradio set up its session on the server (a config for every
+component of the page: ~33 ms each here, on the event loop), so 20 new clients calling at the
+same instant wait for 20 of those first. ``--open-sessions`` lets each client make one
+/tokenize call before the timed calls, to measure the load without that setup.
+
     python -m bench.load                      # 20 clients x 5 calls
     python -m bench.load --clients 40 --calls-per-client 10 --duration 300
 """
@@ -59,6 +70,10 @@ def main(argv: list[str] | None = None) -> dict:
                         help="Seconds after which clients start no new calls (calls under way finish).")
     parser.add_argument("--endpoints", default=",".join(CALLS), help="Comma-separated endpoints to mix.")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="Seconds to wait for the first page.")
+    parser.add_argument("--ssl-verify", action="store_true",
+                        help="Make the clients with gradio_client's default ssl_verify=True (see above).")
+    parser.add_argument("--open-sessions", action="store_true",
+                        help="Each client makes one untimed /tokenize call first, so its server session exists.")
     parser.add_argument("--out", type=Path, default=default_out("load"), help="Where to write the JSON.")
     args = parser.parse_args(argv)
 
@@ -79,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
     proc = start_app(port, overrides, log_path)
     try:
         wait_for_page(url, proc, args.startup_timeout)
-        warm = Client(url, verbose=False)
+        warm = Client(url, verbose=False, ssl_verify=args.ssl_verify)
         warmup_s = {}
         for endpoint in endpoints:  # first calls load the models
             t = time.perf_counter()
@@ -90,7 +105,10 @@ def main(argv: list[str] | None = None) -> dict:
               + ", ".join(f"{e} {s:.1f} s" for e, s in warmup_s.items()), flush=True)
 
         t = time.perf_counter()
-        clients = [Client(url, verbose=False) for _ in range(args.clients)]
+        clients = [Client(url, verbose=False, ssl_verify=args.ssl_verify) for _ in range(args.clients)]
+        if args.open_sessions:
+            for client in clients:
+                client.predict(*CALLS["/tokenize"], api_name="/tokenize")
         connect_s = time.perf_counter() - t
         records: list[tuple[str, float, str | None]] = []
         lock = threading.Lock()
@@ -140,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict:
         rows.append([endpoint, len(ok) + len(errors), len(errors), p50, p95, max(ok, default=float("nan")), verdict])
     total = len(records)
     print(f"\n{args.clients} clients x up to {args.calls_per_client} calls, {total} calls in {wall:.1f} s "
-          f"({total / wall:.2f} calls/s); clients connected in {connect_s:.1f} s; app peak RSS {rss / 2**20:.0f} MiB")
+          f"({total / wall:.2f} calls/s); clients connected in {connect_s:.1f} s"
+          f"{' (sessions opened)' if args.open_sessions else ''}; app peak RSS {rss / 2**20:.0f} MiB")
     print(table(rows, ["endpoint", "calls", "errors", "p50 s", "p95 s", "max s", "target"]))
     for endpoint, data in per_endpoint.items():
         for sample in data["error_samples"]:
@@ -148,7 +167,8 @@ def main(argv: list[str] | None = None) -> dict:
     results = {"benchmark": "load", "machine": info, "args": {k: str(v) for k, v in vars(args).items()},
                "models": notes, "warmup_s": warmup_s, "connect_s": connect_s, "wall_s": wall, "calls": total,
                "calls_per_s": total / wall, "peak_rss_bytes": rss, "endpoints": per_endpoint,
-               "app_concurrency": "app.py as shipped (queue default_concurrency_limit=2)"}
+               "app_concurrency": "app.py as shipped (see lab/settings.py: lane_workers, torch_threads)",
+               "client_ssl_verify": args.ssl_verify, "sessions_opened_first": args.open_sessions}
     write_results(args.out, results)
     return results
 
