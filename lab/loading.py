@@ -27,6 +27,7 @@ from transformers.utils import cached_file
 
 from lab import attn_impl
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
+from lab.precision import describe, inference_precision
 from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref, no_head_message
 from lab.settings import Settings
 
@@ -57,6 +58,11 @@ class LoadedModel:
     @property
     def name(self) -> str:
         return self.ref.display
+
+    @property
+    def precision(self) -> str:
+        """e.g. "fp32, SDPA attention" (empty for a tokenizer)."""
+        return describe(self.model)
 
 
 def _auto_class(task: str):
@@ -261,14 +267,21 @@ class ModelCache:
         with MODEL_LOAD_LOCK:
             return self._load_unlocked(ref)
 
+    def _in_precision(self, model):
+        """The model cast to the host's inference precision (lab.precision); fp32 as loaded otherwise."""
+        if model is not None and inference_precision(self.settings.inference_precision) == "bf16":
+            model = model.to(torch.bfloat16)
+        return model
+
     def _load_unlocked(self, ref: ModelRef) -> LoadedModel:
         start = time.perf_counter()
         if ref.kind == "embedded":
             model, tokenizer = _load_embedded(ref.task, self.settings)
-            return LoadedModel(ref, model, tokenizer, time.perf_counter() - start)
+            return LoadedModel(ref, self._in_precision(model), tokenizer, time.perf_counter() - start)
         try:
             check_repo_is_safe(ref)
             model, tokenizer = _load_pretrained(ref.task, ref.id)
+            model = self._in_precision(model)
         except LabInputError:
             raise
         except RepositoryNotFoundError as exc:

@@ -19,6 +19,13 @@ ASSETS_DIR = ROOT / "assets"
 _OVERRIDABLE = ("tokenizer", "fill-mask", "classification", "ner", "qa", "nsp", "finetune-base")
 
 
+def _choice(name: str, choices: tuple[str, ...], default: str) -> str:
+    value = os.environ.get(name, default).strip().lower() or default
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)} (got {value!r}).")
+    return value
+
+
 def _env_flag(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
     if value is None:
@@ -51,6 +58,8 @@ class Settings:
     max_train_minutes: float = 15.0
     # Session folders older than this are swept at start-up (a closed tab removes its own at once).
     session_max_age_hours: float = 12.0
+    # Inference precision: auto (bf16 only on CPUs with native bf16, else fp32), fp32 or bf16.
+    inference_precision: str = "auto"
     # Requests answered at once in each queue lane (quick answers; slow ones: QA, saliency, model
     # cards, data checks); trainings have their own (tabs/common.py). Two per lane: a request
     # spends much of its time in Python, holding the interpreter, so a second one's model runs
@@ -79,6 +88,7 @@ class Settings:
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
+            inference_precision=_choice("LAB_INFERENCE_PRECISION", ("auto", "fp32", "bf16"), "auto"),
             lane_workers=int(os.environ.get("LAB_LANE_WORKERS", "2")),
             torch_threads=int(os.environ.get("LAB_TORCH_THREADS", "1")),
         )

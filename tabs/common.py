@@ -58,7 +58,8 @@ def model_line(loaded: LoadedModel, seconds: float | None = None) -> str:
     """'Answered by ...' under every result, with the fallback notice when there is one."""
     kind = {"hub": "from the hub", "local": "local model", "embedded": "embedded, offline"}[loaded.ref.kind]
     timing = f" in {seconds * 1000:.0f} ms" if seconds is not None else ""
-    line = f"Answered by **{loaded.name}** ({kind}){timing}."
+    precision = f" · {loaded.precision}" if loaded.model is not None else ""
+    line = f"Answered by **{loaded.name}** ({kind}){timing}{precision}."
     if loaded.notice:
         line += f"\n\n⚠️ {loaded.notice}"
     return line

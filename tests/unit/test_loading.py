@@ -154,3 +154,20 @@ def test_low_rank_pairs_that_do_not_fit_are_refused(tmp_path, bad):
               head_dir / "delta.safetensors")
     with pytest.raises(ModelLoadError, match="does not fit"):
         ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))
+
+
+def test_inference_precision_is_a_setting_and_the_result_line_names_it(tiny_cls_dir, monkeypatch):
+    from lab.precision import inference_precision, native_bf16_cpu
+    from tabs.common import model_line
+
+    ref = ModelRef("classification", "local", str(tiny_cls_dir), "tiny")
+    fp32 = ModelCache(Settings(offline=True, inference_precision="fp32")).get(ref)
+    bf16 = ModelCache(Settings(offline=True, inference_precision="bf16")).get(ref)
+    assert next(fp32.model.parameters()).dtype == torch.float32 and fp32.precision == "fp32, SDPA attention"
+    assert next(bf16.model.parameters()).dtype == torch.bfloat16 and bf16.precision.startswith("bf16")
+    assert "· fp32, SDPA attention" in model_line(fp32, 0.012)
+    # auto: bf16 only where the CPU multiplies it natively
+    assert inference_precision("auto") == ("bf16" if native_bf16_cpu() else "fp32")
+    monkeypatch.setenv("LAB_INFERENCE_PRECISION", "fp8")
+    with pytest.raises(ValueError, match="LAB_INFERENCE_PRECISION must be one of auto, fp32, bf16"):
+        Settings.from_env()
