@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {"benchmark": "load", "machine": info, "args": {k: str(v) for k, v in vars(args).items()},
                "models": notes, "warmup_s": warmup_s, "connect_s": connect_s, "wall_s": wall, "calls": total,
                "calls_per_s": total / wall, "peak_rss_bytes": rss, "endpoints": per_endpoint,
-               "app_concurrency": "app.py as shipped (see lab/settings.py: lane_workers, torch_threads)",
+               "app_concurrency": "app.py as shipped (see lab/settings.py: quick_workers, slow_workers, torch_threads)",
                "client_ssl_verify": args.ssl_verify, "sessions_opened_first": args.open_sessions}
     write_results(args.out, results)
     return results

@@ -60,11 +60,14 @@ class Settings:
     session_max_age_hours: float = 12.0
     # Inference precision: auto (bf16 only on CPUs with native bf16, else fp32), fp32 or bf16.
     inference_precision: str = "auto"
-    # Requests answered at once in each queue lane (quick answers; slow ones: QA, saliency, model
-    # cards, data checks); trainings have their own (tabs/common.py). Two per lane: a request
-    # spends much of its time in Python, holding the interpreter, so a second one's model runs
-    # meanwhile.
-    lane_workers: int = 2
+    # Requests answered at once in each queue lane (tabs/common.py): quick answers (tokenize,
+    # fill-mask, classify, NER, attention) and slow ones (QA, saliency, model cards, data checks);
+    # trainings have their own. A request spends much of its time in Python holding the
+    # interpreter, so two quick ones overlap one's model with the other's Python. One slow one at a
+    # time leaves the interpreter mostly to quick answers: with 20 clients, fill-mask's median
+    # latency went from ~0.65 s (two slow workers) to ~0.2-0.4 s, QA's staying ~4.5-5 s.
+    quick_workers: int = 2
+    slow_workers: int = 1
     # Threads torch uses per request (python app.py sets it). One: requests run side by side, and
     # on a 2-core machine that other jobs also use, a fill-mask answer took ~240 ms with 2 threads
     # against ~21 ms with 1 (threads waiting on each other for cores they don't get).
@@ -89,6 +92,7 @@ class Settings:
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
             inference_precision=_choice("LAB_INFERENCE_PRECISION", ("auto", "fp32", "bf16"), "auto"),
-            lane_workers=int(os.environ.get("LAB_LANE_WORKERS", "2")),
+            quick_workers=int(os.environ.get("LAB_QUICK_WORKERS", "2")),
+            slow_workers=int(os.environ.get("LAB_SLOW_WORKERS", "1")),
             torch_threads=int(os.environ.get("LAB_TORCH_THREADS", "1")),
         )

@@ -20,14 +20,15 @@ log = logging.getLogger(__name__)
 USER_ERRORS = (LabInputError, NoHeadAvailable, ModelLoadError)
 
 # Queue lanes (Gradio concurrency groups): answers that take tens of milliseconds never wait
-# behind ones that take seconds (QA windows, saliency, model cards, data checks). Each lane runs
-# Settings.lane_workers events at once; trainings have their own lane ("training").
+# behind ones that take seconds (QA windows, saliency, model cards, data checks). A lane runs
+# Settings.quick_workers / slow_workers events at once; trainings have their own lane ("training").
 QUICK, SLOW = "quick", "slow"
 
 
 def lane(lab, name: str) -> dict:
     """The event listener arguments that put an event in lane ``name``."""
-    return {"concurrency_id": name, "concurrency_limit": lab.settings.lane_workers}
+    workers = {QUICK: lab.settings.quick_workers, SLOW: lab.settings.slow_workers}[name]
+    return {"concurrency_id": name, "concurrency_limit": workers}
 
 
 def user_errors(fn):
