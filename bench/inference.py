@@ -1,9 +1,9 @@
 """Inference: server-side time per call of each task vs a plain-transformers baseline on the same model.
 
 - fill-mask, NER, classification: the lab function and the tab's handler (what the server runs
-  per API call, rendering included) vs the transformers pipeline on the *same* model object and
-  inputs. Classification in the app also computes a saliency; its prediction part is timed alone
-  (saliency switched off) against the pipeline, and the saliency's cost is reported separately.
+  per API call, rendering included) vs the transformers pipeline on the same weights and inputs.
+  /classify is the prediction alone; the saliency is /explain, chained after it in the UI, and its
+  cost is reported separately.
 - QA (transformers 5 has no QA pipeline): ``answer_question`` and the tab's handler vs a bare
   forward pass of the same windows (padded as the app pads them, and padded to the longest window).
 
@@ -22,7 +22,6 @@ a random head (speed does not depend on the head's training), and the output say
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import time
 from pathlib import Path
@@ -77,19 +76,6 @@ def sdpa_copy(model):
     clone = copy.deepcopy(model)
     clone.set_attn_implementation("sdpa")
     return clone.eval()
-
-
-@contextlib.contextmanager
-def saliency_off():
-    """Classification's prediction part alone: ``lab.classify.explain`` returns nothing for a moment."""
-    import lab.classify
-
-    original = lab.classify.explain
-    lab.classify.explain = lambda *args, **kwargs: None
-    try:
-        yield
-    finally:
-        lab.classify.explain = original
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -172,11 +158,11 @@ def main(argv: list[str] | None = None) -> dict:
         pipe_sdpa = pipeline("text-classification", model=sdpa_copy(m), tokenizer=tok, top_k=None, device=-1)
 
         def predict_only(text):
-            with saliency_off():
-                return classify(m, tok, text)
+            return classify(m, tok, text, explain=False)
 
         times = run_rounds({
             "lab classify(), prediction only": predict_only,
+            "tab handler /classify": lambda text: tab.classify(text, None, None),
             PIPE: lambda text: pipe_sdpa(text),
             "pipeline (the app's model object)": lambda text: pipe(text),
         }, CLASSIFY, args.rounds, args.warmup)
@@ -186,8 +172,8 @@ def main(argv: list[str] | None = None) -> dict:
             "lab classify(), prediction only": predict_only,
             "lab classify() + integrated gradients (16 steps)": lambda text: classify(m, tok, text, INTEGRATED_GRADIENTS),
             "lab classify() + gradient x input": lambda text: classify(m, tok, text, GRADIENT_X_INPUT),
-            "tab handler /classify (integrated gradients)": lambda text: tab.classify(text, None, None,
-                                                                                      INTEGRATED_GRADIENTS, True),
+            "tab handler /explain (integrated gradients)": lambda text: tab.explain(text, None, None,
+                                                                                    INTEGRATED_GRADIENTS, True),
         }, CLASSIFY, args.saliency_rounds, 1)
         report("classification+saliency", times, "lab classify(), prediction only", f"{len(CLASSIFY)} texts")
 
