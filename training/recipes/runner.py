@@ -26,12 +26,12 @@ from training.recipes.common import (
     Clock,
     add_lora,
     count_trainable,
+    epoch_batches,
     hardware,
     load_checkpoint,
     save_checkpoint,
     trainable_state,
 )
-from training.recipes.sentiment import epoch_batches
 from training.strategies import merged_copy
 
 NO_DECAY = ("bias", "LayerNorm.weight")
@@ -73,6 +73,20 @@ class RunOutcome:
     trainable_params: int
     total_params: int
     merged: object = field(repr=False, default=None)  # the best weights, LoRA merged: a plain model
+
+
+def setup(args: argparse.Namespace) -> None:
+    """What every runner recipe does first: log lines with times, its thread count, its run folder."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    torch.set_num_threads(args.threads)
+    args.output.mkdir(parents=True, exist_ok=True)
+
+
+def evaluate_split(task, model, tokenizer, data, max_length: int, batch_size: int):
+    """``task.evaluate`` of ``model`` on ``data`` in one process: the scoring the tab's loop runs."""
+    feats = task.features(data, tokenizer, max_length, None, training=False)
+    loader, order = _eval_loader(feats.dataset, task.collator(tokenizer), batch_size)
+    return task.evaluate(model, loader, order, feats, data, Accelerator(mixed_precision="no"))
 
 
 def outcome_metrics(outcome: RunOutcome, args: argparse.Namespace) -> dict:

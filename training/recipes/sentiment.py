@@ -28,13 +28,13 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_
 from lab.registry import embedded_encoder_dir
 from training.data import split_dataset
 from training.dataset import TextDataset
-from training.loop import LengthGroupedSampler
 from training.metrics import classification_report
 from training.recipes.common import (
     DEFAULT_DATA_DIR,
     Clock,
     add_lora,
     count_trainable,
+    epoch_batches,
     hardware,
     load_checkpoint,
     save_checkpoint,
@@ -114,14 +114,6 @@ def heldout_scores(model, tokenizer, val: TextDataset, unseen: np.ndarray, max_l
     return {"examples": len(val), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
             "unseen_examples": int(unseen.sum()), "unseen_accuracy": float((pred[unseen] == y[unseen]).mean()),
             "confusion": report["confusion"]}
-
-
-def epoch_batches(lengths: list[int], batch_size: int, seed: int, epoch: int) -> list[list[int]]:
-    """The batches of one epoch: length-grouped, shuffled, a function of (seed, epoch) only."""
-    sampler = LengthGroupedSampler(lengths, batch_size, seed)
-    sampler.epoch = epoch
-    order = list(sampler)
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def collate(encodings: dict, rows: list[int], tokenizer, labels: list[int] | None = None) -> dict:
