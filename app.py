@@ -11,7 +11,7 @@ import threading
 
 import gradio as gr
 
-from lab import lazy, memory, session
+from lab import gradio_sessions, lazy, memory, session
 from lab.context import Lab
 from lab.settings import ASSETS_DIR, Settings
 from tabs.classification import ClassificationTab
@@ -49,6 +49,7 @@ TABS = [
 
 def build_app(lab: Lab | None = None) -> gr.Blocks:
     lab = lab or Lab(Settings.from_env())
+    gradio_sessions.install()  # a new session no longer builds ~300 component configs up front
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(INTRO)
         notice = lab.offline_notice()

@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lora-layers", type=str, default="3,4,5",
                    help="Encoder blocks (0-5) that get LoRA adapters; 'none' trains the head only. Backprop "
                         "stops below the lowest one, so fewer, higher blocks train faster.")
+    p.add_argument("--full-layers", type=str, default="none",
+                   help="Encoder blocks (0-5, or 'all') trained in full rather than through LoRA; shipped as "
+                        "fp16 copies (3.5 MB a block). More capacity per step than LoRA.")
+    p.add_argument("--encoder-lr", type=float, default=2e-4,
+                   help="Peak learning rate of the blocks trained in full (the head and LoRA use --lr).")
     p.add_argument("--seed", type=int, default=42, help="Seed of the head's init, data order and masking.")
     p.add_argument("--heldout-blocks", type=int, default=64, help="Held-out sequences scored at each evaluation.")
     p.add_argument("--eval-every", type=int, default=100, help="Score held-out text and cloze every N steps.")
@@ -175,6 +180,29 @@ def build_model(encoder: Path, train_blocks: list[list[int]], seed: int) -> Bert
     return model
 
 
+def parse_blocks(spec: str, n_layers: int) -> list[int]:
+    """'none' -> [], 'all' -> every block, '3,4,5' -> [3, 4, 5]."""
+    if spec == "none":
+        return []
+    return list(range(n_layers)) if spec == "all" else [int(x) for x in spec.split(",")]
+
+
+def param_groups(model: BertForMaskedLM, full: list[int], args) -> list[dict]:
+    """AdamW groups: no decay on biases/LayerNorm; blocks trained in full at their own (lower)
+    rate, because the fresh head and LoRA's zero-initialised B need a far larger one."""
+    no_decay = ("bias", "LayerNorm.weight")
+    prefixes = tuple(f"bert.encoder.layer.{i}." for i in full)
+    groups = []
+    for in_block in (False, True):
+        for decay in (True, False):
+            params = [p for n, p in model.named_parameters() if p.requires_grad
+                      and n.startswith(prefixes) == in_block and any(nd in n for nd in no_decay) != decay]
+            if params:
+                groups.append({"params": params, "weight_decay": args.weight_decay if decay else 0.0,
+                               "lr": args.encoder_lr if in_block else args.lr})
+    return groups
+
+
 def masked_lm(model: BertForMaskedLM, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, logits of masked positions, their labels): the decoder runs on masked tokens only."""
     labels = batch["labels"]  # (batch, seq), -100 where nothing is predicted
@@ -251,15 +279,14 @@ def main(argv: list[str] | None = None) -> dict:
         add_lora(model, args.lora_r, layers)
     for name, p in model.cls.named_parameters():  # the head trains in full, not the tied decoder
         p.requires_grad_("decoder.weight" not in name)
+    full = parse_blocks(args.full_layers, model.config.num_hidden_layers)
+    for i in full:
+        for p in model.bert.encoder.layer[i].parameters():
+            p.requires_grad_(True)
     trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
     log.info("trainable parameters: %d of %d", trainable, total)
 
-    no_decay = ("bias", "LayerNorm.weight")
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in params if not any(nd in n for nd in no_decay)], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in params if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
-    ], lr=args.lr)
+    optimizer = torch.optim.AdamW(param_groups(model, full, args), lr=args.lr)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(args.warmup_ratio * args.max_steps),
                               num_training_steps=args.max_steps)
     accelerator = Accelerator(mixed_precision="no")  # fp32: this CPU has no native bf16 matmul
@@ -347,6 +374,7 @@ def main(argv: list[str] | None = None) -> dict:
         "step0": history[0], "best_step": best["step"], "steps_done": step, "max_steps": args.max_steps,
         "tokens_seen": step * args.batch_size * args.block, "stopped_early": stop,
         "trainable_params": trainable, "total_params": total, "lora_r": args.lora_r, "lora_layers": args.lora_layers,
+        "full_layers": args.full_layers,
         "seconds": clock.elapsed, "hardware": hardware(),
         "args": vars(args) | {"data_dir": str(args.data_dir), "output": str(output)}, "history": history,
     }
