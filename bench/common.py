@@ -362,17 +362,22 @@ def matmul_peak(sizes: Sequence[tuple[int, int, int]] = ((1024, 1024, 1024), (20
     return out
 
 
-def bert_forward_flops(config, batch: int, seq: int) -> float:
+def bert_forward_flops(config, batch: int, seq: int, first_token_only: bool = False) -> float:
     """Matmul FLOPs of one BERT encoder forward (+ pooler and classifier) on a (batch, seq) input.
 
     Per layer and token: Q, K, V and the output projection (4 h^2 multiply-adds) and the
     feed-forward (2 h i); per layer and sequence: the attention scores and the weighted sum
     (2 s^2 h). Embedding lookups, LayerNorm, softmax and GELU are not matmuls and left out.
     A training step costs about 3x this (the backward pass is two matmuls per forward one).
+    ``first_token_only``: the last layer as ``training.first_token`` runs it (K and V for every
+    token; Q, the output projection, the feed-forward and the attention for position 0 only).
     """
     h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
     labels = getattr(config, "num_labels", 2)
-    macs = batch * seq * layers * (4 * h * h + 2 * h * i) + batch * layers * 2 * seq * seq * h
+    full = layers - 1 if first_token_only else layers
+    macs = batch * seq * full * (4 * h * h + 2 * h * i) + batch * full * 2 * seq * seq * h
+    if first_token_only:
+        macs += batch * seq * 2 * h * h + batch * (2 * h * h + 2 * h * i) + batch * 2 * seq * h
     macs += batch * (h * h + h * labels)
     return 2.0 * macs
 
@@ -405,6 +410,9 @@ class TrainingFlopCounter:
         self.tokens += batch * seq
         self.real_tokens += int(sum(lengths))
         self.shapes.append((batch, seq))
-        self.flops += 3 * bert_forward_flops(module.config, batch, seq)
-        self.useful_flops += 3 * sum(bert_forward_flops(module.config, 1, int(n)) for n in lengths)
+        from training.first_token import is_active
+
+        first = is_active(module)  # the project's loop runs the last layer at [CLS] only
+        self.flops += 3 * bert_forward_flops(module.config, batch, seq, first)
+        self.useful_flops += 3 * sum(bert_forward_flops(module.config, 1, int(n), first) for n in lengths)
         return None

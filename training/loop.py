@@ -53,6 +53,7 @@ from training.cache import tokenize
 from training.config import TrainConfig
 from training.dataset import TextDataset
 from training.metrics import classification_report, is_better
+from training.first_token import first_token_only
 from training.sparse_embeddings import LazyAdamW, clip_grad_norm, lazy_adamw_ok, sparse_word_embeddings
 from training.strategies import apply_strategy, has_lora, merged_copy
 
@@ -479,7 +480,8 @@ def _predict(model, loader, accelerator: Accelerator) -> tuple[np.ndarray, np.nd
     all_logits, all_labels = [], []
     for batch in loader:
         labels = batch.pop("labels")
-        logits = model(**batch).logits.float()  # (batch, num_labels)
+        with first_token_only(model):  # the logits read position 0 of the last layer only
+            logits = model(**batch).logits.float()  # (batch, num_labels)
         # gather_for_metrics drops the samples accelerate duplicated to even out the last batch
         logits, labels = accelerator.gather_for_metrics((logits, labels))
         all_logits.append(logits.cpu())
@@ -544,7 +546,8 @@ class ClassificationTask:
 
     def loss(self, model, batch: dict, weight: torch.Tensor | None) -> tuple[torch.Tensor, int]:
         labels = batch.pop("labels")
-        logits = model(**batch).logits  # (batch, num_labels)
+        with first_token_only(model):  # same logits and gradients, ~14% less work (first_token.py)
+            logits = model(**batch).logits  # (batch, num_labels)
         return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight), len(labels)
 
     def evaluate(self, model, loader, order, features, data: TextDataset, accelerator) -> Evaluation:
