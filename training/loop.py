@@ -53,6 +53,7 @@ from training.cache import tokenize
 from training.config import TrainConfig
 from training.dataset import TextDataset
 from training.metrics import classification_report, is_better
+from training.fast_dropout import FastDropout
 from training.first_token import first_token_only
 from training.sparse_embeddings import LazyAdamW, clip_grad_norm, lazy_adamw_ok, sparse_word_embeddings
 from training.strategies import apply_strategy, has_lora, merged_copy
@@ -746,11 +747,15 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
         emit(ProgressEvent("eval", step, total_steps, epoch, elapsed_s=_now() - t_train,
                            metrics={**metrics, "is_best": best["step"] == step}))
 
+    # Dropout masks from numpy's faster generator on a CPU (fast_dropout.py), seeded by the run.
+    dropout = FastDropout(model, config.seed * 1_000 + accelerator.process_index,
+                          enabled=accelerator.device.type == "cpu")
     model.train()
     while step < total_steps and stopped is None:
         for batch in train_loader:
             t = _now()
-            loss, n_examples = task.loss(model, batch, weight)
+            with dropout:
+                loss, n_examples = task.loss(model, batch, weight)
             accelerator.backward(loss)
             if lazy:
                 clip_grad_norm(model.parameters(), 1.0)  # torch's refuses the sparse embedding gradient
