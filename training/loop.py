@@ -52,9 +52,9 @@ from lab.settings import Settings
 from training.cache import tokenize
 from training.config import TrainConfig
 from training.dataset import TextDataset
-from training.metrics import classification_report, is_better
 from training.fast_dropout import FastDropout
 from training.first_token import first_token_only
+from training.metrics import classification_report, is_better
 from training.sparse_embeddings import LazyAdamW, clip_grad_norm, lazy_adamw_ok, sparse_word_embeddings
 from training.strategies import apply_strategy, has_lora, merged_copy
 
