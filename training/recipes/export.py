@@ -264,9 +264,10 @@ lower-cased input (the tokenizer lower-cases anyway).
 def _resumed_note(metrics: dict) -> str:
     if not metrics["args"].get("resume"):
         return ""
-    return (" (this run was resumed with `--resume` and a larger `--max-steps` than it started with, so its "
-            "linear schedule was stretched at the resume: the learning rate jumped back up there and then decayed "
-            "to 0 at the new last step; a fresh run with the final `--max-steps` decays smoothly)")
+    return (" (this run was stopped and resumed with `--resume`; its `--max-steps` at the end is the one above. "
+            "Where a resume changed `--max-steps`, the linear schedule changed there: the learning rate moved to the "
+            "new schedule's value at that step and decayed to 0 at the new last step; a fresh run with the final "
+            "`--max-steps` decays smoothly)")
 
 
 def _fill_mask_adaptation(a: dict) -> tuple[str, str]:
