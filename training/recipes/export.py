@@ -287,11 +287,14 @@ def _fill_mask_adaptation(a: dict) -> tuple[str, str]:
 
 
 def _fill_mask_command(a: dict) -> str:
-    cmd = f"nice -n 19 python -m training.recipes.mlm --output runs/recipe-mlm --max-steps {a['max_steps']}"
-    defaults = {"batch_size": 8, "lora_layers": "3,4,5", "full_layers": "none", "encoder_lr": 2e-4, "lr": 1.5e-3,
-                "lora_r": 16, "mask_prob": 0.25, "eval_every": 100, "threads": 1}
-    for key, default in defaults.items():
-        if a.get(key, default) != default:
+    """The recipe's command line: the options this run set to other than their defaults."""
+    from training.recipes.mlm import build_parser
+
+    defaults = vars(build_parser().parse_args(["--output", "runs/recipe-mlm"]))
+    cmd = "nice -n 19 python -m training.recipes.mlm --output runs/recipe-mlm"
+    for key in ("max_steps", "batch_size", "block", "lr", "encoder_lr", "full_layers", "lora_layers", "lora_r",
+                "mask_prob", "warmup_ratio", "eval_every", "seed", "threads"):
+        if key in a and a[key] != defaults[key]:
             cmd += f" --{key.replace('_', '-')} {a[key]:g}" if isinstance(a[key], float) else \
                 f" --{key.replace('_', '-')} {a[key]}"
     return cmd + (f" --max-minutes {a['max_minutes']:g}" if a.get("max_minutes") else "")
