@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,12 @@ class Lab:
     def model(self, task: str, choice: str | None = None, session: dict | None = None) -> LoadedModel:
         """The loaded model for a task and a user's choice (loaded on first use, then cached)."""
         return self.models.get(self.resolve(task, choice, session))
+
+    def tokenizer(self, task: str, choice: str | None = None, session: dict | None = None):
+        """The tokenizer of the model a user chose for ``task``, without loading the model: the
+        Fine-tune tab only needs its length limit, and the model would take a cache slot."""
+        ref = self.resolve(task, choice, session)
+        return self.models.get(dataclasses.replace(ref, task="tokenizer")).tokenizer
 
     def choices(self, task: str, session: dict | None = None) -> list[str]:
         """Dropdown choices: the registry's, then this session's fine-tuned models for the task."""

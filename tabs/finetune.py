@@ -174,7 +174,7 @@ class FinetuneTab:
             weight_decay=float(weight_decay), seed=int(seed), class_weights=bool(class_weights),
             test_fraction=float(test_fraction), max_train_minutes=self.lab.settings.max_train_minutes,
         )
-        model_limit = self.lab.model("finetune-base", config.base_model).tokenizer.model_max_length
+        model_limit = self.lab.tokenizer("finetune-base", config.base_model).model_max_length
         if config.max_length > model_limit:
             raise LabInputError(f"Max length {config.max_length} is above the base model's limit of {model_limit}.")
         if task not in workflows.TASKS:

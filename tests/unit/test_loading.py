@@ -171,3 +171,11 @@ def test_inference_precision_is_a_setting_and_the_result_line_names_it(tiny_cls_
     monkeypatch.setenv("LAB_INFERENCE_PRECISION", "fp8")
     with pytest.raises(ValueError, match="LAB_INFERENCE_PRECISION must be one of auto, fp32, bf16"):
         Settings.from_env()
+
+
+def test_the_finetune_length_check_loads_a_tokenizer_not_a_model(tiny_cls_dir):
+    lab = Lab(Settings(offline=True, model_overrides={"finetune-base": str(tiny_cls_dir)}))
+    assert lab.tokenizer("finetune-base").model_max_length == 128  # the tiny model's, not the embedded 512
+    assert Lab(Settings(offline=True)).tokenizer("finetune-base").model_max_length == 512
+    loaded = lab.models.loaded()
+    assert len(loaded) == 1 and loaded[0].model is None
