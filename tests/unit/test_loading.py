@@ -179,3 +179,38 @@ def test_the_finetune_length_check_loads_a_tokenizer_not_a_model(tiny_cls_dir):
     assert Lab(Settings(offline=True)).tokenizer("finetune-base").model_max_length == 512
     loaded = lab.models.loaded()
     assert len(loaded) == 1 and loaded[0].model is None
+
+
+def test_int8_differences_are_added_to_the_encoder_weights(tmp_path):
+    """`<param>.int8_diff` (int8) and `.int8_scale` (a scale per row) ship a matrix trained in full."""
+    from lab.loading import split_int8_diffs
+    from training.recipes.export import int8_difference
+
+    head_dir = _classification_head_dir(tmp_path)
+    base = BertForSequenceClassification.from_pretrained(embedded_encoder_dir(), num_labels=2)
+    name = "bert.encoder.layer.4.output.dense.weight"  # (384, 1536)
+    torch.manual_seed(0)
+    trained = base.state_dict()[name] + 0.02 * torch.randn(384, 1536)
+    values, scale = int8_difference(trained - base.state_dict()[name])
+    delta = {"classifier.weight": torch.randn(2, 384).half(), "classifier.bias": torch.zeros(2),
+             f"{name}.int8_diff": values, f"{name}.int8_scale": scale}
+    save_file(delta, head_dir / "delta.safetensors")
+    rest, diffs = split_int8_diffs(delta)
+    assert set(rest) == {"classifier.weight", "classifier.bias"} and set(diffs) == {name}
+    assert values.dtype == torch.int8 and scale.shape == (384, 1)
+
+    loaded = ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification")).model
+    error = (loaded.state_dict()[name] - trained).abs().max().item()
+    assert 0 < error <= scale.max().item() / 2 + 1e-6  # rounding to the nearest step of its row
+    other = "bert.encoder.layer.3.output.dense.weight"
+    assert torch.equal(loaded.state_dict()[other], base.state_dict()[other])
+
+
+def test_an_int8_difference_that_does_not_fit_is_refused(tmp_path):
+    head_dir = _classification_head_dir(tmp_path)
+    name = "bert.encoder.layer.4.output.dense.weight"
+    save_file({"classifier.weight": torch.zeros(2, 384), "classifier.bias": torch.zeros(2),
+               f"{name}.int8_diff": torch.zeros(384, 384, dtype=torch.int8),  # wrong shape
+               f"{name}.int8_scale": torch.ones(384, 1)}, head_dir / "delta.safetensors")
+    with pytest.raises(ModelLoadError, match="int8 difference"):
+        ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))

@@ -9,6 +9,7 @@ import csv
 import shutil
 
 import pytest
+import torch
 from safetensors.torch import load_file
 
 from lab.fill_mask import fill_mask
@@ -68,8 +69,9 @@ def test_recipe_trains_resumes_exports_and_the_head_loads(tmp_path, data_dir):
     assert result["export"]["max_logit_diff"] < 0.1
     delta = load_file(assets / "models" / "fill-mask" / "delta.safetensors")
     changed_blocks = {k.split(".")[3] for k in delta if k.startswith("bert.encoder.layer.")}
-    assert changed_blocks == {"5"}  # only the block that trained, shipped in full (not low rank)
-    assert "bert.encoder.layer.5.intermediate.dense.weight" in delta
+    assert changed_blocks == {"5"}  # only the block that trained: its matrices as int8 differences
+    assert delta["bert.encoder.layer.5.intermediate.dense.weight.int8_diff"].dtype == torch.int8
+    assert "bert.encoder.layer.5.output.LayerNorm.weight" in delta  # vectors in fp16
     assert "cls.predictions.transform.dense.weight" in delta and "bert.embeddings.word_embeddings.weight" not in delta
     card = (assets / "models" / "fill-mask" / "README.md").read_text()
     assert "encoder blocks 5 trained in full" in card and "--full-layers 5" in card and "--max-steps 3" in card

@@ -29,7 +29,8 @@ def cache():
 def test_head_is_shipped_small_with_its_model_card(task):
     head = ASSETS_DIR / "models" / task
     assert {"config.json", "delta.safetensors", "README.md"} <= {p.name for p in head.iterdir()}
-    assert (head / "delta.safetensors").stat().st_size <= 8 * MB
+    # at most six encoder blocks as int8 differences (1.8 MB each) and a head; all heads: the test below
+    assert (head / "delta.safetensors").stat().st_size <= 12 * MB
     with safe_open(head / "delta.safetensors", "pt") as f:
         keys = list(f.keys())
     # the 11.7M word embeddings come from the wheel, never from assets/
@@ -57,13 +58,16 @@ def test_sentiment_head_gets_obvious_cases_right(cache, text, label):
     assert loaded.model.config.id2label[int(logits.argmax())] == label
 
 
-# Cases this small head gets right (its model card lists the ones it misses, such as
-# "I [MASK] dogs and cats."): the answer must be among its top 5 and the top is not noise.
+# Cases this small head gets right, the two examples first (its model card lists the
+# ones it misses, such as "The sun rises in the [MASK]."): an accepted answer must be among its
+# top 5 and the top is not noise.
 @pytest.mark.parametrize(("text", "accepted"), [
+    ("I [MASK] dogs and cats.", {"love", "like", "have", "hate", "own", "prefer", "keep", "feed"}),
+    ("The capital of France is [MASK].", {"paris"}),
     ("Paris is the capital of [MASK].", {"france"}),
     ("Fish live in the [MASK].", {"sea", "ocean", "water", "river", "lake"}),
-    ("The river flows into the [MASK].", {"sea", "ocean", "lake", "river", "bay"}),
-    ("The team won the [MASK] last year.", {"championship", "title", "cup", "league", "game", "match"}),
+    ("The church was built in the 12th [MASK].", {"century"}),
+    ("The book was [MASK] by a famous author.", {"written", "published", "edited", "translated"}),
 ])
 def test_fill_mask_head_gives_sensible_words(cache, text, accepted):
     loaded = cache.get(embedded_ref("fill-mask"))

