@@ -186,6 +186,19 @@ def _load_embedded(task: str, settings: Settings):
 LORA_A, LORA_B = ".lora_A", ".lora_B"
 
 
+def _pairs_by_suffix(delta: dict[str, torch.Tensor], first: str, second: str) -> tuple[dict, dict[str, tuple]]:
+    """(the other tensors, {param: (its ``first`` tensor, its ``second`` tensor)}); a missing half is None."""
+    rest, pairs = {}, {}
+    for key, tensor in delta.items():
+        for suffix, slot in ((first, 0), (second, 1)):
+            if key.endswith(suffix):
+                pairs.setdefault(key[: -len(suffix)], [None, None])[slot] = tensor
+                break
+        else:
+            rest[key] = tensor
+    return rest, {name: tuple(pair) for name, pair in pairs.items()}
+
+
 def split_delta(delta: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, tuple]]:
     """Split a shipped delta into full tensors and low-rank updates.
 
@@ -195,16 +208,7 @@ def split_delta(delta: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor]
     hundred KB instead of a full copy of every layer they touched. An unpaired factor is kept
     as (A, None) or (None, B) so the caller reports it.
     """
-    full, pairs = {}, {}
-    for key, tensor in delta.items():
-        for suffix, slot in ((LORA_A, 0), (LORA_B, 1)):
-            if key.endswith(suffix):
-                pair = pairs.setdefault(key[: -len(suffix)], [None, None])
-                pair[slot] = tensor
-                break
-        else:
-            full[key] = tensor
-    return full, {name: tuple(pair) for name, pair in pairs.items()}
+    return _pairs_by_suffix(delta, LORA_A, LORA_B)
 
 
 INT8_DIFF, INT8_SCALE = ".int8_diff", ".int8_scale"
@@ -219,15 +223,7 @@ def split_int8_diffs(delta: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Te
     error 9e-4 on the fill-mask head's blocks) in half the bytes. An unpaired half is kept as
     (diff, None) or (None, scale) so the caller reports it.
     """
-    rest, pairs = {}, {}
-    for key, tensor in delta.items():
-        for suffix, slot in ((INT8_DIFF, 0), (INT8_SCALE, 1)):
-            if key.endswith(suffix):
-                pairs.setdefault(key[: -len(suffix)], [None, None])[slot] = tensor
-                break
-        else:
-            rest[key] = tensor
-    return rest, {name: tuple(pair) for name, pair in pairs.items()}
+    return _pairs_by_suffix(delta, INT8_DIFF, INT8_SCALE)
 
 
 @torch.no_grad()

@@ -12,6 +12,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab import precision
+
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = ROOT / "assets"
 
@@ -93,7 +95,7 @@ class Settings:
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
-            inference_precision=_choice("LAB_INFERENCE_PRECISION", ("auto", "fp32", "bf16"), "auto"),
+            inference_precision=_choice("LAB_INFERENCE_PRECISION", precision.CHOICES, "auto"),
             quick_workers=int(os.environ.get("LAB_QUICK_WORKERS", "3")),
             slow_workers=int(os.environ.get("LAB_SLOW_WORKERS", "1")),
             torch_threads=int(os.environ.get("LAB_TORCH_THREADS", "1")),

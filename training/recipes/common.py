@@ -23,6 +23,9 @@ LORA_TARGETS = ["query", "key", "value", "attention.output.dense", "intermediate
 
 CHECKPOINT = "checkpoint.pt"
 
+# Parameters AdamW does not decay (as transformers' no_trainer examples).
+NO_DECAY = ("bias", "LayerNorm.weight")
+
 
 def add_lora(model: nn.Module, r: int, layers: list[int] | None = None, dropout: float = 0.1) -> None:
     """Inject LoRA adapters (alpha = 2r) into ``model`` in place; freeze all else.

@@ -39,6 +39,7 @@ from lab.registry import embedded_encoder_dir
 from training.recipes.cloze_eval import cloze_scores
 from training.recipes.common import (
     DEFAULT_DATA_DIR,
+    NO_DECAY,
     Clock,
     add_lora,
     count_trainable,
@@ -194,13 +195,12 @@ def parse_blocks(spec: str, n_layers: int) -> list[int]:
 def param_groups(model: BertForMaskedLM, full: list[int], args) -> list[dict]:
     """AdamW groups: no decay on biases/LayerNorm; blocks trained in full at their own (lower)
     rate, because the fresh head and LoRA's zero-initialised B need a far larger one."""
-    no_decay = ("bias", "LayerNorm.weight")
     prefixes = tuple(f"bert.encoder.layer.{i}." for i in full)
     groups = []
     for in_block in (False, True):
         for decay in (True, False):
             params = [p for n, p in model.named_parameters() if p.requires_grad
-                      and n.startswith(prefixes) == in_block and any(nd in n for nd in no_decay) != decay]
+                      and n.startswith(prefixes) == in_block and any(nd in n for nd in NO_DECAY) != decay]
             if params:
                 groups.append({"params": params, "weight_decay": args.weight_decay if decay else 0.0,
                                "lr": args.encoder_lr if in_block else args.lr})

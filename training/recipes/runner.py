@@ -23,6 +23,7 @@ from transformers import get_scheduler
 
 from training.loop import Features, _eval_loader
 from training.recipes.common import (
+    NO_DECAY,
     Clock,
     add_lora,
     count_trainable,
@@ -33,8 +34,6 @@ from training.recipes.common import (
     trainable_state,
 )
 from training.strategies import merged_copy
-
-NO_DECAY = ("bias", "LayerNorm.weight")
 
 
 def add_loop_args(p: argparse.ArgumentParser, *, epochs: float, batch_size: int, lr: float, lora_r: int,

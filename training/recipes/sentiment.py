@@ -31,6 +31,7 @@ from training.dataset import TextDataset
 from training.metrics import classification_report
 from training.recipes.common import (
     DEFAULT_DATA_DIR,
+    NO_DECAY,
     Clock,
     add_lora,
     count_trainable,
@@ -171,11 +172,10 @@ def main(argv: list[str] | None = None) -> dict:
     total = sum(p.numel() for p in model.parameters())
     log.info("trainable parameters: %d of %d", trainable, total)
 
-    no_decay = ("bias", "LayerNorm.weight")
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in params if not any(nd in n for nd in no_decay)], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in params if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
+        {"params": [p for n, p in params if not any(nd in n for nd in NO_DECAY)], "weight_decay": args.weight_decay},
+        {"params": [p for n, p in params if any(nd in n for nd in NO_DECAY)], "weight_decay": 0.0},
     ], lr=args.lr)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total_steps = max(1, math.ceil(args.epochs * steps_per_epoch))
