@@ -128,14 +128,8 @@ def _from_pretrained(cls, source, **kwargs):
     A model class that doesn't dispatch through transformers' AttentionInterface refuses the
     custom implementation; it loads with eager attention (slower, but the Attention view works).
     """
-    try:
-        return cls.from_pretrained(source, attn_implementation=attn_impl.register(), **kwargs, **SAFE_LOAD)
-    except ValueError as exc:
-        if attn_impl.ATTN_IMPLEMENTATION not in str(exc):
-            raise
-        log.info("%s does not take %s attention (%s); loading it with eager attention", source,
-                 attn_impl.ATTN_IMPLEMENTATION, exc)
-        return cls.from_pretrained(source, attn_implementation=attn_impl.FALLBACK, **kwargs, **SAFE_LOAD)
+    return attn_impl.from_pretrained(lambda **attn: cls.from_pretrained(source, **attn, **kwargs, **SAFE_LOAD),
+                                     fallback=attn_impl.FALLBACK)
 
 
 def _load_pretrained(task: str, source: str) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase]:

@@ -317,6 +317,15 @@ def fit_window(max_length: int, stride: int, limit: int) -> tuple[int, int, str 
     )
 
 
+def _same_length_batches(windows: list[Window]) -> list[list[Window]]:
+    """Windows grouped by token count (in order), at most WINDOWS_PER_FORWARD per group."""
+    by_length: dict[int, list[Window]] = {}
+    for w in windows:
+        by_length.setdefault(len(w.input_ids), []).append(w)
+    return [group[i:i + WINDOWS_PER_FORWARD] for group in by_length.values()
+            for i in range(0, len(group), WINDOWS_PER_FORWARD)]
+
+
 @torch.inference_mode()
 def answer_question(
     model: PreTrainedModel,
@@ -341,20 +350,22 @@ def answer_question(
     max_length, stride, warning = fit_window(int(max_length), int(stride), max_input_length(tokenizer, getattr(model, "config", None)))
     windows = make_windows(tokenizer, question, context, max_length, stride)
     names = [n for n in ("input_ids", "token_type_ids") if n in tokenizer.model_input_names]
-    # Pad to the longest window, not to max_length: a one-paragraph context is often a quarter of
-    # 384 tokens, and the forward costs what it is padded to (0.42x the time, bench/inference.py).
+    # Windows of one length run together, so nothing is padded: every window of a long context
+    # but the last has max_length tokens, and padding the last one to theirs cost up to a
+    # window's work (bench/inference.py). A one-paragraph context is a single short window.
     longest = max(len(w.input_ids) for w in windows)
-    starts, ends = [], []
-    for b in range(0, len(windows), WINDOWS_PER_FORWARD):
-        chunk = windows[b:b + WINDOWS_PER_FORWARD]
+    starts = np.zeros((len(windows), longest), dtype=np.float32)  # select_answer reads each
+    ends = np.zeros_like(starts)                                   # window's own length only
+    for chunk in _same_length_batches(windows):
         features = {"input_ids": [w.input_ids for w in chunk]}
         if "token_type_ids" in names and chunk[0].token_type_ids is not None:
             features["token_type_ids"] = [w.token_type_ids for w in chunk]
-        batch = tokenizer.pad(features, padding="max_length", max_length=longest, return_tensors="pt")
+        batch = tokenizer.pad(features, return_tensors="pt")  # all one length: tensors and a mask of ones
         out = model(**batch)
-        starts.append(out.start_logits.float().numpy())  # (windows, longest)
-        ends.append(out.end_logits.float().numpy())
-    result = select_answer(windows, np.concatenate(starts), np.concatenate(ends), context,
+        rows, n = [w.index for w in chunk], len(chunk[0].input_ids)
+        starts[rows, :n] = out.start_logits.float().numpy()
+        ends[rows, :n] = out.end_logits.float().numpy()
+    result = select_answer(windows, starts, ends, context,
                            int(max_answer_len), int(top_k), float(no_answer_threshold), max_length, stride)
     if warning:
         result.warnings.append(warning)

@@ -44,7 +44,7 @@ from transformers import (
     get_scheduler,
 )
 
-from lab import registry
+from lab import attn_impl, registry
 from lab.errors import LabInputError, ModelLoadError
 from lab.loading import MODEL_LOAD_LOCK
 from lab.precision import native_bf16_cpu
@@ -54,8 +54,9 @@ from training.config import TrainConfig
 from training.dataset import TextDataset
 from training.fast_dropout import FastDropout
 from training.first_token import first_token_only
+from training.grad_clip import GradClipper
 from training.metrics import classification_report, is_better
-from training.sparse_embeddings import LazyAdamW, clip_grad_norm, lazy_adamw_ok, sparse_word_embeddings
+from training.sparse_embeddings import LazyAdamW, lazy_adamw_ok, sparse_word_embeddings
 from training.strategies import apply_strategy, has_lora, merged_copy
 
 log = logging.getLogger(__name__)
@@ -230,14 +231,16 @@ def build_model(source: str, label_names: list[str], from_scratch: bool, seed: i
 def _build_model(source: str, kwargs: dict, from_scratch: bool, seed: int, auto_class) -> PreTrainedModel:
     set_seed(seed)  # the new head's (or, from scratch, every) initialisation
     try:
+        # lab_sdpa attention: SDPA, with the attention dropout's masks from FastDropout's generator
+        # while training (lab.attn_impl); a class that refuses it keeps transformers' default.
         if from_scratch:
             # Same architecture and size, random init: what pre-training buys, at the same budget.
             config = AutoConfig.from_pretrained(source, trust_remote_code=False, **kwargs)
-            return auto_class.from_config(config)
-        return auto_class.from_pretrained(
+            return attn_impl.from_pretrained(lambda **attn: auto_class.from_config(config, **attn), fallback=None)
+        return attn_impl.from_pretrained(lambda **attn: auto_class.from_pretrained(
             source, use_safetensors=True, trust_remote_code=False,
             # a checkpoint with a head for other labels gets a fresh head of the right size
-            ignore_mismatched_sizes=True, **kwargs)
+            ignore_mismatched_sizes=True, **attn, **kwargs), fallback=None)
     except OSError as exc:
         raise ModelLoadError(f"Could not load the base model '{source}': {str(exc).splitlines()[0][:300]}") from exc
     except ValueError as exc:
@@ -750,6 +753,8 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
     # Dropout masks from numpy's faster generator on a CPU (fast_dropout.py), seeded by the run.
     dropout = FastDropout(model, config.seed * 1_000 + accelerator.process_index,
                           enabled=accelerator.device.type == "cpu")
+    # Clipping to norm 1 (as the Trainer): with the lazy optimizer, without extra passes (grad_clip.py).
+    clipper = GradClipper(model.parameters(), 1.0) if lazy else None
     model.train()
     while step < total_steps and stopped is None:
         for batch in train_loader:
@@ -757,8 +762,8 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
             with dropout:
                 loss, n_examples = task.loss(model, batch, weight)
             accelerator.backward(loss)
-            if lazy:
-                clip_grad_norm(model.parameters(), 1.0)  # torch's refuses the sparse embedding gradient
+            if clipper is not None:  # the norm was summed during backward; AdamW applies the factor
+                optimizer.optimizer.scale_next_step(clipper.factor()[1])
             else:
                 accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
@@ -790,6 +795,8 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
             if step >= total_steps:
                 break
 
+    if clipper is not None:
+        clipper.remove()
     # A time-limited run is scored on its last weights; a cancelled one only when nothing was
     # kept yet (Cancel should return quickly).
     if best is None or (step != last_eval_step and stopped != "cancelled"):

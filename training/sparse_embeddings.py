@@ -9,13 +9,10 @@ LazyAdam and torch's SparseAdam do, plus AdamW's decoupled weight decay) and han
 parameter to torch's AdamW unchanged. Rows a batch does not use keep their moments and are not
 decayed that step: the one difference from dense AdamW, and the usual one for large embeddings.
 
-``clip_grad_norm`` is ``torch.nn.utils.clip_grad_norm_`` for a mix of dense and sparse grads
-(torch's own refuses sparse ones).
+torch's ``clip_grad_norm_`` refuses sparse gradients: training/grad_clip.py clips the mix.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterable
 
 import torch
 from torch import nn
@@ -38,44 +35,43 @@ def sparse_word_embeddings(model: nn.Module) -> nn.Embedding | None:
     return embedding
 
 
-@torch.no_grad()
-def clip_grad_norm(parameters: Iterable[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Scale all gradients so their joint L2 norm is at most ``max_norm``; returns the norm before."""
-    dense, sparse = [], []
-    for p in parameters:
-        if p.grad is not None:
-            (sparse if p.grad.is_sparse else dense).append(p)
-    for p in sparse:
-        p.grad = p.grad.coalesce()  # repeated tokens: one row each, so the norm counts them once
-    norms = list(torch._foreach_norm([p.grad for p in dense])) if dense else []  # one call, as torch's own clip
-    norms += [torch.linalg.vector_norm(p.grad._values()) for p in sparse]
-    if not norms:
-        return torch.tensor(0.0)
-    total = torch.linalg.vector_norm(torch.stack(norms))
-    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
-    if dense:
-        torch._foreach_mul_([p.grad for p in dense], scale)
-    for p in sparse:
-        p.grad._values().mul_(scale)
-    return total
-
-
 class LazyAdamW(torch.optim.AdamW):
-    """torch's AdamW for dense gradients; a row-wise lazy AdamW for sparse ones."""
+    """torch's AdamW for dense gradients; a row-wise lazy AdamW for sparse ones.
+
+    After ``scale_next_step(c)``, the next ``step()`` updates as if every gradient had first been
+    multiplied by ``c`` (the clipping factor of training/grad_clip.py), without a pass that
+    multiplies them: the fused AdamW kernel divides each gradient by ``grad_scale`` as it reads it
+    (the hook torch's GradScaler uses to unscale), and the sparse rows are scaled in their own
+    update. (A method, not a ``step`` argument: accelerate's optimizer wrapper calls ``step()``.)
+    """
+
+    def scale_next_step(self, grad_factor: float) -> None:
+        self._grad_factor = float(grad_factor)
 
     @torch.no_grad()
     def step(self, closure=None):
+        grad_factor, self._grad_factor = getattr(self, "_grad_factor", 1.0), 1.0
         lazy = []
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None and p.grad.is_sparse:
                     lazy.append((group, p))
         for group, p in lazy:
-            self._lazy_update(group, p, p.grad.coalesce())
+            self._lazy_update(group, p, p.grad.coalesce(), grad_factor)
             p.grad = None  # the dense AdamW below skips parameters without a gradient
+        if grad_factor == 1.0:
+            return super().step(closure)
+        if all(group.get("fused") for group in self.param_groups):
+            self.grad_scale = torch.tensor(1.0 / grad_factor)
+            try:
+                return super().step(closure)
+            finally:
+                del self.grad_scale
+        grads = [p.grad for group in self.param_groups for p in group["params"] if p.grad is not None]
+        torch._foreach_mul_(grads, grad_factor)  # foreach/for-loop AdamW take no grad_scale
         return super().step(closure)
 
-    def _lazy_update(self, group: dict, p: torch.Tensor, grad: torch.Tensor) -> None:
+    def _lazy_update(self, group: dict, p: torch.Tensor, grad: torch.Tensor, grad_factor: float = 1.0) -> None:
         state = self.state[p]
         if "lazy_step" not in state:
             state["lazy_step"] = 0
@@ -86,6 +82,8 @@ class LazyAdamW(torch.optim.AdamW):
         beta1, beta2 = group["betas"]
         lr, eps, decay = group["lr"], group["eps"], group["weight_decay"]
         rows, g = grad._indices()[0], grad._values()  # (n,), (n, dim)
+        if grad_factor != 1.0:
+            g = g * grad_factor
         m = state["exp_avg"][rows].lerp_(g, 1 - beta1)
         v = state["exp_avg_sq"][rows].mul_(beta2).addcmul_(g, g, value=1 - beta2)
         state["exp_avg"][rows], state["exp_avg_sq"][rows] = m, v

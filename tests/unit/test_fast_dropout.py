@@ -1,5 +1,7 @@
 """Dropout from numpy's generator (training/fast_dropout.py): nn.Dropout's statistics, repeatable."""
 
+import copy
+
 import torch
 from torch import nn
 from transformers import BertForSequenceClassification
@@ -49,3 +51,62 @@ def test_eval_mode_is_the_identity_and_the_model_is_restored_after():
     torch.testing.assert_close(inside, model(input_ids=ids).logits)
     assert not torch.allclose(noisy, inside)
     assert not any("forward" in vars(m) for m in model.modules())
+
+
+def _tiny_pair(attention_dropout: float):
+    """The same tiny BERT twice, on lab_sdpa and on eager attention; only the attention drops."""
+    from lab import attn_impl
+
+    config = tiny_config(num_labels=2, hidden_dropout_prob=0.0, attention_probs_dropout_prob=attention_dropout)
+    torch.manual_seed(0)
+    ours = BertForSequenceClassification._from_config(config, attn_implementation=attn_impl.register())
+    eager = BertForSequenceClassification._from_config(copy.deepcopy(config), attn_implementation="eager")
+    eager.load_state_dict(ours.state_dict())
+    ids = torch.randint(1000, 2000, (3, 9))
+    mask = torch.ones_like(ids)
+    mask[1, 6:] = 0  # padding, so the mask path is exercised
+    return ours.train(), eager.train(), ids, mask
+
+
+def test_attention_dropout_through_the_hook_is_eager_attention_with_the_same_masks(monkeypatch):
+    from lab import attn_impl
+
+    ours, eager, ids, mask = _tiny_pair(0.25)
+    masks = []  # recorded by our hook, replayed into eager's functional dropout
+
+    def drop(probs, p):
+        m = (torch.rand(probs.shape, generator=torch.Generator().manual_seed(len(masks))) >= p) / (1 - p)
+        masks.append(m)
+        return probs * m
+
+    with attn_impl.attention_dropout(drop):
+        logits = ours(input_ids=ids, attention_mask=mask).logits
+    logits.sum().backward()
+    assert len(masks) == 2  # one per layer: the hook ran instead of SDPA's own dropout
+
+    replay = iter(masks)
+    monkeypatch.setattr(torch.nn.functional, "dropout", lambda x, p=0.5, training=True, inplace=False:
+                        x * next(replay) if training and p > 0 else x)
+    expected = eager(input_ids=ids, attention_mask=mask).logits
+    expected.sum().backward()
+    torch.testing.assert_close(logits, expected)
+    for (name, a), b in zip(ours.named_parameters(), eager.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, msg=name)
+
+
+def test_fast_dropout_draws_the_attention_masks_from_its_own_generator():
+    ours, _, ids, mask = _tiny_pair(0.3)
+
+    def logits(seed, torch_seed):
+        torch.manual_seed(torch_seed)  # SDPA's own dropout would follow this one
+        with FastDropout(ours, seed):
+            return ours(input_ids=ids, attention_mask=mask).logits
+
+    first = logits(seed=1, torch_seed=0)
+    torch.testing.assert_close(first, logits(seed=1, torch_seed=123))  # torch's generator plays no part
+    assert not torch.allclose(first, logits(seed=2, torch_seed=0))
+    ours.eval()
+    with FastDropout(ours, 1):  # no dropout in eval mode, hook or not
+        clean = ours(input_ids=ids, attention_mask=mask).logits
+    torch.testing.assert_close(clean, ours(input_ids=ids, attention_mask=mask).logits)
+    assert not torch.allclose(first, clean)

@@ -239,6 +239,36 @@ def test_long_context_through_the_whole_path(tiny_qa):
     assert result.window.index == result.best.window and len(result.start_probs) == len(result.window.tokens)
 
 
+def test_windows_run_unpadded_in_same_length_batches_with_the_padded_answer(tiny_qa, monkeypatch):
+    model, tok = tiny_qa
+    question = "Which village does station 17 serve?"
+    windows = make_windows(tok, question, LONG_CONTEXT, 96, 24)
+    lengths = [len(w.input_ids) for w in windows]
+    assert set(lengths[:-1]) == {96} and lengths[-1] < 96  # the last window is the short one
+    # The old way: every window in one batch, padded to the longest.
+    padded = tok.pad({"input_ids": [w.input_ids for w in windows],
+                      "token_type_ids": [w.token_type_ids for w in windows]}, return_tensors="pt")
+    with torch.inference_mode():
+        out = model(**padded)
+    expected = select_answer(windows, out.start_logits.numpy(), out.end_logits.numpy(), LONG_CONTEXT, 12, 5, 10.0)
+
+    seen = []
+    forward = model.forward
+
+    def spy(**batch):
+        seen.append((*batch["input_ids"].shape, int(batch["attention_mask"].sum())))
+        return forward(**batch)
+
+    monkeypatch.setattr(model, "forward", spy)
+    result = answer_question(model, tok, question, LONG_CONTEXT, 96, 24, 12, 5, 10.0)
+    assert seen == [(len(windows) - 1, 96, (len(windows) - 1) * 96), (1, lengths[-1], lengths[-1])]  # no padding
+    assert [(c.char_start, c.char_end, c.window) for c in result.candidates] == \
+           [(c.char_start, c.char_end, c.window) for c in expected.candidates]
+    for ours, theirs in zip(result.candidates, expected.candidates):
+        assert ours.logit == pytest.approx(theirs.logit, abs=1e-4)
+        assert ours.score == pytest.approx(theirs.score, abs=1e-5)
+
+
 def test_model_limit_is_respected_with_a_warning(tiny_qa):
     model, tok = tiny_qa  # 128 position embeddings
     result = answer_question(model, tok, "Which station opened in 1917?", LONG_CONTEXT)
