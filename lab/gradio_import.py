@@ -44,6 +44,8 @@ class _SkipStubs(importlib.abc.MetaPathFinder):
             execute(module)
             if callable(getattr(module, FUNCTION, None)):
                 setattr(module, FUNCTION, _no_stubs)
+            if self in sys.meta_path:  # its one job is done
+                sys.meta_path.remove(self)
 
         spec.loader.exec_module = exec_module  # this loader instance serves this one module
         return spec

@@ -12,6 +12,10 @@ os.environ.update(
     TOKENIZERS_PARALLELISM="false",
 )
 
+from lab import gradio_import  # noqa: E402
+
+gradio_import.skip_stub_writing()  # as app.py: gradio imports ~3 s faster in the test process
+
 import socket  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
