@@ -75,7 +75,7 @@ def register() -> str:
         drop = getattr(_local, "drop", None)
         dropout = kwargs.get("dropout", 0.0)
         if drop is not None and dropout > 0 and not getattr(module, "is_causal", False) \
-                and all(kwargs.get(k) in (None, False) for k in _CHANGES_ATTENTION):
+                and all(kwargs.get(k) is None or kwargs.get(k) is False for k in _CHANGES_ATTENTION):
             return _dropout_attention(drop, module, query, key, value, attention_mask, dropout, kwargs.get("scaling"))
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 

@@ -12,9 +12,9 @@ multiply forward and one backward. A mask for a 16 x 22 x 384 activation takes ~
 
 It is the same operation: each element kept with probability 1 - p and scaled by 1 / (1 - p)
 (inverted dropout, as ``nn.Dropout``, p to 16 bits), only the random stream differs. Seeded
-from the run's seed (and the process index), so a run repeats exactly. The attention probabilities' dropout,
-which SDPA's CPU kernel draws with torch's generator (1.4 ms per layer), gets its masks from here
-too for models on ``lab_sdpa`` attention (lab/attn_impl.py). On a GPU nothing changes (torch's
+from the run's seed (and the process index), so a run repeats exactly. The attention
+probabilities' dropout, which SDPA's CPU kernel draws with torch's generator (1.4 ms per layer),
+gets its masks from here too for models on ``lab_sdpa`` attention (lab/attn_impl.py). On a GPU nothing changes (torch's
 generator is on the device there and the masks would have to be copied to it).
 
 Use ``FastDropout(model, seed)`` as a context manager around each training forward: it swaps the

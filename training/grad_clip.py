@@ -8,8 +8,8 @@ clipped. Here:
 - each gradient's squared norm is taken by a post-accumulate-grad hook, the moment backward has
   written it and while it is still in the cache (a dot product, ~3x faster than reading it back
   from memory afterwards);
-- the clipping factor is handed to the optimizer (``LazyAdamW.step(grad_factor=...)``), which
-  scales each gradient inside its own update instead of in a separate pass.
+- the clipping factor is handed to the optimizer (``LazyAdamW.scale_next_step``), which scales
+  each gradient inside its own update instead of in a separate pass.
 
 The result is clipping's: the joint L2 norm of all gradients (a sparse embedding gradient counted
 once per row), and every gradient multiplied by ``min(1, max_norm / (norm + 1e-6))``, as torch's
