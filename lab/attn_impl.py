@@ -36,7 +36,8 @@ _local = threading.local()
 _registered = False
 
 
-def _wants_weights() -> bool:
+def wants_weights() -> bool:
+    """Whether the calling thread is inside ``attention_weights()``."""
     return getattr(_local, "depth", 0) > 0
 
 
@@ -70,7 +71,7 @@ def register() -> str:
     from transformers.models.bert.modeling_bert import eager_attention_forward
 
     def attention(module, query, key, value, attention_mask, **kwargs):
-        if _wants_weights():
+        if wants_weights():
             return eager_attention_forward(module, query, key, value, attention_mask, **kwargs)
         drop = getattr(_local, "drop", None)
         dropout = kwargs.get("dropout", 0.0)
@@ -80,7 +81,7 @@ def register() -> str:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
 
     def mask(*args, **kwargs):
-        return (eager_mask if _wants_weights() else sdpa_mask)(*args, **kwargs)
+        return (eager_mask if wants_weights() else sdpa_mask)(*args, **kwargs)
 
     AttentionInterface.register(ATTN_IMPLEMENTATION, attention)
     AttentionMaskInterface.register(ATTN_IMPLEMENTATION, mask)

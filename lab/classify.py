@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lab import lean_bert
 from lab.attention import model_inputs
 from lab.saliency import INTEGRATED_GRADIENTS, Saliency
 from lab.saliency import explain as explain_word_weights
@@ -49,7 +50,7 @@ def classify(
     full_length = len(tokenizer(text, truncation=False)["input_ids"])
     truncated = full_length > encoding["input_ids"].shape[1]
     with torch.inference_mode():
-        logits = model(**model_inputs(model, encoding)).logits[0].float()  # (num_labels,)
+        logits = lean_bert.forward(model, model_inputs(model, encoding)).logits[0].float()  # (num_labels,)
     multi_label = model.config.problem_type == "multi_label_classification" or logits.numel() == 1
     probs = logits.sigmoid() if multi_label else logits.softmax(-1)
     id2label = model.config.id2label

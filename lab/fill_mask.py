@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lab import lean_bert
 from lab.errors import LabInputError
 from lab.tokenization import max_input_length
 
@@ -86,13 +87,14 @@ def mask_logits(model: PreTrainedModel, encoded, positions: list[int]) -> torch.
 
     For a BERT MLM the head's decoder (hidden x 30,522) costs about as much per token as the
     whole 6-layer MiniLM encoder, and the pipeline runs it on every token; here it runs on the
-    masks alone (the same numbers, ~1.5-2x less work on a short sentence). Other architectures
-    take the plain forward.
+    masks alone (the same numbers, ~1.5-2x less work on a short sentence). A plain BERT encoder
+    runs ``lean_bert``'s pass, its last layer at the masks alone too. Other architectures take
+    the plain forward.
     """
     head = getattr(model, "cls", None)  # BertForMaskedLM: transform + decoder
     base = getattr(model, getattr(model, "base_model_prefix", ""), None)
     if head is not None and base is not None and hasattr(head, "predictions"):
-        hidden = base(**encoded).last_hidden_state[0, positions]  # (n_masks, hidden)
+        hidden = lean_bert.hidden_states(base, encoded, rows=positions)[0]  # (n_masks, hidden)
         return head(hidden)
     return model(**encoded).logits[0, positions]
 

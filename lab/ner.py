@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lab import lean_bert
 from lab.errors import LabInputError
 from lab.tokenization import max_input_length
 
@@ -342,7 +343,7 @@ def tag_entities(
               "attention_mask": torch.tensor([encoding["attention_mask"][0]], device=device)}
     if "token_type_ids" in encoding:
         inputs["token_type_ids"] = torch.tensor([encoding["token_type_ids"][0]], device=device)
-    logits = model(**inputs).logits[0].float().cpu().numpy()  # (seq, labels)
+    logits = lean_bert.forward(model, inputs).logits[0].float().cpu().numpy()  # (seq, labels)
     probs = softmax(logits)
     labels = [model.config.id2label[i] for i in range(probs.shape[-1])]
     # An [UNK] piece reads as the characters it stands for, as the pipeline shows it.

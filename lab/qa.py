@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lab import lean_bert
 from lab.errors import LabInputError
 from lab.tokenization import max_input_length
 
@@ -139,8 +140,10 @@ def make_windows(
         mask = [s == context_id for s in encoded.sequence_ids(i)]
         type_ids = encoded["token_type_ids"][i] if "token_type_ids" in encoded else None
         cls_index = ids.index(tokenizer.cls_token_id) if tokenizer.cls_token_id in ids else 0
+        # A fast tokenizer's encodings hold the token strings already (one call, not one per id).
+        tokens = encoded.encodings[i].tokens if encoded.encodings else tokenizer.convert_ids_to_tokens(ids)
         windows.append(
-            Window(i, list(ids), type_ids and list(type_ids), tokenizer.convert_ids_to_tokens(ids),
+            Window(i, list(ids), type_ids and list(type_ids), list(tokens),
                    [tuple(o) for o in encoded["offset_mapping"][i]], mask, cls_index)
         )
     return windows
@@ -174,21 +177,22 @@ def best_spans(
     """
     start = np.asarray(start_logits, dtype=np.float64)  # (seq,)
     end = np.asarray(end_logits, dtype=np.float64)  # (seq,)
-    mask = np.asarray(context_mask, dtype=bool)
-    n = len(start)
-    i, j = np.indices((n, n))
-    allowed = mask[:, None] & mask[None, :] & (j >= i) & (j - i < max_answer_len)
-    scores = np.where(allowed, start[:, None] + end[None, :], -np.inf)  # (seq, seq): span (i, j)
+    where = np.flatnonzero(np.asarray(context_mask, dtype=bool)[:len(start)])  # the context's tokens
+    m = len(where)
+    i, j = where[:, None], where[None, :]
+    allowed = (j >= i) & (j - i < max_answer_len)  # (m, m): span (where[a], where[b])
+    scores = np.where(allowed, start[where][:, None] + end[where][None, :], -np.inf)
     k = min(top_k, int(allowed.sum()))
     if k <= 0:
         return []
     flat = scores.ravel()
     top = np.argpartition(-flat, k - 1)[:k]
-    top = top[np.lexsort((top, -flat[top]))]  # best first; ties: earlier span first
-    return [
-        Span(int(s), int(e), int(offsets[s][0]), int(offsets[e][1]), float(flat[s * n + e]))
-        for s, e in (divmod(int(t), n) for t in top)
-    ]
+    top = top[np.lexsort((top, -flat[top]))]  # best first; ties: earlier span first (where is sorted)
+    spans = []
+    for a, b in (divmod(int(t), m) for t in top):
+        s, e = int(where[a]), int(where[b])
+        spans.append(Span(s, e, int(offsets[s][0]), int(offsets[e][1]), float(flat[a * m + b])))
+    return spans
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -357,11 +361,11 @@ def answer_question(
     starts = np.zeros((len(windows), longest), dtype=np.float32)  # select_answer reads each
     ends = np.zeros_like(starts)                                   # window's own length only
     for chunk in _same_length_batches(windows):
-        features = {"input_ids": [w.input_ids for w in chunk]}
+        # All one length: no padding, so no attention mask (the model's default is all ones).
+        batch = {"input_ids": torch.tensor([w.input_ids for w in chunk])}
         if "token_type_ids" in names and chunk[0].token_type_ids is not None:
-            features["token_type_ids"] = [w.token_type_ids for w in chunk]
-        batch = tokenizer.pad(features, return_tensors="pt")  # all one length: tensors and a mask of ones
-        out = model(**batch)
+            batch["token_type_ids"] = torch.tensor([w.token_type_ids for w in chunk])
+        out = lean_bert.forward(model, batch)
         rows, n = [w.index for w in chunk], len(chunk[0].input_ids)
         starts[rows, :n] = out.start_logits.float().numpy()
         ends[rows, :n] = out.end_logits.float().numpy()

@@ -100,12 +100,12 @@ def test_attention_weights_is_per_thread(sdpa_and_eager, bert_tokenizer):
     """A request on another thread keeps the fast path while this one reads weights."""
     import threading
 
-    from lab.attn_impl import _wants_weights, attention_weights
+    from lab.attn_impl import wants_weights, attention_weights
 
     seen = {}
     with attention_weights():
-        worker = threading.Thread(target=lambda: seen.setdefault("other", _wants_weights()))
+        worker = threading.Thread(target=lambda: seen.setdefault("other", wants_weights()))
         worker.start()
         worker.join()
-        seen["this"] = _wants_weights()
-    assert seen == {"this": True, "other": False} and not _wants_weights()
+        seen["this"] = wants_weights()
+    assert seen == {"this": True, "other": False} and not wants_weights()
