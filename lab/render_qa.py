@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from html import escape
 
-from matplotlib.collections import PolyCollection
-from matplotlib.figure import Figure
-
 from lab.qa import QAResult
 
 ANSWER_STYLE = "background:#ffe08a;border-radius:4px;padding:1px 2px;font-weight:600"
@@ -18,8 +15,6 @@ REJECTED_STYLE = "border-bottom:2px dotted #d62728"
 WINDOW_STYLE = "background:#eaf1fb;border-radius:4px"
 START_COLOR, END_COLOR, CHOSEN_COLOR = "#4a7fd4", "#e08a2e", "#d62728"
 OTHER_COLOR, CLS_COLOR = "#b8bec9", "#6a4c93"
-MAX_TICK_LABELS = 60
-BAR_WIDTH = 0.85  # in tokens
 
 
 def percent(p: float) -> str:
@@ -93,46 +88,74 @@ def raw_output(result: QAResult) -> dict:
     }
 
 
-def probability_figure(result: QAResult) -> Figure:
-    """Start and end probability per token of the answer's window, the chosen start and end in red.
+def _short(token: str, limit: int = 14) -> str:
+    return token if len(token) <= limit else token[:limit - 1] + "…"
+
+
+def probability_svg(result: QAResult) -> str:
+    """Start and end probability per token of the answer's window as an SVG bar chart, the chosen
+    start and end in red.
 
     The two rows are the lecture's "two numbers per token": the answer runs from the red bar on
     top to the red bar below. Question and special tokens are grey ([CLS] purple: its share is
-    the no-answer signal); spans may only use the coloured context tokens.
+    the no-answer signal); spans may only use the coloured context tokens. Every bar names its
+    token and both probabilities on hover, every token is labelled, and a window wider than the
+    page scrolls sideways.
+
+    SVG text rather than a matplotlib PNG: the server drew and encoded a PNG for every answer,
+    ~390 ms of CPU for a 64-token window (15x the model's forward pass, and most of the CPU a
+    class's QA requests took under load); this string takes ~1 ms and the browser draws it.
     """
     w, best = result.window, result.best
     n = len(w.tokens)
-    # The server draws this for every answer, so it is built for speed (it was most of a QA call's
-    # time): fixed margins in inches instead of a layout engine (which draws the figure to lay it
-    # out), each row's bars as one collection instead of a patch per token, tick labels once.
-    width, height = min(16.0, max(8.0, 0.16 * n)), 5.0
-    fig = Figure(figsize=(width, height), dpi=100)
-    fig.subplots_adjust(left=0.75 / width, right=1 - 0.15 / width, bottom=1.25 / height, top=1 - 0.45 / height,
-                        hspace=0.12)
-    ax_start, ax_end = fig.subplots(2, 1)
-    for ax, probs, color, chosen, name in (
-        (ax_start, result.start_probs, START_COLOR, best.start_token, "start"),
-        (ax_end, result.end_probs, END_COLOR, best.end_token, "end"),
-    ):
-        colors = [
-            CHOSEN_COLOR if i == chosen else CLS_COLOR if i == w.cls_index
-            else color if w.context_mask[i] else OTHER_COLOR
-            for i in range(n)
-        ]
-        half = BAR_WIDTH / 2
-        bars = [((i - half, 0.0), (i - half, p), (i + half, p), (i + half, 0.0)) for i, p in enumerate(probs)]
-        ax.add_collection(PolyCollection(bars, facecolors=colors, edgecolors="none"))
-        ax.set_xlim(-0.5 - 0.02 * n, n - 0.5 + 0.02 * n)
-        ax.set_ylabel(f"P({name})")
-        ax.set_ylim(0, max(max(probs) * 1.25, 1e-6))
-        ax.annotate(f"{name}: {w.tokens[chosen]} ({percent(probs[chosen])})", xy=(chosen, probs[chosen]),
-                    xytext=(0, 4), textcoords="offset points", ha="center", color=CHOSEN_COLOR, fontsize=9)
-        ax.spines[["top", "right"]].set_visible(False)
-    step = 1 if n <= MAX_TICK_LABELS else -(-n // MAX_TICK_LABELS)
-    ticks = sorted(set(range(0, n, step)) | {best.start_token, best.end_token})
-    ax_start.set_xticks([])  # the rows share their tokens: labelled once, below
-    ax_end.set_xticks(ticks, [w.tokens[i] for i in ticks], rotation=90, fontsize=8)
-    ax_end.set_xlabel("tokens of the window")
-    verdict = "no answer ([CLS] wins)" if result.no_answer else f"answer score {percent(best.score)} = P(start) × P(end)"
-    fig.suptitle(f"Window {best.window + 1} of {len(result.windows)} · {verdict}", fontsize=11)
-    return fig
+    col, left, right, top, row_h, gap = 13, 58, 12, 48, 110, 26  # px
+    label_h = 9 + 5.6 * max(len(_short(t)) for t in w.tokens)  # rotated token labels below
+    width = left + col * n + right
+    height = top + 2 * row_h + gap + label_h + 8
+    verdict = ("no answer ([CLS] wins)" if result.no_answer
+               else f"answer score {percent(best.score)} = P(start) × P(end)")
+    title = f"Window {best.window + 1} of {len(result.windows)} · {verdict}"
+    parts = [
+        f'<div class="qa-chart-scroll" style="overflow-x:auto"><svg xmlns="http://www.w3.org/2000/svg" '
+        f'width="{width}" height="{height:.0f}" viewBox="0 0 {width} {height:.0f}" role="img" '
+        f'aria-label="{escape(title)}" style="font-family:sans-serif;background:#fff">',
+        f'<text x="{left}" y="18" font-size="14" font-weight="600">{escape(title)}</text>',
+    ]
+    legend = ((START_COLOR, "context (start)"), (END_COLOR, "context (end)"), (OTHER_COLOR, "question / special"),
+              (CLS_COLOR, "[CLS]: no answer"), (CHOSEN_COLOR, "chosen start / end"))
+    x = left
+    for color, name in legend:
+        parts.append(f'<rect x="{x}" y="27" width="10" height="10" fill="{color}"/>'
+                     f'<text x="{x + 14}" y="36" font-size="11" fill="#444">{escape(name)}</text>')
+        x += 24 + 6.2 * len(name)
+    for r, (probs, color, chosen, name) in enumerate((
+        (result.start_probs, START_COLOR, best.start_token, "start"),
+        (result.end_probs, END_COLOR, best.end_token, "end"),
+    )):
+        y0 = top + r * (row_h + gap) + row_h  # the row's baseline
+        scale = (row_h - 16) / max(max(probs), 1e-6)  # the tallest bar leaves room for its label
+        parts.append(f'<text x="{left - 8}" y="{y0 - row_h / 2:.1f}" font-size="12" text-anchor="end">P({name})</text>'
+                     f'<text x="{left - 8}" y="{y0 - row_h + 20:.1f}" font-size="10" fill="#666" '
+                     f'text-anchor="end">{percent(max(probs))}</text>'
+                     f'<line x1="{left}" x2="{left + col * n}" y1="{y0}" y2="{y0}" stroke="#999"/>')
+        for i, p in enumerate(probs):
+            fill = (CHOSEN_COLOR if i == chosen else CLS_COLOR if i == w.cls_index
+                    else color if w.context_mask[i] else OTHER_COLOR)
+            h = max(p * scale, 0.5)  # a hairline even for ~0: every token has a visible bar
+            tip = (f"{w.tokens[i]} (token {i}) · P(start) {percent(result.start_probs[i])}"
+                   f" · P(end) {percent(result.end_probs[i])}")
+            parts.append(f'<rect class="qa-bar-{name}" x="{left + i * col + 1.5}" y="{y0 - h:.1f}" '
+                         f'width="{col - 3}" height="{h:.1f}" fill="{fill}"><title>{escape(tip)}</title></rect>')
+        cx = left + chosen * col + col / 2
+        anchor = "end" if cx > width - 90 else "start" if cx < left + 60 else "middle"  # stay inside
+        parts.append(f'<text x="{cx:.1f}" y="{y0 - probs[chosen] * scale - 4:.1f}" font-size="11" '
+                     f'fill="{CHOSEN_COLOR}" text-anchor="{anchor}">{name}: {escape(w.tokens[chosen])} '
+                     f'({percent(probs[chosen])})</text>')
+    y_labels = top + 2 * row_h + gap + 6
+    for i, token in enumerate(w.tokens):
+        cx = left + i * col + col / 2 + 3
+        weight = ' font-weight="700"' if i in (best.start_token, best.end_token) else ""
+        parts.append(f'<text transform="translate({cx:.1f},{y_labels:.0f}) rotate(-90)" font-size="9" '
+                     f'text-anchor="end"{weight}>{escape(_short(token))}</text>')
+    parts.append("</svg></div>")
+    return "".join(parts)

@@ -1,5 +1,5 @@
-"""Cold start (issue 7): the first page needs neither torch, transformers, the training stack nor
-matplotlib; they are imported on first use, or by lab.lazy.warm once the page is served."""
+"""Cold start (issue 7): the first page needs neither torch, transformers nor the training stack;
+they are imported on first use, or by lab.lazy.warm once the page is served."""
 
 import json
 import os
@@ -13,7 +13,7 @@ import pytest
 from lab import lazy
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ["torch", "transformers", "safetensors", "accelerate", "datasets", "peft", "matplotlib", "training.loop"]
+HEAVY = ["torch", "transformers", "safetensors", "accelerate", "datasets", "peft", "training.loop"]
 
 PROBE = textwrap.dedent("""
     import json, sys

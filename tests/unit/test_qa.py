@@ -1,6 +1,7 @@
 """QA post-processing on hand-made logits, windowing on the real WordPiece tokenizer, and the whole path."""
 
 import itertools
+from xml.etree import ElementTree
 
 import numpy as np
 import pytest
@@ -290,12 +291,20 @@ def test_renderers_escape_and_mark(tiny_qa):
     html = render_qa.context_html(context, result)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert html.count('class="qa-mark"') == 1 and "qa-window" in html
-    fig = render_qa.probability_figure(result)
-    bars = fig.axes[0].collections[0]  # one bar per token of the window
-    assert len(fig.axes) == 2 and len(bars.get_paths()) == len(result.window.tokens)
-    colors = list(bars.get_facecolors())
-    red = [i for i, c in enumerate(colors) if c[:3] == pytest.approx((0xD6 / 255, 0x27 / 255, 0x28 / 255))]
-    assert red == [result.best.start_token]
+    svg = ElementTree.fromstring(render_qa.probability_svg(result))  # well-formed, everything escaped
+    ns = {"svg": "http://www.w3.org/2000/svg"}
+    for name, chosen, probs in (("start", result.best.start_token, result.start_probs),
+                                ("end", result.best.end_token, result.end_probs)):
+        bars = svg.findall(f".//svg:rect[@class='qa-bar-{name}']", ns)  # one bar per token of the window
+        assert len(bars) == len(result.window.tokens)
+        assert [i for i, bar in enumerate(bars) if bar.get("fill") == render_qa.CHOSEN_COLOR] == [chosen]
+        heights = [float(bar.get("height")) for bar in bars]
+        assert heights.index(max(heights)) == int(np.argmax(probs))  # bar heights follow the probabilities
+        tip = bars[chosen].find("svg:title", ns).text
+        assert tip.startswith(result.window.tokens[chosen]) and render_qa.percent(probs[chosen]) in tip
+    assert bars[result.window.cls_index].get("fill") == render_qa.CLS_COLOR
+    labels = [t.text for t in svg.iter("{http://www.w3.org/2000/svg}text") if "rotate" in (t.get("transform") or "")]
+    assert labels == [render_qa._short(t) for t in result.window.tokens]  # every token labelled, in order
     raw = render_qa.raw_output(result)
     assert raw["answer"] == result.answer and raw["window"] == result.best.window + 1
     assert len(raw["tokens"]) == len(result.window.tokens) and len(raw["candidates"]) == 5
