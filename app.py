@@ -15,7 +15,7 @@ gradio_import.skip_stub_writing()  # before gradio's first import: ~3 s less to 
 
 import gradio as gr  # noqa: E402
 
-from lab import gradio_sessions, lazy, memory, session  # noqa: E402
+from lab import batching, gradio_sessions, lazy, memory, session  # noqa: E402
 from lab.context import Lab  # noqa: E402
 from lab.settings import ASSETS_DIR, Settings  # noqa: E402
 from tabs.classification import ClassificationTab  # noqa: E402
@@ -123,6 +123,7 @@ def serve(settings: Settings) -> None:
     for name, value in GRADIO_QUEUE_ENV.items():  # read when the queue is made
         os.environ.setdefault(name, value)
     session.sweep(settings.runs_dir, settings.session_max_age_hours)  # leftovers of a previous run
+    batching.FORWARDS.configure(settings.forward_slots, settings.max_batch)
     demo = build_app(Lab(settings)).queue(default_concurrency_limit=2)
     demo.launch(prevent_thread_lock=True, **launch_kwargs())
     threading.Thread(target=warm_up, args=(settings,), name="lab-warm-up", daemon=True).start()

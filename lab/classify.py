@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lab import lean_bert
+from lab import batching, lean_bert
 from lab.attention import model_inputs
 from lab.saliency import INTEGRATED_GRADIENTS, Saliency
 from lab.saliency import explain as explain_word_weights
@@ -26,6 +26,18 @@ class ClassifyResult:
     def label(self) -> dict[str, float]:
         """The probabilities in gr.Label form."""
         return dict(self.probabilities)
+
+
+def sequence_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: dict) -> torch.Tensor:
+    """The logits (num_labels,) of one text's inputs, in one pass with other requests' texts when
+    they come at once (lab/batching.py)."""
+    if tokenizer.pad_token_id is None or tokenizer.padding_side != "right":
+        return lean_bert.forward(model, inputs).logits[0]
+
+    def run(items: list[dict]) -> list[torch.Tensor]:
+        return list(lean_bert.forward(model, batching.pad(items, tokenizer.pad_token_id)).logits)
+
+    return batching.FORWARDS.run(("sequence", model), inputs, run)
 
 
 def classify(
@@ -50,7 +62,7 @@ def classify(
     full_length = len(tokenizer(text, truncation=False)["input_ids"])
     truncated = full_length > encoding["input_ids"].shape[1]
     with torch.inference_mode():
-        logits = lean_bert.forward(model, model_inputs(model, encoding)).logits[0].float()  # (num_labels,)
+        logits = sequence_logits(model, tokenizer, model_inputs(model, encoding)).float()  # (num_labels,)
     multi_label = model.config.problem_type == "multi_label_classification" or logits.numel() == 1
     probs = logits.sigmoid() if multi_label else logits.softmax(-1)
     id2label = model.config.id2label

@@ -13,7 +13,8 @@ PEFT-wrapped or quantised layer falls back), in eval mode, with gradients off, a
 ``attn_impl.attention_weights()``. Anything else returns None and the caller runs the model.
 
 ``rows`` restricts the *last* layer to some positions (keys and values still come from every
-token): classification reads [CLS] only and fill-mask the masks only, so the rest of that layer
+token), the same for every row of the batch (a list) or per row (a (batch, n) tensor of
+positions): classification reads [CLS] only and fill-mask the masks only, so the rest of that layer
 (queries, attention output, feed-forward: ~10/12 of its matmuls per token) is skipped, as
 training/first_token.py does during training.
 """
@@ -75,13 +76,24 @@ def _plain_encoder(model: nn.Module) -> mb.BertModel | None:
     return base
 
 
+Rows = Sequence[int] | torch.Tensor | None
+
+
+def _take(x: torch.Tensor, rows: Rows) -> torch.Tensor:
+    """x (batch, seq, hidden) at ``rows``: every position, the same ones for every row, or per row."""
+    if rows is None:
+        return x
+    if isinstance(rows, torch.Tensor):  # (batch, n) positions
+        return x.gather(1, rows[..., None].expand(-1, -1, x.shape[-1]))
+    return x[:, rows]
+
+
 def _activation(layer: mb.BertLayer):
     act = layer.intermediate.intermediate_act_fn
     return act.act if type(act) is GELUActivation else act  # skip one module call per layer
 
 
-def _layer(layer: mb.BertLayer, x: torch.Tensor, mask: torch.Tensor | None,
-           rows: Sequence[int] | None = None) -> torch.Tensor:
+def _layer(layer: mb.BertLayer, x: torch.Tensor, mask: torch.Tensor | None, rows: Rows = None) -> torch.Tensor:
     """One BertLayer, as BertSelfAttention + SDPA + BertSelfOutput + BertIntermediate + BertOutput do it."""
     a = layer.attention.self
     batch, seq, hidden = x.shape
@@ -90,7 +102,7 @@ def _layer(layer: mb.BertLayer, x: torch.Tensor, mask: torch.Tensor | None,
     def split(t: torch.Tensor) -> torch.Tensor:  # (batch, n, hidden) -> (batch, heads, n, size)
         return t.view(batch, -1, heads, size).transpose(1, 2)
 
-    xq = x if rows is None else x[:, rows]  # (batch, n, hidden)
+    xq = _take(x, rows)  # (batch, n, hidden)
     q = split(F.linear(xq, a.query.weight, a.query.bias))
     k = split(F.linear(x, a.key.weight, a.key.bias))
     v = split(F.linear(x, a.value.weight, a.value.bias))
@@ -106,7 +118,7 @@ def _layer(layer: mb.BertLayer, x: torch.Tensor, mask: torch.Tensor | None,
 
 
 def _encode(base: mb.BertModel, input_ids: torch.Tensor, token_type_ids: torch.Tensor | None = None,
-            attention_mask: torch.Tensor | None = None, rows: Sequence[int] | None = None) -> torch.Tensor:
+            attention_mask: torch.Tensor | None = None, rows: Rows = None) -> torch.Tensor:
     """The last hidden states (batch, seq or len(rows), hidden) of ``base``."""
     emb = base.embeddings
     seq = input_ids.shape[1]
@@ -129,15 +141,14 @@ def _inputs(inputs) -> dict:
     return {k: inputs.get(k) for k in ("input_ids", "token_type_ids", "attention_mask")}
 
 
-def hidden_states(model: nn.Module, inputs, rows: Sequence[int] | None = None) -> torch.Tensor:
+def hidden_states(model: nn.Module, inputs, rows: Rows = None) -> torch.Tensor:
     """A base model's (e.g. ``BertModel``'s) last hidden states for ``inputs`` (a tokenizer's tensors);
     with ``rows``, at those positions only: (batch, seq or len(rows), hidden). Falls back to the
     model's own forward."""
     base = _plain_encoder(model)
     if base is not None and inputs.get("input_ids") is not None and inputs.get("inputs_embeds") is None:
         return _encode(base, **_inputs(inputs), rows=rows)
-    hidden = model(**inputs).last_hidden_state
-    return hidden if rows is None else hidden[:, rows]
+    return _take(model(**inputs).last_hidden_state, rows)
 
 
 def forward(model: nn.Module, inputs):

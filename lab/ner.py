@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lab import lean_bert
+from lab import batching, lean_bert
 from lab.errors import LabInputError
 from lab.tokenization import max_input_length
 
@@ -312,6 +312,19 @@ def piece_tags(
 # --- Running the model -----------------------------------------------------------------------
 
 
+def _token_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: dict) -> torch.Tensor:
+    """The logits (seq, labels) of one text's inputs, in one pass with other requests' texts when
+    they come at once (lab/batching.py)."""
+    if tokenizer.pad_token_id is None or tokenizer.padding_side != "right":
+        return lean_bert.forward(model, inputs).logits[0]
+
+    def run(items: list[dict]) -> list[torch.Tensor]:
+        logits = lean_bert.forward(model, batching.pad(items, tokenizer.pad_token_id)).logits
+        return [row[:item["input_ids"].shape[-1]] for row, item in zip(logits, items)]
+
+    return batching.FORWARDS.run(("tokens", model), inputs, run)
+
+
 @torch.inference_mode()
 def tag_entities(
     model: PreTrainedModel,
@@ -343,7 +356,7 @@ def tag_entities(
               "attention_mask": torch.tensor([encoding["attention_mask"][0]], device=device)}
     if "token_type_ids" in encoding:
         inputs["token_type_ids"] = torch.tensor([encoding["token_type_ids"][0]], device=device)
-    logits = lean_bert.forward(model, inputs).logits[0].float().cpu().numpy()  # (seq, labels)
+    logits = _token_logits(model, tokenizer, inputs).float().cpu().numpy()  # (seq, labels)
     probs = softmax(logits)
     labels = [model.config.id2label[i] for i in range(probs.shape[-1])]
     # An [UNK] piece reads as the characters it stands for, as the pipeline shows it.

@@ -35,6 +35,14 @@ def _env_flag(name: str, default: bool = False) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _cores() -> int:
+    """The cores this process may run on (a container's CPU set, not the host's)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 @dataclass(frozen=True)
 class Settings:
     # Never try the hub; use the embedded model (HF_HUB_OFFLINE=1 does the same).
@@ -76,6 +84,10 @@ class Settings:
     # on a 2-core machine that other jobs also use, a fill-mask answer took ~240 ms with 2 threads
     # against ~21 ms with 1 (threads waiting on each other for cores they don't get).
     torch_threads: int = 1
+    # Forward passes running at once, and the most requests one pass serves (lab/batching.py):
+    # one pass per core (more only slow each other down), requests arriving meanwhile share the next.
+    forward_slots: int = field(default_factory=lambda: _cores())
+    max_batch: int = 8
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -99,4 +111,6 @@ class Settings:
             quick_workers=int(os.environ.get("LAB_QUICK_WORKERS", "3")),
             slow_workers=int(os.environ.get("LAB_SLOW_WORKERS", "1")),
             torch_threads=int(os.environ.get("LAB_TORCH_THREADS", "1")),
+            forward_slots=int(os.environ.get("LAB_FORWARD_SLOTS") or _cores()),
+            max_batch=int(os.environ.get("LAB_MAX_BATCH", "8")),
         )

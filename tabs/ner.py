@@ -5,14 +5,13 @@ from __future__ import annotations
 import time
 
 import gradio as gr
-import pandas as pd
 
 from lab import render_ner
 from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.options import NER_STRATEGIES
 from lab.tokenization import check_text
-from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, user_errors
+from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, table, user_errors
 
 lab_ner = lazy_import("lab.ner")  # torch: imported after the page is served
 
@@ -67,8 +66,8 @@ class NerTab:
         info += f" {found} {what[found != 1]} from {len(result.pieces)} pieces, aggregation **{result.aggregation}**."
         if result.warnings:
             info += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in result.warnings)
-        entities = pd.DataFrame(render_ner.entity_rows(result), columns=ENTITY_COLUMNS)
-        pieces = pd.DataFrame(render_ner.piece_rows(result), columns=PIECE_COLUMNS)
+        entities = table(render_ner.entity_rows(result), ENTITY_COLUMNS)
+        pieces = table(render_ner.piece_rows(result), PIECE_COLUMNS)
         return render_ner.highlighted(result), entities, pieces, info, result.as_pipeline()
 
     @user_errors

@@ -6,13 +6,12 @@ import time
 from typing import TYPE_CHECKING
 
 import gradio as gr
-import pandas as pd
 
 from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.options import QA_MAX_TOP_K
 from lab.tokenization import check_text
-from tabs.common import SLOW, explainer, head_banner, lane, model_dropdown, model_line, user_errors
+from tabs.common import SLOW, explainer, head_banner, lane, model_dropdown, model_line, table, user_errors
 
 if TYPE_CHECKING:
     from lab.qa import QAResult
@@ -119,7 +118,7 @@ class QaTab:
             info,
             render_qa.context_html(context, result),
             render_qa.probability_svg(result),
-            pd.DataFrame(render_qa.candidate_rows(result)),
+            table(render_qa.candidate_rows(result)),
             render_qa.raw_output(result),
         )
 

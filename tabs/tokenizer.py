@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import gradio as gr
-import pandas as pd
 
 from lab import render
 from lab.context import Lab
 from lab.errors import LabInputError
 from lab.tokenization import check_text, tokenize_batch, tokenize_pieces, train_wordpiece
 from tabs.attention import attention_panel
-from tabs.common import QUICK, explainer, lane, model_dropdown, user_errors
+from tabs.common import QUICK, explainer, lane, model_dropdown, table, user_errors
 
 TRAINED_HERE = "WordPiece trained here on the project's paragraphs"
 
@@ -46,7 +45,7 @@ class TokenizerTab:
             check_text(text_pair, self.lab.settings.max_text_chars, "second text")
         loaded = self.lab.model("tokenizer", model)
         pieces = tokenize_pieces(loaded.tokenizer, text, text_pair or None)
-        table = pd.DataFrame(
+        rows = table(
             [
                 {"#": p.index, "piece": p.token, "id": p.id, "kind": p.kind,
                  "text": "" if p.segment is None else ("A" if p.segment == 0 else "B"),
@@ -65,7 +64,7 @@ class TokenizerTab:
         source = render.source_html(text, pieces, 0)
         if text_pair:
             source += render.source_html(text_pair, pieces, 1)
-        return render.pieces_html(pieces), source, table, summary
+        return render.pieces_html(pieces), source, rows, summary
 
     @user_errors
     def tokenize_batch(self, lines: str, padding: bool = True, truncation: bool = True,
@@ -75,7 +74,7 @@ class TokenizerTab:
         if len(split) > self.lab.settings.max_batch_lines:
             raise LabInputError(f"The batch has {len(split)} lines; use at most {self.lab.settings.max_batch_lines}.")
         rows = tokenize_batch(self._tokenizer(model), split, padding, truncation, int(max_length))
-        table = pd.DataFrame(
+        return render.batch_html(rows), table(
             [
                 {"line": i + 1, "words": r.words, "tokens": r.tokens, "truncated": r.truncated,
                  "input_ids": " ".join(map(str, r.input_ids)),
@@ -84,7 +83,6 @@ class TokenizerTab:
                 for i, r in enumerate(rows)
             ]
         )
-        return render.batch_html(rows), table
 
     @user_errors
     def compare(self, text: str, second: str = TRAINED_HERE, vocab_size: int = 300, model: str | None = None):
@@ -116,7 +114,7 @@ class TokenizerTab:
         chips = gr.HTML(label="Pieces")
         source = gr.HTML(label="Where each piece came from")
         with gr.Accordion("Pieces as a table", open=False):
-            table = gr.Dataframe(interactive=False, wrap=True)
+            pieces_table = gr.Dataframe(interactive=False, wrap=True)
         gr.Examples(
             [["Unbelievably, I love playing with my dogs!", ""],
              ["The capital of France is Paris.", "What is the capital of France?"],
@@ -124,7 +122,7 @@ class TokenizerTab:
             [text, pair],
         )
         explainer(EXPLAINER)
-        event = dict(fn=self.tokenize, inputs=[text, pair, model], outputs=[chips, source, table, summary],
+        event = dict(fn=self.tokenize, inputs=[text, pair, model], outputs=[chips, source, pieces_table, summary],
                      **lane(self.lab, QUICK))
         run.click(**event, api_name="tokenize")
         text.submit(**event, api_visibility="private")
