@@ -72,13 +72,12 @@ class Settings:
     inference_precision: str = "auto"
     # Requests answered at once in each queue lane (tabs/common.py): quick answers (tokenize,
     # fill-mask, classify, NER, attention) and slow ones (QA, saliency, model cards, data checks);
-    # trainings have their own. A request spends much of its time in Python holding the
-    # interpreter, so two quick ones overlap one's model with the other's Python. One slow one at a
-    # time leaves the interpreter mostly to quick answers: with 20 clients, fill-mask's median
-    # latency went from ~0.65 s (two slow workers) to ~0.2-0.4 s, QA's staying ~4.5-5 s. Three
-    # quick ones (one more than this machine's cores) brought the 20-client burst's p95 from
-    # 0.96-1.17 s to 0.76 s for fill-mask (bench/README.md, "Load").
-    quick_workers: int = 3
+    # trainings have their own. Quick requests are many so that the ones for one model meet in
+    # lab/batching.py and share a forward pass (forward_slots, not this, bounds the compute): with
+    # 20 clients, 20 quick workers measured fill-mask's p95 0.92-0.96 s against 1.39-1.44 s
+    # without batching (bench/README.md, "Load"). One slow request at a time leaves the
+    # interpreter mostly to the quick ones.
+    quick_workers: int = 20
     slow_workers: int = 1
     # Threads torch uses per request (python app.py sets it). One: requests run side by side, and
     # on a 2-core machine that other jobs also use, a fill-mask answer took ~240 ms with 2 threads
@@ -108,7 +107,7 @@ class Settings:
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
             inference_precision=_choice("LAB_INFERENCE_PRECISION", precision.CHOICES, "auto"),
-            quick_workers=int(os.environ.get("LAB_QUICK_WORKERS", "3")),
+            quick_workers=int(os.environ.get("LAB_QUICK_WORKERS", "20")),
             slow_workers=int(os.environ.get("LAB_SLOW_WORKERS", "1")),
             torch_threads=int(os.environ.get("LAB_TORCH_THREADS", "1")),
             forward_slots=int(os.environ.get("LAB_FORWARD_SLOTS") or _cores()),
