@@ -100,7 +100,7 @@ def test_attention_weights_is_per_thread(sdpa_and_eager, bert_tokenizer):
     """A request on another thread keeps the fast path while this one reads weights."""
     import threading
 
-    from lab.attn_impl import wants_weights, attention_weights
+    from lab.attn_impl import attention_weights, wants_weights
 
     seen = {}
     with attention_weights():

@@ -42,7 +42,7 @@ def run_held(batcher: Batcher, calls: list[tuple], run_batch) -> list:
     for t in threads:
         t.start()
     for key in {k for k, _ in calls}:
-        wait_until(lambda: queued(batcher, key) == sum(k == key for k, _ in calls))
+        wait_until(lambda key=key: queued(batcher, key) == sum(k == key for k, _ in calls))
     batcher._slots.release()
     for t in threads:
         t.join(10)

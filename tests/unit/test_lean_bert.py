@@ -5,8 +5,12 @@ from types import SimpleNamespace
 import pytest
 import torch
 import transformers
-from transformers import (BertForMaskedLM, BertForQuestionAnswering, BertForSequenceClassification,
-                          BertForTokenClassification)
+from transformers import (
+    BertForMaskedLM,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTokenClassification,
+)
 
 from lab import lean_bert
 from lab.attn_impl import attention_weights, register
