@@ -10,7 +10,7 @@ weights gives the same logits (bit for bit on the embedded MiniLM) 11-15% faster
 Only what we can reproduce exactly runs this way: a plain ``BertModel`` encoder (absolute
 positions, no decoder or cross-attention, no hooks, every submodule of a known type, so a
 PEFT-wrapped or quantised layer falls back), in eval mode, with gradients off, and not inside
-``attn_impl.attention_weights()``. Anything else returns None and the caller runs the model.
+``attn_impl.attention_weights()``. Anything else runs the model's own forward.
 
 ``rows`` restricts the *last* layer to some positions (keys and values still come from every
 token), the same for every row of the batch (a list) or per row (a (batch, n) tensor of
@@ -35,6 +35,7 @@ from lab import attn_impl
 # Exact types only: a subclass (or a PEFT/quantised replacement) may compute something else.
 _KNOWN = {mb.BertModel, mb.BertEmbeddings, mb.BertEncoder, mb.BertLayer, mb.BertAttention,
           mb.BertSelfAttention, mb.BertSelfOutput, mb.BertIntermediate, mb.BertOutput, mb.BertPooler,
+          mb.BertForQuestionAnswering, mb.BertForTokenClassification, mb.BertForSequenceClassification,
           nn.ModuleList, nn.Linear, nn.LayerNorm, nn.Embedding, nn.Dropout, nn.Tanh}
 
 
@@ -50,7 +51,7 @@ def _only_known_unhooked(root: nn.Module) -> bool:
     while stack:
         module = stack.pop()
         kind = type(module)
-        if kind not in _KNOWN and kind.__module__ not in _ACTIVATIONS:
+        if kind not in _KNOWN and (kind.__module__ not in _ACTIVATIONS or kind is nn.MultiheadAttention):
             return False
         if module._forward_hooks or module._forward_pre_hooks:
             return False
@@ -71,7 +72,7 @@ def _plain_encoder(model: nn.Module) -> mb.BertModel | None:
     if config.is_decoder or getattr(config, "add_cross_attention", False) \
             or getattr(config, "position_embedding_type", "absolute") != "absolute":
         return None
-    if model._forward_hooks or model._forward_pre_hooks or not _only_known_unhooked(base):
+    if not _only_known_unhooked(model):  # the head's modules too: a hook on the classifier counts
         return None
     return base
 

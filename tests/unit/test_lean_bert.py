@@ -97,8 +97,13 @@ def fallback_cases():
         apply_strategy(model, TrainConfig(strategy="lora", lora_r=4))
         return model.eval()
 
+    def head_hooked(model):
+        model.qa_outputs.register_forward_hook(lambda m, i, o: o * 2)
+        return model
+
     return {
         "training mode": (lambda m: m.train(), torch.inference_mode, 0.0),
+        "a hook on the head": (head_hooked, torch.inference_mode, None),
         "gradients on": (lambda m: m, torch.enable_grad, None),
         "attention weights wanted": (lambda m: m, lambda: _both(torch.inference_mode(), attention_weights()), None),
         "a forward hook": (hooked, torch.inference_mode, None),
