@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lab import lean_bert
+from lab import batching, lean_bert
 from lab.errors import LabInputError
 from lab.tokenization import max_input_length
 
@@ -330,6 +330,21 @@ def _same_length_batches(windows: list[Window]) -> list[list[Window]]:
             for i in range(0, len(group), WINDOWS_PER_FORWARD)]
 
 
+def _window_logits(model: PreTrainedModel, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+    """Start and end logits (windows, tokens) of windows of one length. The pass goes through
+    lab/batching.py: it takes one of the forward slots, so a QA answer never runs beside the
+    quick tasks' passes on a core they need, and windows of this length from other requests
+    (same model) join it, unpadded."""
+
+    def run(items: list[dict]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        joined = {k: torch.cat([item[k] for item in items]) for k in items[0]}
+        out = lean_bert.forward(model, joined)
+        sizes = [len(item["input_ids"]) for item in items]
+        return list(zip(out.start_logits.split(sizes), out.end_logits.split(sizes)))
+
+    return batching.FORWARDS.run(("windows", model, batch["input_ids"].shape[1], tuple(sorted(batch))), batch, run)
+
+
 @torch.inference_mode()
 def answer_question(
     model: PreTrainedModel,
@@ -365,10 +380,10 @@ def answer_question(
         batch = {"input_ids": torch.tensor([w.input_ids for w in chunk])}
         if "token_type_ids" in names and chunk[0].token_type_ids is not None:
             batch["token_type_ids"] = torch.tensor([w.token_type_ids for w in chunk])
-        out = lean_bert.forward(model, batch)
+        start_logits, end_logits = _window_logits(model, batch)
         rows, n = [w.index for w in chunk], len(chunk[0].input_ids)
-        starts[rows, :n] = out.start_logits.float().numpy()
-        ends[rows, :n] = out.end_logits.float().numpy()
+        starts[rows, :n] = start_logits.float().numpy()
+        ends[rows, :n] = end_logits.float().numpy()
     result = select_answer(windows, starts, ends, context,
                            int(max_answer_len), int(top_k), float(no_answer_threshold), max_length, stride)
     if warning:

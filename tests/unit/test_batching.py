@@ -13,6 +13,7 @@ from lab.batching import Batcher, pad
 from lab.classify import classify
 from lab.fill_mask import fill_mask
 from lab.ner import tag_entities
+from lab.qa import answer_question
 
 
 def wait_until(condition, timeout=10.0):
@@ -180,3 +181,26 @@ def _close(a, b) -> bool:
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b))
     return a == b
+
+
+def test_qa_windows_of_one_length_from_two_requests_share_a_pass(held_forwards, tiny_qa_dir, bert_tokenizer):
+    register()
+    model = transformers.AutoModelForQuestionAnswering.from_pretrained(tiny_qa_dir, attn_implementation="lab_sdpa").eval()
+    context = "Ada Lovelace met Charles Babbage in London in 1833."
+    questions = ["Who met him there?", "Where did they meet?"]  # the same number of tokens
+
+    def answer(question):
+        return [(c.text, c.score) for c in answer_question(model, bert_tokenizer, question, context).candidates]
+
+    alone = [answer(q) for q in questions]
+    results: list = [None, None]
+    held_forwards._slots.acquire()
+    threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, answer(questions[i]))) for i in range(2)]
+    for t in threads:
+        t.start()
+    wait_until(lambda: sum(len(q) for q in held_forwards._queues.values()) == 2)
+    held_forwards._slots.release()
+    for t in threads:
+        t.join(30)
+    assert list(held_forwards.batch_sizes) == [1, 1, 2]  # alone twice, then one pass for both
+    assert all(_close(ours, single) for ours, single in zip(results, alone)), (results, alone)
