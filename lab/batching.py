@@ -122,6 +122,26 @@ def _outcome(request: _Request) -> Any:
 FORWARDS = Batcher()
 
 
+def right_pad_id(tokenizer) -> int | None:
+    """The id that pads a batch of this tokenizer's inputs on the right; None when its requests
+    can't share a padded pass (no pad token, or padding on the left)."""
+    return tokenizer.pad_token_id if tokenizer.padding_side == "right" else None
+
+
+def shared_pass(key: Hashable, inputs: dict, pad_id: int | None, forward: Callable[[dict], Any],
+                take: Callable[[Any, int, dict], Any]) -> Any:
+    """``take(forward(batch), i, inputs)``: this request's part of a pass over its one-row ``inputs``
+    padded together with the other requests for ``key`` that come at once (alone without ``pad_id``)."""
+    if pad_id is None:
+        return take(forward(inputs), 0, inputs)
+
+    def run(items: list[dict]) -> list:
+        out = forward(pad(items, pad_id))
+        return [take(out, i, item) for i, item in enumerate(items)]
+
+    return FORWARDS.run(key, inputs, run)
+
+
 def pad(items: Sequence[dict[str, torch.Tensor]], pad_id: int) -> dict[str, torch.Tensor]:
     """One-row tokenizer outputs (input_ids, optional token_type_ids/attention_mask of shape (1, n))
     padded on the right to one batch, with the attention mask that hides the padding."""

@@ -31,13 +31,9 @@ class ClassifyResult:
 def sequence_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: dict) -> torch.Tensor:
     """The logits (num_labels,) of one text's inputs, in one pass with other requests' texts when
     they come at once (lab/batching.py)."""
-    if tokenizer.pad_token_id is None or tokenizer.padding_side != "right":
-        return lean_bert.forward(model, inputs).logits[0]
-
-    def run(items: list[dict]) -> list[torch.Tensor]:
-        return list(lean_bert.forward(model, batching.pad(items, tokenizer.pad_token_id)).logits)
-
-    return batching.FORWARDS.run(("sequence", model), inputs, run)
+    return batching.shared_pass(("sequence", model), inputs, batching.right_pad_id(tokenizer),
+                                lambda batch: lean_bert.forward(model, batch).logits,
+                                lambda logits, i, _: logits[i])
 
 
 def classify(

@@ -142,8 +142,7 @@ def fill_mask(
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     if not positions:
         raise LabInputError("The masks fell beyond the model's maximum length; shorten the text.")
-    pad_id = tokenizer.pad_token_id if tokenizer.padding_side == "right" else None
-    logits = mask_logits(model, encoded, positions, pad_id)  # (n_masks, vocab)
+    logits = mask_logits(model, encoded, positions, batching.right_pad_id(tokenizer))  # (n_masks, vocab)
     probs = logits.float().softmax(-1)
     target_ids, warnings = _target_ids(tokenizer, [t.strip() for t in targets or [] if t.strip()])
     if len(positions) < n_masks:

@@ -142,12 +142,19 @@ def _inputs(inputs) -> dict:
     return {k: inputs.get(k) for k in ("input_ids", "token_type_ids", "attention_mask")}
 
 
+def _lean_base(model: nn.Module, inputs) -> mb.BertModel | None:
+    """``_plain_encoder(model)`` when ``inputs`` are token ids (embeddings given as input run the model)."""
+    if inputs.get("input_ids") is None or inputs.get("inputs_embeds") is not None:
+        return None
+    return _plain_encoder(model)
+
+
 def hidden_states(model: nn.Module, inputs, rows: Rows = None) -> torch.Tensor:
     """A base model's (e.g. ``BertModel``'s) last hidden states for ``inputs`` (a tokenizer's tensors);
     with ``rows``, at those positions only: (batch, seq or len(rows), hidden). Falls back to the
     model's own forward."""
-    base = _plain_encoder(model)
-    if base is not None and inputs.get("input_ids") is not None and inputs.get("inputs_embeds") is None:
+    base = _lean_base(model, inputs)
+    if base is not None:
         return _encode(base, **_inputs(inputs), rows=rows)
     return _take(model(**inputs).last_hidden_state, rows)
 
@@ -156,8 +163,8 @@ def forward(model: nn.Module, inputs):
     """``model(**inputs)`` for inference: the lean pass for a plain BERT question-answering, token- or
     sequence-classification model, else the model's own forward. Returns an object with the
     attributes the caller reads (``logits``, or ``start_logits``/``end_logits``)."""
-    base = _plain_encoder(model)
-    if base is None or inputs.get("input_ids") is None or inputs.get("inputs_embeds") is not None:
+    base = _lean_base(model, inputs)
+    if base is None:
         return model(**inputs)
     kind = type(model)
     if kind is mb.BertForQuestionAnswering and type(model.qa_outputs) is nn.Linear:

@@ -315,14 +315,9 @@ def piece_tags(
 def _token_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: dict) -> torch.Tensor:
     """The logits (seq, labels) of one text's inputs, in one pass with other requests' texts when
     they come at once (lab/batching.py)."""
-    if tokenizer.pad_token_id is None or tokenizer.padding_side != "right":
-        return lean_bert.forward(model, inputs).logits[0]
-
-    def run(items: list[dict]) -> list[torch.Tensor]:
-        logits = lean_bert.forward(model, batching.pad(items, tokenizer.pad_token_id)).logits
-        return [row[:item["input_ids"].shape[-1]] for row, item in zip(logits, items)]
-
-    return batching.FORWARDS.run(("tokens", model), inputs, run)
+    return batching.shared_pass(("tokens", model), inputs, batching.right_pad_id(tokenizer),
+                                lambda batch: lean_bert.forward(model, batch).logits,
+                                lambda logits, i, item: logits[i, :item["input_ids"].shape[-1]])  # no padding
 
 
 @torch.inference_mode()
