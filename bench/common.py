@@ -1,11 +1,12 @@
 """Shared helpers for the benchmarks: data, models with random heads, timing, tables, results.
 
-Nothing here is imported by the app or the tests; the benchmarks are run by hand (see README.md).
+Nothing here is imported by the app (the tests check its statistics); the benchmarks are run by hand (see README.md).
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import random
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from fractions import Fraction
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -161,11 +163,14 @@ def median(values: Sequence[float]) -> float:
 
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100); NaN for no values."""
+    """Nearest-rank percentile (q in 0..100): the smallest value with at least q% of the values at
+    or below it (rank ceil(q/100 * n)); NaN for no values. For 20 values p95 is the 19th."""
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    # Exact arithmetic for the rank: 95 / 100 * 20 is 19.000000000000004 in floats, and its
+    # ceiling would be 20. (An earlier round(x + 0.5) rounded 19.5 to even, also 20: the max.)
+    rank = max(1, min(len(ordered), math.ceil(Fraction(str(q)) * len(ordered) / 100)))
     return ordered[rank - 1]
 
 
