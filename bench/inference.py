@@ -72,9 +72,16 @@ def run_rounds(contestants: dict, inputs: list, rounds: int, warmup: int) -> dic
 
 
 def sdpa_copy(model):
-    """The same weights with SDPA attention (what from_pretrained picks by default), as a user loads them."""
+    """The same weights with SDPA attention (what from_pretrained picks by default), as a user loads
+    them: every tensor row-major, as from_pretrained leaves it (the app's model has its linear weights
+    stored input-major, lab/weight_layout.py, which the baseline must not inherit)."""
+    import torch
+
     clone = copy.deepcopy(model)
     clone.set_attn_implementation("sdpa")
+    with torch.no_grad():
+        for param in clone.parameters():
+            param.data = param.data.contiguous()
     return clone.eval()
 
 

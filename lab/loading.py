@@ -31,6 +31,7 @@ from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
 from lab.precision import describe, inference_precision
 from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref, no_head_message
 from lab.settings import Settings
+from lab.weight_layout import input_major_linears
 
 log = logging.getLogger(__name__)
 
@@ -297,21 +298,24 @@ class ModelCache:
         with MODEL_LOAD_LOCK:
             return self._load_unlocked(ref)
 
-    def _in_precision(self, model):
-        """The model cast to the host's inference precision (lab.precision); fp32 as loaded otherwise."""
+    def _for_inference(self, model):
+        """The model cast to the host's inference precision (lab.precision), fp32 as loaded otherwise;
+        fp32 linear weights stored input-major (lab.weight_layout: faster on a few tokens)."""
         if model is not None and inference_precision(self.settings.inference_precision) == "bf16":
             model = model.to(torch.bfloat16)
+        if model is not None:
+            input_major_linears(model)
         return model
 
     def _load_unlocked(self, ref: ModelRef) -> LoadedModel:
         start = time.perf_counter()
         if ref.kind == "embedded":
             model, tokenizer = _load_embedded(ref.task, self.settings)
-            return LoadedModel(ref, self._in_precision(model), tokenizer, time.perf_counter() - start)
+            return LoadedModel(ref, self._for_inference(model), tokenizer, time.perf_counter() - start)
         try:
             check_repo_is_safe(ref)
             model, tokenizer = _load_pretrained(ref.task, ref.id)
-            model = self._in_precision(model)
+            model = self._for_inference(model)
         except LabInputError:
             raise
         except RepositoryNotFoundError as exc:

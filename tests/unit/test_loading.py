@@ -166,6 +166,10 @@ def test_inference_precision_is_a_setting_and_the_result_line_names_it(tiny_cls_
     assert next(fp32.model.parameters()).dtype == torch.float32 and fp32.precision == "fp32, SDPA attention"
     assert next(bf16.model.parameters()).dtype == torch.bfloat16 and bf16.precision.startswith("bf16")
     assert "· fp32, SDPA attention" in model_line(fp32, 0.012)
+    # fp32 models are served with input-major linear weights (lab.weight_layout); bf16 ones as loaded
+    dense = fp32.model.bert.encoder.layer[0].intermediate.dense.weight
+    assert dense.stride() == (1, dense.shape[0])
+    assert bf16.model.bert.encoder.layer[0].intermediate.dense.weight.is_contiguous()
     # auto: bf16 only where the CPU multiplies it natively
     assert inference_precision("auto") == ("bf16" if native_bf16_cpu() else "fp32")
     monkeypatch.setenv("LAB_INFERENCE_PRECISION", "fp8")
