@@ -126,7 +126,9 @@ def main(argv: list[str] | None = None) -> dict:
     overrides, notes = model_overrides(tasks)
     for note in notes:
         print("model:", note)
-    lab = Lab(Settings(offline=True, model_overrides=overrides))
+    # The threads this process runs at, as the app's setting: the models are prepared for it
+    # (lab.weight_layout), as the app prepares them for LAB_TORCH_THREADS.
+    lab = Lab(Settings(offline=True, model_overrides=overrides, torch_threads=torch.get_num_threads()))
 
     rows, results = [], {}
 

@@ -26,12 +26,11 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import cached_file
 
-from lab import attn_impl
+from lab import attn_impl, weight_layout
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
 from lab.precision import describe, inference_precision
 from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref, no_head_message
 from lab.settings import Settings
-from lab.weight_layout import input_major_linears
 
 log = logging.getLogger(__name__)
 
@@ -298,24 +297,24 @@ class ModelCache:
         with MODEL_LOAD_LOCK:
             return self._load_unlocked(ref)
 
-    def _for_inference(self, model):
+    def _for_inference(self, model, task: str):
         """The model cast to the host's inference precision (lab.precision), fp32 as loaded otherwise;
-        fp32 linear weights stored input-major (lab.weight_layout: faster on a few tokens)."""
+        fp32 linear weights stored input-major where that is faster (lab.weight_layout)."""
         if model is not None and inference_precision(self.settings.inference_precision) == "bf16":
             model = model.to(torch.bfloat16)
-        if model is not None:
-            input_major_linears(model)
+        if model is not None and weight_layout.pays_off(task, self.settings.torch_threads):
+            weight_layout.input_major_linears(model)
         return model
 
     def _load_unlocked(self, ref: ModelRef) -> LoadedModel:
         start = time.perf_counter()
         if ref.kind == "embedded":
             model, tokenizer = _load_embedded(ref.task, self.settings)
-            return LoadedModel(ref, self._for_inference(model), tokenizer, time.perf_counter() - start)
+            return LoadedModel(ref, self._for_inference(model, ref.task), tokenizer, time.perf_counter() - start)
         try:
             check_repo_is_safe(ref)
             model, tokenizer = _load_pretrained(ref.task, ref.id)
-            model = self._for_inference(model)
+            model = self._for_inference(model, ref.task)
         except LabInputError:
             raise
         except RepositoryNotFoundError as exc:

@@ -8,6 +8,12 @@ shape and meaning, only its strides change, so ``W.T`` is a plain row-major matr
 the two are within ~10% either way (bench/README.md, "Inference"). A MiniLM forward pass for one
 sentence took 0.72x the time; logits moved by rounding only (~2e-6).
 
+How many threads a forward pass runs on matters too. At one thread (the app's default,
+``LAB_TORCH_THREADS``) the input-major layout won at every length measured: 0.49x of the linear
+layers' time at 14 tokens, 0.84x at 64, 0.93x at 112, even at 384. At two threads it still won
+on sentences (0.38x at 14 tokens, 0.41x at 32) but QA's 64-token window took 1.05x, so with
+more than one thread QA keeps the usual layout (``pays_off``).
+
 Only fp32 weights are moved (bf16 goes through other kernels, not measured), and never a weight
 that an embedding shares (the MLM decoder's is the word-embedding table, whose rows are looked
 up: row-major suits that). Models for training are built elsewhere and keep the usual layout.
@@ -17,6 +23,11 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+
+def pays_off(task: str, threads: int) -> bool:
+    """Whether ``task``'s model is faster with input-major weights at ``threads`` torch threads."""
+    return threads == 1 or task != "qa"
 
 
 def input_major_linears(model: nn.Module) -> int:

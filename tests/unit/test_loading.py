@@ -169,6 +169,8 @@ def test_inference_precision_is_a_setting_and_the_result_line_names_it(tiny_cls_
     # fp32 models are served with input-major linear weights (lab.weight_layout); bf16 ones as loaded
     dense = fp32.model.bert.encoder.layer[0].intermediate.dense.weight
     assert dense.stride() == (1, dense.shape[0])
+    threads2 = ModelCache(Settings(offline=True, inference_precision="fp32", torch_threads=2)).get(ref)
+    assert threads2.model.bert.encoder.layer[0].intermediate.dense.weight.stride() == (1, dense.shape[0])
     assert bf16.model.bert.encoder.layer[0].intermediate.dense.weight.is_contiguous()
     # auto: bf16 only where the CPU multiplies it natively
     assert inference_precision("auto") == ("bf16" if native_bf16_cpu() else "fp32")

@@ -4,7 +4,7 @@ import torch
 from transformers import BertForMaskedLM, BertForSequenceClassification
 
 from lab import lean_bert
-from lab.weight_layout import input_major_linears
+from lab.weight_layout import input_major_linears, pays_off
 from tests.tiny import tiny_config
 
 
@@ -46,3 +46,8 @@ def test_tied_decoder_and_other_dtypes_keep_their_layout():
     assert model.bert.encoder.layer[0].output.dense.weight.is_contiguous(), "bf16 is left as loaded"
     assert not model.bert.encoder.layer[0].intermediate.dense.weight.is_contiguous()
     assert input_major_linears(model) == 0, "a second pass finds nothing left to move"
+
+
+def test_qa_keeps_the_usual_layout_only_with_several_threads():
+    assert pays_off("qa", 1) and pays_off("classification", 2) and pays_off("fill-mask", 4)
+    assert not pays_off("qa", 2)
