@@ -1,21 +1,23 @@
-"""The NER and QA recipes end to end on a few sentences: train, keep the best, score, export, reload.
+"""The sentiment, NER and QA recipes end to end on a few sentences: train, keep the best, score, export, reload.
 
 They run on the real embedded encoder for two optimizer steps over data laid out as in
 ../shared/data (built here from the project's own samples), so the wiring that ships a head is
 checked without the hours of training a real head takes.
 """
 
+import csv
 import json
 import shutil
 
 import pytest
 
+from lab.classify import classify
 from lab.loading import ModelCache
 from lab.ner import tag_entities
 from lab.qa import answer_question
 from lab.registry import embedded_ref
 from lab.settings import ASSETS_DIR, Settings
-from training.recipes import export, ner, qa
+from training.recipes import export, ner, qa, sentiment
 
 SAMPLES = ASSETS_DIR / "samples"
 STEPS = ["--max-steps", "2", "--evals-per-epoch", "1", "--checkpoint-minutes", "0"]
@@ -23,7 +25,8 @@ STEPS = ["--max-steps", "2", "--evals-per-epoch", "1", "--checkpoint-minutes", "
 
 @pytest.fixture
 def data_dir(tmp_path):
-    """WikiANN-style files (an "en:" prefix on every token) and a SQuAD file of six articles."""
+    """WikiANN-style files (an "en:" prefix on every token), a SQuAD file of six articles and an
+    SST-2-style train.tsv (text, tab, 0 or 1)."""
     wikiann = tmp_path / "data" / "wikiann_en"
     wikiann.mkdir(parents=True)
     lines = [f"en:{line}" if line.strip() else line for line in (SAMPLES / "ner.conll").read_text().splitlines()]
@@ -31,7 +34,31 @@ def data_dir(tmp_path):
         (wikiann / split).write_text("\n".join(lines) + "\n")
     (tmp_path / "data" / "squad").mkdir()
     shutil.copy(SAMPLES / "qa.json", tmp_path / "data" / qa.SQUAD_FILE)
+    (tmp_path / "data" / "sst2").mkdir()
+    with (SAMPLES / "sentiment.csv").open(encoding="utf-8") as f:
+        rows = [f"{r['text']}\t{int(r['label'] == 'positive')}" for r in csv.DictReader(f)]
+    (tmp_path / "data" / "sst2" / "train.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
     return tmp_path / "data"
+
+
+def test_sentiment_recipe_trains_resumes_exports_and_the_head_loads(tmp_path, data_dir):
+    run = tmp_path / "run"
+    common = ["--data-dir", str(data_dir), "--output", str(run), "--val-fraction", "0.25", "--batch-size", "8",
+              "--evals-per-epoch", "1", "--checkpoint-minutes", "0"]
+    first = sentiment.main([*common, "--max-steps", "2"])
+    assert first["steps_done"] == 2 and (run / "checkpoint.pt").is_file()
+    metrics = sentiment.main([*common, "--max-steps", "3", "--resume"])
+    assert metrics["steps_done"] == 3 and [h["step"] for h in metrics["history"]] == [2, 3]
+    assert metrics["best_step"] in (2, 3) and 0.0 <= metrics["heldout_accuracy"] <= 1.0
+    assert metrics["heldout_examples"] + metrics["train_examples"] == len(
+        (data_dir / "sst2" / "train.tsv").read_text().splitlines()) - 1
+
+    assets = tmp_path / "assets"
+    result = export.main(["classification", str(run), "--assets", str(assets), "--data-dir", str(data_dir)])
+    assert result["export"]["max_logit_diff"] < 0.1
+    loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("classification"))
+    answer = classify(loaded.model, loaded.tokenizer, "A wonderful film.", explain=False)
+    assert set(answer.probabilities) == {"negative", "positive"} and answer.predicted in answer.probabilities
 
 
 def test_ner_recipe_trains_exports_and_the_head_loads(tmp_path, data_dir):

@@ -31,25 +31,19 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling, get_scheduler
+from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling
 
 from lab.registry import embedded_encoder_dir
 from training.recipes.cloze_eval import cloze_scores
 from training.recipes.common import (
     DEFAULT_DATA_DIR,
     NO_DECAY,
-    Clock,
     add_lora,
     count_trainable,
-    hardware,
-    load_checkpoint,
-    save_checkpoint,
-    trainable_state,
     write_json,
 )
-from training.strategies import merged_copy
+from training.recipes.runner import outcome_metrics, prepare, resumable_loop, setup
 
 log = logging.getLogger("recipe.mlm")
 
@@ -256,10 +250,8 @@ def heldout_blocks(heldout_lines: list[str], tokenizer, block: int = 128, limit:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    torch.set_num_threads(args.threads)
+    setup(args)
     output: Path = args.output
-    output.mkdir(parents=True, exist_ok=True)
 
     encoder = embedded_encoder_dir()
     tokenizer = AutoTokenizer.from_pretrained(encoder)
@@ -287,87 +279,36 @@ def main(argv: list[str] | None = None) -> dict:
     for i in full:
         for p in model.bert.encoder.layer[i].parameters():
             p.requires_grad_(True)
-    trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
-    log.info("trainable parameters: %d of %d", trainable, total)
+    log.info("trainable parameters: %d of %d", count_trainable(model), sum(p.numel() for p in model.parameters()))
 
-    optimizer = torch.optim.AdamW(param_groups(model, full, args), lr=args.lr)
-    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(args.warmup_ratio * args.max_steps),
-                              num_training_steps=args.max_steps)
-    accelerator = Accelerator(mixed_precision="no")  # fp32: this CPU has no native bf16 matmul
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-
-    step, best, history, before, best_state = 0, None, [], 0.0, None
-    ckpt = load_checkpoint(output) if args.resume else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["trainable"], strict=False)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        step, best, history, before, best_state = (ckpt["step"], ckpt["best"], ckpt["history"], ckpt["seconds"],
-                                                   ckpt["best_state"])
-        log.info("resumed at step %d of %d (%.0f s already spent)", step, args.max_steps, before)
-    clock = Clock(before)
-    last_ckpt = clock.elapsed
+    model, optimizer, scheduler, accelerator = prepare(model, args, args.max_steps, param_groups(model, full, args))
     batches_per_epoch = len(train_blocks) // args.batch_size
+    example = []  # the last evaluation's guesses for its first cloze sentence, for the log
 
-    def evaluate() -> None:
-        nonlocal best, best_state
-        scores = heldout_scores(model, eval_collator, val_blocks)
-        cloze = cloze_scores(model, tokenizer)
-        history.append({"step": step, "seconds": clock.elapsed, **scores,
-                        "cloze_top1": cloze["top1"], "cloze_top5": cloze["top5"]})
-        if best is None or scores["loss"] < best["loss"]:
-            best, best_state = history[-1], trainable_state(accelerator.unwrap_model(model))
-        model.train()
-        log.info("eval step %d: held-out acc %.3f top5 %.3f ppl %.1f | cloze top1 %.2f top5 %.2f | e.g. %s",
-                 step, scores["accuracy"], scores["top5_accuracy"], scores["perplexity"], cloze["top1"],
-                 cloze["top5"], cloze["rows"][0]["guesses"])
-
-    def checkpoint() -> None:
-        save_checkpoint(output, {
-            "trainable": trainable_state(accelerator.unwrap_model(model)), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "step": step, "best": best, "best_state": best_state,
-            "history": history, "seconds": clock.elapsed,
-            "args": vars(args) | {"data_dir": str(args.data_dir), "output": str(output)}})
-
-    if step == 0:
-        evaluate()  # step 0: the fresh head over the frozen encoder (frequencies only)
-    model.train()
-    running, stop = [], None
-    while step < args.max_steps and stop is None:
-        epoch, skip = divmod(step, batches_per_epoch)
+    def batches(epoch: int) -> list[list[int]]:
         order = torch.randperm(len(train_blocks), generator=torch.Generator().manual_seed(args.seed + epoch)).tolist()
-        for b in range(skip, batches_per_epoch):
-            rows = order[b * args.batch_size:(b + 1) * args.batch_size]
-            batch = make_batch(collator, [train_blocks[i] for i in rows], args.seed * 100_003 + step)
-            loss, _, _ = masked_lm(model, {k: v.to(accelerator.device) for k, v in batch.items()})
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step += 1
-            running.append(loss.item())
-            if step % 20 == 0:
-                rate = clock.elapsed / max(1, step)
-                log.info("step %d/%d loss %.3f lr %.2e | %.1f s/step, ~%.0f min left", step, args.max_steps,
-                         np.mean(running), scheduler.get_last_lr()[0], rate, rate * (args.max_steps - step) / 60)
-                running = []
-            if step % args.eval_every == 0 or step == args.max_steps:
-                evaluate()
-            if clock.elapsed - last_ckpt > args.checkpoint_minutes * 60:
-                checkpoint()
-                last_ckpt = clock.elapsed
-            if args.max_minutes and clock.elapsed > args.max_minutes * 60:
-                stop = "time limit"
-            if step >= args.max_steps or stop:
-                break
-    if history[-1]["step"] != step:
-        evaluate()
-    checkpoint()
+        return [order[b * args.batch_size:(b + 1) * args.batch_size] for b in range(batches_per_epoch)]
 
-    final = accelerator.unwrap_model(model)
-    final.load_state_dict(best_state, strict=False)
-    merged = merged_copy(final)
+    def loss(rows: list[int], step: int) -> torch.Tensor:
+        batch = make_batch(collator, [train_blocks[i] for i in rows], args.seed * 100_003 + step)
+        return masked_lm(model, {k: v.to(accelerator.device) for k, v in batch.items()})[0]
+
+    def evaluate() -> dict:
+        scores, cloze = heldout_scores(model, eval_collator, val_blocks), cloze_scores(model, tokenizer)
+        example[:] = cloze["rows"][0]["guesses"]
+        return {**scores, "cloze_top1": cloze["top1"], "cloze_top5": cloze["top5"]}
+
+    outcome = resumable_loop(
+        model, optimizer, scheduler, accelerator, args, log, total_steps=args.max_steps,
+        steps_per_epoch=batches_per_epoch, epoch_batches=batches, loss=loss, evaluate=evaluate,
+        is_better=lambda row, best: best is None or row["loss"] < best["loss"],
+        describe=lambda row: (f"held-out acc {row['accuracy']:.3f} top5 {row['top5_accuracy']:.3f} ppl "
+                              f"{row['perplexity']:.1f} | cloze top1 {row['cloze_top1']:.2f} top5 "
+                              f"{row['cloze_top5']:.2f} | e.g. {example}"),
+        eval_every=args.eval_every, log_every=20,
+        evaluate_first=True)  # step 0: the fresh head over the pre-trained encoder (word frequencies only)
+
+    merged = outcome.merged
     merged.save_pretrained(output / "best")
     tokenizer.save_pretrained(output / "best")
     cloze = cloze_scores(merged, tokenizer)
@@ -375,15 +316,12 @@ def main(argv: list[str] | None = None) -> dict:
         "task": "fill-mask", "sources": {k: len(v) for k, v in sources.items()},
         "train_sequences": len(train_blocks), "train_tokens": sum(map(len, train_blocks)),
         "heldout": heldout_scores(merged, eval_collator, val_blocks), "cloze": cloze,
-        "step0": history[0], "best_step": best["step"], "steps_done": step, "max_steps": args.max_steps,
-        "tokens_seen": step * args.batch_size * args.block, "stopped_early": stop,
-        "trainable_params": trainable, "total_params": total, "lora_r": args.lora_r, "lora_layers": args.lora_layers,
-        "full_layers": args.full_layers,
-        "seconds": clock.elapsed, "hardware": hardware(),
-        "args": vars(args) | {"data_dir": str(args.data_dir), "output": str(output)}, "history": history,
+        "step0": outcome.history[0], "max_steps": args.max_steps,
+        "tokens_seen": outcome.steps_done * args.batch_size * args.block, "lora_layers": args.lora_layers,
+        "full_layers": args.full_layers, **outcome_metrics(outcome, args),
     }
     write_json(output / "metrics.json", metrics)
-    log.info("done in %.1f min: held-out acc %.3f ppl %.1f, cloze top1 %.2f top5 %.2f", clock.elapsed / 60,
+    log.info("done in %.1f min: held-out acc %.3f ppl %.1f, cloze top1 %.2f top5 %.2f", outcome.seconds / 60,
              metrics["heldout"]["accuracy"], metrics["heldout"]["perplexity"], cloze["top1"], cloze["top5"])
     return metrics
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -110,84 +111,123 @@ def train_lora(task, model, tokenizer, train_feats: Features, val_feats: Feature
 
     Keeps the weights of the best validation score (``task.is_better``) and returns them merged.
     """
-    output: Path = args.output
     add_lora(model, args.lora_r)
     for name in head:  # the new head trains in full
         for p in model.get_submodule(name).parameters():
             p.requires_grad_(True)
-    trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
-    log.info("trainable parameters: %d of %d", trainable, total)
+    log.info("trainable parameters: %d of %d", count_trainable(model), sum(p.numel() for p in model.parameters()))
 
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in params if not any(nd in n for nd in NO_DECAY)], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in params if any(nd in n for nd in NO_DECAY)], "weight_decay": 0.0},
-    ], lr=args.lr)
     rows = _rows(train_feats)
     lengths = [len(r["input_ids"]) for r in rows]
     steps_per_epoch = math.ceil(len(rows) / args.batch_size)
     total_steps = max(1, math.ceil(args.epochs * steps_per_epoch))
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
+    model, optimizer, scheduler, accelerator = prepare(model, args, total_steps)
+    collator = task.collator(tokenizer)
+    val_loader, val_order = _eval_loader(val_feats.dataset, collator, 2 * args.batch_size)
+
+    def loss(batch_rows: list[int], step: int) -> torch.Tensor:
+        batch = {k: v.to(accelerator.device) for k, v in collator([rows[i] for i in batch_rows]).items()}
+        return task.loss(model, batch, None)[0]
+
+    def evaluate() -> dict:
+        evaluation = task.evaluate(model, val_loader, val_order, val_feats, val_data, accelerator)
+        return {"val_loss": evaluation.loss, **evaluation.metrics}
+
+    return resumable_loop(
+        model, optimizer, scheduler, accelerator, args, log, total_steps=total_steps,
+        steps_per_epoch=steps_per_epoch, epoch_batches=lambda epoch: epoch_batches(
+            lengths, args.batch_size, args.seed, epoch), loss=loss, evaluate=evaluate, is_better=task.is_better,
+        describe=lambda row: ", ".join(f"{k} {row[k]:.4f}" for k in row if k not in ("step", "epoch", "seconds")),
+        eval_every=max(1, steps_per_epoch // args.evals_per_epoch))
+
+
+def prepare(model, args: argparse.Namespace, total_steps: int, param_groups: list[dict] | None = None):
+    """AdamW (no decay on biases and LayerNorm, as transformers' examples), a linear schedule with
+    warm-up, all through accelerate: ``(model, optimizer, scheduler, accelerator)``."""
+    if param_groups is None:
+        params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        param_groups = [
+            {"params": [p for n, p in params if not any(nd in n for nd in NO_DECAY)],
+             "weight_decay": args.weight_decay},
+            {"params": [p for n, p in params if any(nd in n for nd in NO_DECAY)], "weight_decay": 0.0},
+        ]
+    optimizer = torch.optim.AdamW(param_groups, lr=args.lr)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(args.warmup_ratio * total_steps),
                               num_training_steps=total_steps)
     accelerator = Accelerator(mixed_precision="no")  # fp32: this CPU has no native bf16 matmul
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    collator = task.collator(tokenizer)
-    val_loader, val_order = _eval_loader(val_feats.dataset, collator, 2 * args.batch_size)
+    return model, optimizer, scheduler, accelerator
 
+
+def resumable_loop(model, optimizer, scheduler, accelerator, args: argparse.Namespace, log: logging.Logger, *,
+                   total_steps: int, steps_per_epoch: int, epoch_batches: Callable[[int], Sequence],
+                   loss: Callable[[object, int], torch.Tensor], evaluate: Callable[[], dict],
+                   is_better: Callable[[dict, dict | None], bool], describe: Callable[[dict], str],
+                   eval_every: int, log_every: int = 50, evaluate_first: bool = False) -> RunOutcome:
+    """The training loop every recipe runs: resumable from ``args.output``, best weights kept.
+
+    ``epoch_batches(epoch)`` lists an epoch's batches, a function of (seed, epoch) only, so a
+    resumed run skips straight to its step; ``loss(batch, step)`` is one batch's training loss;
+    ``evaluate()`` scores the model on held-out data (a dict, kept in the history with the step,
+    epoch and seconds); ``is_better(row, best)`` decides which weights are kept; ``describe(row)``
+    is its log line. Stops at ``total_steps`` or ``args.max_minutes`` of wall time counted across
+    resumes, writes a checkpoint every ``args.checkpoint_minutes`` and at the end, and returns
+    the best weights with LoRA merged.
+    """
+    output: Path = args.output
     step, best, history, before, best_state = 0, None, [], 0.0, None
     ckpt = load_checkpoint(output) if args.resume else None
     if ckpt is not None:
         model.load_state_dict(ckpt["trainable"], strict=False)
         optimizer.load_state_dict(ckpt["optimizer"])
         scheduler.load_state_dict(ckpt["scheduler"])
-        step, best, history, before = ckpt["step"], ckpt["best"], ckpt["history"], ckpt["seconds"]
-        best_state = ckpt["best_state"]
-        torch.set_rng_state(ckpt["rng"])
+        step, best, history, before, best_state = (ckpt[k] for k in ("step", "best", "history", "seconds",
+                                                                     "best_state"))
+        if "rng" in ckpt:  # (checkpoints of the MLM recipe before the loops were one had none)
+            torch.set_rng_state(ckpt["rng"])
         log.info("resumed at step %d of %d (%.0f s already spent)", step, total_steps, before)
     clock = Clock(before)
-    eval_every = max(1, steps_per_epoch // args.evals_per_epoch)
     last_ckpt = clock.elapsed
 
     def checkpoint() -> None:
         save_checkpoint(output, {
             "trainable": trainable_state(accelerator.unwrap_model(model)), "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(), "step": step, "best": best, "best_state": best_state,
-            "history": history, "seconds": clock.elapsed, "rng": torch.get_rng_state()})
+            "history": history, "seconds": clock.elapsed, "rng": torch.get_rng_state(),
+            "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}})
 
-    def evaluate() -> None:
+    def run_evaluation() -> None:
         nonlocal best, best_state
-        evaluation = task.evaluate(model, val_loader, val_order, val_feats, val_data, accelerator)
-        history.append({"step": step, "epoch": step / steps_per_epoch, "val_loss": evaluation.loss,
-                        **evaluation.metrics, "seconds": clock.elapsed})
-        if task.is_better(evaluation.metrics, best):
-            best = history[-1]
-            best_state = trainable_state(accelerator.unwrap_model(model))
-        log.info("eval step %d: %s | best at step %d", step,
-                 ", ".join(f"{k} {v:.4f}" for k, v in evaluation.metrics.items()), best["step"])
+        history.append({"step": step, "epoch": step / steps_per_epoch, **evaluate(), "seconds": clock.elapsed})
+        if is_better(history[-1], best):
+            best, best_state = history[-1], trainable_state(accelerator.unwrap_model(model))
+        model.train()
+        log.info("eval step %d: %s | best at step %d", step, describe(history[-1]), best["step"])
 
+    if evaluate_first and step == 0:
+        run_evaluation()  # the starting point, e.g. a fresh head over the pre-trained encoder
     model.train()
     running, stop = [], None
     while step < total_steps and stop is None:
         epoch, skip = divmod(step, steps_per_epoch)
-        for batch_rows in epoch_batches(lengths, args.batch_size, args.seed, epoch)[skip:]:
-            batch = {k: v.to(accelerator.device) for k, v in collator([rows[i] for i in batch_rows]).items()}
-            loss, _ = task.loss(model, batch, None)
-            accelerator.backward(loss)
+        for batch in epoch_batches(epoch)[skip:]:
+            batch_loss = loss(batch, step)
+            accelerator.backward(batch_loss)
             accelerator.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad()
             step += 1
-            running.append(loss.item())
-            if step % 50 == 0:
+            running.append(batch_loss.item())
+            if step % log_every == 0:
                 rate = clock.elapsed / max(1, step)
                 log.info("step %d/%d loss %.4f lr %.2e | %.2f s/step, ~%.0f min left", step, total_steps,
                          np.mean(running), scheduler.get_last_lr()[0], rate, rate * (total_steps - step) / 60)
                 running = []
             if step % eval_every == 0 or step == total_steps:
-                evaluate()
+                run_evaluation()
             if clock.elapsed - last_ckpt > args.checkpoint_minutes * 60:
                 checkpoint()
                 last_ckpt = clock.elapsed
@@ -196,9 +236,10 @@ def train_lora(task, model, tokenizer, train_feats: Features, val_feats: Feature
             if step >= total_steps or stop:
                 break
     if not history or history[-1]["step"] != step:
-        evaluate()
+        run_evaluation()
     checkpoint()
 
     final = accelerator.unwrap_model(model)
     final.load_state_dict(best_state, strict=False)
-    return RunOutcome(best, history, step, total_steps, stop, clock.elapsed, trainable, total, merged_copy(final))
+    return RunOutcome(best, history, step, total_steps, stop, clock.elapsed, count_trainable(final),
+                      sum(p.numel() for p in final.parameters()), merged_copy(final))

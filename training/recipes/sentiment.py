@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, get_scheduler
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.registry import embedded_encoder_dir
 from training.data import split_dataset
@@ -31,18 +30,12 @@ from training.dataset import TextDataset
 from training.metrics import classification_report
 from training.recipes.common import (
     DEFAULT_DATA_DIR,
-    NO_DECAY,
-    Clock,
     add_lora,
     count_trainable,
     epoch_batches,
-    hardware,
-    load_checkpoint,
-    save_checkpoint,
-    trainable_state,
     write_json,
 )
-from training.strategies import merged_copy
+from training.recipes.runner import outcome_metrics, prepare, resumable_loop, setup
 
 log = logging.getLogger("recipe.sentiment")
 
@@ -144,10 +137,8 @@ def predict(model, encodings: dict, tokenizer, device, batch_size: int = 128) ->
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
-    torch.set_num_threads(args.threads)
+    setup(args)
     output: Path = args.output
-    output.mkdir(parents=True, exist_ok=True)
 
     train, val, unseen = heldout_split(args.data_dir, args.val_fraction, args.seed)
     if args.limit_train:
@@ -168,98 +159,32 @@ def main(argv: list[str] | None = None) -> dict:
     for module in (model.bert.pooler, model.classifier):  # the head trains in full
         for p in module.parameters():
             p.requires_grad_(True)
-    trainable = count_trainable(model)
-    total = sum(p.numel() for p in model.parameters())
-    log.info("trainable parameters: %d of %d", trainable, total)
+    log.info("trainable parameters: %d of %d", count_trainable(model), sum(p.numel() for p in model.parameters()))
 
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW([
-        {"params": [p for n, p in params if not any(nd in n for nd in NO_DECAY)], "weight_decay": args.weight_decay},
-        {"params": [p for n, p in params if any(nd in n for nd in NO_DECAY)], "weight_decay": 0.0},
-    ], lr=args.lr)
     steps_per_epoch = math.ceil(len(train) / args.batch_size)
     total_steps = max(1, math.ceil(args.epochs * steps_per_epoch))
     if args.max_steps:
         total_steps = min(total_steps, args.max_steps)
-    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(args.warmup_ratio * total_steps),
-                              num_training_steps=total_steps)
-    accelerator = Accelerator(mixed_precision="no")  # fp32: this CPU has no native bf16 matmul
-    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    model, optimizer, scheduler, accelerator = prepare(model, args, total_steps)
     device = accelerator.device
+    y = np.asarray(val.labels)
 
-    step, best, history, before = 0, None, [], 0.0
-    best_state: dict | None = None
-    ckpt = load_checkpoint(output) if args.resume else None
-    if ckpt is not None:
-        model.load_state_dict(ckpt["trainable"], strict=False)
-        optimizer.load_state_dict(ckpt["optimizer"])
-        scheduler.load_state_dict(ckpt["scheduler"])
-        step, best, history, before = ckpt["step"], ckpt["best"], ckpt["history"], ckpt["seconds"]
-        best_state = ckpt["best_state"]
-        torch.set_rng_state(ckpt["rng"])
-        log.info("resumed at step %d of %d (%.0f s already spent)", step, total_steps, before)
-    clock = Clock(before)
-    eval_every = max(1, steps_per_epoch // args.evals_per_epoch)
-    last_ckpt = clock.elapsed
+    def loss(rows: list[int], step: int) -> torch.Tensor:
+        return model(**{k: v.to(device) for k, v in collate(train_enc, rows, tokenizer, train.labels).items()}).loss
 
-    def checkpoint() -> None:
-        save_checkpoint(output, {
-            "trainable": trainable_state(accelerator.unwrap_model(model)), "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(), "step": step, "best": best, "best_state": best_state,
-            "history": history, "seconds": clock.elapsed, "rng": torch.get_rng_state(), "args": vars(args) | {
-                "data_dir": str(args.data_dir), "output": str(output)}})
+    def evaluate() -> dict:
+        pred = predict(model, val_enc, tokenizer, device).argmax(axis=1)
+        return {"accuracy": float((pred == y).mean()), "accuracy_unseen": float((pred[unseen] == y[unseen]).mean())}
 
-    def evaluate() -> None:
-        nonlocal best, best_state
-        probs = predict(model, val_enc, tokenizer, device)
-        pred = probs.argmax(axis=1)
-        y = np.asarray(val.labels)
-        acc = float((pred == y).mean())
-        acc_unseen = float((pred[unseen] == y[unseen]).mean())
-        history.append({"step": step, "epoch": step / steps_per_epoch, "accuracy": acc,
-                        "accuracy_unseen": acc_unseen, "seconds": clock.elapsed})
-        if best is None or acc > best["accuracy"]:
-            best = history[-1]
-            best_state = trainable_state(accelerator.unwrap_model(model))
-        log.info("eval step %d: held-out accuracy %.4f (unseen phrases %.4f); best %.4f at step %d",
-                 step, acc, acc_unseen, best["accuracy"], best["step"])
-
-    model.train()
-    running, stop = [], None
-    while step < total_steps and stop is None:
-        epoch, skip = divmod(step, steps_per_epoch)
-        for rows in epoch_batches(lengths, args.batch_size, args.seed, epoch)[skip:]:
-            batch = {k: v.to(device) for k, v in collate(train_enc, rows, tokenizer, train.labels).items()}
-            loss = model(**batch).loss
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            step += 1
-            running.append(loss.item())
-            if step % 50 == 0:
-                rate = clock.elapsed / max(1, step)
-                log.info("step %d/%d loss %.4f lr %.2e | %.2f s/step, ~%.0f min left", step, total_steps,
-                         np.mean(running), scheduler.get_last_lr()[0], rate, rate * (total_steps - step) / 60)
-                running = []
-            if step % eval_every == 0 or step == total_steps:
-                evaluate()
-            if clock.elapsed - last_ckpt > args.checkpoint_minutes * 60:
-                checkpoint()
-                last_ckpt = clock.elapsed
-            if args.max_minutes and clock.elapsed > args.max_minutes * 60:
-                stop = "time limit"
-            if step >= total_steps or stop:
-                break
-    if not history or history[-1]["step"] != step:
-        evaluate()
-    checkpoint()
+    outcome = resumable_loop(
+        model, optimizer, scheduler, accelerator, args, log, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+        epoch_batches=lambda epoch: epoch_batches(lengths, args.batch_size, args.seed, epoch), loss=loss,
+        evaluate=evaluate, is_better=lambda row, best: best is None or row["accuracy"] > best["accuracy"],
+        describe=lambda row: f"held-out accuracy {row['accuracy']:.4f} (unseen phrases {row['accuracy_unseen']:.4f})",
+        eval_every=max(1, steps_per_epoch // args.evals_per_epoch))
 
     # The best evaluation's weights, LoRA merged: a plain model export.py diffs against the base.
-    final = accelerator.unwrap_model(model)
-    final.load_state_dict(best_state, strict=False)
-    merged = merged_copy(final)
+    merged = outcome.merged
     merged.save_pretrained(output / "best")
     tokenizer.save_pretrained(output / "best")
     scores = heldout_scores(merged, tokenizer, val, unseen, args.max_length)
@@ -269,14 +194,10 @@ def main(argv: list[str] | None = None) -> dict:
         "train_examples": len(train), "heldout_examples": len(val), "heldout_unseen_examples": int(unseen.sum()),
         "heldout_accuracy": scores["accuracy"], "heldout_macro_f1": scores["macro_f1"],
         "heldout_unseen_accuracy": scores["unseen_accuracy"],
-        "confusion": scores["confusion"], "best_step": best["step"], "steps_done": step, "total_steps": total_steps,
-        "stopped_early": stop, "trainable_params": trainable, "total_params": total, "lora_r": args.lora_r,
-        "seconds": clock.elapsed, "hardware": hardware(), "args": vars(args) | {"data_dir": str(args.data_dir),
-                                                                                 "output": str(output)},
-        "history": history,
+        "confusion": scores["confusion"], **outcome_metrics(outcome, args),
     }
     write_json(output / "metrics.json", metrics)
-    log.info("done in %.1f min: held-out accuracy %.4f (unseen phrases %.4f), saved %s", clock.elapsed / 60,
+    log.info("done in %.1f min: held-out accuracy %.4f (unseen phrases %.4f), saved %s", outcome.seconds / 60,
              metrics["heldout_accuracy"], metrics["heldout_unseen_accuracy"], output / "best")
     return metrics
 
