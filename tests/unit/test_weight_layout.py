@@ -17,12 +17,14 @@ def test_same_logits_and_shapes_with_input_major_weights():
         before = model(**batch).logits.clone()
         lean_before = lean_bert.forward(model, batch).logits.clone()
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+    memory = [m.weight.untyped_storage().data_ptr() for m in linears]
 
     assert input_major_linears(model) == len(linears)
-    for module in linears:
+    for module, before_ptr in zip(linears, memory):
         w = module.weight
         assert w.stride() == (1, w.shape[0]), "stored input-major: W.T is row-major"
         assert w.t().is_contiguous()
+        assert w.untyped_storage().data_ptr() == before_ptr, "rewritten in its own memory, not copied"
     assert {name: p.shape for name, p in model.named_parameters()} == shapes
     with torch.inference_mode():
         assert torch.allclose(model(**batch).logits, before, atol=1e-5)
