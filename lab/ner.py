@@ -33,11 +33,12 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab import batching, lean_bert
 from lab.errors import LabInputError
+from lab.options import NER_IGNORE as IGNORE
+from lab.options import NER_STRATEGIES as STRATEGIES
+from lab.options import entity_type
 from lab.tokenization import max_input_length
 
-STRATEGIES = ("none", "simple", "first", "average", "max")
 WORD_STRATEGIES = ("first", "average", "max")
-IGNORE = ("O",)  # labels that are "no entity": dropped from the result
 
 
 @dataclass(frozen=True)
@@ -117,10 +118,6 @@ def split_tag(label: str) -> tuple[str, str]:
         return "I", label[2:]
     return "I", label
 
-
-def entity_type(label: str) -> str:
-    """The type an entity is named by: "B-PER" -> "PER", "O" -> "O"."""
-    return label.split("-", 1)[-1]
 
 
 def wordpiece_join(tokens: Sequence[str]) -> str:

@@ -2,8 +2,7 @@
 
 The page is laid out before torch and transformers are imported (lab.lazy), so the values a
 layout needs live here rather than next to the inference code that checks them. The inference
-modules take theirs from here too; tests/unit/test_options.py keeps any that still define their
-own equal to these.
+modules (lab.ner, lab.qa, lab.saliency) import theirs from here.
 """
 
 from __future__ import annotations

@@ -21,11 +21,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab import batching, lean_bert
 from lab.errors import LabInputError
+from lab.options import QA_MAX_TOP_K as MAX_TOP_K
 from lab.tokenization import max_input_length
 
 MIN_MAX_LENGTH = 32  # shorter windows leave almost nothing of the context next to the question
 MIN_CONTEXT_TOKENS = 8  # a window must hold at least this many context tokens to be worth reading
-MAX_TOP_K = 20
 WINDOWS_PER_FORWARD = 16  # windows run through the model together; bounds memory on long contexts
 
 
