@@ -28,7 +28,8 @@ from pathlib import Path
 
 from lab.errors import LabInputError
 from lab.settings import ASSETS_DIR, Settings
-from training.data import DataError, guess_columns, read_table, summarize
+from training import ner_data, qa_data
+from training.data import DataError, DataLimits, guess_columns, read_table, summarize
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,8 @@ SIZE_CHOICES: tuple[int | None, ...] = (100, 500, 2000, None)
 SAMPLES_DIR = ASSETS_DIR / "samples"
 DEFAULT_CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache" / "bert-transfer-lab")) / "datasets"
 _UNITS = {"classification": "rows", "ner": "sentences", "qa": "questions"}
+# The project's samples and a host's own files are listed, not uploaded: no upload caps on them.
+HOST_FILES = DataLimits(max_bytes=2**40, max_rows=2**31)
 _SUFFIX = {"classification": ".csv", "ner": ".conll", "qa": ".json"}
 # What a file in the host's folder holds, by its extension.
 _HOST_TASKS = {".csv": "classification", ".tsv": "classification", ".conll": "ner", ".iob": "ner",
@@ -219,11 +222,9 @@ def _file_stats(path: str, task: str, mtime_ns: int, nbytes: int) -> tuple[int, 
         summary = summarize(df, text_column, label_column)
         return len(df), text_column, label_column, tuple(summary.label_mapping)
     if task == "ner":
-        sentences = read_conll(path)
-        check_conll(sentences, Path(path).name)
-        return len(sentences), "", "", _tag_order({t for _, tags in sentences for t in tags})
-    records = read_squad(path)
-    return len(records), "", "", ()
+        sentences = ner_data.read_conll(path, limits=HOST_FILES)
+        return len(sentences), "", "", tuple(sentences.label_names)
+    return len(qa_data.read_squad(path, HOST_FILES)), "", "", ()
 
 
 def size_choices(card: DatasetCard) -> list[tuple[str, int | None]]:
@@ -352,7 +353,8 @@ def _write_classification(card: DatasetCard, rows: int | None, seed: int, target
 
 def _write_ner(card: DatasetCard, rows: int | None, seed: int, target: Path) -> None:
     if card.source != "hub":
-        sentences = read_conll(card.path)
+        read = ner_data.read_conll(card.path, limits=HOST_FILES)
+        sentences = list(zip(read.sentences, read.tags))
     else:
         data = _load_hub(card)
         names = _feature_names(data.features.get(card.label_column), card.label_names)
@@ -367,7 +369,8 @@ def _write_ner(card: DatasetCard, rows: int | None, seed: int, target: Path) -> 
 
 def _write_qa(card: DatasetCard, rows: int | None, seed: int, target: Path) -> None:
     if card.source != "hub":
-        records = read_squad(card.path)
+        records = [{"id": e.id, "title": e.title, "context": e.context, "question": e.question, "answers": e.answers}
+                   for e in qa_data.read_squad(card.path, HOST_FILES)]
     else:
         records = []
         for row in _load_hub(card):
@@ -425,107 +428,14 @@ def _random_indices(total: int, rows: int | None, seed: int) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------------
-# CoNLL and SQuAD files
-
-
-def read_conll(path: str | Path) -> list[tuple[list[str], list[str]]]:
-    """Sentences of a CoNLL file: one token per line, the token first and its tag last (so both
-    ``token<TAB>tag`` and CoNLL-2003's four columns work), a blank line between sentences;
-    ``-DOCSTART-`` lines are skipped. Raises ``DataError`` (with line numbers) on a line without a tag."""
-    path = Path(path)
-    sentences: list[tuple[list[str], list[str]]] = []
-    tokens: list[str] = []
-    tags: list[str] = []
-    bad: list[int] = []
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
-        parts = line.split()
-        if not parts:
-            if tokens:
-                sentences.append((tokens, tags))
-            tokens, tags = [], []
-            continue
-        if parts[0] == "-DOCSTART-":
-            continue
-        if len(parts) < 2:
-            bad.append(number)
-            continue
-        tokens.append(parts[0])
-        tags.append(parts[-1])
-    if tokens:
-        sentences.append((tokens, tags))
-    if bad:
-        shown = ", ".join(map(str, bad[:8])) + (" ..." if len(bad) > 8 else "")
-        raise DataError(f"{path.name}: line(s) {shown} hold a token without a tag. Write one 'token<TAB>tag' per line "
-                        "and a blank line between sentences.")
-    if not sentences:
-        raise DataError(f"{path.name} holds no sentences. Write one 'token<TAB>tag' per line and a blank line "
-                        "between sentences.")
-    return sentences
-
-
-def iob2_problems(tags: Sequence[str]) -> list[str]:
-    """What is wrong with one sentence's tags as IOB2: tags other than O/B-X/I-X, or an I-X that
-    doesn't continue a B-X or I-X of the same type."""
-    problems = []
-    previous = "O"
-    for i, tag in enumerate(tags):
-        if tag != "O" and not re.fullmatch(r"[BI]-\S+", tag):
-            problems.append(f"tag {i + 1} ({tag!r}) is not O, B-TYPE or I-TYPE")
-        elif tag.startswith("I-") and previous[2:] != tag[2:]:
-            problems.append(f"tag {i + 1} ({tag!r}) follows {previous!r}: an entity starts with B-")
-        previous = tag
-    return problems
-
-
-def check_conll(sentences: Sequence[tuple[list[str], list[str]]], source: str = "") -> None:
-    """Raise ``DataError`` unless every sentence has as many tags as tokens and valid IOB2 tags."""
-    problems = []
-    for n, (tokens, tags) in enumerate(sentences, 1):
-        if len(tokens) != len(tags):
-            problems.append(f"sentence {n}: {len(tokens)} tokens but {len(tags)} tags")
-        problems += [f"sentence {n}: {p}" for p in iob2_problems(tags)]
-    if problems:
-        more = f" and {len(problems) - 8} more" if len(problems) > 8 else ""
-        raise DataError((f"{source}: " if source else "") + "; ".join(problems[:8]) + more + ".")
+# CoNLL and SQuAD files: read by the training readers (training.ner_data, training.qa_data), which
+# check tags and offsets, convert IOB1/BIOES tags and strip a WikiANN language prefix; written here.
 
 
 def write_conll(sentences: Sequence[tuple[list[str], list[str]]], target: Path) -> None:
     with Path(target).open("w", encoding="utf-8") as f:
         for tokens, tags in sentences:
             f.write("".join(f"{t}\t{g}\n" for t, g in zip(tokens, tags)) + "\n")
-
-
-def read_squad(path: str | Path) -> list[dict]:
-    """Questions of a SQuAD v1.1-style JSON file as flat records (id, title, context, question,
-    answers: [{text, answer_start}]). Raises ``DataError`` unless every ``answer_start`` points at
-    its answer's text in the context."""
-    path = Path(path)
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))
-        articles = doc["data"]
-        records = [{"id": str(qa["id"]), "title": article.get("title", ""), "context": paragraph["context"],
-                    "question": qa["question"], "answers": [{"text": a["text"], "answer_start": int(a["answer_start"])}
-                                                            for a in qa["answers"]]}
-                   for article in articles for paragraph in article["paragraphs"] for qa in paragraph["qas"]]
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"{path.name} is not SQuAD-style JSON ({type(exc).__name__}: {exc}). It needs "
-                        '{"data": [{"title", "paragraphs": [{"context", "qas": [{"id", "question", '
-                        '"answers": [{"text", "answer_start"}]}]}]}]}.') from None
-    problems = []
-    for r in records:
-        if not r["answers"]:
-            problems.append(f"question {r['id']} has no answer")
-        for a in r["answers"]:
-            start = a["answer_start"]
-            if r["context"][start:start + len(a["text"])] != a["text"]:
-                problems.append(f"question {r['id']}: answer_start {start} doesn't point at {a['text']!r}")
-    if problems:
-        more = f" and {len(problems) - 8} more" if len(problems) > 8 else ""
-        raise DataError(f"{path.name}: " + "; ".join(problems[:8]) + more + ". Fix the offsets (a character "
-                        "index into the context, from 0).")
-    if not records:
-        raise DataError(f"{path.name} holds no questions.")
-    return records
 
 
 def write_squad(records: Sequence[dict], target: Path) -> None:
@@ -539,9 +449,3 @@ def write_squad(records: Sequence[dict], target: Path) -> None:
             for title, paragraphs in articles.items()]
     Path(target).write_text(json.dumps({"version": "1.1", "data": data}, ensure_ascii=False, indent=1) + "\n",
                             encoding="utf-8")
-
-
-def _tag_order(tags: set[str]) -> tuple[str, ...]:
-    """O first, then B-/I- pairs by entity type."""
-    types = sorted({t[2:] for t in tags if t != "O"})
-    return ("O",) + tuple(f"{p}-{t}" for t in types for p in "BI" if f"{p}-{t}" in tags)

@@ -20,8 +20,9 @@ from lab.errors import LabInputError
 from lab.settings import Settings
 from tests.tiny import save_tiny
 from training import catalog as cat
+from training import ner_data, qa_data
 from training.config import TrainConfig
-from training.data import DataError, load_for_training, split_dataset
+from training.data import load_for_training, split_dataset
 from training.loop import train_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,12 +85,11 @@ def test_ner_sample_is_valid_iob2_conll(no_hub):
     path = cat.materialize(card("ner-sample", online=False))
     lines = path.read_text(encoding="utf-8").splitlines()
     assert all(len(line.split("\t")) == 2 for line in lines if line)
-    sentences = cat.read_conll(path)
-    assert len(sentences) >= 40
-    assert all(len(tokens) == len(tags) > 0 for tokens, tags in sentences)
-    assert lines.count("") == len(sentences) - 1  # one blank line between sentences
-    cat.check_conll(sentences, path.name)
-    entities = Counter(tag[2:] for _, tags in sentences for tag in tags if tag.startswith("B-"))
+    read = ner_data.read_conll(path)  # checks every tag
+    assert len(read) >= 40 and read.scheme == "IOB2" and not read.notes  # written as IOB2, nothing converted
+    assert all(len(tokens) == len(tags) > 0 for tokens, tags in zip(read.sentences, read.tags))
+    assert lines.count("") == len(read) - 1  # one blank line between sentences
+    entities = Counter(tag[2:] for tags in read.tags for tag in tags if tag.startswith("B-"))
     assert set(entities) == {"PER", "ORG", "LOC", "MISC"} and min(entities.values()) >= 10
 
 
@@ -108,7 +108,7 @@ def test_qa_sample_offsets_point_at_the_answers(no_hub):
                 start = answer["answer_start"]
                 assert paragraph["context"][start:start + len(answer["text"])] == answer["text"]
     assert len(set(ids)) == len(ids)
-    assert len(cat.read_squad(path)) == len(ids) == card("qa-sample", online=False).size
+    assert len(qa_data.read_squad(path)) == len(ids) == card("qa-sample", online=False).size
 
 
 @pytest.fixture(scope="module")
@@ -136,30 +136,34 @@ def test_classification_samples_train_a_few_steps(name, tiny_base, tmp_path):
 # ------------------------------------------------------------------------------- the readers
 
 
-def test_readers_refuse_broken_files(tmp_path):
-    bad_tags = tmp_path / "bad.conll"
-    bad_tags.write_text("Anna\tI-PER\nlives\tO\n\nin\tO\nRome\tB-PLACE\tx\nnow\tX-LOC\n")
-    sentences = cat.read_conll(bad_tags)  # the tag is the last column
-    assert sentences[1] == (["in", "Rome", "now"], ["O", "x", "X-LOC"])
-    with pytest.raises(DataError, match="sentence 1: tag 1 \\('I-PER'\\) follows 'O'"):
-        cat.check_conll(sentences)
-    assert cat.iob2_problems(["B-PER", "I-PER", "O", "B-LOC", "I-ORG"]) == [
-        "tag 5 ('I-ORG') follows 'B-LOC': an entity starts with B-"]
-    no_tag = tmp_path / "no-tag.conll"
-    no_tag.write_text("Anna\tB-PER\nlives\n")
-    with pytest.raises(DataError, match="line\\(s\\) 2 hold a token without a tag"):
-        cat.read_conll(no_tag)
-
+def test_host_files_the_training_readers_refuse_are_left_out(tmp_path, caplog):
+    """The catalogue reads CoNLL and SQuAD files with the training readers: what they refuse is
+    not listed (with the reason in the log), and what they repair is listed as repaired."""
+    folder = tmp_path / "host"
+    folder.mkdir()
+    (folder / "iob1.conll").write_text(  # IOB1 (an entity may start with I-): converted, as for training
+        "Anna\tI-PER\nlives\tO\n\nin\tO\nRome\tI-LOC\n\nBo\tI-PER\nKim\tI-PER\n")
+    (folder / "bad-tags.conll").write_text("Anna\tPERSON\nlives\tO\n")
+    (folder / "no-tag.conll").write_text("Anna\tB-PER\nlives\n")
     squad = {"version": "1.1", "data": [{"title": "t", "paragraphs": [{"context": "Anna lives in Rome.", "qas": [
         {"id": "q1", "question": "Where?", "answers": [{"text": "Rome", "answer_start": 3}]}]}]}]}
-    wrong = tmp_path / "wrong.json"
-    wrong.write_text(json.dumps(squad))
-    with pytest.raises(DataError, match="answer_start 3 doesn't point at 'Rome'"):
-        cat.read_squad(wrong)
-    not_squad = tmp_path / "list.json"
-    not_squad.write_text("[1, 2]")
-    with pytest.raises(DataError, match="is not SQuAD-style JSON"):
-        cat.read_squad(not_squad)
+    (folder / "wrong-offset.json").write_text(json.dumps(squad))
+    (folder / "list.json").write_text("[1, 2]")
+
+    with caplog.at_level("WARNING", logger=cat.__name__):
+        cards = {c.name: c for c in cat.host_cards(folder)}
+
+    assert sorted(cards) == ["host:iob1.conll"]
+    assert cards["host:iob1.conll"].label_names == ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")
+    assert cards["host:iob1.conll"].size == 3
+    subset = cat.materialize(cards["host:iob1.conll"], rows=2, cache_dir=tmp_path / "cache")
+    read = ner_data.read_conll(subset)
+    assert len(read) == 2 and read.scheme == "IOB2"  # written as IOB2: nothing left to convert
+    assert all(tags[0].startswith("B-") for tags in read.tags if tags[0] != "O")
+    left_out = "\n".join(r.getMessage() for r in caplog.records)
+    for name in ("bad-tags.conll", "no-tag.conll", "wrong-offset.json", "list.json"):
+        assert f"leaving {folder / name} out" in left_out
+    assert "'PERSON'" in left_out and "without a tag" in left_out
 
 
 def test_stratified_indices_keep_shares_and_every_class():
@@ -258,19 +262,19 @@ def test_hub_ner_becomes_conll_with_tag_names(hub, tmp_path):
     conll = card("conll2003")
     path = cat.materialize(conll, cache_dir=tmp_path)
     assert hub.calls == [("eriktks/conll2003", "conll2003", "train", "refs/convert/parquet")]
-    sentences = cat.read_conll(path)
+    read = ner_data.read_conll(path)  # checks every tag
+    sentences = list(zip(read.sentences, read.tags))
     assert sentences == [(["Anna", "Berg", "visited", "Oslo", "."], ["B-PER", "I-PER", "O", "B-LOC", "O"]),
                          (["Acme", "Corp", "hired", "her", "."], ["B-ORG", "I-ORG", "O", "O", "O"]),
                          (["It", "rained", "."], ["O", "O", "O"])]
-    cat.check_conll(sentences)
-    subset = cat.read_conll(cat.materialize(conll, rows=2, cache_dir=tmp_path))
-    assert len(subset) == 2 and all(s in sentences for s in subset)
+    subset = ner_data.read_conll(cat.materialize(conll, rows=2, cache_dir=tmp_path))
+    assert len(subset) == 2 and all(s in sentences for s in zip(subset.sentences, subset.tags))
 
 
 def test_hub_qa_becomes_squad_json(hub, tmp_path):
     path = cat.materialize(card("squad"), rows=3, seed=0, cache_dir=tmp_path)
-    records = cat.read_squad(path)  # checks every offset
-    assert len(records) == 3 and {r["id"] for r in records} < {"q1", "q2", "q3", "q4"}
+    records = qa_data.read_squad(path)  # checks every offset
+    assert len(records) == 3 and {r.id for r in records} < {"q1", "q2", "q3", "q4"}
     doc = json.loads(path.read_text())
     contexts = [p["context"] for a in doc["data"] for p in a["paragraphs"]]
     assert len(contexts) == len(set(contexts))  # questions on one paragraph are grouped under it
@@ -323,8 +327,8 @@ def test_sample_subsets_are_stratified_files(no_hub, tmp_path):
     path = cat.materialize(card("topics-sample", online=False), rows=40, seed=5, cache_dir=tmp_path)
     ds, summary = load_for_training(path)
     assert summary.class_counts == {"arts": 10, "business": 10, "science": 10, "sports": 10}
-    assert len(cat.read_conll(cat.materialize(card("ner-sample", online=False), rows=10, cache_dir=tmp_path))) == 10
-    assert len(cat.read_squad(cat.materialize(card("qa-sample", online=False), rows=5, cache_dir=tmp_path))) == 5
+    assert len(ner_data.read_conll(cat.materialize(card("ner-sample", online=False), rows=10, cache_dir=tmp_path))) == 10
+    assert len(qa_data.read_squad(cat.materialize(card("qa-sample", online=False), rows=5, cache_dir=tmp_path))) == 5
     with pytest.raises(LabInputError, match="at least 2"):
         cat.materialize(card("topics-sample", online=False), rows=0, cache_dir=tmp_path)
 
@@ -354,7 +358,7 @@ def test_host_folder_files_are_listed_and_load(tmp_path, no_hub, monkeypatch):
     subset, summary = load_for_training(cat.materialize(tickets, rows=8, cache_dir=tmp_path / "cache"))
     assert summary.class_counts == {"delivery": 4, "refund": 4} and summary.label_column == "intent"
     assert (hosted["host:tags.conll"].task, hosted["host:tags.conll"].size) == ("ner", 2)
-    assert hosted["host:tags.conll"].label_names == ("O", "B-LOC", "B-PER")
+    assert hosted["host:tags.conll"].label_names == ("O", "B-LOC", "I-LOC", "B-PER", "I-PER")  # the training order
     assert (hosted["host:faq.json"].task, hosted["host:faq.json"].size) == ("qa", card("qa-sample").size)
     assert cat.find_card("host:tickets.csv", settings, hub_online=False) == tickets
     assert no_hub == []
