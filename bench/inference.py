@@ -10,12 +10,14 @@
 The baseline is what a user would run: the pipeline on the same weights with transformers' default
 (SDPA) attention; QA's baseline is a bare SDPA forward of the same windows padded to the longest.
 The app's models use ``lab_sdpa`` (SDPA, eager only inside the attention view, lab/attn_impl.py);
-one more row runs the pipeline on the app's own model object.
+one more row runs the pipeline on the app's own model object. Both sides run on the threads the
+app gives a request (``LAB_TORCH_THREADS``, 1 by default; ``--threads 0`` for torch's default).
 
 Offline there are no shipped heads yet for some tasks: those run on the real embedded encoder with
 a random head (speed does not depend on the head's training), and the output says so.
 
     python -m bench.inference
+    python -m bench.inference --threads 0          # torch's default threads (the machine's cores)
     python -m bench.inference --rounds 100 --tasks fill-mask,ner
 """
 
@@ -96,7 +98,9 @@ def main(argv: list[str] | None = None) -> dict:
                         help="Timed calls of the (slower) full classification with saliency.")
     parser.add_argument("--warmup", type=int, default=3, help="Untimed calls of each contestant first.")
     parser.add_argument("--tasks", default="fill-mask,classification,ner,qa", help="Comma-separated tasks to run.")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default).")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for both sides (default: the app's, LAB_TORCH_THREADS, 1 unless set: the "
+                             "server runs every request on that many; 0: torch's default, the machine's cores).")
     parser.add_argument("--out", type=Path, default=default_out("inference"), help="Where to write the JSON.")
     args = parser.parse_args(argv)
 
@@ -118,8 +122,9 @@ def main(argv: list[str] | None = None) -> dict:
     from tabs.qa import LIGHTHOUSE, QaTab
 
     transformers.logging.set_verbosity_error()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    threads = Settings.from_env().torch_threads if args.threads is None else args.threads
+    if threads:
+        torch.set_num_threads(threads)
     info = machine()
     print_machine(info)
     tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
