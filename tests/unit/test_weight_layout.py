@@ -53,3 +53,21 @@ def test_tied_decoder_and_other_dtypes_keep_their_layout():
 def test_qa_keeps_the_usual_layout_only_with_several_threads():
     assert pays_off("qa", 1) and pays_off("classification", 2) and pays_off("fill-mask", 4)
     assert not pays_off("qa", 2)
+
+
+def test_loading_rewrites_weights_in_memory_never_in_the_file(tiny_cls_dir):
+    """The layout is rewritten in the tensors' own memory: that must never be a mapping of the
+    model's file (the embedded wheel's weights, or a user's fine-tuned run)."""
+    import hashlib
+
+    from lab.loading import ModelCache
+    from lab.registry import ModelRef
+    from lab.settings import Settings
+
+    weights = tiny_cls_dir / "model.safetensors"
+    before = hashlib.sha256(weights.read_bytes()).hexdigest()
+    loaded = ModelCache(Settings(offline=True, inference_precision="fp32")).get(
+        ModelRef("classification", "local", str(tiny_cls_dir), "tiny"))
+    dense = loaded.model.bert.encoder.layer[0].intermediate.dense.weight
+    assert dense.stride() == (1, dense.shape[0])
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == before
