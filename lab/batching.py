@@ -1,9 +1,10 @@
 """Concurrent requests for one model run as one forward pass: batching across users, with no wait when idle.
 
-A short sentence's forward pass is bound by reading the weights, not by arithmetic: at 16 tokens
-on one core, each of MiniLM's 36 matmuls reads its whole weight matrix (up to 2.4 MB) for 16 rows.
-Two sentences cost about what one does, eight ~2.9x less each (bench/README.md, "Load"). When a
-class sends requests at once, batching them is what the CPU has to give.
+A short sentence's forward pass is mostly fixed cost, not arithmetic on its rows: each of MiniLM's
+36 matmuls is called for ~16 rows, and the per-call work (the kernel's set-up, Python between
+operations) barely grows with them. Two sentences cost about what one does, eight ~2.9x less each
+(bench/README.md, "Load"; measured before lab/weight_layout.py made the single pass cheaper too).
+When a class sends requests at once, batching them is what the CPU has to give.
 
 No timer and no batching thread: the first request for a model (its *leader*) runs at once, alone
 if nothing else is waiting, so an idle server answers as fast as without batching. Requests for
