@@ -286,13 +286,13 @@ def machine() -> dict:
             versions[name] = __import__(name).__version__
         except ImportError:
             versions[name] = None
-    cpu = getattr(torch, "cpu", None)
+    from lab import machine as lab_machine
+
     return {
         "cpu": model,
-        "cores": os.cpu_count(),
+        "cores": lab_machine.cores(),
         "torch_threads": torch.get_num_threads(),
-        "avx512_bf16": bool(getattr(cpu, "_is_avx512_bf16_supported", lambda: False)()),
-        "amx": bool(getattr(cpu, "_is_amx_tile_supported", lambda: False)()),
+        "native_bf16": lab_machine.native_bf16(),
         "load_avg_at_start": list(os.getloadavg()),
         "versions": versions,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -302,7 +302,7 @@ def machine() -> dict:
 def print_machine(info: dict) -> None:
     v = info["versions"]
     print(f"machine: {info['cpu']}, {info['cores']} cores ({info['torch_threads']} torch threads), "
-          f"AVX512-BF16 {info['avx512_bf16']}, AMX {info['amx']}, load avg {info['load_avg_at_start'][0]:.2f}; "
+          f"native bf16 {info['native_bf16']}, load avg {info['load_avg_at_start'][0]:.2f}; "
           f"torch {v['torch']}, transformers {v['transformers']}, gradio {v['gradio']}")
 
 

@@ -1,23 +1,19 @@
-"""Which precision inference runs in: a host setting, with a default that is right for the CPU.
+"""Which precision inference runs in: a host setting, fp32 unless the host says otherwise.
 
-bf16 halves the memory traffic of a forward pass, and it is faster only where the CPU multiplies
-bf16 natively (AVX512-BF16 or AMX). Without them oneDNN emulates bf16, ~5x *slower* than fp32 on
-the 2-core Xeon this project is developed on (bench/train_throughput.py measures both peaks), so
-``auto`` keeps fp32 there. Answers differ from fp32 only by rounding; the UI names the precision
-under every result.
+A class compares answers: the same sentence must get the same probabilities on every machine that
+serves it, so inference runs in fp32 by default whatever the CPU. bf16 rounds a probability in
+its third digit (a next-sentence probability moved by 0.002, a fill-mask ranking can swap two
+close words), and it is faster only where the CPU multiplies bf16 natively (lab/machine.py). A
+host that prefers speed there sets ``LAB_INFERENCE_PRECISION=bf16`` (always) or ``auto`` (bf16
+only on such CPUs). The UI names the precision under every result.
 """
 
 from __future__ import annotations
 
-CHOICES = ("auto", "fp32", "bf16")
+from lab import machine
 
-
-def native_bf16_cpu() -> bool:
-    """Whether this CPU multiplies bf16 natively (AVX512-BF16 or AMX)."""
-    import torch
-
-    cpu = getattr(torch, "cpu", None)
-    return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+CHOICES = ("fp32", "bf16", "auto")
+DEFAULT = "fp32"
 
 
 def inference_precision(setting: str) -> str:
@@ -25,7 +21,7 @@ def inference_precision(setting: str) -> str:
     if setting not in CHOICES:
         raise ValueError(f"LAB_INFERENCE_PRECISION must be one of {', '.join(CHOICES)} (got {setting!r}).")
     if setting == "auto":
-        return "bf16" if native_bf16_cpu() else "fp32"
+        return "bf16" if machine.native_bf16() else "fp32"
     return setting
 
 

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab import precision
+from lab import machine, precision
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = ROOT / "assets"
@@ -33,14 +33,6 @@ def _env_flag(name: str, default: bool = False) -> bool:
     if value is None:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _cores() -> int:
-    """The cores this process may run on (a container's CPU set, not the host's)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass(frozen=True)
@@ -68,8 +60,9 @@ class Settings:
     max_train_minutes: float = 15.0
     # Session folders older than this are swept at start-up (a closed tab removes its own at once).
     session_max_age_hours: float = 12.0
-    # Inference precision: auto (bf16 only on CPUs with native bf16, else fp32), fp32 or bf16.
-    inference_precision: str = "auto"
+    # Inference precision: fp32 (the same answers on every CPU), bf16, or auto (bf16 only on CPUs
+    # with native bf16 matmul, lab/machine.py). lab/precision.py says why fp32 is the default.
+    inference_precision: str = precision.DEFAULT
     # Requests answered at once in each queue lane (tabs/common.py): quick answers (tokenize,
     # fill-mask, classify, NER, attention) and slow ones (QA, saliency, model cards, data checks);
     # trainings have their own. Quick requests are many so that the ones for one model meet in
@@ -85,7 +78,7 @@ class Settings:
     torch_threads: int = 1
     # Forward passes running at once, and the most requests one pass serves (lab/batching.py):
     # one pass per core (more only slow each other down), requests arriving meanwhile share the next.
-    forward_slots: int = field(default_factory=lambda: _cores())
+    forward_slots: int = field(default_factory=machine.cores)
     max_batch: int = 8
 
     @classmethod
@@ -106,10 +99,10 @@ class Settings:
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
-            inference_precision=_choice("LAB_INFERENCE_PRECISION", precision.CHOICES, "auto"),
+            inference_precision=_choice("LAB_INFERENCE_PRECISION", precision.CHOICES, precision.DEFAULT),
             quick_workers=int(os.environ.get("LAB_QUICK_WORKERS", "20")),
             slow_workers=int(os.environ.get("LAB_SLOW_WORKERS", "1")),
             torch_threads=int(os.environ.get("LAB_TORCH_THREADS", "1")),
-            forward_slots=int(os.environ.get("LAB_FORWARD_SLOTS") or _cores()),
+            forward_slots=int(os.environ.get("LAB_FORWARD_SLOTS") or machine.cores()),
             max_batch=int(os.environ.get("LAB_MAX_BATCH", "8")),
         )

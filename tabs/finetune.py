@@ -295,7 +295,7 @@ class FinetuneTab:
         return {"status": result.stopped_early or "done", "task": task, "run": record.name, "model": record.name,
                 **workflows.headline(task, result), "best_metrics": result.best_metrics, "test": test,
                 "seconds": round(result.seconds, 1), "examples_per_second": round(result.examples_per_second, 1),
-                "precision": result.precision, "trainable_params": result.trainable_params,
+                "number_format": result.precision, "trainable_params": result.trainable_params,
                 "total_params": result.total_params, "class_weights": result.class_weights}
 
     def cancel(self, request: gr.Request = None) -> str:

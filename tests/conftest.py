@@ -10,6 +10,9 @@ os.environ.update(
     HF_DATASETS_OFFLINE="1",
     LAB_OFFLINE="1",
     TOKENIZERS_PARALLELISM="false",
+    # The same answers on every CPU: what depends on native bf16 (lab/machine.py) is pinned here,
+    # and tests of both branches set it with the cpu_bf16 fixture below.
+    LAB_CPU_BF16="no",
 )
 
 from lab import gradio_import  # noqa: E402
@@ -36,6 +39,13 @@ RUNS_DIR = Path(tempfile.mkdtemp(prefix="lab-test-runs-"))
 def bert_tokenizer():
     """The real bert-base-uncased WordPiece tokenizer, from the embedded model (offline)."""
     return AutoTokenizer.from_pretrained(embedded_encoder_dir())
+
+
+@pytest.fixture(params=[False, True], ids=["cpu-without-bf16", "cpu-with-bf16"])
+def cpu_bf16(request, monkeypatch) -> bool:
+    """Each kind of CPU in turn (lab/machine.py): with and without native bf16 matmul, on any machine."""
+    monkeypatch.setenv("LAB_CPU_BF16", "yes" if request.param else "no")
+    return request.param
 
 
 NER_LABELS = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]

@@ -44,10 +44,9 @@ from transformers import (
     get_scheduler,
 )
 
-from lab import attn_impl, registry
+from lab import attn_impl, machine, registry
 from lab.errors import LabInputError, ModelLoadError
 from lab.loading import MODEL_LOAD_LOCK
-from lab.precision import native_bf16_cpu
 from lab.settings import Settings
 from training.cache import tokenize
 from training.config import TrainConfig
@@ -166,7 +165,7 @@ def choose_precision(requested: str, device: torch.device) -> tuple[str, str]:
         return "fp32", "this GPU has no bf16 support; using fp32"
     if device.type != "cpu":
         return ("bf16", "bf16 as requested") if requested == "bf16" else ("fp32", f"fp32 on {device.type}")
-    if native_bf16_cpu():
+    if machine.native_bf16():
         return "bf16", "bf16 autocast: this CPU has native bf16 matmul (AVX512-BF16/AMX)"
     if requested == "bf16":
         return "bf16", ("bf16 as requested, but this CPU has no native bf16 matmul (AVX512-BF16/AMX): "

@@ -21,6 +21,8 @@ def test_ner_finetune_then_the_ner_tab_uses_it(own_client):
     metrics, per_type, confusion = final[0], final[4], final[5]
     assert metrics["status"] == "done" and metrics["task"] == "ner"
     assert {"f1", "precision", "recall"} <= set(metrics) and 0 <= metrics["f1"] <= 1
+    # the entity precision, not the number format the run used (that is number_format)
+    assert isinstance(metrics["precision"], float) and metrics["number_format"] in ("fp32", "bf16")
     assert {row[0] for row in per_type["data"]} == {"PER", "ORG", "LOC", "MISC"}
     assert confusion["headers"][-1] == "→ O"  # entity-level confusion: types + O (missed/spurious)
     highlighted, *_, info, _ = own_client.predict("Angela Merkel visited Paris.", api_name="/ner")

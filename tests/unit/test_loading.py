@@ -26,7 +26,20 @@ def test_embedded_without_a_head_says_so(tmp_path):
     assert Lab(Settings(offline=True, assets_dir=tmp_path)).head_missing("classification")
 
 
-def test_embedded_encoder_plus_shipped_delta_loads_as_one_model(tmp_path):
+def _served_head(tmp_path, cpu_bf16: bool):
+    """The shipped classification head as served in fp32; also checks the ``auto`` precision's answer
+    for this CPU kind: bf16 with native bf16 (that same model rounded once), fp32 without."""
+    fp32 = ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification")).model
+    auto = ModelCache(Settings(offline=True, assets_dir=tmp_path, inference_precision="auto")).get(
+        embedded_ref("classification")).model
+    assert next(auto.parameters()).dtype == (torch.bfloat16 if cpu_bf16 else torch.float32)
+    served = fp32.state_dict()
+    for name, value in auto.state_dict().items():
+        assert torch.equal(value, served[name].to(value.dtype)), name
+    return fp32
+
+
+def test_embedded_encoder_plus_shipped_delta_loads_as_one_model(tmp_path, cpu_bf16):
     """A head shipped as config + delta is laid over the wheel's encoder."""
     head_dir = tmp_path / "models" / "classification"
     head_dir.mkdir(parents=True)
@@ -40,11 +53,11 @@ def test_embedded_encoder_plus_shipped_delta_loads_as_one_model(tmp_path):
     weight = torch.randn(2, 384)
     save_file({"classifier.weight": weight.half(), "classifier.bias": torch.zeros(2),
                "bert.pooler.dense.bias": torch.ones(384)}, head_dir / "delta.safetensors")
-    loaded = ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))
-    assert isinstance(loaded.model, BertForSequenceClassification)
-    assert torch.allclose(loaded.model.classifier.weight, weight.half().float())
-    assert torch.equal(loaded.model.bert.pooler.dense.bias, torch.ones(384))
-    assert loaded.model.config.id2label[1] == "positive"
+    model = _served_head(tmp_path, cpu_bf16)
+    assert isinstance(model, BertForSequenceClassification)
+    assert torch.allclose(model.classifier.weight, weight.half().float())
+    assert torch.equal(model.bert.pooler.dense.bias, torch.ones(384))
+    assert model.config.id2label[1] == "positive"
 
 
 def test_incomplete_delta_is_refused(tmp_path):
@@ -119,7 +132,7 @@ def _classification_head_dir(tmp_path):
     return head_dir
 
 
-def test_low_rank_pairs_are_added_to_the_encoder_weights(tmp_path):
+def test_low_rank_pairs_are_added_to_the_encoder_weights(tmp_path, cpu_bf16):
     """`<param>.lora_A` (r x in) and `.lora_B` (out x r) ship a LoRA update: W = W_base + B @ A."""
     from lab.loading import split_delta
 
@@ -134,7 +147,7 @@ def test_low_rank_pairs_are_added_to_the_encoder_weights(tmp_path):
     assert set(full) == {"classifier.weight", "classifier.bias"} and set(low_rank) == {name}
 
     base = BertForSequenceClassification.from_pretrained(embedded_encoder_dir(), num_labels=2)
-    loaded = ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification")).model
+    loaded = _served_head(tmp_path, cpu_bf16)
     expected = base.state_dict()[name] + b.half().float() @ a.half().float()
     assert torch.allclose(loaded.state_dict()[name], expected, atol=1e-6)
     # the layers without a pair are the encoder's own, untouched
@@ -156,10 +169,14 @@ def test_low_rank_pairs_that_do_not_fit_are_refused(tmp_path, bad):
         ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))
 
 
-def test_inference_precision_is_a_setting_and_the_result_line_names_it(tiny_cls_dir, monkeypatch):
-    from lab.precision import inference_precision, native_bf16_cpu
+def test_inference_precision_is_a_setting_and_the_result_line_names_it(tiny_cls_dir, monkeypatch, cpu_bf16):
+    from lab.precision import inference_precision
     from tabs.common import model_line
 
+    # the default is fp32 on every CPU: a class gets the same numbers whatever machine serves it
+    monkeypatch.delenv("LAB_INFERENCE_PRECISION", raising=False)
+    default = ModelCache(Settings.from_env()).get(ModelRef("classification", "local", str(tiny_cls_dir), "tiny"))
+    assert next(default.model.parameters()).dtype == torch.float32 and Settings().inference_precision == "fp32"
     ref = ModelRef("classification", "local", str(tiny_cls_dir), "tiny")
     fp32 = ModelCache(Settings(offline=True, inference_precision="fp32")).get(ref)
     bf16 = ModelCache(Settings(offline=True, inference_precision="bf16")).get(ref)
@@ -173,9 +190,12 @@ def test_inference_precision_is_a_setting_and_the_result_line_names_it(tiny_cls_
     assert threads2.model.bert.encoder.layer[0].intermediate.dense.weight.stride() == (1, dense.shape[0])
     assert bf16.model.bert.encoder.layer[0].intermediate.dense.weight.is_contiguous()
     # auto: bf16 only where the CPU multiplies it natively
-    assert inference_precision("auto") == ("bf16" if native_bf16_cpu() else "fp32")
+    assert inference_precision("auto") == ("bf16" if cpu_bf16 else "fp32")
+    monkeypatch.setenv("LAB_INFERENCE_PRECISION", "auto")
+    auto = ModelCache(Settings.from_env()).get(ref)
+    assert auto.precision.startswith("bf16" if cpu_bf16 else "fp32")
     monkeypatch.setenv("LAB_INFERENCE_PRECISION", "fp8")
-    with pytest.raises(ValueError, match="LAB_INFERENCE_PRECISION must be one of auto, fp32, bf16"):
+    with pytest.raises(ValueError, match="LAB_INFERENCE_PRECISION must be one of fp32, bf16, auto"):
         Settings.from_env()
 
 
@@ -187,7 +207,7 @@ def test_the_finetune_length_check_loads_a_tokenizer_not_a_model(tiny_cls_dir):
     assert len(loaded) == 1 and loaded[0].model is None
 
 
-def test_int8_differences_are_added_to_the_encoder_weights(tmp_path):
+def test_int8_differences_are_added_to_the_encoder_weights(tmp_path, cpu_bf16):
     """`<param>.int8_diff` (int8) and `.int8_scale` (a scale per row) ship a matrix trained in full."""
     from lab.loading import split_int8_diffs
     from training.recipes.export import int8_difference
@@ -205,7 +225,7 @@ def test_int8_differences_are_added_to_the_encoder_weights(tmp_path):
     assert set(rest) == {"classifier.weight", "classifier.bias"} and set(diffs) == {name}
     assert values.dtype == torch.int8 and scale.shape == (384, 1)
 
-    loaded = ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification")).model
+    loaded = _served_head(tmp_path, cpu_bf16)
     error = (loaded.state_dict()[name] - trained).abs().max().item()
     assert 0 < error <= scale.max().item() / 2 + 1e-6  # rounding to the nearest step of its row
     other = "bert.encoder.layer.3.output.dense.weight"

@@ -242,6 +242,17 @@ def test_run_learns_entities_and_reports_per_type(run):
         assert m["text"] == " ".join(m["tokens"]) and m["line"] in val.lines
 
 
+def test_auto_precision_follows_the_cpu_and_learns_on_both(tmp_path, settings, files, cpu_bf16):
+    train = load_ner(files[0])
+    val = load_ner(files[1], label_names=train.label_names)
+    config = TrainConfig(epochs=5, max_length=32, **{**FAST, "precision": "auto"})
+    result = train_token_classifier(config, train, val, tmp_path / "auto", settings=settings)
+    assert result.precision == ("bf16" if cpu_bf16 else "fp32")
+    assert result.best_metrics["f1"] >= 0.6 and isinstance(result.best_metrics["precision"], float)
+    metrics = json.loads((tmp_path / "auto" / "metrics.json").read_text())
+    assert metrics["precision"] == result.precision and isinstance(metrics["best_metrics"]["precision"], float)
+
+
 def test_metrics_json_and_the_ner_tab_loads_the_best_checkpoint(run):
     result, _, train, val = run
     metrics = json.loads((result.output_dir / "metrics.json").read_text())

@@ -9,6 +9,7 @@ import random
 from pathlib import Path
 
 import pytest
+import torch
 from transformers import AutoTokenizer
 
 from lab.loading import ModelCache
@@ -213,6 +214,17 @@ def test_run_reports_squad_scores_per_article(run):
     for m in result.misclassified:
         assert m["exact_match"] == 0 and m["id"] in {e.id for e in val}
     assert [m["f1"] for m in result.misclassified] == sorted(m["f1"] for m in result.misclassified)
+
+
+def test_auto_precision_follows_the_cpu_and_trains_on_both(tmp_path, settings, squad, cpu_bf16):
+    train, val, _ = split_by_context(load_qa(squad), 0.25, seed=0)
+    result = train_qa(TrainConfig(epochs=1, **{**FAST, "precision": "auto"}), train, val, tmp_path / "auto",
+                      settings=settings, stride=16)
+    assert result.precision == ("bf16" if cpu_bf16 else "fp32")
+    losses = [h["loss"] for h in result.history if h["kind"] == "step"]
+    assert losses and all(math.isfinite(x) for x in losses) and 0.0 <= result.best_metrics["f1"] <= 1.0
+    loaded = ModelCache(Settings(offline=True)).get(ModelRef("qa", "local", str(result.best_dir), "auto-qa"))
+    assert next(loaded.model.parameters()).dtype == torch.float32  # served in fp32 whatever trained it
 
 
 def test_qa_tab_loads_the_best_checkpoint_and_answers_the_same(run):

@@ -8,6 +8,7 @@ import pytest
 import torch
 from safetensors import safe_open
 
+from lab.classify import classify
 from lab.fill_mask import fill_mask
 from lab.loading import ModelCache
 from lab.ner import tag_entities
@@ -105,6 +106,41 @@ def test_qa_head_answers_obvious_questions(cache, question, context, answer):
     assert loaded.notice is None
     result = answer_question(loaded.model, loaded.tokenizer, question, context)
     assert answer in result.answer and len(result.answer) <= len(answer) + 12, result.answer
+
+
+def _answers(cache: ModelCache) -> dict:
+    """Each shipped head's answer to one input, as the tabs compute it."""
+    out = {}
+    loaded = cache.get(embedded_ref("classification"))
+    out["classification"] = classify(loaded.model, loaded.tokenizer, "a wonderful, moving film", explain=False)
+    loaded = cache.get(embedded_ref("fill-mask"))
+    result = fill_mask(loaded.model, loaded.tokenizer, "The capital of France is [MASK].", top_k=5)
+    out["fill-mask"] = {c.word: c.score for c in result.masks[0].candidates}
+    loaded = cache.get(embedded_ref("ner"))
+    result = tag_entities(loaded.model, loaded.tokenizer, "Angela Merkel grew up in Hamburg.", aggregation="simple")
+    out["ner"] = {(e.start, e.end, e.label): e.score for e in result.entities}
+    loaded = cache.get(embedded_ref("qa"))
+    out["qa"] = answer_question(loaded.model, loaded.tokenizer, "When was the bridge opened?",
+                                "The old stone bridge over the river was opened in 1887 by the mayor.")
+    return out
+
+
+def test_every_head_served_in_bf16_answers_as_in_fp32(cache):
+    """LAB_INFERENCE_PRECISION=bf16 (or auto on a CPU with native bf16): the same answers as the
+    default fp32, scores moved by bf16's rounding only."""
+    bf16_cache = ModelCache(Settings(offline=True, inference_precision="bf16"))
+    fp32, bf16 = _answers(cache), _answers(bf16_cache)
+    assert all(next(m.model.parameters()).dtype == torch.bfloat16 for m in bf16_cache.loaded())
+    assert bf16["classification"].predicted == fp32["classification"].predicted
+    for label, p in fp32["classification"].probabilities.items():
+        assert abs(bf16["classification"].probabilities[label] - p) < 0.02
+    # the top words keep their order; two close ones further down may swap (why fp32 is the default)
+    assert list(bf16["fill-mask"])[:3] == list(fp32["fill-mask"])[:3] and "paris" in fp32["fill-mask"]
+    assert all(abs(bf16["fill-mask"][w] - p) < 0.01 for w, p in fp32["fill-mask"].items() if w in bf16["fill-mask"])
+    assert set(bf16["ner"]) == set(fp32["ner"]) and len(fp32["ner"]) == 2
+    assert all(abs(bf16["ner"][k] - v) < 0.03 for k, v in fp32["ner"].items())
+    assert bf16["qa"].answer == fp32["qa"].answer and "1887" in fp32["qa"].answer
+    assert abs(bf16["qa"].score - fp32["qa"].score) < 0.05
 
 
 def test_low_rank_factors_are_exact_for_low_rank_changes():

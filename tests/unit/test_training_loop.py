@@ -294,15 +294,28 @@ def test_from_scratch_run_with_bf16_autocast(tmp_path, settings, data, cache_dir
     assert all(t.dtype == torch.float32 for t in saved.values())  # autocast: the weights stay fp32
 
 
+def test_auto_precision_follows_the_cpu_and_learns_on_both(tmp_path, settings, data, cache_dir, cpu_bf16):
+    """The default --precision auto: bf16 autocast with native bf16, fp32 without; both learn the task,
+    and the checkpoint is fp32 either way (autocast rounds the matmuls, not the weights)."""
+    train, val, _ = data
+    config = TrainConfig(epochs=4, **{**FAST, "precision": "auto"})
+    result = train_classifier(config, train, val, tmp_path / "auto", settings=settings, cache_dir=cache_dir)
+    assert result.precision == ("bf16" if cpu_bf16 else "fp32")
+    assert ("no native bf16" in result.precision_note) != cpu_bf16
+    assert result.best_metrics["accuracy"] >= 0.8
+    assert json.loads((tmp_path / "auto" / "metrics.json").read_text())["precision"] == result.precision
+    saved = load_file(result.best_dir / "model.safetensors")
+    assert all(t.dtype == torch.float32 for t in saved.values())
+
+
 def test_precision_choice_and_fallback(monkeypatch):
     cpu = torch.device("cpu")
     assert choose_precision("fp32", cpu)[0] == "fp32"
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    monkeypatch.setenv("LAB_CPU_BF16", "no")
     precision, reason = choose_precision("auto", cpu)
     assert precision == "fp32" and "no native bf16" in reason
     assert choose_precision("bf16", cpu)[0] == "bf16"  # asked for explicitly: honoured, with a note
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    monkeypatch.setenv("LAB_CPU_BF16", "yes")
     assert choose_precision("auto", cpu)[0] == "bf16"
 
 

@@ -566,7 +566,9 @@ def main(argv: list[str] | None = None) -> dict:
     write_head(target, trained, delta)
 
     # Load it back as the app does and compare with the trained model.
-    shipped = ModelCache(Settings(offline=True, assets_dir=args.assets)).get(embedded_ref(args.task))
+    # In fp32 whatever the host serves: the card states the fp32 scores, the app's default answers.
+    shipped = ModelCache(Settings(offline=True, assets_dir=args.assets, inference_precision="fp32")).get(
+        embedded_ref(args.task))
     scores, texts = SCORERS[args.task](shipped.model, shipped.tokenizer, args.data_dir, metrics)
     diff = max_logit_diff(trained, shipped.model, shipped.tokenizer, texts)
     export = {**summary, "dtype": args.dtype, "max_logit_diff": diff,

@@ -156,7 +156,8 @@ def prepare(model, args: argparse.Namespace, total_steps: int, param_groups: lis
     optimizer = torch.optim.AdamW(param_groups, lr=args.lr)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(args.warmup_ratio * total_steps),
                               num_training_steps=total_steps)
-    accelerator = Accelerator(mixed_precision="no")  # fp32: this CPU has no native bf16 matmul
+    # fp32 on every CPU: a shipped head and its card reproduce whichever machine runs the recipe.
+    accelerator = Accelerator(mixed_precision="no")
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     return model, optimizer, scheduler, accelerator
 
