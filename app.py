@@ -15,7 +15,7 @@ gradio_import.skip_stub_writing()  # before gradio's first import: ~3 s less to 
 
 import gradio as gr  # noqa: E402
 
-from lab import batching, gradio_sessions, lazy, memory, session  # noqa: E402
+from lab import batching, gradio_sessions, lazy, logs, memory, session  # noqa: E402
 from lab.context import Lab  # noqa: E402
 from lab.settings import ASSETS_DIR, Settings  # noqa: E402
 from tabs.classification import ClassificationTab  # noqa: E402
@@ -119,6 +119,7 @@ def warm_up(settings: Settings) -> None:
 def serve(settings: Settings) -> None:
     """Serve the app until interrupted. The page needs neither torch nor transformers (lab.lazy):
     they are imported in the background once it is served, so the first answer finds them loaded."""
+    logs.configure_server()  # the URL, one line per model load, warnings that matter (lab/logs.py)
     memory.configure_allocator()  # freed tensors go back to the OS (lab/memory.py)
     for name, value in GRADIO_QUEUE_ENV.items():  # read when the queue is made
         os.environ.setdefault(name, value)

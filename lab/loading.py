@@ -26,7 +26,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 from transformers.utils import cached_file
 
-from lab import attn_impl, weight_layout
+from lab import attn_impl, logs, weight_layout
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
 from lab.precision import describe, inference_precision
 from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref, no_head_message
@@ -127,9 +127,12 @@ def _from_pretrained(cls, source, **kwargs):
 
     A model class that doesn't dispatch through transformers' AttentionInterface refuses the
     custom implementation; it loads with eager attention (slower, but the Attention view works).
+    Every caller checks the missing and unexpected keys itself, so transformers' report of them
+    stays out of the log (lab.logs).
     """
-    return attn_impl.from_pretrained(lambda **attn: cls.from_pretrained(source, **attn, **kwargs, **SAFE_LOAD),
-                                     fallback=attn_impl.FALLBACK)
+    with logs.own_head_checks():
+        return attn_impl.from_pretrained(lambda **attn: cls.from_pretrained(source, **attn, **kwargs, **SAFE_LOAD),
+                                         fallback=attn_impl.FALLBACK)
 
 
 def _load_pretrained(task: str, source: str) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase]:
@@ -295,7 +298,12 @@ class ModelCache:
 
     def _load(self, ref: ModelRef) -> LoadedModel:
         with MODEL_LOAD_LOCK:
-            return self._load_unlocked(ref)
+            loaded = self._load_unlocked(ref)
+        what = f"{ref.task} model {loaded.name}" if loaded.model is not None else f"tokenizer {loaded.name}"
+        log.info("loaded %s in %.1f s%s%s", what, loaded.load_seconds,
+                 f" ({loaded.precision})" if loaded.model is not None else "",
+                 f"; {loaded.notice}" if loaded.notice else "")
+        return loaded
 
     def _for_inference(self, model, task: str):
         """The model cast to the host's inference precision (lab.precision), fp32 as loaded otherwise;

@@ -44,7 +44,7 @@ from transformers import (
     get_scheduler,
 )
 
-from lab import attn_impl, machine, registry
+from lab import attn_impl, logs, machine, registry
 from lab.errors import LabInputError, ModelLoadError
 from lab.loading import MODEL_LOAD_LOCK
 from lab.settings import Settings
@@ -227,6 +227,17 @@ def build_model(source: str, label_names: list[str], from_scratch: bool, seed: i
         return _build_model(source, kwargs, from_scratch, seed, auto_class)
 
 
+def _log_new_weights(model: PreTrainedModel, info: dict, source: str) -> None:
+    """One line for the fresh head fine-tuning expects; a warning when the encoder itself lacks weights
+    (a checkpoint of another architecture would then train from partly random weights)."""
+    fresh = sorted(set(info["missing_keys"]) | {key for key, *_ in info.get("mismatched_keys", [])})
+    encoder = [key for key in fresh if key.startswith(model.base_model_prefix + ".")]
+    if encoder:
+        log.warning("%s lacks %d encoder weights (%s...): they start random", source, len(encoder),
+                    ", ".join(encoder[:3]))
+    log.info("base %s: new %s weights %s", source, type(model).__name__, ", ".join(fresh) or "none")
+
+
 def _build_model(source: str, kwargs: dict, from_scratch: bool, seed: int, auto_class) -> PreTrainedModel:
     set_seed(seed)  # the new head's (or, from scratch, every) initialisation
     try:
@@ -236,10 +247,13 @@ def _build_model(source: str, kwargs: dict, from_scratch: bool, seed: int, auto_
             # Same architecture and size, random init: what pre-training buys, at the same budget.
             config = AutoConfig.from_pretrained(source, trust_remote_code=False, **kwargs)
             return attn_impl.from_pretrained(lambda **attn: auto_class.from_config(config, **attn), fallback=None)
-        return attn_impl.from_pretrained(lambda **attn: auto_class.from_pretrained(
-            source, use_safetensors=True, trust_remote_code=False,
-            # a checkpoint with a head for other labels gets a fresh head of the right size
-            ignore_mismatched_sizes=True, **attn, **kwargs), fallback=None)
+        with logs.own_head_checks():
+            model, info = attn_impl.from_pretrained(lambda **attn: auto_class.from_pretrained(
+                source, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
+                # a checkpoint with a head for other labels gets a fresh head of the right size
+                ignore_mismatched_sizes=True, **attn, **kwargs), fallback=None)
+        _log_new_weights(model, info, source)
+        return model
     except OSError as exc:
         raise ModelLoadError(f"Could not load the base model '{source}': {str(exc).splitlines()[0][:300]}") from exc
     except ValueError as exc:

@@ -1,0 +1,59 @@
+"""The server log: one line per model load, no transformers key-report tables for heads we check ourselves."""
+
+import logging
+
+from lab import logs
+from lab.loading import ModelCache
+from lab.registry import embedded_encoder_dir, embedded_ref
+from lab.settings import Settings
+from training.loop import build_model
+
+
+class _Records(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _capture(name: str) -> _Records:
+    handler = _Records()
+    logger = logging.getLogger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    return handler
+
+
+def test_loading_heads_logs_one_line_and_no_load_report(tmp_path):
+    transformers_log, lab_log = _capture(logs.TRANSFORMERS_LOADER), _capture("lab.loading")
+    training_log = _capture("training.loop")
+    try:
+        cache = ModelCache(Settings(offline=True))
+        for task in ("fill-mask", "classification", "ner", "qa"):
+            cache.get(embedded_ref(task))
+        build_model(str(embedded_encoder_dir()), ["a", "b"], from_scratch=False, seed=0)
+    finally:
+        for name, handler in ((logs.TRANSFORMERS_LOADER, transformers_log), ("lab.loading", lab_log),
+                              ("training.loop", training_log)):
+            logging.getLogger(name).removeHandler(handler)
+    assert not any("LOAD REPORT" in m or "tied weights" in m for m in transformers_log.messages)
+    loads = [m for m in lab_log.messages if m.startswith("loaded ")]
+    assert len(loads) == 4 and all("\n" not in m for m in loads)
+    assert "loaded qa model all-MiniLM-L6-v2 (embedded)" in loads[-1] and "fp32" in loads[-1]
+    assert any("new BertForSequenceClassification weights classifier.bias, classifier.weight" in m
+               for m in training_log.messages)
+
+
+def test_reports_outside_our_own_checks_still_reach_the_log():
+    handler = _capture(logs.TRANSFORMERS_LOADER)
+    logger = logging.getLogger(logs.TRANSFORMERS_LOADER)
+    try:
+        with logs.own_head_checks():
+            logger.warning("BertModel LOAD REPORT from: somewhere")
+            logger.warning("a warning that matters")
+        logger.warning("BertModel LOAD REPORT from: a load nobody checks")
+    finally:
+        logger.removeHandler(handler)
+    assert handler.messages == ["a warning that matters", "BertModel LOAD REPORT from: a load nobody checks"]
