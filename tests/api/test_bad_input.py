@@ -1,4 +1,4 @@
-"""Issue 8's bad-input catalogue, against the running app: every case gets a clear answer.
+"""The bad-input catalogue, against the running app: every case gets a clear answer.
 
 Two kinds of case, each a row of a table:
 

@@ -1,4 +1,4 @@
-"""A class at once: 20 clients on mixed tabs while 3 students train (issue 8).
+"""A class at once: 20 clients on mixed tabs while 3 students train.
 
 Bounded in count (20 x 3 calls, 3 trainings) and time (pytest-timeout), loopback only. The
 trainings queue behind the app's training concurrency limit; every call must succeed and

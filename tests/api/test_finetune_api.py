@@ -1,4 +1,4 @@
-"""/finetune as the issue's contract: upload a CSV, train with defaults, then /classify uses the model."""
+"""/finetune's API contract: upload a CSV, train with defaults, then /classify uses the model."""
 
 import random
 

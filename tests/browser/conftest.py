@@ -1,6 +1,7 @@
 """Real Chromium (Debian's /usr/bin/chromium) driven by the playwright pip package."""
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,10 @@ from playwright.sync_api import expect, sync_playwright
 expect.set_options(timeout=60_000)
 
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
-SCREENSHOTS = Path(os.environ.get("LAB_SCREENSHOT_DIR", Path(__file__).resolve().parents[2] / "docs" / "screenshots"))
+# What each browser test ended on, for looking at after a failure: LAB_SCREENSHOT_DIR, else a temp
+# folder. Never docs/screenshots: the README shows the real model's answers (docs/take_screenshots.py),
+# and these tests run tiny random models whose answers are noise.
+SCREENSHOTS = Path(os.environ.get("LAB_SCREENSHOT_DIR") or tempfile.mkdtemp(prefix="lab-browser-shots-"))
 # Chromium's own background traffic has nowhere to go on a closed network: switch it off.
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]

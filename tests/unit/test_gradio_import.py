@@ -1,4 +1,4 @@
-"""Cold start (issue 7): gradio is imported without regenerating its type stubs (lab/gradio_import.py).
+"""Cold start: gradio is imported without regenerating its type stubs (lab/gradio_import.py).
 
 Each probe runs in a fresh process, since the hook only acts on gradio's first import.
 """

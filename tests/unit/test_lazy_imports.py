@@ -1,4 +1,4 @@
-"""Cold start (issue 7): the first page needs neither torch, transformers nor the training stack;
+"""Cold start: the first page needs neither torch, transformers nor the training stack;
 they are imported on first use, or by lab.lazy.warm once the page is served."""
 
 import json

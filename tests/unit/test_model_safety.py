@@ -1,4 +1,4 @@
-"""Model ids a user types, and model folders that must never load: issue 8's model cases, below the UI.
+"""Model ids a user types, and model folders that must never load, below the UI.
 
 The API tests run the app offline, where dropdowns refuse typed values before any handler runs;
 these call the registry and the loader the way the app does online (``hub_online=True``), with

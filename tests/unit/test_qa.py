@@ -246,7 +246,7 @@ def test_windows_run_unpadded_in_same_length_batches_with_the_padded_answer(tiny
     windows = make_windows(tok, question, LONG_CONTEXT, 96, 24)
     lengths = [len(w.input_ids) for w in windows]
     assert set(lengths[:-1]) == {96} and lengths[-1] < 96  # the last window is the short one
-    # The old way: every window in one batch, padded to the longest.
+    # The plain way: every window in one batch, padded to the longest.
     padded = tok.pad({"input_ids": [w.input_ids for w in windows],
                       "token_type_ids": [w.token_type_ids for w in windows]}, return_tensors="pt")
     with torch.inference_mode():

@@ -59,7 +59,7 @@ def test_sentiment_head_gets_obvious_cases_right(cache, text, label):
     assert loaded.model.config.id2label[int(logits.argmax())] == label
 
 
-# Cases this small head gets right, the two examples first (its model card lists the
+# Cases this small head gets right, the README's two examples first (its model card lists the
 # ones it misses, such as "The sun rises in the [MASK]."): an accepted answer must be among its
 # top 5 and the top is not noise.
 @pytest.mark.parametrize(("text", "accepted"), [

@@ -186,7 +186,7 @@ def resumable_loop(model, optimizer, scheduler, accelerator, args: argparse.Name
         scheduler.load_state_dict(ckpt["scheduler"])
         step, best, history, before, best_state = (ckpt[k] for k in ("step", "best", "history", "seconds",
                                                                      "best_state"))
-        if "rng" in ckpt:  # (checkpoints of the MLM recipe before the loops were one had none)
+        if "rng" in ckpt:  # a checkpoint written without RNG state resumes with fresh RNGs
             torch.set_rng_state(ckpt["rng"])
         log.info("resumed at step %d of %d (%.0f s already spent)", step, total_steps, before)
     clock = Clock(before)

@@ -1,0 +1,145 @@
+"""The README's screenshots: what a user sees with the embedded model, taken in headless Chromium.
+
+Starts ``python app.py`` as a host would (offline, loopback, a free port), walks every tab with
+the lectures' examples, and writes ``docs/screenshots/<tab>.png``. The answers are the real
+embedded heads' (``assets/models/``); the Fine-tune shot trains on the project's sentiment sample
+with the tab's defaults (about 20 s on 2 cores).
+
+    python docs/take_screenshots.py
+    python docs/take_screenshots.py --only fill-mask,qa --out /tmp/shots
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import free_port, start_app, stop_app, wait_for_page  # noqa: E402
+
+CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
+# Chromium's own background traffic has nowhere to go on a closed network: switch it off.
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+QA_CONTEXT = (
+    "Honeybees share where food is with a waggle dance on the comb. The angle of the dance gives "
+    "the direction of the flowers, and the length of the waggle run tells how far away they are."
+)
+
+
+def tokenizer(page, expect) -> None:
+    page.locator("#tok-text textarea").fill("Unbelievably, I love playing with my dogs!")
+    page.locator("#tok-run").click()
+    expect(page.locator("#token-chips .tok-chip").first).to_contain_text("[CLS]")
+    page.locator("#batch-run").click()
+    expect(page.locator(".batch-grid td.tok-masked").first).to_be_visible()
+
+
+def attention(page, expect) -> None:
+    page.locator("#tok-text textarea").fill("The dog chased the ball because it was bored.")
+    page.locator("#attn-tokenizer").get_by_text("Attention", exact=True).click()
+    page.locator("#attn-tokenizer-run").click()
+    expect(page.locator("#attn-tokenizer-info")).to_contain_text("Layer")
+
+
+def fill_mask(page, expect) -> None:
+    page.get_by_role("tab", name="Fill-mask").click()
+    page.locator("#fm-text textarea").fill("I ___ dogs and cats.")
+    page.locator("#fm-run").click()
+    expect(page.locator("#fm-info")).to_contain_text("Answered by")
+
+
+def classification(page, expect) -> None:
+    page.get_by_role("tab", name="Classification").click()
+    page.locator("#cls-text textarea").fill("A wonderful, moving film, even if the ending drags a little.")
+    page.locator("#cls-run").click()
+    expect(page.locator("#cls-info")).to_contain_text("Answered by")
+    expect(page.locator("#saliency-text .sal-word").first).to_be_visible()
+
+
+def ner(page, expect) -> None:
+    page.get_by_role("tab", name="NER").click()
+    page.locator("#ner-text textarea").fill("Angela Merkel grew up in Hamburg and later worked for the CDU in Berlin.")
+    page.locator("#ner-run").click()
+    expect(page.locator("#ner-info")).to_contain_text("Answered by")
+
+
+def qa(page, expect) -> None:
+    page.get_by_role("tab", name="Question answering").click()
+    page.locator("#qa-question textarea").fill("What does the angle of the dance give?")
+    page.locator("#qa-context textarea").fill(QA_CONTEXT)
+    page.locator("#qa-run").click()
+    expect(page.locator("#qa-info")).to_contain_text("Answered by")
+    expect(page.locator("#qa-chart svg")).to_be_visible()
+
+
+def fine_tune(page, expect) -> None:
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.locator("#ft-file input[type=file]").set_input_files(str(ROOT / "assets" / "samples" / "sentiment.csv"))
+    expect(page.locator("#ft-data-info")).to_contain_text("rows")
+    page.locator("#ft-train").click()
+    expect(page.locator("#ft-status")).to_contain_text("is now in the Classification tab", timeout=600_000)
+    page.locator("#ft-try-text textarea").fill("The waiter was friendly and the soup was delicious.")
+    page.locator("#ft-try").click()
+    expect(page.locator("#ft-after")).to_contain_text("positive")
+
+
+def models(page, expect) -> None:
+    page.get_by_role("tab", name="Models").click()
+    page.locator("#mc-run").click()
+    expect(page.locator("#mc-table")).to_contain_text("all-MiniLM-L6-v2 (embedded)")
+
+
+SHOTS = {"tokenizer": tokenizer, "attention": attention, "fill-mask": fill_mask, "classification": classification,
+         "ner": ner, "qa": qa, "fine-tune": fine_tune, "models": models}
+
+
+def main(argv: list[str] | None = None) -> list[Path]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots", help="Where the PNGs go.")
+    parser.add_argument("--only", default="", help="Comma-separated shots to take (default: all of "
+                                                   + ", ".join(SHOTS) + ").")
+    args = parser.parse_args(argv)
+    names = [n for n in args.only.split(",") if n] or list(SHOTS)
+    unknown = set(names) - set(SHOTS)
+    if unknown:
+        parser.error(f"unknown shots: {', '.join(sorted(unknown))}")
+
+    from playwright.sync_api import expect, sync_playwright
+
+    expect.set_options(timeout=120_000)
+    args.out.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    written = []
+    with tempfile.TemporaryDirectory(prefix="lab-shots-") as tmp:
+        proc = start_app(port, {}, Path(tmp) / "app.log")
+        try:
+            wait_for_page(url, proc)
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+                for name in names:
+                    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+                    page = context.new_page()
+                    page.set_default_timeout(120_000)
+                    page.goto(url)
+                    page.get_by_role("tab", name="Tokenizer").wait_for()
+                    SHOTS[name](page, expect)
+                    path = args.out / f"{name}.png"
+                    page.screenshot(path=str(path), full_page=True)
+                    written.append(path)
+                    print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}", flush=True)
+                    context.close()
+                browser.close()
+        finally:
+            stop_app(proc)
+    return written
+
+
+if __name__ == "__main__":
+    main()
