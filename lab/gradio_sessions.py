@@ -4,7 +4,7 @@ Gradio 6's ``SessionState.__init__`` builds the config of every component of the
 new session (``config_values``), only so that a deep link can snapshot them later. This page has
 ~300 components: ~35-90 ms of event-loop time per new session here, paid on a client's first
 call. When a class opens the page at once, 20 new sessions queue behind one another for that
-alone (bench/README.md, "Load"). Only deep links ever read all of them, and this app has none.
+alone (measured with bench/load.py). Only deep links ever read all of them, and this app has none.
 
 ``install()`` keeps Gradio's own ``__init__`` (so whatever else it sets up stays as Gradio has
 it) but hands it no components to snapshot, then gives the session a ``LazyConfigs``: a dict

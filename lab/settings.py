@@ -68,7 +68,7 @@ class Settings:
     # trainings have their own. Quick requests are many so that the ones for one model meet in
     # lab/batching.py and share a forward pass (forward_slots, not this, bounds the compute): with
     # 20 clients, 20 quick workers measured fill-mask's p95 0.92-0.96 s against 1.39-1.44 s
-    # without batching (bench/README.md, "Load"). One slow request at a time leaves the
+    # without batching (bench/load.py). One slow request at a time leaves the
     # interpreter mostly to the quick ones.
     quick_workers: int = 20
     slow_workers: int = 1

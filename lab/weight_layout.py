@@ -5,7 +5,7 @@ a demo (a sentence: ~15 tokens), MKL's kernel for that transposed operand is slo
 one thread, 14 tokens, the 384 -> 1536 feed-forward matmul took 0.56 ms as (out, in) and 0.22 ms
 with the same numbers stored as (in, out) (``W.t().contiguous().t()``: the parameter keeps its
 shape and meaning, only its strides change, so ``W.T`` is a plain row-major matrix). At 112 tokens
-the two are within ~10% either way (bench/README.md, "Inference"). A MiniLM forward pass for one
+the two are within ~10% either way (bench/inference.py). A MiniLM forward pass for one
 sentence took 0.72x the time; logits moved by rounding only (~2e-6).
 
 How many threads a forward pass runs on matters too. At one thread (the app's default,

@@ -33,7 +33,7 @@ def lane(lab, name: str) -> dict:
 
 def table(rows: list[dict], columns: list[str] | None = None) -> dict:
     """Rows as a ``gr.Dataframe`` value, without pandas: a DataFrame built and taken apart again
-    for every answer was ~15% of the server's CPU for a /tokenize call (bench/README.md, "Load")."""
+    for every answer was ~15% of the server's CPU for a /tokenize call (bench/load.py)."""
     headers = list(columns if columns is not None else rows[0] if rows else [])
     return {"headers": headers, "data": [[row.get(h) for h in headers] for row in rows]}
 

@@ -2,7 +2,7 @@
 
 torch's CPU ``bernoulli_`` (behind ``nn.Dropout``) draws from a scalar Mersenne Twister: ~1.4 ms
 for one (16 x 24 x 384) activation here, and a BERT step has 14 of them (the embeddings, two
-per block, the classifier): ~8% of a fine-tuning step in the profile (bench/README.md).
+per block, the classifier): ~8% of a fine-tuning step in the profile (bench/profile_train.py).
 numpy's PCG64 is faster, and each of its 64-bit draws gives four 16-bit draws: an element is
 dropped when its draw is below round(p * 65536), so the drop probability is p to within 2**-17
 (0.1 -> 0.100006; a float32 uniform already rounds it to 2**-24). The mask is made in numpy as

@@ -2,7 +2,7 @@
 
 ``clip_grad_norm_(params, 1.0)`` reads every gradient once for its norm and writes every one once
 more to scale it: for a small BERT that is 2 x 44 MB per step, memory-bound, ~8 ms of a ~190 ms
-step on a 2-core CPU (bench/README.md), and 73% of the steps of an SST-2 fine-tuning are
+step on a 2-core CPU (bench/profile_train.py), and 73% of the steps of an SST-2 fine-tuning are
 clipped. Here:
 
 - each gradient's squared norm is taken by a post-accumulate-grad hook, the moment backward has
