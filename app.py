@@ -53,7 +53,7 @@ TABS = [
 
 def build_app(lab: Lab | None = None) -> gr.Blocks:
     lab = lab or Lab(Settings.from_env())
-    gradio_sessions.install()  # a new session no longer builds ~300 component configs up front
+    gradio_sessions.install()  # a new session builds its ~300 component configs on demand, not up front
     with gr.Blocks(title=TITLE) as demo:
         gr.Markdown(INTRO)
         notice = lab.offline_notice()

@@ -10,10 +10,11 @@ os.environ.update(
     HF_DATASETS_OFFLINE="1",
     LAB_OFFLINE="1",
     TOKENIZERS_PARALLELISM="false",
-    # The same answers on every CPU: what depends on native bf16 (lab/machine.py) is pinned here,
-    # and tests of both branches set it with the cpu_bf16 fixture below.
-    LAB_CPU_BF16="no",
 )
+# The same results on every CPU: what depends on native bf16 (lab/machine.py) is pinned to "no",
+# and tests of both branches set it with the cpu_bf16 fixture below. LAB_CPU_BF16=yes runs the
+# whole suite as a CPU with native bf16 would (training's auto precision then picks bf16).
+os.environ.setdefault("LAB_CPU_BF16", "no")
 
 from lab import gradio_import  # noqa: E402
 
