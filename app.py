@@ -84,8 +84,8 @@ def limits_text(settings: Settings) -> str:
     """The caps a host set (lab/settings.py, training/data.py DataLimits), stated to users."""
     data = DataLimits.from_env()
     return (
-        f"- Uploads: at most {data.max_bytes / 2**20:.0f} MB, {data.max_rows:,} rows, "
-        f"{data.max_text_chars:,} characters per text (LAB_MAX_UPLOAD_MB, LAB_MAX_ROWS, LAB_MAX_UPLOAD_TEXT_CHARS).\n"
+        f"- Uploads: at most {data.max_bytes / 2**20:.0f} MB, {data.max_rows:,} rows, {data.max_classes:,} classes, "
+        f"{data.max_text_chars:,} characters per text (LAB_MAX_UPLOAD_MB, LAB_MAX_ROWS, LAB_MAX_CLASSES, LAB_MAX_UPLOAD_TEXT_CHARS).\n"
         f"- Text boxes: at most {settings.max_text_chars:,} characters (LAB_MAX_TEXT_CHARS).\n"
         f"- Training: {settings.max_concurrent_trainings} at a time (others wait in the queue), "
         f"at most {settings.max_train_minutes:g} minutes each (LAB_MAX_TRAININGS, LAB_MAX_TRAIN_MINUTES).\n"

@@ -50,14 +50,14 @@ def own_head_checks() -> Iterator[None]:
 
 
 def configure_server() -> None:
-    """The server's log: lab and training at INFO with a time stamp, libraries at WARNING, and no
+    """The server's log: lab, training and tabs at INFO with a time stamp, libraries at WARNING, and no
     progress bars (transformers draws one per model load). Called once by ``python app.py``."""
     from huggingface_hub.utils import disable_progress_bars  # gradio has imported it already
 
     disable_progress_bars()  # transformers reads this when it is imported, after the page is served
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
-    for name in ("lab", "training"):
+    for name in ("lab", "training", "tabs"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.INFO)
         if not logger.handlers:

@@ -6,6 +6,7 @@ The look comes from assets/style.css (classes ``tok-*``, ``bar-*``).
 
 from __future__ import annotations
 
+import re
 from html import escape
 from typing import TYPE_CHECKING
 
@@ -20,6 +21,18 @@ KIND_TITLES = {
     "continuation": "continues the previous piece (##)",
     "word": "starts a word",
 }
+
+
+# Markdown's own characters; & < > become HTML entities first, which Markdown shows as text.
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+
+
+def md_text(value: object) -> str:
+    """User text (a label name, a typed word) for a Markdown output: shown as typed, never as markup.
+
+    HTML tags come out as text (``<img onerror=...>`` is no image), and Markdown's own characters
+    are escaped (a label ``*bold*`` or ``[x](y)`` is no emphasis and no link)."""
+    return _MARKDOWN.sub(r"\\\1", escape(str(value), quote=False))
 
 
 def pieces_html(pieces: list[Piece]) -> str:

@@ -63,6 +63,19 @@ def max_input_length(tokenizer: PreTrainedTokenizerBase, config=None) -> int:
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 
+def check_unicode(value: str, what: str = "text") -> str:
+    """Refuse a lone surrogate (e.g. ``\\udcff``, what a broken decode or copy leaves): it is not a
+    character, cannot be encoded, and the tokenizer fails on it with a TypeError. Return ``value``."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise LabInputError(
+            f"The {what} holds something that is not a character (a lone surrogate, {value[exc.start]!r}, "
+            f"at position {exc.start + 1:,}), as a broken copy or encoding leaves: remove it or paste the text again."
+        ) from None
+    return value
+
+
 def check_text(text: str, max_chars: int, what: str = "text") -> str:
     """Refuse text a model can't use, with a message that says what to change; return it unchanged.
 
@@ -80,7 +93,7 @@ def check_text(text: str, max_chars: int, what: str = "text") -> str:
             f"The {what} has {len(text):,} characters; this app takes at most {max_chars:,}. "
             "Shorten it."
         )
-    return text
+    return check_unicode(text, what)
 
 
 def tokenize_pieces(
@@ -193,7 +206,8 @@ def train_wordpiece(corpus_path: Path, vocab_size: int, lowercase: bool = True) 
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)
     tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, min_frequency=1)
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=specials, min_frequency=1,
+                                        show_progress=False)  # its bars are blank lines in a server log
     tok.train([str(corpus_path)], trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(

@@ -18,6 +18,7 @@ from lab.errors import NoHeadAvailable
 from lab.lazy import lazy_import
 from lab.tokenization import check_text
 from tabs.common import QUICK, lane, model_line, user_errors
+from tabs.components import Slider
 
 if TYPE_CHECKING:
     from lab.attention import Attention
@@ -108,7 +109,7 @@ def attention_panel(
     with gr.Accordion("Attention", open=False, elem_id=f"attn-{slug}"):
         gr.Markdown("Which tokens each token looks at, in one layer of the model, for the text above.")
         with gr.Row():
-            layer = gr.Slider(1, MAX_LAYER_CHOICE, value=1, step=1, label="Layer",
+            layer = Slider(1, MAX_LAYER_CHOICE, value=1, step=1, label="Layer",
                               info="1 is closest to the input.", elem_id=f"attn-{slug}-layer")
             head = gr.Dropdown(HEAD_CHOICES, value="average", label="Head", allow_custom_value=True,
                                info="One head, or the average over the layer's heads.",

@@ -11,6 +11,7 @@ import gradio as gr
 
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
 from lab.registry import embedded_head_dir, no_head_message
+from lab.tokenization import check_unicode
 
 if TYPE_CHECKING:
     from lab.loading import LoadedModel
@@ -38,6 +39,19 @@ def table(rows: list[dict], columns: list[str] | None = None) -> dict:
     return {"headers": headers, "data": [[row.get(h) for h in headers] for row in rows]}
 
 
+def _check_strings(args: tuple, kwargs: dict) -> None:
+    """Every text a request carries is real Unicode before any work starts (lab.tokenization)."""
+    for value in (*args, *kwargs.values()):
+        if isinstance(value, str):
+            check_unicode(value)
+
+
+def _refuse(exc: Exception, fn) -> gr.Error:
+    """The user's mistake as a message in the UI, and one line in the log (no traceback)."""
+    log.info("refused %s: %s", fn.__name__, str(exc).splitlines()[0][:200])
+    return gr.Error(str(exc), print_exception=False)
+
+
 def user_errors(fn):
     """Show the lab's own errors as a clear message in the UI instead of a traceback."""
 
@@ -46,18 +60,20 @@ def user_errors(fn):
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
             try:
+                _check_strings(args, kwargs)
                 yield from fn(*args, **kwargs)
             except USER_ERRORS as exc:
-                raise gr.Error(str(exc), print_exception=False) from exc
+                raise _refuse(exc, fn) from exc
 
         return gen_wrapper
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            _check_strings(args, kwargs)
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            raise gr.Error(str(exc), print_exception=False) from exc
+            raise _refuse(exc, fn) from exc
 
     return wrapper
 

@@ -9,9 +9,11 @@ import gradio as gr
 from lab import render
 from lab.context import Lab
 from lab.lazy import lazy_import
+from lab.render import md_text
 from lab.tokenization import check_text
 from tabs.attention import attention_panel
 from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, user_errors
+from tabs.components import Slider
 
 lab_fill_mask = lazy_import("lab.fill_mask")  # torch: imported after the page is served
 
@@ -50,7 +52,7 @@ class FillMaskTab:
         elapsed = time.perf_counter() - start
         info = model_line(loaded, elapsed)
         if result.warnings:
-            info += "\n\n" + "\n".join(f"- {w}" for w in result.warnings)
+            info += "\n\n" + "\n".join(f"- {md_text(w)}" for w in result.warnings)  # they quote typed words
         raw = [
             {"mask": n + 1, "position": m.position,
              "predictions": [{"token": c.token, "score": round(c.score, 5)} for c in m.candidates],
@@ -70,7 +72,7 @@ class FillMaskTab:
                                      placeholder="love, hate, feed", value="", elem_id="fm-targets")
             with gr.Column(scale=1):
                 model = model_dropdown(self.lab, "fill-mask")
-                top_k = gr.Slider(1, 20, value=5, step=1, label="Top-k", elem_id="fm-topk")
+                top_k = Slider(1, 20, value=5, step=1, label="Top-k", elem_id="fm-topk")
                 run = gr.Button("Fill the mask", variant="primary", elem_id="fm-run")
         with gr.Row():
             first = gr.Label(label="Mask 1: top predictions", elem_id="fm-label")

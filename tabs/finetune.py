@@ -22,6 +22,7 @@ from lab.context import Lab
 from lab.errors import LabInputError
 from lab.lazy import lazy_import
 from tabs.common import SLOW, explainer, lane, user_errors
+from tabs.components import Number, Slider
 from training import catalog, hub_push, workflows
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
@@ -385,25 +386,25 @@ class FinetuneTab:
                 strategy = gr.Radio(list(STRATEGIES), value=DEFAULTS.strategy, label="What to train",
                                     info="; ".join(f"{k}: {v}" for k, v in STRATEGIES.items()))
                 with gr.Column():
-                    freeze = gr.Slider(0, 12, value=DEFAULTS.freeze_layers, step=1, label="Frozen lower layers",
+                    freeze = Slider(0, 12, value=DEFAULTS.freeze_layers, step=1, label="Frozen lower layers",
                                        info=help_for("freeze_layers"))
-                    lora_r = gr.Slider(1, 64, value=DEFAULTS.lora_r, step=1, label="LoRA rank",
+                    lora_r = Slider(1, 64, value=DEFAULTS.lora_r, step=1, label="LoRA rank",
                                        info=help_for("lora_r"))
             params_info = gr.Markdown(elem_id="ft-params")
             with gr.Row():
-                lr = gr.Number(DEFAULTS.learning_rate, label="Learning rate", info=help_for("learning_rate"))
-                batch = gr.Slider(1, 128, value=DEFAULTS.batch_size, step=1, label="Batch size",
+                lr = Number(DEFAULTS.learning_rate, label="Learning rate", info=help_for("learning_rate"))
+                batch = Slider(1, 128, value=DEFAULTS.batch_size, step=1, label="Batch size",
                                   info=help_for("batch_size"))
-                epochs = gr.Number(DEFAULTS.epochs, label="Epochs", info=help_for("epochs"))
-                max_len = gr.Slider(8, 512, value=DEFAULTS.max_length, step=8, label="Max length",
+                epochs = Number(DEFAULTS.epochs, label="Epochs", info=help_for("epochs"))
+                max_len = Slider(8, 512, value=DEFAULTS.max_length, step=8, label="Max length",
                                     info=help_for("max_length"))
             with gr.Row():
-                warmup = gr.Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label="Warmup",
+                warmup = Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label="Warmup",
                                    info=help_for("warmup_ratio"))
-                decay = gr.Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label="Weight decay",
+                decay = Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label="Weight decay",
                                   info=help_for("weight_decay"))
-                seed = gr.Number(DEFAULTS.seed, label="Seed", precision=0, info=help_for("seed"))
-                test_frac = gr.Slider(0, 0.4, value=DEFAULTS.test_fraction, step=0.05, label="Test share",
+                seed = Number(DEFAULTS.seed, label="Seed", precision=0, info=help_for("seed"))
+                test_frac = Slider(0, 0.4, value=DEFAULTS.test_fraction, step=0.05, label="Test share",
                                       info=help_for("test_fraction"))
             with gr.Row():
                 weights = gr.Checkbox(False, label="Class weights", info=help_for("class_weights"))

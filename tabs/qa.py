@@ -12,6 +12,7 @@ from lab.lazy import lazy_import
 from lab.options import QA_MAX_TOP_K
 from lab.tokenization import check_text
 from tabs.common import SLOW, explainer, head_banner, lane, model_dropdown, model_line, table, user_errors
+from tabs.components import Slider
 
 if TYPE_CHECKING:
     from lab.qa import QAResult
@@ -131,17 +132,17 @@ class QaTab:
                 context = gr.Textbox(label="Context", value=LIGHTHOUSE, lines=6, elem_id="qa-context")
             with gr.Column(scale=1):
                 self.model = model_dropdown(self.lab, "qa")
-                top_k = gr.Slider(1, QA_MAX_TOP_K, value=5, step=1, label="Top-k candidates")
-                max_answer_len = gr.Slider(1, 100, value=30, step=1, label="Max answer length (tokens)")
-                threshold = gr.Slider(-10, 10, value=0.0, step=0.5, label="No-answer threshold",
+                top_k = Slider(1, QA_MAX_TOP_K, value=5, step=1, label="Top-k candidates")
+                max_answer_len = Slider(1, 100, value=30, step=1, label="Max answer length (tokens)")
+                threshold = Slider(-10, 10, value=0.0, step=0.5, label="No-answer threshold",
                                       info="Answer nothing when [CLS] beats the best span by more than this.",
                                       elem_id="qa-threshold")
                 run = gr.Button("Find the answer", variant="primary", elem_id="qa-run")
         with gr.Accordion("Long contexts: windows", open=False):
             with gr.Row():
-                max_length = gr.Slider(32, 512, value=384, step=8, label="Max length (tokens per window)",
+                max_length = Slider(32, 512, value=384, step=8, label="Max length (tokens per window)",
                                        info="Question + context slice + special tokens.")
-                stride = gr.Slider(0, 256, value=128, step=8, label="Stride (tokens shared by neighbouring windows)")
+                stride = Slider(0, 256, value=128, step=8, label="Stride (tokens shared by neighbouring windows)")
         with gr.Row():
             answer = gr.Textbox(label="Answer", interactive=False, elem_id="qa-answer")
             info = gr.Markdown(elem_id="qa-info")

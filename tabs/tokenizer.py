@@ -10,6 +10,7 @@ from lab.errors import LabInputError
 from lab.tokenization import check_text, tokenize_batch, tokenize_pieces, train_wordpiece
 from tabs.attention import attention_panel
 from tabs.common import QUICK, explainer, lane, model_dropdown, table, user_errors
+from tabs.components import Slider
 
 TRAINED_HERE = "WordPiece trained here on the project's paragraphs"
 
@@ -135,7 +136,7 @@ class TokenizerTab:
             with gr.Column():
                 padding = gr.Checkbox(True, label="Pad to the longest line")
                 truncation = gr.Checkbox(True, label="Truncate to max length")
-                max_length = gr.Slider(4, 128, value=16, step=1, label="Max length (tokens)")
+                max_length = Slider(4, 128, value=16, step=1, label="Max length (tokens)")
                 batch_run = gr.Button("Tokenize batch", elem_id="batch-run")
         batch_grid = gr.HTML()
         batch_table = gr.Dataframe(interactive=False, wrap=True, elem_id="batch-table")
@@ -147,7 +148,7 @@ class TokenizerTab:
         with gr.Row():
             second = gr.Dropdown(second_choices, value=TRAINED_HERE, label="Second tokenizer",
                                  allow_custom_value=self.lab.hub.online)
-            vocab = gr.Slider(60, 2000, value=300, step=10, label="Vocabulary size (trained here)",
+            vocab = Slider(60, 2000, value=300, step=10, label="Vocabulary size (trained here)",
                               info="Small vocabularies split more words into ## pieces.")
             compare_run = gr.Button("Compare", elem_id="cmp-run")
         compare_summary = gr.Markdown()

@@ -35,7 +35,8 @@ class TrainConfig:
                              min=0.0, max=0.5)
     weight_decay: float = _f(0.01, "L2-style regularisation of the weights (AdamW's decoupled weight decay).",
                              min=0.0, max=0.3)
-    seed: int = _f(42, "Random seed for the split, the new head's initialisation and the data order.")
+    seed: int = _f(42, "Random seed for the split, the new head's initialisation and the data order.",
+                   min=0, max=2**32 - 1)  # numpy's range for seeds
     strategy: str = _f("full", "How much of the pretrained model to train: " + "; ".join(
         f"{k}: {v}" for k, v in STRATEGIES.items()), choices=tuple(STRATEGIES))
     freeze_layers: int = _f(4, "With freeze_lower: how many lower encoder layers stay frozen.", min=0, max=48)
@@ -60,11 +61,17 @@ class TrainConfig:
             if "choices" in meta and value not in meta["choices"]:
                 errors.append(f"{f.name} must be one of {', '.join(meta['choices'])} (got {value!r})")
             if "min" in meta and not (meta["min"] <= value <= meta["max"]):
-                errors.append(f"{f.name} must be between {meta['min']:g} and {meta['max']:g} (got {value:g})")
+                errors.append(f"{f.name} must be between {_show(meta['min'])} and {_show(meta['max'])} "
+                              f"(got {_show(value)})")
         if errors:
             from lab.errors import LabInputError
 
             raise LabInputError("Training settings out of range: " + "; ".join(errors) + ".")
+
+
+def _show(number) -> str:
+    """Integers with thousands separators (a seed's range), other numbers as :g does."""
+    return f"{number:,}" if isinstance(number, int) else f"{number:g}"
 
 
 def help_for(name: str) -> str:

@@ -43,6 +43,11 @@ class DataLimits:
     # Longer than any sensible classification text; it mostly catches a stray quote that swallowed
     # the rest of the file, or a file that isn't a table at all.
     max_text_chars: int = 20_000
+    # Classes a classification run may have: the results (per-class scores, a confusion matrix) and
+    # the head grow with them, and a column of 10,000 two-row "classes" is ids, not labels.
+    max_classes: int = 100
+    # A label is a class name; a longer one is a text in the wrong column.
+    max_label_chars: int = 100
 
     @classmethod
     def from_env(cls) -> DataLimits:
@@ -64,6 +69,7 @@ class DataLimits:
             max_bytes=int(number("LAB_MAX_UPLOAD_MB", default.max_bytes / 2**20) * 2**20),
             max_rows=int(number("LAB_MAX_ROWS", default.max_rows)),
             max_text_chars=int(number("LAB_MAX_UPLOAD_TEXT_CHARS", default.max_text_chars)),
+            max_classes=int(number("LAB_MAX_CLASSES", default.max_classes)),
         )
 
 
@@ -497,6 +503,12 @@ def _problems(df: pd.DataFrame, text_column: str, label_column: str, texts: list
     if empty_label:
         problems.append(f"{len(empty_label):,} row(s) have no label in column {label_column!r} "
                         f"({_where(df, empty_label)}). Label those rows or delete them.")
+    limits = DataLimits.from_env()
+    long = sorted({v for v in labels if v is not None and len(v) > limits.max_label_chars})
+    if long:
+        problems.append(f"{len(long):,} label(s) in column {label_column!r} are longer than {limits.max_label_chars} "
+                        f"characters (e.g. {long[0][:40]!r}...): a label is a class name, not a text. Choose the "
+                        "column that holds the classes, or shorten the labels.")
     if not training:
         return problems
     counts = Counter(v for v in labels if v is not None)
@@ -508,6 +520,10 @@ def _problems(df: pd.DataFrame, text_column: str, label_column: str, texts: list
     elif len(counts) > 50 and len(counts) > 0.5 * filled:
         problems.append(f"Column {label_column!r} has {len(counts):,} different values in {filled:,} rows: it looks "
                         "like free text or an id, not a label. Choose the column that holds the classes.")
+    elif len(counts) > limits.max_classes:
+        problems.append(f"Column {label_column!r} has {len(counts):,} classes; this server trains at most "
+                        f"{limits.max_classes:,} (LAB_MAX_CLASSES). Merge rare classes into broader ones, or keep "
+                        "the most common classes only.")
     else:
         rare = sorted((name for name, n in counts.items() if n < 2), key=str)
         if rare:

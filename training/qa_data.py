@@ -103,6 +103,9 @@ def read_squad(path: str | Path, limits: DataLimits | None = None) -> list[QAExa
     except json.JSONDecodeError as exc:
         raise DataError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
                         f"A SQuAD file looks like {SQUAD_SHAPE}.") from None
+    except RecursionError:  # the parser gives up at Python's recursion limit, before any other work
+        raise DataError(f"{name} nests lists or objects thousands of levels deep, which no dataset does (a SQuAD "
+                        f"file is 7 levels deep: {SQUAD_SHAPE}). Upload the SQuAD file itself.") from None
     articles = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(articles, list):
         raise DataError(f"{name} has no top-level \"data\" list. A SQuAD v1.1 file looks like {SQUAD_SHAPE}.")

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.lazy import lazy_import
+from lab.render import md_text
 from lab.settings import Settings
 from training import data as tdata
 from training import ner_data, qa_data
@@ -69,6 +70,19 @@ def histogram(lengths: list[int], bins: int = 20) -> pd.DataFrame:
                          "texts": [counts[k] for k in sorted(counts)]})
 
 
+# Classes shown in the data summary's chart and the result tables; with more, the rest are summed into one row (a 10,000-class
+# confusion matrix is 100 million cells and never reaches the browser).
+TABLE_CLASSES = 20
+
+
+def _top_counts(counts: dict[str, int], n: int = TABLE_CLASSES) -> pd.DataFrame:
+    """The class histogram's bars: the ``n`` largest classes, the rest as one bar, whatever the file holds."""
+    top = sorted(counts.items(), key=lambda item: -item[1])
+    rest = top[n:]
+    top = top[:n] + ([(f"{len(rest):,} other classes", sum(c for _, c in rest))] if rest else [])
+    return pd.DataFrame({"name": [name for name, _ in top], "count": [c for _, c in top]})
+
+
 def _percentile_line(p: dict, unit: str, suggested: int) -> str:
     return (f"Length in {unit}: median {p[50]}, 95th percentile {p[95]}, longest {p[100]}. "
             f"Suggested max length: **{suggested}**.")
@@ -84,15 +98,15 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
         label_column = label_column if label_column in df.columns else guessed_label
         s = tdata.summarize(df, text_column, label_column, tokenizer)
         lines = [
-            f"**{s.rows:,} rows**, {len(s.class_counts)} classes. Text column **{text_column}**, "
-            f"label column **{label_column}**.",
+            f"**{s.rows:,} rows**, {len(s.class_counts)} classes. Text column **{md_text(text_column)}**, "
+            f"label column **{md_text(label_column)}**.",
             _percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length)
             + f" ({s.truncated_share(s.suggested_max_length):.0%} of texts would be cut).",
             "Label mapping (written into the model's config): "
-            + ", ".join(f"`{name}` → {i}" for name, i in s.label_mapping.items()),
+            + ", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items()),
         ]
-        lines += [f"- ℹ️ {n}" for n in s.notes] + [f"- ❌ {n}" for n in s.problems]
-        counts = pd.DataFrame({"name": list(s.class_counts), "count": list(s.class_counts.values())})
+        lines += [f"- ℹ️ {md_text(n)}" for n in s.notes] + [f"- ❌ {md_text(n)}" for n in s.problems]
+        counts = _top_counts(s.class_counts)
         return FileSummary(lines, counts, histogram(s.token_lengths), s.preview, s.suggested_max_length,
                            list(s.columns), text_column, label_column)
     if task == "ner":
@@ -102,8 +116,8 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
             f"**{s['sentences']:,} sentences**, {s['tokens']:,} words, "
             f"{sum(s['entities'].values()):,} entities of {len(s['entities'])} types; tag scheme {s['scheme']}.",
             _percentile_line(s["length_percentiles"], s["length_unit"], s["suggested_max_length"]),
-            "Tags (written into the model's config): " + ", ".join(f"`{t}`" for t in s["labels"]),
-        ] + [f"- ℹ️ {n}" for n in s["notes"]]
+            "Tags (written into the model's config): " + ", ".join(md_text(t) for t in s["labels"]),
+        ] + [f"- ℹ️ {md_text(n)}" for n in s["notes"]]
         counts = pd.DataFrame({"name": list(s["entities"]), "count": list(s["entities"].values())})
         preview = pd.DataFrame([{"line": ds.lines[i], "words": " ".join(ds.sentences[i]),
                                  "tags": " ".join(ds.tags[i])} for i in range(min(_PREVIEW, len(ds)))])
@@ -183,6 +197,13 @@ def _rounded(d: dict) -> dict:
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in d.items()}
 
 
+def _most_supported(matrix: list[list[int]], n: int) -> list[int]:
+    """Indices of the ``n`` classes with the most validation examples (rows of the confusion matrix), in order."""
+    if len(matrix) <= n:
+        return list(range(len(matrix)))
+    return sorted(sorted(range(len(matrix)), key=lambda i: -sum(matrix[i]))[:n])
+
+
 def result_tables(task: str, result: loop.TrainResult) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(per class/type/article scores, confusion matrix, mistakes) of the kept checkpoint on validation."""
     report = result.val_report
@@ -194,9 +215,18 @@ def result_tables(task: str, result: loop.TrainResult) -> tuple[pd.DataFrame, pd
     per_key, labels_key = ("per_class", "labels") if task == "classification" else ("per_type", "confusion_labels")
     first = "class" if task == "classification" else "type"
     per = pd.DataFrame([{first: k, **_rounded(v)} for k, v in report[per_key].items()])
-    labels = report[labels_key]
-    confusion = pd.DataFrame(report["confusion"], columns=[f"→ {lab}" for lab in labels])
-    confusion.insert(0, "true \\ predicted", labels)
+    labels, matrix = report[labels_key], report["confusion"]
+    shown = _most_supported(matrix, TABLE_CLASSES)
+    if len(shown) < len(labels):  # the rest of the classes summed into one row and column
+        rest = [i for i in range(len(labels)) if i not in set(shown)]
+        rows = [[matrix[i][j] for j in shown] + [sum(matrix[i][j] for j in rest)] for i in shown]
+        rows.append([sum(matrix[i][j] for i in rest) for j in shown] + [sum(matrix[i][j] for i in rest for j in rest)])
+        names = [labels[i] for i in shown] + [f"{len(rest):,} other classes"]
+        per = per[per[first].isin(names)].reset_index(drop=True)
+    else:
+        rows, names = matrix, labels
+    confusion = pd.DataFrame(rows, columns=[f"→ {lab}" for lab in names])
+    confusion.insert(0, "true \\ predicted", names)
     if task == "classification":
         mistakes = pd.DataFrame(result.misclassified)
     else:

@@ -15,6 +15,7 @@ a few to ``/finetune``, which must refuse them before any training starts.
 from __future__ import annotations
 
 import codecs
+import json
 import re
 import zipfile
 from collections.abc import Callable
@@ -32,7 +33,8 @@ ARABIC = "ذهب الولد إلى المدرسة في الصباح"
 HEBREW = "הילד הלך לבית הספר בבוקר"
 EMOJI = "🤔🎉😀🐶🚀"
 ONLY_CONTROL = "\x00\x01\x07\x1b\x7f\x00"
-CHOICES = r"not in the list of choices"  # Gradio's own refusal of a value no dropdown offers
+CHOICES = r"not in the list of choices"
+SURROGATE = r"not a character \(a lone surrogate, .*remove it or paste the text again"  # Gradio's own refusal of a value no dropdown offers
 
 
 @pytest.fixture(autouse=True)
@@ -65,10 +67,10 @@ TEXT_REFUSED = [
     refused("/tokenize_batch", "\n  \n\t\n", message=r"batch is empty", id="tokenize_batch-blank-lines"),
     refused("/tokenize_batch", LONG, message=r"batch has 100,000 characters.*Shorten it", id="tokenize_batch-100k-chars"),
     refused("/tokenize_batch", "a line\n" * 100, message=r"100 lines; use at most 32", id="tokenize_batch-100-lines"),
-    refused("/tokenize_batch", "a line", max_length=2, message=r"Value 2 is less than minimum value 4",
+    refused("/tokenize_batch", "a line", max_length=2, message=r"Max length \(tokens\) must be between 4 and 128 \(got 2\)",
             id="tokenize_batch-max-length-2"),
     refused("/compare_tokenizers", "", message=r"text is empty: type a sentence", id="compare-empty"),
-    refused("/compare_tokenizers", "ok", vocab_size=10, message=r"less than minimum value 60", id="compare-vocab-10"),
+    refused("/compare_tokenizers", "ok", vocab_size=10, message=r"must be between 60 and \d+ \(got 10\)", id="compare-vocab-10"),
     refused("/fill_mask", "", message=r"text is empty: type a sentence", id="fill_mask-empty"),
     refused("/fill_mask", LONG, message=r"100,000 characters.*Shorten it", id="fill_mask-100k-chars"),
     refused("/fill_mask", "I love dogs and cats.", message=r"No mask in the text\. Write \[MASK\] \(or ___\)",
@@ -76,7 +78,7 @@ TEXT_REFUSED = [
     refused("/fill_mask", "[MASK] " * 50, message=r"50 masks; use at most 10", id="fill_mask-50-masks"),
     refused("/fill_mask", "___ and ___ " * 6, message=r"12 masks; use at most 10", id="fill_mask-12-blanks"),
     refused("/fill_mask", ONLY_CONTROL, message=INVISIBLE, id="fill_mask-only-control-chars"),
-    refused("/fill_mask", "I [MASK] it.", 0, message=r"less than minimum value 1", id="fill_mask-top-k-0"),
+    refused("/fill_mask", "I [MASK] it.", 0, message=r"Top-k must be between 1 and 20 \(got 0\)", id="fill_mask-top-k-0"),
     refused("/classify", "", message=r"text is empty: type a sentence", id="classify-empty"),
     refused("/classify", LONG, message=r"100,000 characters.*Shorten it", id="classify-100k-chars"),
     refused("/classify", "\x00" * 20, message=INVISIBLE, id="classify-only-nul"),
@@ -101,6 +103,28 @@ TEXT_REFUSED = [
     refused("/attention_classification", "", message=r"text is empty: type a sentence", id="attention-empty"),
     refused("/attention_fill_mask", LONG, message=r"100,000 characters.*Shorten it", id="attention-100k-chars"),
 ]
+
+
+# A lone surrogate (what a broken decode leaves) is no character. gradio_client can't even encode one,
+# so these go as raw JSON (escaped, as a browser's JSON.stringify sends them) to Gradio's REST API.
+SURROGATE_CASES = [
+    ("tokenize", ["I love \udcff dogs", "", None]),
+    ("classify", ["\ud800 a fine film", None]),
+    ("fill_mask", ["I [MASK] dogs.", 5, "love, \udcff", None]),
+    ("qa", ["Who was it?", CONTEXT + " \udcff", 5, 384, 128, 30, 0, None]),
+    ("ner", ["Angela \udfff Merkel", "simple", None]),
+]
+
+
+@pytest.mark.parametrize("endpoint,data", SURROGATE_CASES, ids=[f"{e}-lone-surrogate" for e, _ in SURROGATE_CASES])
+def test_lone_surrogates_are_refused_before_the_tokenizer(app_url, endpoint, data):
+    body = json.dumps({"data": data})  # ensure_ascii: the surrogate travels as the escape \udcff
+    posted = httpx.post(f"{app_url}gradio_api/call/{endpoint}", content=body,
+                        headers={"content-type": "application/json"}, timeout=30)
+    assert posted.status_code == 200, posted.text
+    event_id = posted.json()["event_id"]
+    stream = httpx.get(f"{app_url}gradio_api/call/{endpoint}/{event_id}", timeout=60).text
+    assert "event: error" in stream and re.search(SURROGATE, stream), stream
 
 
 @pytest.mark.parametrize("endpoint,args,kwargs,message", TEXT_REFUSED)
@@ -317,6 +341,12 @@ MAKE: dict[str, Callable[[Path], Path]] = {
     "csv-bomb-long-quoted-field": lambda p: _write(p, "bomb2.csv", 'text,label\n"' + "y, " * 500_000 + '",pos\n'),
     "no-header": lambda p: _write(p, "noheader.csv", GOOD_ROWS),
     "odd-column-names": lambda p: _write(p, "odd.csv", "foo,bar\n" + GOOD_ROWS),
+    "ten-thousand-classes": lambda p: _write(p, "ids.csv", "text,label\n" + "".join(
+        f"row {i} of class {i // 2},class-{i // 2}\n" for i in range(20_000))),
+    "label-300-chars": lambda p: _write(p, "long.csv", "text,label\n" + "".join(
+        f"text {i},{('x' * 300) if i % 2 else 'short'}\n" for i in range(10))),
+    "html-label-names": lambda p: _write(p, "html.csv", "text,label\n" + "".join(
+        f"text {i},{'<img src=x onerror=alert(1)>' if i % 2 else '*bold* [link](http://x)'}\n" for i in range(10))),
     "duplicate-column-names": lambda p: _write(p, "dup.csv", "text,text,label\n" + "".join(
         f"first {i},second {i},{'a' if i % 2 else 'b'}\n" for i in range(10))),
     "latin-1": lambda p: _write(p, "latin.csv", "text,label\n" + "un café très bon,pos\nune crème brûlée ratée,neg\n" * 5,
@@ -361,7 +391,8 @@ def test_bad_upload_is_refused_by_inspect_data(client, tmp_path, case, message):
 
 
 def _summary_of(out) -> str:
-    return out[0]
+    """The summary's Markdown as a reader sees its words: escapes of user text (``text\\_2``) undone."""
+    return re.sub(r"\\([^A-Za-z0-9\s])", r"\1", out[0])
 
 
 UPLOAD_ODD_BUT_VALID = [
@@ -371,6 +402,11 @@ UPLOAD_ODD_BUT_VALID = [
     ("stray-quote-plain-file", [r"\*\*8 rows\*\*, 2 classes"]),
     ("odd-column-names", [r"\*\*12 rows\*\*, 2 classes", r"Text column \*\*foo\*\*", r"label column \*\*bar\*\*"]),
     ("duplicate-column-names", [r"'text' appears more than once; column 2 was renamed text_2"]),
+    # what would stop training is listed (❌) before any training, and the answer stays small
+    ("ten-thousand-classes", [r"❌ Column 'label' has 10,000 classes; this server trains at most 100 \(LAB_MAX_CLASSES\)"]),
+    ("label-300-chars", [r"❌ 1 label\(s\) in column 'label' are longer than 100 characters.*a label is a class name"]),
+    # label names are shown as typed, never as markup: no image tag, no emphasis, no link
+    ("html-label-names", [r"&lt;img src=x onerror=alert\(1\)&gt; → 1", r"\*bold\* \[link\]\(http://x\) → 0"]),
     ("latin-1", [r"isn't valid UTF-8.*decoded as Windows-1252", r"\*\*10 rows\*\*"]),
     ("utf-16-bom", [r"\*\*12 rows\*\*, 2 classes", r"Text column \*\*text\*\*"]),
     ("utf-16-le-no-bom", [r"Decoded as UTF-16 \(LE", r"\*\*12 rows\*\*"]),
@@ -432,13 +468,21 @@ FINETUNE_REFUSED = [
     (None, {"learning_rate": -1e-5}, r"learning_rate must be between"),
     (None, {"epochs": 0}, r"epochs must be between 0\.01 and 50 \(got 0\)"),
     (None, {"epochs": 1000}, r"epochs must be between 0\.01 and 50 \(got 1000\)"),
-    (None, {"batch_size": 0}, r"Value 0 is less than minimum value 1"),
-    (None, {"batch_size": 100_000}, r"Value 100000 is greater than maximum value 128"),
-    (None, {"max_length": 4096}, r"(greater than maximum value 512|above the base model's limit of 512)"),
-    (None, {"max_length": 2}, r"Value 2 is less than minimum value 8"),
-    (None, {"warmup_ratio": 0.9}, r"greater than maximum value 0\.5"),
-    (None, {"test_fraction": 0.9}, r"greater than maximum value 0\.4"),
+    (None, {"batch_size": 0}, r"Batch size must be between 1 and 128 \(got 0\)"),
+    (None, {"batch_size": 100_000}, r"Batch size must be between 1 and 128 \(got 100000\)"),
+    (None, {"max_length": 4096}, r"Max length must be between 8 and 512 \(got 4096\)"),
+    (None, {"max_length": 2}, r"Max length must be between 8 and 512 \(got 2\)"),
+    (None, {"warmup_ratio": 0.9}, r"Warmup must be between 0 and 0\.5 \(got 0\.9\)"),
+    (None, {"test_fraction": 0.9}, r"Test share must be between 0 and 0\.4 \(got 0\.9\)"),
+    # a missing or non-numeric value through the API: the field's name, before any work
+    (None, {"learning_rate": None}, r"Learning rate must be a number \(got None\)"),
+    (None, {"batch_size": "sixteen"}, r"Batch size must be a number between 1 and 128 \(got 'sixteen'\)"),
+    (None, {"epochs": None}, r"Epochs must be a number \(got None\)"),
+    (None, {"seed": None}, r"Seed must be a number \(got None\)"),
+    (None, {"seed": -1}, r"seed must be between 0 and 4,294,967,295 \(got -1\)"),
+    (None, {"seed": 2**70}, r"seed must be between 0 and 4,294,967,295 \(got 1,180,591,620,717,411,303,424\)"),
     (None, {"strategy": "everything"}, CHOICES),
+    ("ten-thousand-classes", {}, r"has 10,000 classes; this server trains at most 100"),
 ]
 
 
@@ -488,3 +532,15 @@ MODEL_REFUSED = [
 def test_typed_model_id_is_refused(client, endpoint, args, kwargs):
     with pytest.raises(AppError, match=CHOICES):
         client.predict(*args, **kwargs, api_name=endpoint)
+
+
+# ------------------------------------------------------------------------- QA uploads
+
+
+def test_json_nested_200000_deep_is_refused_by_inspect_data_and_finetune(client, tmp_path):
+    path = _write(tmp_path, "deep.json", "[" * 200_000 + "]" * 200_000)
+    message = r"nests lists or objects thousands of levels deep.*Upload the SQuAD file itself"
+    with pytest.raises(AppError, match=re.compile(message, re.S)):
+        client.predict(handle_file(str(path)), task="qa", api_name="/inspect_data")
+    with pytest.raises(AppError, match=re.compile(message, re.S)):
+        client.predict(handle_file(str(path)), task="qa", api_name="/finetune")
