@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import threading
+from pathlib import Path
 
 from lab import gradio_import
 
 gradio_import.skip_stub_writing()  # before gradio's first import: ~3 s less to the first page
 
 import gradio as gr  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
 
 from lab import batching, gradio_sessions, lazy, logs, memory, session  # noqa: E402
 from lab.context import Lab  # noqa: E402
@@ -89,13 +91,15 @@ def limits_text(settings: Settings) -> str:
         f"- Text boxes: at most {settings.max_text_chars:,} characters (LAB_MAX_TEXT_CHARS).\n"
         f"- Training: {settings.max_concurrent_trainings} at a time (others wait in the queue), "
         f"at most {settings.max_train_minutes:g} minutes each (LAB_MAX_TRAININGS, LAB_MAX_TRAIN_MINUTES).\n"
-        f"- Your fine-tuned models are yours alone and are deleted when you close the tab "
-        f"(or after {settings.session_max_age_hours:g} hours)."
+        f"- Your fine-tuned models are yours alone. When you close the tab they are deleted, with their "
+        f"downloads and your uploads, {settings.session_grace_minutes:g} minutes later (LAB_SESSION_GRACE_MINUTES): "
+        "a connection that drops and comes back keeps them."
     )
 
 
-def launch_kwargs() -> dict:
-    """Theme and css go to launch() in Gradio 6. System fonts: nothing fetched from a font CDN."""
+def launch_kwargs(demo: gr.Blocks | None = None) -> dict:
+    """Theme and css go to launch() in Gradio 6. System fonts: nothing fetched from a font CDN.
+    With ``demo``, requests that name a browser session keep its files alive (lab/session.py)."""
     theme = gr.themes.Soft(
         font=["ui-sans-serif", "system-ui", "sans-serif"],
         font_mono=["ui-monospace", "monospace"],
@@ -105,6 +109,8 @@ def launch_kwargs() -> dict:
         "css_paths": [ASSETS_DIR / "style.css"],
         # Refused by the server before a byte reaches our code; DataLimits says it in words.
         "max_file_size": DataLimits.from_env().max_bytes,
+        **({"app_kwargs": {"middleware": [Middleware(session.SessionActivity, reaper=demo.lab_tabs["Fine-tune"].reaper)]}}
+           if demo is not None else {}),
     }
 
 
@@ -123,10 +129,11 @@ def serve(settings: Settings) -> None:
     memory.configure_allocator()  # freed tensors go back to the OS (lab/memory.py)
     for name, value in GRADIO_QUEUE_ENV.items():  # read when the queue is made
         os.environ.setdefault(name, value)
-    session.sweep(settings.runs_dir, settings.session_max_age_hours)  # leftovers of a previous run
+    # leftovers of a previous run: session folders, and their zips in Gradio's cache
+    session.sweep(settings.runs_dir, settings.session_max_age_hours, cache_dir=Path(gr.utils.get_upload_folder()))
     batching.FORWARDS.configure(settings.forward_slots, settings.max_batch)
     demo = build_app(Lab(settings)).queue(default_concurrency_limit=2)
-    demo.launch(prevent_thread_lock=True, **launch_kwargs())
+    demo.launch(prevent_thread_lock=True, **launch_kwargs(demo))
     threading.Thread(target=warm_up, args=(settings,), name="lab-warm-up", daemon=True).start()
     demo.block_thread()
 

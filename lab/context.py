@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab import registry
 from lab import session as session_state
+from lab.errors import LabInputError
 from lab.hub import HubStatus
 from lab.lazy import lazy_import
 from lab.registry import ModelRef
@@ -55,7 +57,19 @@ class Lab:
 
     def model(self, task: str, choice: str | None = None, session: dict | None = None) -> LoadedModel:
         """The loaded model for a task and a user's choice (loaded on first use, then cached)."""
-        return self.models.get(self.resolve(task, choice, session))
+        ref = self.resolve(task, choice, session)
+        if ref.kind == "local" and ref.id in session_state.directories(session) and not Path(ref.id).is_dir():
+            raise LabInputError(
+                f"The model {ref.display} is gone: this browser session ended (its tab was closed or lost its "
+                f"connection for over {self.settings.session_grace_minutes:g} minutes), and its models were deleted "
+                "with it. Train it again in the Fine-tune tab."
+            )
+        return self.models.get(ref)
+
+    def forget_models_under(self, directory: Path) -> None:
+        """Drop the cached models loaded from ``directory`` (a session's runs, about to be deleted)."""
+        if self._models is not None:
+            self._models.evict_under(directory)
 
     def tokenizer(self, task: str, choice: str | None = None, session: dict | None = None):
         """The tokenizer of the model a user chose for ``task``, without loading the model: the

@@ -292,9 +292,13 @@ class ModelCache:
         with self._lock:
             return list(self._models.values())
 
-    def evict(self, ref: ModelRef) -> None:
+    def evict_under(self, directory: Path) -> None:
+        """Forget every model loaded from inside ``directory`` (local models whose files are going)."""
+        root = Path(directory).resolve()
         with self._lock:
-            self._models.pop(ref.key, None)
+            for key, loaded in list(self._models.items()):
+                if loaded.ref.kind == "local" and Path(loaded.ref.id).resolve().is_relative_to(root):
+                    del self._models[key]
 
     def _load(self, ref: ModelRef) -> LoadedModel:
         with MODEL_LOAD_LOCK:

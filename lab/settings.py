@@ -58,8 +58,12 @@ class Settings:
     data_dir: Path | None = None
     # A training run stops (keeping its best checkpoint) after this many minutes.
     max_train_minutes: float = 15.0
-    # Session folders older than this are swept at start-up (a closed tab removes its own at once).
+    # Session folders older than this are swept at start-up (what a crash left behind).
     session_max_age_hours: float = 12.0
+    # A closed tab's models, runs and downloads go once nothing of the session has been connected for
+    # this long: a dropped heartbeat (Wi-Fi, a laptop lid, a proxy) looks like a closed tab, and the
+    # browser reconnects. An hour, as long as Gradio keeps a closed session's state.
+    session_grace_minutes: float = 60.0
     # Inference precision: fp32 (the same answers on every CPU), bf16, or auto (bf16 only on CPUs
     # with native bf16 matmul, lab/machine.py). lab/precision.py says why fp32 is the default.
     inference_precision: str = precision.DEFAULT
@@ -99,6 +103,7 @@ class Settings:
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
+            session_grace_minutes=float(os.environ.get("LAB_SESSION_GRACE_MINUTES", "60")),
             inference_precision=_choice("LAB_INFERENCE_PRECISION", precision.CHOICES, precision.DEFAULT),
             quick_workers=int(os.environ.get("LAB_QUICK_WORKERS", "20")),
             slow_workers=int(os.environ.get("LAB_SLOW_WORKERS", "1")),

@@ -7,6 +7,7 @@ models are lab.session.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import shutil
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import gradio as gr
+from gradio import utils as gradio_utils
 
 from lab import memory
 from lab import session as session_state
@@ -58,16 +60,20 @@ version is kept (not the last one), saved with `save_pretrained` and usable at o
 """
 
 
-def _zip(directory: Path) -> str:
-    """The saved model as a zip that from_pretrained loads once unpacked."""
-    archive = shutil.make_archive(str(directory.parent / directory.parent.name), "zip", directory)
-    return archive
+def _zip(directory: Path, session_hash: str) -> str:
+    """The saved model as a zip that from_pretrained loads once unpacked, named after its run and
+    session (``run-1-<session>.zip``): Gradio serves a copy from its cache, found by that name when
+    the session's files go."""
+    return shutil.make_archive(str(directory.parent / f"{directory.parent.name}-{session_hash}"), "zip", directory)
 
 
 class FinetuneTab:
     def __init__(self, lab: Lab):
         self.lab = lab
         self._jobs: dict[str, TrainingJob] = {}  # session hash -> running job (for Cancel)
+        # A session's uploads in Gradio's cache, and when its files go (lab/session.py).
+        self.uploads = session_state.SessionFiles()
+        self.reaper = session_state.Reaper(self.remove_session, lab.settings.session_grace_minutes * 60)
         self._lock = threading.Lock()
 
     # ----------------------------------------------------------------------------- data
@@ -76,8 +82,9 @@ class FinetuneTab:
 
     @user_errors
     def inspect_data(self, file: str | None, text_column: str = "", label_column: str = "",
-                     base_model: str = "default", task: str = "classification"):
+                     base_model: str = "default", task: str = "classification", request: gr.Request = None):
         """Read the upload as the task's data and show what training would see."""
+        self._hold_uploads(request, file)
         if not file:
             raise LabInputError(f"Upload a file first ({workflows.FILE_HINT.get(task, 'CSV')}).")
         summary = workflows.summarize_file(task, file, text_column, label_column, self._tokenizer(base_model))
@@ -147,14 +154,41 @@ class FinetuneTab:
     def _session_dir(self, request: gr.Request | None) -> Path:
         return session_state.session_dir(self.lab.settings.runs_dir, getattr(request, "session_hash", None))
 
+    def _hold_uploads(self, request: gr.Request | None, *files: str | None) -> None:
+        key = getattr(request, "session_hash", None)
+        if key:
+            for file in files:
+                if file and Path(file).resolve().is_relative_to(Path(gradio_utils.get_upload_folder()).resolve()):
+                    self.uploads.add(key, file)
+
     def end_session(self, request: gr.Request) -> None:
-        """The browser tab closed: stop its training (freeing the slot) and delete its models."""
+        """Gradio says the tab closed: stop its training (freeing the slot); its models stay for the
+        grace period (a dropped heartbeat looks the same), then go with remove_session."""
         key = getattr(request, "session_hash", None)
         with self._lock:
             job = self._jobs.get(key)
         if job is not None:
             job.cancel()
-        session_state.remove_session_dir(self.lab.settings.runs_dir, key)
+        if key:
+            self.reaper.closed(key)
+
+    def remove_session(self, session_hash: str) -> None:
+        """The session is over: its training stops, and everything it made goes: its runs and models
+        (from memory too), the copies of its zips in Gradio's cache, and uploads no other session holds."""
+        with self._lock:
+            job = self._jobs.pop(session_hash, None)
+        if job is not None:
+            job.cancel()
+        runs = Path(self.lab.settings.runs_dir) / session_hash
+        self.lab.forget_models_under(runs)
+        session_state.remove_session_dir(self.lab.settings.runs_dir, session_hash)
+        cache = Path(gradio_utils.get_upload_folder())
+        gone = [*cache.glob(f"*/*-{session_hash}.zip"), *self.uploads.release(session_hash)]
+        for path in gone:
+            Path(path).unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                Path(path).parent.rmdir()  # Gradio's per-file folder, when nothing else is in it
+        log.info("session %s ended: its runs and %d cached file(s) deleted", session_hash, len(gone))
 
     @user_errors
     def finetune(self, file: str | None, text_column: str = "", label_column: str = "",
@@ -168,6 +202,7 @@ class FinetuneTab:
                  label_all_pieces: bool = False, session_models: dict | None = None,
                  runs: list | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Train on the upload; stream progress; end with the metrics and the model in this session."""
+        self._hold_uploads(request, file, validation_file)
         config = TrainConfig(
             base_model=base_model or "default", strategy=strategy, freeze_layers=int(freeze_layers),
             lora_r=int(lora_r), learning_rate=float(learning_rate), batch_size=int(batch_size),
@@ -257,12 +292,14 @@ class FinetuneTab:
             per,
             confusion,
             mistakes,
-            _zip(Path(main.best_dir)),
+            archive := _zip(Path(main.best_dir), session_dir.name),
             session_models,
             runs,
             runs_frame(runs),
             gr.update(choices=[r.name for r in runs], value=[r.name for r in runs[-len(plans):]]),
         )
+        # Gradio has copied the zip into its cache to serve it (the output above): one copy is enough.
+        Path(archive).unlink(missing_ok=True)
 
     @staticmethod
     def _live(record: RunRecord, task: str) -> dict:

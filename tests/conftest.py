@@ -106,7 +106,7 @@ def app_url(app_settings):
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                **lab_app.launch_kwargs())
+                **lab_app.launch_kwargs(demo))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
 

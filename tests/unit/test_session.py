@@ -45,3 +45,74 @@ def test_session_folders_are_created_removed_and_swept(tmp_path):
     os.utime(old, (0, 0))  # untouched since 1970
     assert session.sweep(tmp_path, max_age_hours=1) == ["old"]
     assert new.is_dir() and not old.exists()
+
+
+def _reaper(grace_s: float):
+    removed = []
+    return session.Reaper(removed.append, grace_s), removed
+
+
+def test_the_reaper_waits_for_quiet_and_nothing_connected():
+    import time
+
+    reaper, removed = _reaper(0.3)
+    reaper.connected("a")  # a request in flight
+    reaper.closed("a")  # Gradio's unload: nothing happens while "a" is connected
+    time.sleep(0.5)
+    assert removed == [] and reaper.pending() == []
+    reaper.disconnected("a")  # the request ends: the clock starts
+    assert reaper.pending() == ["a"]
+    time.sleep(0.15)
+    reaper.connected("a")  # a reconnect before the grace period ends
+    time.sleep(0.4)
+    assert removed == []
+    reaper.disconnected("a")
+    time.sleep(0.6)
+    assert removed == ["a"] and reaper.pending() == []
+
+
+def test_the_reaper_counts_each_connection():
+    import time
+
+    reaper, removed = _reaper(0.2)
+    reaper.connected("b")
+    reaper.connected("b")  # the heartbeat and a result stream
+    reaper.disconnected("b")
+    time.sleep(0.4)
+    assert removed == []  # one is still open
+    reaper.disconnected("b")
+    time.sleep(0.4)
+    assert removed == ["b"]
+
+
+def test_requests_name_their_session():
+    assert session.request_session("/gradio_api/heartbeat/abc_12-x", "") == "abc_12-x"
+    assert session.request_session("/gradio_api/queue/data", "session_hash=s1&x=2") == "s1"
+    assert session.request_session("/gradio_api/queue/data", "other=1&session_hash=s2") == "s2"
+    assert session.request_session("/gradio_api/file=/tmp/x.zip", "") is None
+    assert session.request_session("/gradio_api/heartbeat/../../etc", "") is None
+
+
+def test_a_shared_upload_goes_with_the_last_session_holding_it():
+    files = session.SessionFiles()
+    files.add("a", "/cache/x/reviews.csv")
+    files.add("b", "/cache/x/reviews.csv")
+    files.add("a", "/cache/y/own.csv")
+    assert files.release("a") == ["/cache/y/own.csv"]
+    assert files.release("b") == ["/cache/x/reviews.csv"]
+    assert files.release("b") == []
+
+
+def test_sweep_also_removes_old_cached_zips(tmp_path):
+    import os
+    import time
+
+    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    (cache / "h1").mkdir(parents=True)
+    (cache / "h2").mkdir()
+    old, new = cache / "h1" / "run-1-abc.zip", cache / "h2" / "run-2-def.zip"
+    old.write_bytes(b"PK"), new.write_bytes(b"PK"), (cache / "h1" / "upload.csv").write_text("x")
+    two_hours_ago = time.time() - 7200
+    os.utime(old, (two_hours_ago, two_hours_ago))
+    assert session.sweep(runs, max_age_hours=1, cache_dir=cache) == ["run-1-abc.zip"]
+    assert not old.exists() and new.exists() and (cache / "h1" / "upload.csv").exists()
