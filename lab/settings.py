@@ -58,6 +58,10 @@ class Settings:
     data_dir: Path | None = None
     # A training run stops (keeping its best checkpoint) after this many minutes.
     max_train_minutes: float = 15.0
+    # Memory one training may add at its peak (training/memory.py estimates it before the run starts;
+    # bench/train_memory.py measures it). A 2-core, 24 GB machine serving a class keeps room for the
+    # server (~1.3 GB) and other trainings.
+    max_train_memory_mb: float = 6144.0
     # Session folders older than this are swept at start-up (what a crash left behind).
     session_max_age_hours: float = 12.0
     # A closed tab's models, runs and downloads go once nothing of the session has been connected for
@@ -102,6 +106,7 @@ class Settings:
             max_concurrent_trainings=int(os.environ.get("LAB_MAX_TRAININGS", "1")),
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
+            max_train_memory_mb=float(os.environ.get("LAB_MAX_TRAIN_MEMORY_MB", "6144")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
             session_grace_minutes=float(os.environ.get("LAB_SESSION_GRACE_MINUTES", "60")),
             inference_precision=_choice("LAB_INFERENCE_PRECISION", precision.CHOICES, precision.DEFAULT),

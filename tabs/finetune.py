@@ -218,6 +218,7 @@ class FinetuneTab:
         if not file:
             raise LabInputError(f"Upload a file first ({workflows.FILE_HINT[task]}).")
         data = workflows.prepare(task, file, config, text_column, label_column, validation_file)
+        workflows.check_memory(data, config, self.lab.settings, self.lab.hub.online)  # before the estimate's own step
         runs = list(runs or [])
         session_dir = self._session_dir(request)
         key = getattr(request, "session_hash", None) or "cli"

@@ -90,7 +90,8 @@ def app_settings(tiny_mlm_dir, tiny_cls_dir, tiny_ner_dir, tiny_qa_dir) -> Setti
 
     Random weights: API and browser tests check the plumbing and the shape of answers, not their sense.
     """
-    return Settings(offline=True, runs_dir=RUNS_DIR, model_overrides={
+    # A closed tab's files go 2 s after nothing of it is connected (an hour by default).
+    return Settings(offline=True, runs_dir=RUNS_DIR, session_grace_minutes=2 / 60, model_overrides={
         "fill-mask": str(tiny_mlm_dir), "classification": str(tiny_cls_dir),
         "ner": str(tiny_ner_dir), "qa": str(tiny_qa_dir),
     })

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from lab.errors import LabInputError
 from lab.lazy import lazy_import
 from lab.render import md_text
 from lab.settings import Settings
 from training import data as tdata
-from training import ner_data, qa_data
+from training import memory, ner_data, qa_data
 from training.config import TrainConfig
 
 # torch, accelerate, datasets: imported for the first training, not to lay out the Fine-tune tab.
@@ -202,6 +203,29 @@ def _most_supported(matrix: list[list[int]], n: int) -> list[int]:
     if len(matrix) <= n:
         return list(range(len(matrix)))
     return sorted(sorted(range(len(matrix)), key=lambda i: -sum(matrix[i]))[:n])
+
+
+def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_online: bool) -> int:
+    """The run's estimated peak memory (bytes, training/memory.py), refused with the reason and what
+    to change when it is over the host's budget (LAB_MAX_TRAIN_MEMORY_MB); checked before any work."""
+    from transformers import AutoConfig
+
+    source, _ = loop.resolve_base_model(config, settings, hub_online)
+    model_config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    classes = len(getattr(data.train, "label_names", None) or []) or 2
+    # A batch is padded to its longest text, and length-grouped batches put the longest together:
+    # the largest step is batch_size texts of max_length tokens.
+    share = {"frozen_encoder": 0.0, "lora": 0.05}.get(config.strategy, 1.0)
+    need = memory.training_bytes(model_config, config.batch_size, config.max_length, classes, share)
+    budget = settings.max_train_memory_mb * 2**20
+    if need > budget:
+        raise LabInputError(
+            f"This run would need about {need / 2**30:.1f} GB of memory at its peak (batch size {config.batch_size} x "
+            f"max length {config.max_length} tokens); this server allows {budget / 2**30:.1f} GB per training "
+            "(LAB_MAX_TRAIN_MEMORY_MB). Lower the batch size or the max length: memory grows with both, and with "
+            "the max length twice (attention compares every token with every other)."
+        )
+    return need
 
 
 def result_tables(task: str, result: loop.TrainResult) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:

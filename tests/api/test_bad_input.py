@@ -483,6 +483,10 @@ FINETUNE_REFUSED = [
     (None, {"seed": 2**70}, r"seed must be between 0 and 4,294,967,295 \(got 1,180,591,620,717,411,303,424\)"),
     (None, {"strategy": "everything"}, CHOICES),
     ("ten-thousand-classes", {}, r"has 10,000 classes; this server trains at most 100"),
+    # within every slider's range, but 128 x 512 tokens a step needs ~46 GB: refused before any work
+    (None, {"batch_size": 128, "max_length": 512},
+     r"would need about \d+\.\d GB of memory at its peak \(batch size 128 x max length 512 tokens\); this server "
+     r"allows 6\.0 GB per training \(LAB_MAX_TRAIN_MEMORY_MB\)\. Lower the batch size or the max length"),
 ]
 
 

@@ -39,7 +39,7 @@ def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
     page.locator("#cls-run").click()
     expect(page.locator("#cls-info")).to_contain_text("run-1")
     expect(page.locator("#cls-label")).to_contain_text("neg")
-    # closing the tab deletes this session's folder (and only it)
+    # closing the tab deletes this session's folder (and only it) after the grace period (2 s here)
     mine = [d for d in RUNS_DIR.iterdir() if d.name not in before and (d / "run-1").is_dir()]
     assert len(mine) == 1
     others = before - {mine[0].name}

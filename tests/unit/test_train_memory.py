@@ -1,0 +1,41 @@
+"""training/memory.py: a run's peak memory, estimated before it starts and checked against the host's budget."""
+
+import pytest
+from transformers import AutoConfig
+
+from lab.errors import LabInputError
+from lab.registry import embedded_encoder_dir
+from lab.settings import Settings
+from training import memory, workflows
+from training.config import TrainConfig
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    return AutoConfig.from_pretrained(embedded_encoder_dir())
+
+
+def test_the_estimate_grows_with_batch_and_twice_with_length(minilm):
+    base = memory.training_bytes(minilm, 16, 128, 2)
+    assert memory.training_bytes(minilm, 32, 128, 2) - base > 0
+    # the attention scores make a longer text cost more than a bigger batch of the same tokens
+    assert memory.training_bytes(minilm, 16, 256, 2) > memory.training_bytes(minilm, 32, 128, 2)
+    # measured on all-MiniLM-L6-v2 (bench/train_memory.py): 1,077 MiB added at 16 x 128, 6,085 at 16 x 512
+    assert 1077 <= base / 2**20 <= 1.1 * 1077
+    assert 6085 <= memory.training_bytes(minilm, 16, 512, 100) / 2**20 <= 1.1 * 6085
+    # the parameter count is the real model's (22.7M weights, a 2-way head)
+    assert abs(memory.parameters(minilm, 2) - 22_713_986) < 0.001 * 22_713_986
+    # a frozen encoder keeps no gradients or optimizer state for it
+    assert memory.training_bytes(minilm, 16, 128, 2, trainable_share=0.0) < base
+
+
+def test_a_run_over_the_budget_is_refused_with_what_to_change():
+    data = workflows.Prepared("classification", train=type("D", (), {"label_names": ["a", "b"]})(), val=None,
+                              test=None, items=100, typical_length=32)
+    settings = Settings(offline=True)
+    assert workflows.check_memory(data, TrainConfig(), settings, hub_online=False) < settings.max_train_memory_mb * 2**20
+    with pytest.raises(LabInputError, match=r"about 4\d\.\d GB.*batch size 128 x max length 512.*allows 6\.0 GB.*"
+                                            r"Lower the batch size or the max length"):
+        workflows.check_memory(data, TrainConfig(batch_size=128, max_length=512), settings, hub_online=False)
+    roomy = Settings(offline=True, max_train_memory_mb=64_000)
+    assert workflows.check_memory(data, TrainConfig(batch_size=128, max_length=512), roomy, hub_online=False)
