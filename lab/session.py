@@ -161,6 +161,11 @@ class Reaper:
             if not self._live.get(session_hash):
                 self._schedule(session_hash, self.grace_s)
 
+    def connections(self, session_hash: str) -> int:
+        """Requests of the session running now (its heartbeat included)."""
+        with self._lock:
+            return self._live.get(session_hash, 0)
+
     def pending(self) -> list[str]:
         """Sessions whose clock is running."""
         with self._lock:

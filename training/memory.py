@@ -5,7 +5,7 @@ weight: the weights themselves are loaded already) plus the activations the back
 per encoder layer and token, a few hidden-sized and intermediate-sized vectors, and per attention
 head a row of ``length`` scores. The coefficients below are fitted to the peak resident memory that
 ``bench/train_memory.py`` measures (fp32, the larger of the two precisions): the estimate is
-1.01-1.08x the measured peak from 8 x 64 to 16 x 512 tokens on all-MiniLM-L6-v2.
+1.03-1.10x the measured peak from 8 x 64 to 16 x 512 tokens on all-MiniLM-L6-v2, never below it.
 """
 
 from __future__ import annotations

@@ -206,6 +206,11 @@ def _fill_mask_html(out):
     assert "<script" not in bars and "<img" not in bars and len(raw) == 1
 
 
+def _fill_mask_targets_as_text(out):
+    label, bars, best, info, raw = out  # the note about a split target quotes the typed word: as text
+    assert "onerror" in info and "<img" not in info and "&lt;img" in info
+
+
 def _classify_ok(out):
     words, raw = out  # /explain: the saliency of the predicted label
     assert set(raw["probabilities"]) == {"negative", "positive"}
@@ -264,6 +269,8 @@ TEXT_ODD_BUT_VALID = [
     pytest.param("/fill_mask", (f"{EMOJI} [MASK] {EMOJI}",), _fill_mask_ok, id="fill_mask-emoji"),
     pytest.param("/fill_mask", (f"{ARABIC} [MASK]",), _fill_mask_ok, id="fill_mask-rtl-arabic"),
     pytest.param("/fill_mask", (f"{SCRIPT} [MASK]",), _fill_mask_html, id="fill_mask-html-escaped"),
+    pytest.param("/fill_mask", ("I [MASK] dogs.", 5, "<img src=x onerror=alert(1)>"), _fill_mask_targets_as_text,
+                 id="fill_mask-targets-html-as-text"),
     pytest.param("/explain", (EMOJI,), _classify_ok, id="classify-only-emoji"),
     pytest.param("/explain", (ARABIC,), _classify_rtl, id="classify-rtl-arabic"),
     pytest.param("/explain", ("great\x07 film\x00 \x1b[1m!",), _classify_ok, id="classify-control-characters"),

@@ -57,3 +57,27 @@ def test_reports_outside_our_own_checks_still_reach_the_log():
     finally:
         logger.removeHandler(handler)
     assert handler.messages == ["a warning that matters", "BertModel LOAD REPORT from: a load nobody checks"]
+
+
+def test_a_user_error_is_one_line_in_the_log_and_a_message_in_the_ui():
+    import gradio as gr
+    import pytest
+
+    from lab.errors import LabInputError
+    from tabs.common import user_errors
+
+    @user_errors
+    def handler(text: str):
+        raise LabInputError("The text is empty: type a sentence first.")
+
+    records = _capture("tabs.common")
+    try:
+        with pytest.raises(gr.Error, match="The text is empty"):
+            handler("")
+        with pytest.raises(gr.Error, match="not a character"):
+            handler("bad \udcff")  # refused before the handler runs
+    finally:
+        logging.getLogger("tabs.common").removeHandler(records)
+    assert records.messages == ["refused handler: The text is empty: type a sentence first.",
+                                records.messages[1]] and "lone surrogate" in records.messages[1]
+    assert all("\n" not in m and "Traceback" not in m for m in records.messages)
