@@ -47,26 +47,25 @@ def attention(page, expect) -> None:
     expect(page.locator("#attn-tokenizer-info")).to_contain_text("Layer")
 
 
+def _ask(page, expect, tab: str, prefix: str, text: str) -> None:
+    """Open ``tab``, type ``text`` into its box, run it, and wait for the answer's model line."""
+    page.get_by_role("tab", name=tab).click()
+    page.locator(f"#{prefix}-text textarea").fill(text)
+    page.locator(f"#{prefix}-run").click()
+    expect(page.locator(f"#{prefix}-info")).to_contain_text("Answered by")
+
+
 def fill_mask(page, expect) -> None:
-    page.get_by_role("tab", name="Fill-mask").click()
-    page.locator("#fm-text textarea").fill("I ___ dogs and cats.")
-    page.locator("#fm-run").click()
-    expect(page.locator("#fm-info")).to_contain_text("Answered by")
+    _ask(page, expect, "Fill-mask", "fm", "I ___ dogs and cats.")
 
 
 def classification(page, expect) -> None:
-    page.get_by_role("tab", name="Classification").click()
-    page.locator("#cls-text textarea").fill("A wonderful, moving film, even if the ending drags a little.")
-    page.locator("#cls-run").click()
-    expect(page.locator("#cls-info")).to_contain_text("Answered by")
+    _ask(page, expect, "Classification", "cls", "A wonderful, moving film, even if the ending drags a little.")
     expect(page.locator("#saliency-text .sal-word").first).to_be_visible()
 
 
 def ner(page, expect) -> None:
-    page.get_by_role("tab", name="NER").click()
-    page.locator("#ner-text textarea").fill("Angela Merkel grew up in Hamburg and later worked for the CDU in Berlin.")
-    page.locator("#ner-run").click()
-    expect(page.locator("#ner-info")).to_contain_text("Answered by")
+    _ask(page, expect, "NER", "ner", "Angela Merkel grew up in Hamburg and later worked for the CDU in Berlin.")
 
 
 def qa(page, expect) -> None:

@@ -117,7 +117,7 @@ def test_a_dropped_heartbeat_keeps_the_models_then_the_end_removes_everything(ap
     gone = httpx.get(zip_url, timeout=10)
     assert gone.status_code in (403, 404) and not gone.content.startswith(b"PK")
     assert not Path(zip_url.split("file=", 1)[1]).exists()
-    assert not any(p.exists() for p in uploads)  # no other session held it
+    assert not any(p.exists() for p in uploads), [(p, p.exists()) for p in uploads]  # no other session held it
     # a tab that comes back after that is told so, in words
     late = _same_session(url, session_hash)
     try:
