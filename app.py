@@ -6,6 +6,7 @@ LAB_* variables (see lab/settings.py) change the lab's own settings.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -17,8 +18,9 @@ gradio_import.skip_stub_writing()  # before gradio's first import: ~3 s less to 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from lab import batching, gradio_sessions, lazy, logs, memory, session  # noqa: E402
+from lab import batching, gradio_sessions, lazy, logs, machine, memory, session  # noqa: E402
 from lab.context import Lab  # noqa: E402
+from lab.precision import inference_precision  # noqa: E402
 from lab.settings import ASSETS_DIR, Settings  # noqa: E402
 from tabs.classification import ClassificationTab  # noqa: E402
 from tabs.fill_mask import FillMaskTab  # noqa: E402
@@ -28,6 +30,8 @@ from tabs.ner import NerTab  # noqa: E402
 from tabs.qa import QaTab  # noqa: E402
 from tabs.tokenizer import TokenizerTab  # noqa: E402
 from training.data import DataLimits  # noqa: E402
+
+log = logging.getLogger("lab.app")  # in the server's log with lab's own lines (lab/logs.py)
 
 TITLE = "BERT Transfer Lab"
 INTRO = (
@@ -121,6 +125,7 @@ def warm_up(settings: Settings) -> None:
     import torch
 
     torch.set_num_threads(settings.torch_threads)  # per request; several run at once (lab/settings.py)
+    log.info("this machine: %s; inference in %s", machine.describe(), inference_precision(settings.inference_precision))
     lazy.warm()
 
 

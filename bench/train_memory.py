@@ -53,7 +53,7 @@ for _ in range(3):
     optimizer.zero_grad()
 print(json.dumps({"batch": batch, "length": length, "classes": classes, "precision": precision,
                   "loaded_bytes": loaded, "peak_bytes": rss("VmHWM:"), "step_s": (time.perf_counter() - start) / 3,
-                  "estimate_bytes": memory.training_bytes(model.config, batch, length, classes)}))
+                  "estimate_bytes": memory.training_bytes(model.config, batch, length, sum(p.numel() for p in trainable))}))
 """
 
 

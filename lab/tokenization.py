@@ -93,7 +93,7 @@ def check_text(text: str, max_chars: int, what: str = "text") -> str:
             f"The {what} has {len(text):,} characters; this app takes at most {max_chars:,}. "
             "Shorten it."
         )
-    return check_unicode(text, what)
+    return text
 
 
 def tokenize_pieces(

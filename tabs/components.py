@@ -12,11 +12,9 @@ import math
 import gradio as gr
 
 
-def check_number(value, label: str, minimum: float | None, maximum: float | None, required: bool = True):
+def check_number(value, label: str, minimum: float | None, maximum: float | None):
     """``value`` if it is a finite number within [minimum, maximum]; otherwise a gr.Error naming the field."""
     bounds = f" between {minimum:g} and {maximum:g}" if minimum is not None and maximum is not None else ""
-    if value is None and not required:
-        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise gr.Error(f"{label} must be a number{bounds} (got {value!r}).", print_exception=False)
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):

@@ -16,19 +16,11 @@ BYTES = 4  # fp32; bf16 autocast keeps some in half the space, so this is an upp
 OVERHEAD = 100 * 2**20  # the allocator's and autograd's own, whatever the batch (bench: 8 x 64 tokens)
 
 
-def parameters(config, classes: int) -> int:
-    """Weights of a BERT-style encoder of ``config`` with a ``classes``-way head."""
-    h, i, n = config.hidden_size, config.intermediate_size, config.num_hidden_layers
-    embeddings = (config.vocab_size + config.max_position_embeddings + config.type_vocab_size + 2) * h
-    layer = 4 * (h * h + h) + (h * i + i) + (i * h + h) + 4 * h
-    return embeddings + n * layer + (h * h + h) + (h * classes + classes)
-
-
-def training_bytes(config, batch: int, length: int, classes: int, trainable_share: float = 1.0) -> int:
-    """Bytes a training step of ``batch`` texts of ``length`` tokens adds to the process at its peak."""
+def training_bytes(config, batch: int, length: int, trainable_params: int) -> int:
+    """Bytes a training step of ``batch`` texts of ``length`` tokens adds to the process at its peak,
+    for a model of ``config`` with ``trainable_params`` weights to train (training.loop.count_parameters)."""
     tokens = batch * length
     per_token = (HIDDEN_VALUES * config.hidden_size + INTERMEDIATE_VALUES * config.intermediate_size
                  + SCORE_VALUES * config.num_attention_heads * length)
     activations = config.num_hidden_layers * tokens * per_token * BYTES
-    state = 12 * parameters(config, classes) * trainable_share
-    return int(OVERHEAD + state + activations)
+    return int(OVERHEAD + 12 * trainable_params + activations)

@@ -213,10 +213,10 @@ def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_on
     source, _ = loop.resolve_base_model(config, settings, hub_online)
     model_config = AutoConfig.from_pretrained(source, trust_remote_code=False)
     classes = len(getattr(data.train, "label_names", None) or []) or 2
+    trainable, _ = loop.count_parameters(config, classes, settings, hub_online, task=data.task)
     # A batch is padded to its longest text, and length-grouped batches put the longest together:
     # the largest step is batch_size texts of max_length tokens.
-    share = {"frozen_encoder": 0.0, "lora": 0.05}.get(config.strategy, 1.0)
-    need = memory.training_bytes(model_config, config.batch_size, config.max_length, classes, share)
+    need = memory.training_bytes(model_config, config.batch_size, config.max_length, trainable)
     budget = settings.max_train_memory_mb * 2**20
     if need > budget:
         raise LabInputError(
