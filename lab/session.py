@@ -9,6 +9,7 @@ makes that one active instead.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import re
 import shutil
@@ -97,6 +98,17 @@ def sweep(runs_dir: Path, max_age_hours: float, now: float | None = None, cache_
             archive.unlink(missing_ok=True)
             removed.append(archive.name)
     return removed
+
+
+def cached_zips(cache_dir: str | Path, session_hash: str) -> list[Path]:
+    """The session's model zips in Gradio's cache (one folder per file). Other sessions' endings
+    remove folders meanwhile, which ``Path.glob`` does not survive: each folder is read on its own."""
+    suffix, found = f"-{session_hash}.zip", []
+    with contextlib.suppress(OSError):
+        for folder in Path(cache_dir).iterdir():
+            with contextlib.suppress(OSError):
+                found += [path for path in folder.iterdir() if path.name.startswith("run-") and path.name.endswith(suffix)]
+    return found
 
 
 class SessionFiles:

@@ -181,14 +181,16 @@ class FinetuneTab:
             job.cancel()
         runs = Path(self.lab.settings.runs_dir) / session_hash
         self.lab.forget_models_under(runs)
-        cache = Path(gradio_utils.get_upload_folder())
-        gone = [*cache.glob(f"*/*-{session_hash}.zip"), *self.uploads.release(session_hash)]
-        for path in gone:
-            Path(path).unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                Path(path).parent.rmdir()  # Gradio's per-file folder, when nothing else is in it
-        # The session's folder last: once it is gone, so is everything else the session made.
-        session_state.remove_session_dir(self.lab.settings.runs_dir, session_hash)
+        gone = [*session_state.cached_zips(gradio_utils.get_upload_folder(), session_hash),
+                *self.uploads.release(session_hash)]
+        try:
+            for path in gone:
+                Path(path).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):
+                    Path(path).parent.rmdir()  # Gradio's per-file folder, when nothing else is in it
+        finally:
+            # The session's folder last: once it is gone, so is everything else the session made.
+            session_state.remove_session_dir(self.lab.settings.runs_dir, session_hash)
         log.info("session %s ended: its runs and %d cached file(s) deleted", session_hash, len(gone))
 
     @user_errors

@@ -116,3 +116,22 @@ def test_sweep_also_removes_old_cached_zips(tmp_path):
     os.utime(old, (two_hours_ago, two_hours_ago))
     assert session.sweep(runs, max_age_hours=1, cache_dir=cache) == ["run-1-abc.zip"]
     assert not old.exists() and new.exists() and (cache / "h1" / "upload.csv").exists()
+
+
+def test_cached_zips_are_found_while_other_folders_vanish(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    for name, folder in (("run-1-abc.zip", "h1"), ("run-2-abc.zip", "h2"), ("run-1-other.zip", "h3")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_bytes(b"PK")
+    (tmp_path / "h4").mkdir()
+    real_iterdir = Path.iterdir
+
+    def vanishing(self):  # another session's ending removes h4 between the listing and its reading
+        if self.name == "h4":
+            raise FileNotFoundError(self)
+        return real_iterdir(self)
+
+    monkeypatch.setattr(Path, "iterdir", vanishing)
+    assert sorted(p.name for p in session.cached_zips(tmp_path, "abc")) == ["run-1-abc.zip", "run-2-abc.zip"]
+    assert session.cached_zips(tmp_path / "missing", "abc") == []
