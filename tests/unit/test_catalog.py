@@ -67,6 +67,7 @@ class FakeHub:
 @pytest.mark.parametrize("name, counts", [
     ("sentiment-sample", {"negative": 150, "positive": 150}),
     ("topics-sample", {"arts": 75, "business": 75, "science": 75, "sports": 75}),
+    ("sms-sample", {"ham": 416, "spam": 64}),  # imbalanced on purpose: 13% spam
 ])
 def test_classification_samples_pass_the_preflight_checks(name, counts, no_hub):
     c = card(name, online=False)
@@ -116,7 +117,7 @@ def tiny_base(tmp_path_factory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("catalog-base") / "tiny-bert", "BertModel")
 
 
-@pytest.mark.parametrize("name", ["sentiment-sample", "topics-sample"])
+@pytest.mark.parametrize("name", ["sentiment-sample", "topics-sample", "sms-sample"])
 def test_classification_samples_train_a_few_steps(name, tiny_base, tmp_path):
     settings = Settings(offline=True, model_overrides={"finetune-base": str(tiny_base)})
     data, _ = load_for_training(cat.materialize(card(name, settings, online=False)))
@@ -307,7 +308,7 @@ def test_every_hub_card_names_its_task_columns_and_licence():
 
 def test_offline_catalogue_never_calls_load_dataset(no_hub, tmp_path):
     cards = cat.catalog(OFFLINE, hub_online=False)
-    assert [c.name for c in cards] == ["sentiment-sample", "topics-sample", "ner-sample", "qa-sample"]
+    assert [c.name for c in cards] == ["sentiment-sample", "topics-sample", "sms-sample", "ner-sample", "qa-sample"]
     assert {c.source for c in cards} == {"sample"}
     for c in cards:
         assert "written for this project" in cat.describe(c) and c.license == "Apache-2.0"
