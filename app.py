@@ -29,6 +29,7 @@ from tabs.models import ModelsTab  # noqa: E402
 from tabs.ner import NerTab  # noqa: E402
 from tabs.qa import QaTab  # noqa: E402
 from tabs.tokenizer import TokenizerTab  # noqa: E402
+from tabs.transfer import TransferTab  # noqa: E402
 from training.data import DataLimits  # noqa: E402
 
 log = logging.getLogger("lab.app")  # in the server's log with lab's own lines (lab/logs.py)
@@ -53,6 +54,7 @@ TABS = [
     ("NER", NerTab),
     ("Question answering", QaTab),
     ("Fine-tune", FinetuneTab),
+    ("Transfer", TransferTab),
     ("Models", ModelsTab),
 ]
 
@@ -77,6 +79,9 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
         # A model fine-tuned here shows up at once in the tab that uses it (this session only).
         tabs["Fine-tune"].link({"classification": tabs["Classification"].model, "ner": tabs["NER"].model,
                                 "qa": tabs["Question answering"].model})
+        transfer = tabs["Transfer"]
+        tabs["Fine-tune"].train_event.then(transfer.refresh, session_models, [transfer.data, transfer.model],
+                                           api_visibility="private")
         # Closing the browser tab stops its training and deletes its models.
         demo.unload(tabs["Fine-tune"].end_session)
         with gr.Accordion("Limits of this server", open=False):

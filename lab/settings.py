@@ -54,6 +54,8 @@ class Settings:
     runs_dir: Path = Path(tempfile.gettempdir()) / "bert-transfer-lab" / "runs"
     # Trainings that run at once (others wait in the queue); 1 suits a 2-core machine.
     max_concurrent_trainings: int = 1
+    # What the lab computes once and reuses across runs and sessions (encoder features: training/features.py).
+    cache_dir: Path = Path.home() / ".cache" / "bert-transfer-lab"
     # A host's own datasets (CSV/TSV, CoNLL, SQuAD-style JSON), listed in the Fine-tune tab's catalogue.
     data_dir: Path | None = None
     # A training run stops (keeping its best checkpoint) after this many minutes.
@@ -103,6 +105,7 @@ class Settings:
             max_loaded_models=int(os.environ.get("LAB_MAX_LOADED_MODELS", "4")),
             max_text_chars=int(os.environ.get("LAB_MAX_TEXT_CHARS", "5000")),
             runs_dir=Path(os.environ.get("LAB_RUNS_DIR", str(cls.runs_dir))),
+            cache_dir=Path(os.environ.get("LAB_CACHE_DIR", str(cls.cache_dir))).expanduser(),
             max_concurrent_trainings=int(os.environ.get("LAB_MAX_TRAININGS", "1")),
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),

@@ -18,7 +18,7 @@ from lab.lazy import lazy_import
 from lab.render import md_text
 from lab.settings import Settings
 from training import data as tdata
-from training import memory, ner_data, qa_data
+from training import memory, ner_data, qa_data, transfer
 from training.config import TrainConfig
 
 # torch, accelerate, datasets: imported for the first training, not to lay out the Fine-tune tab.
@@ -190,8 +190,11 @@ def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: C
     if prepared.task == "ner":
         return tasks.train_token_classifier(config, prepared.train, prepared.val, output_dir, **common,
                                             label_all_pieces=label_all_pieces)
-    trainer = {"classification": loop.train_classifier, "qa": tasks.train_qa}[prepared.task]
-    return trainer(config, prepared.train, prepared.val, output_dir, **common)
+    if prepared.task == "classification":
+        # the Transfer tab shows this run on the rows it was validated on
+        transfer.save_run_data(output_dir, prepared.train, prepared.val)
+        return loop.train_classifier(config, prepared.train, prepared.val, output_dir, **common)
+    return tasks.train_qa(config, prepared.train, prepared.val, output_dir, **common)
 
 
 def _rounded(d: dict) -> dict:

@@ -1,0 +1,96 @@
+"""Small value grids as HTML tables (the contextual-vector view): a number in every cell, shaded by it."""
+
+from __future__ import annotations
+
+from html import escape
+
+import numpy as np
+
+
+def grid_html(rows: list[str], columns: list[str], values: np.ndarray, caption: str = "",
+              low: float = 0.0, high: float = 1.0, elem_class: str = "lab-grid") -> str:
+    """``values[i, j]`` under ``columns[j]`` in row ``rows[i]``; the shade runs from ``low`` (white) to
+    ``high`` (full blue), so grids drawn with the same bounds compare by eye. Labels are escaped."""
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(rows), len(columns)):
+        raise ValueError(f"values {values.shape} do not fit {len(rows)} rows x {len(columns)} columns")
+    shade = np.clip((values - low) / (high - low or 1.0), 0.0, 1.0)
+    head = "".join(f"<th>{escape(c)}</th>" for c in columns)
+    body = []
+    for i, name in enumerate(rows):
+        cells = "".join(
+            f'<td data-v="{values[i, j]:.4f}" title="{escape(name)} · {escape(columns[j])}: {values[i, j]:.3f}" '
+            f'style="background:rgba(74,127,212,{shade[i, j]:.2f})">{values[i, j]:.2f}</td>'
+            for j in range(len(columns))
+        )
+        body.append(f'<tr><th class="grid-row">{escape(name)}</th>{cells}</tr>')
+    note = f'<p class="lab-note">{escape(caption)}</p>' if caption else ""
+    return (f"<style>{_CSS}</style><div class=\"grid-wrap\">{note}<table class=\"{elem_class}\">"
+            f"<tr><th></th>{head}</tr>{''.join(body)}</table></div>")
+
+
+def short(text: str, limit: int = 60) -> str:
+    """A sentence as a row label: cut with an ellipsis past ``limit`` characters."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+_CSS = (
+    ".grid-wrap{overflow:auto}"
+    ".lab-grid{border-collapse:collapse;font-size:13px}"
+    ".lab-grid th{padding:3px 6px;font-weight:normal;white-space:nowrap}"
+    ".lab-grid th.grid-row{text-align:right;max-width:420px;overflow:hidden;text-overflow:ellipsis}"
+    ".lab-grid td{padding:3px 8px;text-align:center;font-family:ui-monospace,monospace;"
+    "border:1px solid rgba(128,128,128,.15)}"
+)
+
+
+PALETTE = ("#4a7fd4", "#d4634a", "#3f9e6b", "#9a5fc2")
+
+
+def log_curves_svg(points: list[tuple[str, int, float]], title: str = "", width: int = 640,
+                   height: int = 320) -> str:
+    """Accuracy (0..1) against examples on a log₂ axis, one line per series: (series, examples, accuracy).
+
+    Gradio's plots have no log axis; 16, 64, 256 and 1,024 examples sit evenly spaced here, as the
+    lecture draws them. Each point has a tooltip with its numbers; series keep their order of appearance.
+    """
+    import math
+
+    left, right, top, bottom = 48, 200, 28, 40
+    plot_w, plot_h = width - left - right, height - top - bottom
+    xs = sorted({n for _, n, _ in points}) or [16, 1024]
+    low, high = math.log2(min(xs[0], 16)), math.log2(max(xs[-1], 64))
+
+    def px(n: int) -> float:
+        return left + (math.log2(n) - low) / (high - low) * plot_w
+
+    def py(acc: float) -> float:
+        return top + (1 - acc) * plot_h
+
+    parts = [f'<text x="{left}" y="16" class="c-title">{escape(title)}</text>']
+    for acc in (0, 0.25, 0.5, 0.75, 1.0):
+        y = py(acc)
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="c-grid"/>'
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{acc:.0%}</text>')
+    ticks = sorted({*xs, *[2 ** k for k in range(int(low), int(high) + 1, 2)]})
+    for n in ticks:
+        parts.append(f'<text x="{px(n):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{n:,}</text>')
+    parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle">'
+                 'labelled training examples (log scale)</text>')
+    series = list(dict.fromkeys(name for name, _, _ in points))
+    for k, name in enumerate(series):
+        colour = PALETTE[k % len(PALETTE)]
+        line = sorted((n, acc) for s, n, acc in points if s == name)
+        path = " ".join(f"{px(n):.1f},{py(acc):.1f}" for n, acc in line)
+        parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+        for n, acc in line:
+            parts.append(f'<circle cx="{px(n):.1f}" cy="{py(acc):.1f}" r="4" fill="{colour}" class="c-point" '
+                         f'data-series="{escape(name)}" data-examples="{n}" data-accuracy="{acc:.4f}">'
+                         f'<title>{escape(name)}: {n:,} examples → {acc:.1%}</title></circle>')
+        y = top + 14 + 20 * k
+        parts.append(f'<rect x="{left + plot_w + 14}" y="{y - 9}" width="12" height="12" fill="{colour}"/>'
+                     f'<text x="{left + plot_w + 32}" y="{y + 1}">{escape(name)}</text>')
+    style = ("<style>.lab-curves text{font-size:12px;fill:currentColor}.lab-curves .c-title{font-size:14px}"
+             ".lab-curves .c-grid{stroke:rgba(128,128,128,.25)}</style>")
+    return (f'{style}<svg class="lab-curves" viewBox="0 0 {width} {height}" width="100%" '
+            f'style="max-width:{width}px" role="img" aria-label="{escape(title)}">{"".join(parts)}</svg>')

@@ -1,0 +1,130 @@
+"""Learning curves by data size: how many labelled examples each way of training needs.
+
+The lecture's claim ("deep learning needs tens of thousands of examples; transfer learning does
+not") as one chart: the same task trained on 16, 64, 256, 1,024 examples (up to what the data
+has), scored on the same validation rows, three ways:
+
+- *pretrained*: full fine-tuning of the pretrained encoder (the usual way);
+- *from scratch*: the same architecture from random weights, the same budget;
+- *frozen encoder + head*: a logistic regression on the pretrained encoder's last-layer vectors
+  (training/features.py), which costs milliseconds once the vectors are cached.
+
+Runs are short on purpose (a step budget, not a full schedule): a curve is a comparison under the
+same budget, not the best each way could do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lab.errors import LabInputError
+from training import catalog
+from training.config import TrainConfig
+from training.dataset import TextDataset
+from training.transfer import ViewData, probe_accuracy
+
+SIZES = (16, 64, 256, 1024)
+SERIES = {"pretrained": "fine-tuned from pretrained", "scratch": "from scratch (random init)",
+          "frozen": "frozen encoder + head"}
+# Each small run sees about this many examples (several epochs of a small set, at least 2 of a large one).
+EXAMPLES_PER_RUN = 480
+MAX_EPOCHS = 30
+
+
+def sizes_for(n_train: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
+    """The sizes that fit the data, plus all of it when it falls between two of them."""
+    chosen = [s for s in sizes if s < n_train]
+    if n_train <= max(sizes) and n_train not in chosen:
+        chosen.append(n_train)
+    if not chosen:
+        raise LabInputError(f"{n_train} training examples are too few for a learning curve: use data with at "
+                            f"least {sizes[0]}.")
+    return chosen
+
+
+def epochs_for(size: int) -> float:
+    return float(min(MAX_EPOCHS, max(2.0, EXAMPLES_PER_RUN / size)))
+
+
+def run_config(base: TrainConfig, size: int, from_scratch: bool) -> TrainConfig:
+    """A short run: the step budget above, one evaluation per epoch, no warmup beyond the base's share."""
+    return dataclasses.replace(base, epochs=epochs_for(size), from_scratch=from_scratch, evals_per_epoch=1,
+                               test_fraction=0.0, strategy="full")
+
+
+def subset_indices(train: TextDataset, size: int, seed: int) -> list[int]:
+    """``size`` training rows, stratified, the same for every series (so only the way of training differs)."""
+    return sorted(catalog.stratified_indices([train.label_names[i] for i in train.labels], size, seed))
+
+
+def planned_examples(sizes: list[int], series: list[str]) -> int:
+    """Training examples the neural runs will process (the time estimate multiplies this by a measured rate)."""
+    neural = sum(1 for s in series if s != "frozen")
+    return neural * sum(math.ceil(epochs_for(size) * size) for size in sizes)
+
+
+@dataclass
+class CurvePoint:
+    series: str
+    examples: int
+    accuracy: float
+    seconds: float
+
+
+def learning_curves(data: ViewData, base: TrainConfig, work_dir: Path, series: list[str],
+                    train_run: Callable[[TrainConfig, TextDataset, TextDataset, Path], object],
+                    last_layer: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
+                    on_point: Callable[[CurvePoint], None] | None = None,
+                    should_stop: Callable[[], bool] | None = None) -> list[CurvePoint]:
+    """Train each series at each size and score it on ``data.val``.
+
+    ``train_run(config, train, val, out_dir)`` is the one training loop (training.loop.train_classifier
+    bound to its settings) and returns its TrainResult; ``last_layer()`` gives the pretrained encoder's
+    last-layer vectors of (data.train, data.val) for the frozen series. Each run's folder goes as soon as
+    its score is read. ``should_stop`` ends the curves between runs (and inside a run, through the loop).
+    """
+    unknown = [s for s in series if s not in SERIES]
+    if unknown or not series:
+        raise LabInputError(f"Pick one or more of: {', '.join(SERIES)}.")
+    points: list[CurvePoint] = []
+    vectors = last_layer() if "frozen" in series and last_layer is not None else None
+    for size in sizes_for(len(data.train)):
+        index = subset_indices(data.train, size, base.seed)
+        for name in series:
+            if should_stop is not None and should_stop():
+                return points
+            started = time.perf_counter()
+            if name == "frozen":
+                if vectors is None:
+                    raise LabInputError("The frozen-encoder curve needs the encoder's vectors.")
+                accuracy = probe_accuracy(vectors[0][index], [data.train.labels[i] for i in index], vectors[1],
+                                          data.val.labels, base.seed)
+            else:
+                out_dir = Path(work_dir) / f"{name}-{size}"
+                try:
+                    result = train_run(run_config(base, size, name == "scratch"), data.train.subset(index), data.val,
+                                       out_dir)
+                finally:
+                    shutil.rmtree(out_dir, ignore_errors=True)
+                if result.stopped_early == "cancelled":
+                    return points
+                accuracy = float(result.best_metrics.get("accuracy", 0.0))
+            point = CurvePoint(name, size, accuracy, time.perf_counter() - started)
+            points.append(point)
+            if on_point is not None:
+                on_point(point)
+    return points
+
+
+def curves_frame(points: list[CurvePoint]) -> pd.DataFrame:
+    return pd.DataFrame({"examples": [p.examples for p in points], "accuracy": [round(p.accuracy, 4) for p in points],
+                         "series": [SERIES[p.series] for p in points]})
