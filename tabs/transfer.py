@@ -69,8 +69,9 @@ learned; **from scratch** is the same network from random weights with the same 
 encoder + head** trains only a logistic-regression head on the pretrained encoder's vectors
 (seconds, from the cached vectors). The gap between the first two is what pre-training buys, and it
 is largest when examples are few: that is why transfer learning needs hundreds of examples where
-training from scratch needs tens of thousands. Runs are short on purpose (about 480 examples
-seen each, at least 2 epochs), so read the chart as a comparison under one budget.
+training from scratch needs tens of thousands. Runs are short on purpose (60 steps of 16 examples
+each, the small sets repeated, learning rate 1e-4, scored once at the end), so read the chart as a
+comparison under one budget, not the best each way could do.
 """
 
 CONTEXT_EXPLAINER = """
