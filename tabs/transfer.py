@@ -34,7 +34,7 @@ POOLING = [("[CLS] vector", "cls"), ("mean of the tokens", "mean")]
 RUN_SUFFIX = " (this session: the rows it trained on)"
 BANK = ("We sat on the bank of the river and watched the boats.\n"
         "The river bank was muddy after the rain.\n"
-        "I paid my rent at the bank this morning.\n"
+        "I deposited my salary at the bank this morning.\n"
         "The bank raised its interest rates again.")
 
 MAP_EXPLAINER = """

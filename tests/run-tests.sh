@@ -3,7 +3,7 @@
 # (Python requirements, Debian's chromium for the browser tests), then every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-python3 -m pip install -q -r requirements.txt -r requirements-test.txt
+python3 -m pip install -q -r requirements.txt -r requirements-test.txt -r requirements-optional.txt
 if ! [ -x "${LAB_CHROMIUM:-/usr/bin/chromium}" ]; then
   SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq

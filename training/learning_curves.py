@@ -46,13 +46,11 @@ LEARNING_RATE = 1e-4
 
 def sizes_for(n_train: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
     """The sizes that fit the data, plus all of it when it falls between two of them."""
-    chosen = [s for s in sizes if s < n_train]
-    if n_train <= max(sizes) and n_train not in chosen:
-        chosen.append(n_train)
-    if not chosen:
+    if n_train < sizes[0]:
         raise LabInputError(f"{n_train} training examples are too few for a learning curve: use data with at "
                             f"least {sizes[0]}.")
-    return chosen
+    chosen = [s for s in sizes if s < n_train]
+    return chosen + [n_train] if n_train <= max(sizes) else chosen
 
 
 def repeats_for(size: int) -> int:

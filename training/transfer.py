@@ -10,6 +10,7 @@ fine-tuning says what updating the encoder itself adds.
 from __future__ import annotations
 
 import importlib.util
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,19 +71,24 @@ def save_run_data(run_dir: Path, train: TextDataset, val: TextDataset) -> None:
     very model on that very validation set (a few hundred KB at most: uploads are capped)."""
     folder = Path(run_dir) / RUN_DATA
     folder.mkdir(parents=True, exist_ok=True)
+    (folder / "labels.json").write_text(json.dumps(train.label_names), encoding="utf-8")
     for name, ds in (("train.csv", train), ("validation.csv", val)):
-        pd.DataFrame({"text": ds.texts, "label": [ds.label_names[i] for i in ds.labels]}).to_csv(
-            folder / name, index=False)
+        pd.DataFrame({"text": ds.texts, "label": ds.labels}).to_csv(folder / name, index=False)
 
 
 def run_data(run_dir: Path, name: str, seed: int = 42) -> ViewData:
-    """The train and validation rows of a run saved with save_run_data."""
+    """The train and validation rows of a run saved with save_run_data, read back as they were (the
+    upload's checks passed when it trained: a class may have a single training row, and that is fine)."""
     folder = Path(run_dir) / RUN_DATA
     if not (folder / "validation.csv").is_file():
         raise LabInputError(f"The run {name} kept no data to show: train it again in the Fine-tune tab.")
-    train, _ = tdata.load_for_training(folder / "train.csv", "text", "label")
-    val, _ = tdata.load_for_training(folder / "validation.csv", "text", "label", label_names=train.label_names)
-    return _capped(name, train, val, seed)
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+
+    def read(file: str) -> TextDataset:
+        frame = pd.read_csv(folder / file, dtype={"text": str}, keep_default_na=False)
+        return TextDataset(frame["text"].tolist(), frame["label"].astype(int).tolist(), labels)
+
+    return _capped(name, read("train.csv"), read("validation.csv"), seed)
 
 
 # ----------------------------------------------------------------------------- projection
