@@ -123,6 +123,12 @@ class TransferTab:
         return transfer.file_data(catalog.materialize(card, dict(catalog.size_choices(card)).get("1,000 rows")),
                                   card.title)
 
+    def _model(self, choice: str | None, session: dict | None) -> str | None:
+        """The model choice, refused unless it is in this session's list (typed hub ids only when online)."""
+        if choice and choice not in self.lab.choices("classification", session) and not self.lab.hub.online:
+            raise LabInputError(f"Pick a model from the list: '{choice[:80]}' is not one of this session's.")
+        return choice
+
     def refresh(self, session: dict | None):
         """After a fine-tune: the session's runs in the data list, its model chosen."""
         active = session_state.active(session, "classification")
@@ -137,7 +143,7 @@ class TransferTab:
                       pooling: str = "cls", projection: str = "PCA", session_models: dict | None = None,
                       progress=gr.Progress()):
         data = self._data(data_choice, file, session_models)
-        result = transfer.embedding_map(self.lab, self.cache, data, model, session_models, pooling, projection,
+        result = transfer.embedding_map(self.lab, self.cache, data, self._model(model, session_models), session_models, pooling, projection,
                                         on_batch=lambda done, total: progress((done, total), desc="encoding"))
 
         def score(value):
@@ -157,7 +163,8 @@ class TransferTab:
     def layer_probe(self, data_choice: str, file: str | None = None, model: str | None = None,
                     pooling: str = "mean", session_models: dict | None = None, progress=gr.Progress()):
         data = self._data(data_choice, file, session_models)
-        result = transfer.layer_probe(self.lab, self.cache, data, model, session_models, pooling,
+        result = transfer.layer_probe(self.lab, self.cache, data, self._model(model, session_models), session_models,
+                                      pooling,
                                       on_batch=lambda done, total: progress((done, total), desc="encoding"))
         bars = transfer.probe_frame(result.accuracies, result.finetuned, result.majority)
         best = max(range(len(result.accuracies)), key=result.accuracies.__getitem__)
@@ -249,7 +256,8 @@ class TransferTab:
         lines = (sentences or "").splitlines()
         if len(sentences or "") > self.lab.settings.max_text_chars:
             raise LabInputError(f"The sentences are longer than {self.lab.settings.max_text_chars:,} characters.")
-        loaded = (self.lab.model("classification", model, session_models) if encoder == "model"
+        loaded = (self.lab.model("classification", self._model(model, session_models), session_models)
+                  if encoder == "model"
                   else self.lab.model("finetune-base"))
         result = contextual.contextual_vectors(loaded.model, loaded.tokenizer, word, lines, int(layer))
         rows = [f"{i + 1}. {render.short(s)}" for i, s in enumerate(result.sentences)]
@@ -267,14 +275,17 @@ class TransferTab:
                     "a run of yours from the Fine-tune tab, or upload a CSV (a text and a label column).")
         with gr.Row():
             choices = self.data_choices()
+            # Custom values pass the browser (a session's runs are not in the page's first list); _data checks them.
             self.data = gr.Dropdown(choices, value=choices[0] if choices else None, label="Data",
-                                    elem_id="tr-data", info="Your fine-tuned runs appear here after training.")
+                                    elem_id="tr-data", info="Your fine-tuned runs appear here after training.",
+                                    allow_custom_value=True)
             upload = gr.File(label="Or upload a CSV (used instead of the list)", file_types=[".csv", ".tsv", ".txt"],
                              type="filepath", elem_id="tr-file", height=110)
             self.model = gr.Dropdown(self.lab.choices("classification"),
                                      value=self.lab.default_choice("classification"), label="Fine-tuned model",
                                      elem_id="tr-model",
-                                     info="The 'after' side; its base encoder is the 'before' side.")
+                                     info="The 'after' side; its base encoder is the 'before' side.",
+                                     allow_custom_value=True)  # checked by _model
         state = [session_models] if session_models is not None else []
         slow = lane(self.lab, SLOW)
 
