@@ -22,10 +22,10 @@ from tabs.common import QUICK, SLOW, explainer, lane, user_errors
 from tabs.components import Slider
 from training import catalog, transfer
 from training.config import TrainConfig
+from training import learning_curves as curves
 from training.learning_curves import SERIES
 
 contextual = lazy_import("lab.contextual")
-curves = lazy_import("training.learning_curves")
 estimate = lazy_import("training.estimate")
 features = lazy_import("training.features")
 loop = lazy_import("training.loop")
@@ -324,7 +324,8 @@ class TransferTab:
             curves_run = gr.Button("Train the curves", variant="primary", elem_id="tr-curves-run")
             curves_cancel = gr.Button("Cancel", variant="stop", elem_id="tr-curves-cancel")
         curve_plot = gr.HTML(curves_chart([]), elem_id="tr-curves")
-        curve_table = gr.Dataframe(label="Points", interactive=False, elem_id="tr-curves-table")
+        curve_table = gr.Dataframe(curves.curves_frame([]), label="Points", interactive=False,
+                                   elem_id="tr-curves-table")
         curves_info = gr.Markdown(elem_id="tr-curves-info")
         explainer(CURVES_EXPLAINER)
         curves_run.click(self.learning_curves, [self.data, upload, series, *state], [curve_plot, curve_table, curves_info],

@@ -126,6 +126,7 @@ HUB_CARDS: tuple[DatasetCard, ...] = (
          "Questions on Wikipedia paragraphs whose answer is a span of the paragraph."),
 )
 
+IMBALANCED_SAMPLE_TITLE = "SMS spam (the lab's own sample, imbalanced: 13% spam)"
 SAMPLE_CARDS: tuple[DatasetCard, ...] = (
     DatasetCard("sentiment-sample", "Sentiment (the lab's own sample)", "classification", "sample",
                 "Short reviews of films, books, food and products, positive or negative; some use negation or "
@@ -133,7 +134,7 @@ SAMPLE_CARDS: tuple[DatasetCard, ...] = (
     DatasetCard("topics-sample", "Topics (the lab's own sample)", "classification", "sample",
                 "News-style sentences about sports, science, business and the arts.",
                 "Apache-2.0", path=SAMPLES_DIR / "topics.csv"),
-    DatasetCard("sms-sample", "SMS spam (the lab's own sample, imbalanced: 13% spam)", "classification", "sample",
+    DatasetCard("sms-sample", IMBALANCED_SAMPLE_TITLE, "classification", "sample",
                 "Text messages, 416 ham and 64 spam: a model that always says ham scores 87% accuracy and finds no "
                 "spam. Turn on *Class weights* so a missed spam costs the loss as much as all the ham together, "
                 "then read the spam row's precision (how many flagged are spam) and recall (how many spam were "

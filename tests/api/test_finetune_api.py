@@ -74,3 +74,12 @@ def test_one_click_sample_dataset_loads_like_an_upload(client):
     with open(path, encoding="utf-8") as f:
         header = f.readline().strip()
     assert header == "text,label"
+
+
+def test_imbalanced_lesson_is_one_click(client):
+    outputs = client.predict(api_name="/load_imbalanced_sample")
+    dataset, size, card, path, info = outputs[:5]
+    assert dataset.startswith("SMS spam") and size["value"] == "all 480 rows"
+    assert "Class weights" in card and "recall" in card
+    assert str(path).endswith("sms.csv")
+    assert "**480 rows**, 2 classes" in info and "ham → 0" in info and "spam → 1" in info
