@@ -21,8 +21,8 @@ from lab.lazy import lazy_import
 from tabs.common import QUICK, SLOW, explainer, lane, user_errors
 from tabs.components import Slider
 from training import catalog, transfer
-from training.config import TrainConfig
 from training import learning_curves as curves
+from training.config import TrainConfig
 from training.learning_curves import SERIES
 
 contextual = lazy_import("lab.contextual")
