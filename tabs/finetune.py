@@ -135,9 +135,9 @@ class FinetuneTab:
         card = self.dataset_cards("classification")[catalog.IMBALANCED_SAMPLE_TITLE]
         everything = catalog.size_choices(card)[-1][0]
         loaded = self.use_dataset(card.title, everything, base_model, "classification", request)
-        weights = gr.update(info=help_for("class_weights") + " Here: 64 spam among 480 messages, so without weights "
-                            "a model that never says spam still scores 87% accuracy. Train once without and once "
-                            "with, then compare the spam row's recall.")
+        weights = gr.update(info=help_for("class_weights") + " Here: 64 spam among 480 messages, so a model that "
+                            "never says spam still scores 87% accuracy. Train with the defaults without and then with "
+                            "weights, then with more epochs, and compare the spam row's recall each time.")
         return (card.title, gr.update(choices=[label for label, _ in catalog.size_choices(card)],
                                                        value=everything), catalog.describe(card), *loaded, weights)
 
