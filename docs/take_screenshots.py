@@ -3,7 +3,8 @@
 Starts ``python app.py`` as a host would (offline, loopback, a free port), walks every tab with
 the lectures' examples, and writes ``docs/screenshots/<tab>.png``. The answers are the real
 embedded heads' (``assets/models/``); the Fine-tune shot trains on the project's sentiment sample
-with the tab's defaults (about 20 s on 2 cores).
+with the tab's defaults (about 20 s on 2 cores), the Transfer shot trains the topics sample's learning
+curves (about 70 s).
 
     python docs/take_screenshots.py
     python docs/take_screenshots.py --only fill-mask,qa --out /tmp/shots
@@ -94,8 +95,26 @@ def models(page, expect) -> None:
     expect(page.locator("#mc-table")).to_contain_text("all-MiniLM-L6-v2 (embedded)")
 
 
+def transfer(page, expect) -> None:
+    """Maps and probes of the sentiment sample and the shipped SST-2 head; curves of the topics sample."""
+    page.get_by_role("tab", name="Transfer").click()
+    page.locator("#tr-map-run").click()
+    expect(page.locator("#tr-map-info")).to_contain_text("Separation")
+    page.locator("#tr-probe-run").click()
+    expect(page.locator("#tr-probe-info")).to_contain_text("Best")
+    page.locator("#tr-context-run").click()
+    expect(page.locator("#tr-between td")).to_have_count(16)
+    data = page.locator("#tr-data input")
+    data.click()
+    data.fill("Topics")
+    page.get_by_role("option", name="Topics (the lab's own sample)").click()
+    page.locator("#tr-curves-run").click()
+    expect(page.locator("#tr-curves-info")).to_contain_text("Done", timeout=600_000)
+
+
 SHOTS = {"tokenizer": tokenizer, "attention": attention, "fill-mask": fill_mask, "classification": classification,
-         "ner": ner, "qa": qa, "fine-tune": fine_tune, "models": models}
+         "ner": ner, "qa": qa, "fine-tune": fine_tune, "transfer": transfer,
+         "models": models}
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
