@@ -52,8 +52,15 @@ class Settings:
     assets_dir: Path = ASSETS_DIR
     # Where fine-tuned models go: one folder per browser session, removed when it ends.
     runs_dir: Path = Path(tempfile.gettempdir()) / "bert-transfer-lab" / "runs"
-    # Trainings that run at once (others wait in the queue); 1 suits a 2-core machine.
+    # Trainings that run at once (others wait in the queue); 1 suits a 2-core machine. Each runs in a
+    # worker process of its own (training/backends.py), so the server's event loop never waits on one.
     max_concurrent_trainings: int = 1
+    # Where trainings run: "process" (worker processes beside the server) or "thread" (in the server's
+    # own process, for hosts that cannot start processes); a Ray cluster's address overrides both.
+    train_backend: str = "process"
+    ray_address: str | None = None
+    # Torch threads in each training worker: the cores shared between the workers.
+    worker_threads: int = field(default_factory=lambda: max(1, machine.cores()))
     # What the lab computes once and reuses across runs and sessions (encoder features: training/features.py).
     cache_dir: Path = Path.home() / ".cache" / "bert-transfer-lab"
     # A host's own datasets (CSV/TSV, CoNLL, SQuAD-style JSON), listed in the Fine-tune tab's catalogue.
@@ -107,6 +114,10 @@ class Settings:
             runs_dir=Path(os.environ.get("LAB_RUNS_DIR", str(cls.runs_dir))),
             cache_dir=Path(os.environ.get("LAB_CACHE_DIR", str(cls.cache_dir))).expanduser(),
             max_concurrent_trainings=int(os.environ.get("LAB_MAX_TRAININGS", "1")),
+            train_backend=_choice("LAB_TRAIN_BACKEND", ("process", "thread"), "process"),
+            ray_address=os.environ.get("LAB_RAY_ADDRESS") or None,
+            worker_threads=int(os.environ.get("LAB_WORKER_THREADS")
+                               or max(1, machine.cores() // int(os.environ.get("LAB_MAX_TRAININGS", "1") or 1))),
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             max_train_memory_mb=float(os.environ.get("LAB_MAX_TRAIN_MEMORY_MB", "6144")),

@@ -25,9 +25,9 @@ from lab.errors import LabInputError
 from lab.lazy import lazy_import
 from tabs.common import SLOW, explainer, lane, user_errors
 from tabs.components import Number, Slider
-from training import catalog, hub_push, workflows
+from training import backends, catalog, hub_push, workflows
 from training.config import STRATEGIES, TrainConfig, help_for
-from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
+from training.jobs import Job, JobSpec, RunRecord, curves_frame, export_runs, runs_frame
 
 # The training stack (torch, accelerate, datasets, peft): imported after the page is served.
 before_after = lazy_import("training.before_after")
@@ -60,21 +60,19 @@ version is kept (not the last one), saved with `save_pretrained` and usable at o
 """
 
 
-def _zip(directory: Path, session_hash: str) -> str:
-    """The saved model as a zip that from_pretrained loads once unpacked, named after its run and
-    session (``run-1-<session>.zip``): Gradio serves a copy from its cache, found by that name when
-    the session's files go."""
-    return shutil.make_archive(str(directory.parent / f"{directory.parent.name}-{session_hash}"), "zip", directory)
-
-
 class FinetuneTab:
     def __init__(self, lab: Lab):
         self.lab = lab
-        self._jobs: dict[str, TrainingJob] = {}  # session hash -> running job (for Cancel)
+        self._jobs: dict[str, Job] = {}  # session hash -> running job (for Cancel)
         # A session's uploads in Gradio's cache, and when its files go (lab/session.py).
         self.uploads = session_state.SessionFiles()
         self.reaper = session_state.Reaper(self.remove_session, lab.settings.session_grace_minutes * 60)
         self._lock = threading.Lock()
+
+    @property
+    def backend(self):
+        """Where runs train (training/backends.py): worker processes unless the host chose otherwise."""
+        return backends.shared(self.lab.settings)
 
     # ----------------------------------------------------------------------------- data
     def _tokenizer(self, base_model: str | None):
@@ -255,17 +253,18 @@ class FinetuneTab:
             runs.append(record)
             out_dir = session_dir / name
 
-            def target(on_event, should_stop, cfg=cfg, out_dir=out_dir):
-                return workflows.train(data, cfg, out_dir, on_event, should_stop, self.lab.settings,
-                                       self.lab.hub.online, label_all_pieces=bool(label_all_pieces))
-
-            job = TrainingJob(target).start()
+            archive = out_dir / f"{name}-{session_dir.name}.zip" if cfg is plans[0] else None
+            job = self.backend.submit(JobSpec(data, cfg, str(out_dir), self.lab.settings, self.lab.hub.online,
+                                              bool(label_all_pieces), str(archive) if archive else None))
             with self._lock:
                 self._jobs[key] = job
             started = time.monotonic()
             try:
                 for events in job.watch(every_s=1.0):
                     if not events:
+                        if job.position > 0:  # every worker busy: say where this run stands
+                            yield (gr.skip(), f"**{name}** waits for a training worker: {job.position - 1} run(s) "
+                                   "ahead of it.", *[gr.skip()] * 10)
                         continue
                     record.history += [e if isinstance(e, dict) else dataclasses.asdict(e) for e in events]
                     last = record.history[-1]
@@ -309,7 +308,7 @@ class FinetuneTab:
             per,
             confusion,
             mistakes,
-            archive := _zip(Path(main.best_dir), session_dir.name),
+            archive := str(Path(main.best_dir).parent / f"{main.name}-{session_dir.name}.zip"),
             session_models,
             runs,
             runs_frame(runs),

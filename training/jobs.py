@@ -1,8 +1,9 @@
-"""A training run in a background thread, watched from the UI: events in a queue, a cancel flag.
+"""A training run as a job, watched from the UI: events in a queue, a cancel flag, a result.
 
-The Fine-tune tab's handler is a generator: it starts a ``TrainingJob`` and yields the new
-events every second or so, so the loss curve draws while the model trains, and Cancel only
-has to set a flag the training loop polls between steps.
+The Fine-tune tab's handler is a generator: it submits a ``JobSpec`` to a backend
+(training/backends.py: worker processes by default, Ray on a cluster) and yields the new events
+every second or so, so the loss curve draws while the model trains, and Cancel only has to set
+a flag the training loop polls between steps.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
+from lab.settings import Settings
 from training.config import TrainConfig
 
 
@@ -50,43 +53,84 @@ def _round(value):
     return None if value is None else round(float(value), 4)
 
 
-class TrainingJob:
-    """Runs ``target(on_event, should_stop)`` in a thread; events and the result come back to the caller."""
+@dataclass
+class JobSpec:
+    """Everything one run needs, picklable: it crosses to a worker process or a Ray node as it is."""
 
-    def __init__(self, target: Callable[[Callable, Callable], object]):
-        self._target = target
+    prepared: object  # training.workflows.Prepared: the checked, split data
+    config: TrainConfig
+    output_dir: str
+    settings: Settings
+    hub_online: bool
+    label_all_pieces: bool = False
+    archive: str | None = None  # where to write best/ as a zip for the download (the worker's time, not the server's)
+
+
+def execute(spec: JobSpec, on_event: Callable, should_stop: Callable[[], bool]):
+    """Train one run as every backend does: the task's workflow, then the zip of its best checkpoint."""
+    from training import workflows
+
+    result = workflows.train(spec.prepared, spec.config, Path(spec.output_dir), on_event, should_stop, spec.settings,
+                             spec.hub_online, label_all_pieces=spec.label_all_pieces)
+    if spec.archive:
+        write_zip(Path(result.best_dir), Path(spec.archive))
+    return result
+
+
+def write_zip(directory: Path, target: Path) -> Path:
+    """``directory``'s files in a zip that from_pretrained loads once unpacked. Stored, not deflated:
+    float weights barely compress, and deflating 90 MB costs seconds of CPU."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for path in sorted(directory.rglob("*")):
+            if path.is_file():
+                archive.write(path, path.relative_to(directory))
+    tmp.replace(target)
+    return target
+
+
+class Job:
+    """One submitted run: its progress events, Cancel, then its result or error.
+
+    Backends (training/backends.py) run it; the watcher (the Fine-tune tab, the CLI) reads
+    ``watch()``. ``position`` is how many runs wait before it (0: it is running).
+    """
+
+    def __init__(self, spec: JobSpec | None = None):
+        self.spec = spec
         self.events: queue.Queue = queue.Queue()
         self.cancelled = threading.Event()
         self.result = None
         self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, daemon=True, name="training-job")
-
-    def _run(self) -> None:
-        try:
-            self.result = self._target(self.events.put, self.cancelled.is_set)
-        except BaseException as exc:  # handed to the watching generator, which shows it
-            self.error = exc
-
-    def start(self) -> TrainingJob:
-        self._thread.start()
-        return self
+        self.position = 0
+        self._done = threading.Event()
+        self._on_cancel: Callable[[], None] | None = None
 
     def cancel(self) -> None:
         self.cancelled.set()
+        if self._on_cancel is not None:
+            self._on_cancel()
+
+    def finish(self, result=None, error: BaseException | None = None) -> None:
+        self.result, self.error = result, error
+        self._done.set()
 
     @property
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return not self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._done.wait(timeout)
 
     def watch(self, every_s: float = 1.0) -> Iterator[list]:
-        """Yield the events that arrived, about every ``every_s`` seconds, until the thread ends."""
+        """Yield the events that arrived, about every ``every_s`` seconds, until the run ends."""
         while True:
             alive = self.running
             batch = []
             deadline = time.monotonic() + every_s
             while time.monotonic() < deadline:
                 try:
-                    batch.append(self.events.get(timeout=max(0.0, deadline - time.monotonic())))
+                    batch.append(self.events.get(timeout=max(0.0, min(0.2, deadline - time.monotonic()))))
                 except queue.Empty:
                     if not self.running:
                         break
@@ -95,6 +139,27 @@ class TrainingJob:
             yield batch
             if not alive and self.events.empty():
                 return
+
+
+class TrainingJob(Job):
+    """Runs ``target(on_event, should_stop)`` in a thread of this process (the CLI, the learning curves)."""
+
+    def __init__(self, target: Callable[[Callable, Callable], object]):
+        super().__init__()
+        self._target = target
+        self._thread = threading.Thread(target=self._run, daemon=True, name="training-job")
+
+    def _run(self) -> None:
+        try:
+            result = self._target(self.events.put, self.cancelled.is_set)
+        except BaseException as exc:  # handed to the watching generator, which shows it
+            self.finish(error=exc)
+        else:
+            self.finish(result)
+
+    def start(self) -> TrainingJob:
+        self._thread.start()
+        return self
 
 
 def curves_frame(runs: list[RunRecord], metric: str = "loss") -> pd.DataFrame:
@@ -136,7 +201,3 @@ def export_runs(runs: list[RunRecord], directory: Path, fmt: str = "csv") -> Pat
         path = directory / "runs.csv"
         runs_frame(runs).to_csv(path, index=False)
     return path
-
-
-def config_dict(config: TrainConfig) -> dict:
-    return asdict(config)
