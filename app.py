@@ -23,6 +23,7 @@ from lab.context import Lab  # noqa: E402
 from lab.precision import inference_precision  # noqa: E402
 from lab.settings import ASSETS_DIR, Settings  # noqa: E402
 from tabs.classification import ClassificationTab  # noqa: E402
+from tabs.classroom import ClassTab  # noqa: E402
 from tabs.fill_mask import FillMaskTab  # noqa: E402
 from tabs.finetune import FinetuneTab  # noqa: E402
 from tabs.models import ModelsTab  # noqa: E402
@@ -76,6 +77,10 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                 with gr.Tab(title, id=title.lower().replace(" ", "-")):
                     tabs[title] = tab_class(lab)
                     tabs[title].build(session_models)
+            board = tabs["Fine-tune"].board
+            if board.enabled:  # the instructor's view, shown only to a page opened with ?token=
+                with gr.Tab("Class", id="class", visible=False) as class_tab:
+                    ClassTab(lab, board).build(class_tab, demo)
         # A model fine-tuned here shows up at once in the tab that uses it (this session only).
         tabs["Fine-tune"].link({"classification": tabs["Classification"].model, "ner": tabs["NER"].model,
                                 "qa": tabs["Question answering"].model})

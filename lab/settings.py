@@ -59,6 +59,8 @@ class Settings:
     # own process, for hosts that cannot start processes); a Ray cluster's address overrides both.
     train_backend: str = "process"
     ray_address: str | None = None
+    # Whoever opens the app with ?token=<this> sees the Class tab (the runs students shared); unset: no Class tab.
+    instructor_token: str | None = None
     # Torch threads in each training worker: the cores shared between the workers.
     worker_threads: int = field(default_factory=lambda: max(1, machine.cores()))
     # What the lab computes once and reuses across runs and sessions (encoder features: training/features.py).
@@ -116,6 +118,7 @@ class Settings:
             max_concurrent_trainings=int(os.environ.get("LAB_MAX_TRAININGS", "1")),
             train_backend=_choice("LAB_TRAIN_BACKEND", ("process", "thread"), "process"),
             ray_address=os.environ.get("LAB_RAY_ADDRESS") or None,
+            instructor_token=os.environ.get("LAB_INSTRUCTOR_TOKEN") or None,
             worker_threads=int(os.environ.get("LAB_WORKER_THREADS")
                                or max(1, machine.cores() // int(os.environ.get("LAB_MAX_TRAININGS", "1") or 1))),
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,

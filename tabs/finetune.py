@@ -25,7 +25,8 @@ from lab.errors import LabInputError
 from lab.lazy import lazy_import
 from tabs.common import SLOW, explainer, lane, user_errors
 from tabs.components import Number, Slider
-from training import backends, catalog, hub_push, workflows
+from training import backends, catalog, classroom, hub_push, workflows
+from training.classroom import ClassBoard
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import Job, JobSpec, RunRecord, curves_frame, export_runs, runs_frame
 
@@ -46,6 +47,9 @@ epochs on your labelled sentences teach the pair your task.
 lower layers* keeps the embeddings and the first N layers as they are (the lower layers hold
 general language knowledge). *Frozen encoder* trains only the new head (fast, weaker).
 *LoRA* adds small low-rank adapters to attention and trains only those and the head.
+*Features* is the frozen encoder done the fast way: every text is encoded once (and cached for
+the whole class), then only a linear head is fitted on the vectors: seconds instead of minutes,
+at the cost of accuracy, since the encoder never adapts to your task.
 
 **Learning rate, batch size, epochs.** Fine-tuning uses small learning rates (1e-5 to 1e-4): a
 large one wipes out what pre-training learned. Bigger batches give steadier steps.
@@ -68,6 +72,8 @@ class FinetuneTab:
         self.uploads = session_state.SessionFiles()
         self.reaper = session_state.Reaper(self.remove_session, lab.settings.session_grace_minutes * 60)
         self._lock = threading.Lock()
+        # The runs students share with the class (the instructor's Class tab reads it).
+        self.board = ClassBoard(lab.settings.instructor_token)
 
     @property
     def backend(self):
@@ -213,7 +219,8 @@ class FinetuneTab:
                  warmup_ratio: float = DEFAULTS.warmup_ratio, weight_decay: float = DEFAULTS.weight_decay,
                  seed: int = DEFAULTS.seed, class_weights: bool = False, compare_scratch: bool = False,
                  test_fraction: float = DEFAULTS.test_fraction, task: str = "classification",
-                 label_all_pieces: bool = False, session_models: dict | None = None,
+                 label_all_pieces: bool = False, share_with_class: bool = False, student_name: str = "",
+                 session_models: dict | None = None,
                  runs: list | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Train on the upload; stream progress; end with the metrics and the model in this session."""
         self._hold_uploads(request, file, validation_file)
@@ -231,18 +238,28 @@ class FinetuneTab:
             raise LabInputError(f"Unknown task '{task}': pick one of {', '.join(workflows.TASKS)}.")
         if not file:
             raise LabInputError(f"Upload a file first ({workflows.FILE_HINT[task]}).")
+        if share_with_class and self.board.enabled:
+            student_name = classroom.student_name(student_name)  # refused before training, not after
         data = workflows.prepare(task, file, config, text_column, label_column, validation_file)
         workflows.check_memory(data, config, self.lab.settings, self.lab.hub.online)  # before the estimate's own step
         runs = list(runs or [])
         session_dir = self._session_dir(request)
         key = getattr(request, "session_hash", None) or "cli"
         plans = [config] + ([dataclasses.replace(config, from_scratch=True)] if compare_scratch else [])
-        per_step = estimate.seconds_per_step(self.lab, config, data.typical_length)
-        memory.release()  # the estimate's model and optimizer: freed before training allocates its own
-        steps = estimate.total_steps(data.items, config) * len(plans)
+        if config.strategy == "features":  # nothing to measure: one forward pass per text, then a regression
+            expected = ("Encoding each text once with the frozen encoder (cached: the next run on this data skips "
+                        "it), then fitting the head: seconds.")
+            if compare_scratch:
+                raise LabInputError("Feature extraction keeps the pretrained encoder as it is: a from-scratch "
+                                    "comparison needs a way of training that trains the encoder (e.g. full).")
+        else:
+            per_step = estimate.seconds_per_step(self.lab, config, data.typical_length)
+            memory.release()  # the estimate's model and optimizer: freed before training allocates its own
+            steps = estimate.total_steps(data.items, config) * len(plans)
+            expected = (f"Expected time ≈ **{estimate.human(per_step * steps)}** ({steps:,} steps × {per_step:.2f} s, "
+                        "measured here).")
         yield ({"status": "starting", "task": task, "train": len(data.train), "validation": len(data.val)},
-               f"Training on {len(data.train):,} examples, validating on {len(data.val):,}. Expected time ≈ "
-               f"**{estimate.human(per_step * steps)}** ({steps:,} steps × {per_step:.2f} s, measured here).",
+               f"Training on {len(data.train):,} examples, validating on {len(data.val):,}. {expected}",
                *[gr.skip()] * 10)
 
         results = []
@@ -293,6 +310,9 @@ class FinetuneTab:
             record.examples_per_second, record.precision = result.examples_per_second, result.precision
             if not cfg.from_scratch or len(plans) == 1:
                 session_models = session_state.add_model(session_models, task, name, result.best_dir)
+            if share_with_class and self.board.enabled:
+                self.board.share(student_name, name, task, Path(file).name, record.config,
+                                 result.best_metrics.get(metric), metric, result.seconds)
             if result.stopped_early == "cancelled":
                 break
 
@@ -469,6 +489,12 @@ class FinetuneTab:
                                               "word's tag (B- becomes I- after the first piece).")
                 scratch = gr.Checkbox(False, label="Also train from scratch (random init, same budget)",
                                       info="Plots both learning curves: what pre-training buys.")
+        with gr.Row(visible=self.board.enabled):
+            share = gr.Checkbox(False, label="Share this run with the class", elem_id="ft-share",
+                                info="Your instructor sees its settings and score under the name you type; "
+                                     "nobody else sees your runs or models.")
+            student = gr.Textbox(label="Your name, as the class list shows it", max_length=classroom.MAX_NAME,
+                                 elem_id="ft-student")
         with gr.Row():
             train_btn = gr.Button("Train", variant="primary", elem_id="ft-train")
             cancel_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
@@ -544,7 +570,7 @@ class FinetuneTab:
         self.train_event = train_btn.click(
             self.finetune,
             [upload, text_col, label_col, validation, base, strategy, freeze, lora_r, lr, batch, epochs, max_len,
-             warmup, decay, seed, weights, scratch, test_frac, task, all_pieces, session_models, runs],
+             warmup, decay, seed, weights, scratch, test_frac, task, all_pieces, share, student, session_models, runs],
             [results, status, curves, acc_curves, per_class, confusion, wrong, download, session_models, runs,
              runs_table, pick],
             api_name="finetune",

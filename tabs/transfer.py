@@ -20,15 +20,15 @@ from lab.errors import LabInputError
 from lab.lazy import lazy_import
 from tabs.common import QUICK, SLOW, explainer, lane, user_errors
 from tabs.components import Slider
-from training import catalog, transfer
+from training import backends, catalog, transfer, workflows
 from training import learning_curves as curves
 from training.config import TrainConfig
+from training.jobs import JobSpec
 from training.learning_curves import SERIES
 
 contextual = lazy_import("lab.contextual")
 estimate = lazy_import("training.estimate")
 features = lazy_import("training.features")
-loop = lazy_import("training.loop")
 
 POOLING = [("[CLS] vector", "cls"), ("mean of the tokens", "mean")]
 RUN_SUFFIX = " (this session: the rows it trained on)"
@@ -203,8 +203,16 @@ class TransferTab:
         work_dir = session_state.session_dir(self.lab.settings.runs_dir, key) / "curves"
 
         def train_run(config, train, val, out_dir):
-            return loop.train_classifier(config, train, val, out_dir, should_stop=stop.is_set,
-                                         settings=self.lab.settings, hub_online=self.lab.hub.online)
+            """One run as a job on the server's training backend (worker processes by default)."""
+            spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), 64), config,
+                           str(out_dir), self.lab.settings, self.lab.hub.online)
+            job = backends.shared(self.lab.settings).submit(spec)
+            while not job.wait(0.5):
+                if stop.is_set():
+                    job.cancel()
+            if job.error is not None:
+                raise job.error
+            return job.result
 
         def last_layer():
             encoder = self.lab.model("finetune-base", base.base_model)

@@ -216,6 +216,7 @@ def ray_task(spec: JobSpec, events, stop):
     with tempfile.TemporaryDirectory(prefix="lab-ray-run-") as scratch:
         local = replace(spec, output_dir=str(Path(scratch) / "run"), archive=None)
         result = execute(local, events.put, lambda: ray.get(stop.is_set.remote()))
+        result.extra["node"] = ray.get_runtime_context().get_node_id()  # which machine trained it
         return result, _zip_run(Path(local.output_dir))
 
 

@@ -13,6 +13,9 @@ STRATEGIES = {
     "freeze_lower": "Freeze the embeddings and the lower N encoder layers; train the upper layers and the head.",
     "frozen_encoder": "Freeze the whole pretrained encoder; train only the new classification head.",
     "lora": "LoRA adapters: small low-rank matrices added to attention (query/value); the encoder stays frozen.",
+    "features": "Feature extraction: encode the data once with the frozen encoder (cached), then fit only a new "
+                "linear head on the vectors. Seconds instead of minutes; less accurate than fine-tuning "
+                "(classification only).",
 }
 
 

@@ -27,8 +27,9 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 log = logging.getLogger(__name__)
 
 POOLINGS = {
-    "cls": "the [CLS] token's vector (what a classification head reads)",
+    "cls": "the [CLS] token's vector",
     "mean": "the mean of the real tokens' vectors (padding excluded)",
+    "pooler": "the pooler's output (dense + tanh on [CLS]): what a BERT classification head reads; last layer only",
 }
 
 
@@ -60,7 +61,8 @@ def encoder_of(model: PreTrainedModel) -> PreTrainedModel:
 def encode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str], max_length: int = 128,
            pooling: str = "mean", batch_size: int = 32,
            on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """Pooled vectors of ``texts`` from the embeddings and every layer: (layers + 1, len(texts), hidden).
+    """Pooled vectors of ``texts`` from the embeddings and every layer: (layers + 1, len(texts), hidden);
+    with ``pooling="pooler"`` the pooler's output only: (1, len(texts), hidden).
 
     Texts are batched by length (sorted), so a batch is padded to little more than its own texts.
     ``on_batch(done, total)`` reports progress in texts.
@@ -75,13 +77,16 @@ def encode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Se
         rows = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length, padding=True,
                           return_tensors="pt")
-        hidden = encoder(**batch, output_hidden_states=True).hidden_states  # (layers + 1) x (batch, seq, hidden)
-        stacked = torch.stack(hidden).float()  # (layers + 1, batch, seq, hidden)
-        if pooling == "cls":
-            pooled = stacked[:, :, 0]
+        if pooling == "pooler":
+            pooled = encoder(**batch).pooler_output.float()[None]  # (1, batch, hidden)
         else:
-            mask = batch["attention_mask"].to(stacked.dtype)[None, :, :, None]  # (1, batch, seq, 1)
-            pooled = (stacked * mask).sum(2) / mask.sum(2).clamp(min=1)
+            hidden = encoder(**batch, output_hidden_states=True).hidden_states  # (layers + 1) x (batch, seq, hidden)
+            stacked = torch.stack(hidden).float()  # (layers + 1, batch, seq, hidden)
+            if pooling == "cls":
+                pooled = stacked[:, :, 0]
+            else:
+                mask = batch["attention_mask"].to(stacked.dtype)[None, :, :, None]  # (1, batch, seq, 1)
+                pooled = (stacked * mask).sum(2) / mask.sum(2).clamp(min=1)
         if out is None:
             out = np.empty((pooled.shape[0], len(texts), pooled.shape[-1]), dtype=np.float16)
         out[:, rows] = pooled.numpy().astype(np.float16)

@@ -128,7 +128,7 @@ def apply_strategy(model: PreTrainedModel, config: TrainConfig) -> tuple[int, in
         _freeze(embeddings(model))
         for layer in layers[: min(config.freeze_layers, len(layers))]:
             _freeze(layer)
-    elif strategy == "frozen_encoder":
+    elif strategy in ("frozen_encoder", "features"):  # features: the same frozen model, its head fitted at once
         _freeze(model.base_model)  # embeddings, every layer and the pretrained pooler
     elif strategy == "lora":
         add_lora(model, config.lora_r)

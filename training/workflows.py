@@ -145,6 +145,9 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
 def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", label_column: str = "",
             validation_path: str | None = None) -> Prepared:
     """Load, check and split the data (stratified for classification, by context for QA)."""
+    if config.strategy == "features" and task != "classification":
+        raise LabInputError("Feature extraction trains a head on one vector per text: it is for classification. "
+                            "For NER or QA pick another way to train (e.g. frozen encoder).")
     if task == "classification":
         train, summary = tdata.load_for_training(path, text_column or None, label_column or None)
         test = None
@@ -190,6 +193,12 @@ def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: C
     if prepared.task == "ner":
         return tasks.train_token_classifier(config, prepared.train, prepared.val, output_dir, **common,
                                             label_all_pieces=label_all_pieces)
+    if prepared.task == "classification" and config.strategy == "features":
+        from training.feature_head import train_feature_head
+
+        transfer.save_run_data(output_dir, prepared.train, prepared.val)
+        return train_feature_head(config, prepared.train, prepared.val, output_dir, prepared.test, on_event,
+                                  should_stop, settings, hub_online)
     if prepared.task == "classification":
         # the Transfer tab shows this run on the rows it was validated on
         transfer.save_run_data(output_dir, prepared.train, prepared.val)

@@ -42,13 +42,15 @@ def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
     # closing the tab deletes this session's folder (and only it) after the grace period (2 s here)
     mine = [d for d in RUNS_DIR.iterdir() if d.name not in before and (d / "run-1").is_dir()]
     assert len(mine) == 1
-    others = before - {mine[0].name}
+    # a folder no session owns (another test's sessions may end meanwhile: theirs may go, this one must not)
+    bystander = RUNS_DIR / "not-a-session-of-this-test"
+    (bystander / "run-1").mkdir(parents=True, exist_ok=True)
     page.context.close()
     deadline = time.monotonic() + 30
     while mine[0].exists() and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not mine[0].exists()
-    assert others <= {d.name for d in RUNS_DIR.iterdir()}
+    assert (bystander / "run-1").is_dir()
 
 
 def test_start_from_the_sentiment_sample(page):

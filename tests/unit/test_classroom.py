@@ -1,0 +1,47 @@
+"""The class board: only what students share, only for the instructor's token."""
+
+import pandas as pd
+import pytest
+
+from lab.errors import LabInputError
+from training.classroom import ClassBoard, student_name
+
+CONFIG = {"strategy": "features", "learning_rate": 5e-5, "batch_size": 16, "epochs": 3, "max_length": 128,
+          "class_weights": False}
+
+
+def test_names_are_trimmed_and_required():
+    assert student_name("  Ana \n Lee ") == "Ana Lee"
+    assert len(student_name("x" * 100)) == 40
+    with pytest.raises(LabInputError, match="Type a name"):
+        student_name("   ")
+
+
+def test_no_token_means_no_class_view():
+    board = ClassBoard(None)
+    assert not board.enabled and not board.allows("") and not board.allows(None)
+    with pytest.raises(LabInputError, match="instructor's token"):
+        board.check("anything")
+
+
+def test_shared_runs_are_listed_compared_and_exported(tmp_path):
+    board = ClassBoard("s3cret")
+    assert board.allows("s3cret") and not board.allows("s3cre") and not board.allows(None)
+    board.share("Ana", "run-1", "classification", "topics.csv", CONFIG, 0.9, "accuracy", 1.23)
+    board.share("Budi", "run-1", "classification", "topics.csv", {**CONFIG, "strategy": "full"}, 1.0, "accuracy", 30)
+    board.share("Chen", "run-2", "classification", "topics.csv", CONFIG, 0.8, "accuracy", 0.9)
+    frame = board.frame()
+    assert frame["student"].tolist() == ["Ana", "Budi", "Chen"] and frame["seconds"].tolist() == [1.2, 30.0, 0.9]
+    summary = board.by_strategy().set_index("strategy")
+    assert summary.loc["features (classification, accuracy)", "mean score"] == pytest.approx(0.85)
+    assert summary.loc["features (classification, accuracy)", "runs"] == 2
+    exported = pd.read_csv(board.export(tmp_path))
+    assert len(exported) == 3 and "learning_rate" in exported.columns
+
+
+def test_the_board_keeps_the_newest_runs():
+    board = ClassBoard("t", limit=3)
+    for i in range(5):
+        board.share(f"s{i}", "run-1", "classification", "d.csv", CONFIG, 0.5, "accuracy", 1)
+    assert board.frame()["student"].tolist() == ["s2", "s3", "s4"]
+    assert ClassBoard("t").by_strategy().empty

@@ -1,0 +1,85 @@
+"""Feature extraction: the frozen encoder's vectors, a logistic-regression head folded into a plain
+BertForSequenceClassification, and the same files as any run."""
+
+import json
+
+import numpy as np
+import pytest
+from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+from lab.errors import LabInputError
+from lab.settings import Settings
+from tests.tiny import save_tiny
+from training import workflows
+from training.config import TrainConfig
+from training.dataset import TextDataset
+from training.feature_head import fit_head, train_feature_head
+from training.features import predict_labels
+from training.transfer import fit_probe
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+def test_the_folded_head_gives_the_regressions_answers(classes):
+    rng = np.random.default_rng(0)
+    y = [i % classes for i in range(90)]
+    x = rng.normal(size=(90, 6)) * 5 + 3 + np.eye(6)[y] * 4  # scaled and shifted: the folding matters
+    weight, bias = fit_head(x, y, classes, class_weights=False, seed=0)
+    assert weight.shape == (classes, 6) and bias.shape == (classes,)
+    probe = fit_probe(x, y, seed=0)  # the same regression, with its scaler kept apart
+    assert ((x @ weight.T + bias).argmax(1) == probe.predict(x)).all()
+
+
+def test_a_class_missing_from_training_never_wins():
+    x = np.array([[0.0, 1.0], [1.0, 0.0], [0.1, 0.9], [0.9, 0.2]])
+    weight, bias = fit_head(x, [0, 2, 0, 2], 3, class_weights=False, seed=0)
+    assert bias[1] < -1e3 and not (weight[1] != 0).any()
+    assert set((x @ weight.T + bias).argmax(1)) == {0, 2}
+
+
+def test_class_weights_move_the_boundary_towards_the_common_class():
+    rng = np.random.default_rng(1)
+    y = [1] * 10 + [0] * 90
+    x = rng.normal(size=(100, 3)) + np.array(y)[:, None] * 1.2
+    plain = (x @ fit_head(x, y, 2, False, 0)[0].T + fit_head(x, y, 2, False, 0)[1]).argmax(1).sum()
+    weight, bias = fit_head(x, y, 2, True, 0)
+    weighted = (x @ weight.T + bias).argmax(1).sum()
+    assert weighted > plain  # the rare class is predicted more often with balanced weights
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    base = save_tiny(tmp_path_factory.mktemp("features") / "tiny-base", "BertModel")
+    return Settings(offline=True, model_overrides={"finetune-base": str(base)},
+                    cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def _data(n, offset=0):
+    texts = [f"a {'good' if i % 2 else 'bad'} film number {i + offset}" for i in range(n)]
+    return TextDataset(texts, [i % 2 for i in range(n)], ["negative", "positive"])
+
+
+def test_a_feature_run_saves_a_model_that_answers_as_its_head(settings, tmp_path):
+    config = TrainConfig(strategy="features", max_length=16)
+    events = []
+    result = train_feature_head(config, _data(40), _data(12, 100), tmp_path / "run-1", _data(6, 200), events.append,
+                                settings=settings, hub_online=False)
+    assert [e.kind for e in events] == ["eval", "done"]
+    assert result.extra["feature_cache"] == {"train": "miss", "validation": "miss"}
+    assert result.trainable_params == 2 * 32 + 2 and result.total_params > 100_000  # the head only
+    assert 0.0 <= result.best_metrics["accuracy"] <= 1.0 and result.test_report is not None
+    saved = json.loads((tmp_path / "run-1" / "metrics.json").read_text())
+    assert saved["strategy"] == "features" and saved["config"]["strategy"] == "features"
+    model = AutoModelForSequenceClassification.from_pretrained(result.best_dir)
+    tokenizer = AutoTokenizer.from_pretrained(result.best_dir)
+    val = _data(12, 100)
+    predicted = predict_labels(model, tokenizer, val.texts)
+    reloaded = np.mean([p == val.label_names[y] for p, y in zip(predicted, val.labels)])
+    assert reloaded == pytest.approx(result.best_metrics["accuracy"])  # the saved model is the head
+    again = train_feature_head(config, _data(40), _data(12, 100), tmp_path / "run-2", settings=settings,
+                               hub_online=False)
+    assert again.extra["feature_cache"] == {"train": "hit", "validation": "hit"}  # encoded once, for everyone
+
+
+def test_feature_extraction_is_for_classification(tmp_path):
+    with pytest.raises(LabInputError, match="for classification"):
+        workflows.prepare("ner", str(tmp_path / "x.conll"), TrainConfig(strategy="features"))

@@ -1,0 +1,101 @@
+"""The class's shared runs, for the instructor's view: what each student chose to share, nothing else.
+
+Students tick "share with the class" in the Fine-tune tab; each finished run then adds one row
+here (a name they pick, strategy, data, settings, score, time). Only someone who opened the app
+with the host's ``LAB_INSTRUCTOR_TOKEN`` sees the rows (tabs/classroom.py); students never see
+each other's runs or models. The board lives in the server's memory, as a class session does.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from lab.errors import LabInputError
+
+MAX_NAME = 40
+COLUMNS = ["student", "run", "task", "strategy", "data", "score", "metric", "seconds", "learning_rate", "batch_size",
+           "epochs", "max_length", "class_weights", "shared_at"]
+
+
+@dataclass
+class SharedRun:
+    student: str
+    run: str
+    task: str
+    strategy: str
+    data: str
+    score: float | None
+    metric: str
+    seconds: float
+    learning_rate: float
+    batch_size: int
+    epochs: float
+    max_length: int
+    class_weights: bool
+    shared_at: str
+
+
+def student_name(name: str) -> str:
+    """A name as the class board shows it: trimmed, one line, at most MAX_NAME characters, never empty."""
+    name = " ".join((name or "").split())
+    if not name:
+        raise LabInputError("Type a name to share under (any name: the instructor's list shows it).")
+    return name[:MAX_NAME]
+
+
+class ClassBoard:
+    def __init__(self, token: str | None, limit: int = 5000):
+        self.token = token or None
+        self.limit = limit
+        self._runs: list[SharedRun] = []
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self.token is not None
+
+    def allows(self, token: str | None) -> bool:
+        """The instructor's token, compared in constant time; never true when the host set none."""
+        return self.enabled and hmac.compare_digest((token or "").encode(), self.token.encode())
+
+    def check(self, token: str | None) -> None:
+        if not self.allows(token):
+            raise LabInputError("The class view needs the instructor's token: open the app with ?token=... .")
+
+    def share(self, student: str, run: str, task: str, data: str, config: dict, score: float | None, metric: str,
+              seconds: float) -> SharedRun:
+        entry = SharedRun(student_name(student), run, task, config.get("strategy", ""), data, score, metric,
+                          round(seconds, 1), config.get("learning_rate"), config.get("batch_size"),
+                          config.get("epochs"), config.get("max_length"), bool(config.get("class_weights")),
+                          time.strftime("%H:%M:%S"))
+        with self._lock:
+            self._runs.append(entry)
+            del self._runs[:-self.limit]  # a long class day keeps its newest runs
+        return entry
+
+    def frame(self) -> pd.DataFrame:
+        with self._lock:
+            rows = [asdict(r) for r in self._runs]
+        return pd.DataFrame(rows, columns=COLUMNS)
+
+    def by_strategy(self) -> pd.DataFrame:
+        """Mean score by task, metric and strategy, with how many runs: the comparison plot's bars."""
+        frame = self.frame().dropna(subset=["score"])
+        if frame.empty:
+            return pd.DataFrame(columns=["strategy", "mean score", "runs"])
+        grouped = frame.groupby(["task", "metric", "strategy"])["score"]
+        out = pd.DataFrame({"mean score": grouped.mean().round(4), "runs": grouped.size()}).reset_index()
+        out["strategy"] = out["strategy"] + " (" + out["task"] + ", " + out["metric"] + ")"
+        return out[["strategy", "mean score", "runs"]]
+
+    def export(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "class-runs.csv"
+        self.frame().to_csv(path, index=False)
+        return path

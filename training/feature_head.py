@@ -1,0 +1,132 @@
+"""Feature extraction, the lectures' third way: encode the data once with the frozen encoder, then
+train only a new linear head on the vectors.
+
+The vectors are what BERT's sequence classifier feeds its head: the pooler's output (dense + tanh
+on the [CLS] vector). They are cached per (texts, base model, max length) in training/features.py,
+so a class training on the same sample encodes it once. The head is scikit-learn's logistic
+regression on standardised vectors, fitted in well under a second; the standardisation is folded
+into its weights, which become the ``classifier`` layer of a plain ``BertForSequenceClassification``,
+saved like any other run's best checkpoint. So the model the Classification tab loads gives the
+head's answers (to float rounding: the cached vectors are float16), with no code of ours at inference.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer
+
+from lab.settings import Settings
+from training import features
+from training.config import TrainConfig
+from training.dataset import TextDataset
+from training.loop import (
+    BEST,
+    METRICS_FILE,
+    ProgressEvent,
+    TrainResult,
+    _misclassified,
+    build_model,
+    resolve_base_model,
+    save_atomically,
+)
+from training.metrics import classification_report
+
+
+def fit_head(train_x: np.ndarray, train_y: list[int], num_labels: int, class_weights: bool, seed: int):
+    """(weight (num_labels, hidden), bias (num_labels,)) giving the logistic regression's logits on raw vectors."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(train_x)
+    probe = LogisticRegression(max_iter=2000, random_state=seed, class_weight="balanced" if class_weights else None)
+    probe.fit(scaler.transform(train_x), train_y)
+    coef, intercept = probe.coef_, probe.intercept_  # (k or 1, hidden), (k or 1,)
+    # w·((x - mean) / scale) + b == (w / scale)·x + (b - w·(mean / scale))
+    weight = coef / scaler.scale_
+    bias = intercept - coef @ (scaler.mean_ / scaler.scale_)
+    full_w = np.zeros((num_labels, train_x.shape[1]))
+    full_b = np.zeros(num_labels)
+    present = probe.classes_
+    if len(present) == 2 and coef.shape[0] == 1:  # binary: one score s, softmax([0, s]) == sigmoid(s)
+        full_w[present[1]], full_b[present[1]] = weight[0], bias[0]
+    else:
+        full_w[present], full_b[present] = weight, bias
+    # a class missing from the training rows never wins
+    missing = [c for c in range(num_labels) if c not in set(present)]
+    full_b[missing] = -1e4
+    return full_w, full_b
+
+
+def train_feature_head(config: TrainConfig, train: TextDataset, val: TextDataset, output_dir: str | Path,
+                       test: TextDataset | None = None, on_event: Callable | None = None,
+                       should_stop: Callable[[], bool] | None = None, settings: Settings | None = None,
+                       hub_online: bool | None = None) -> TrainResult:
+    """Frozen encoder + logistic-regression head; the same files and result as a fine-tuning run."""
+    started = time.perf_counter()
+    settings = settings or Settings.from_env()
+    output_dir = Path(output_dir)
+    source, display = resolve_base_model(config, settings, hub_online)
+    model = build_model(source, train.label_names, from_scratch=False, seed=config.seed).eval()
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    cache = features.FeatureCache(Path(settings.cache_dir) / "features")
+
+    def encode(part: TextDataset) -> tuple[np.ndarray, bool]:
+        vectors, hit = features.vectors(cache, model, tokenizer, f"pooler:{source}", source, part.texts,
+                                        config.max_length, "pooler")
+        return vectors[-1].astype(np.float32), hit
+
+    (train_x, train_hit), (val_x, val_hit) = encode(train), encode(val)
+    encoded = time.perf_counter()
+    k = len(train.label_names)
+    weight, bias = fit_head(train_x, train.labels, k, config.class_weights, config.seed)
+    with torch.no_grad():
+        model.classifier.weight.copy_(torch.as_tensor(weight, dtype=model.classifier.weight.dtype))
+        model.classifier.bias.copy_(torch.as_tensor(bias, dtype=model.classifier.bias.dtype))
+
+    def probabilities(x: np.ndarray) -> np.ndarray:
+        logits = x @ weight.T + bias
+        logits -= logits.max(axis=1, keepdims=True)
+        exp = np.exp(logits)
+        return exp / exp.sum(axis=1, keepdims=True)
+
+    val_probs = probabilities(val_x)
+    report = classification_report(val.labels, val_probs.argmax(1).tolist(), train.label_names)
+    eps = 1e-12
+    val_loss = float(-np.mean(np.log(val_probs[np.arange(len(val)), val.labels] + eps)))
+    best = {"step": 1, "epoch": 1.0, "val_loss": val_loss, "accuracy": report["accuracy"],
+            "macro_f1": report["macro_f1"]}
+    history = [asdict(ProgressEvent("eval", 1, 1, 1.0, elapsed_s=time.perf_counter() - started, eta_s=0.0,
+                                    metrics={**best, "is_best": True}))]
+    if on_event is not None:
+        on_event(ProgressEvent(**history[0]))
+    best_dir = save_atomically(model, tokenizer, output_dir / BEST)
+    test_report = None
+    if test is not None:
+        test_probs = probabilities(encode(test)[0])
+        test_report = classification_report(test.labels, test_probs.argmax(1).tolist(), train.label_names)
+    seconds = time.perf_counter() - started
+    total = sum(p.numel() for p in model.parameters())
+    trainable = model.classifier.weight.numel() + model.classifier.bias.numel()
+    extra = {"task": "classification", "base_model": display, "base_model_source": source, "strategy": "features",
+             "feature_cache": {"train": "hit" if train_hit else "miss", "validation": "hit" if val_hit else "miss"},
+             "timings": {"encode_s": encoded - started, "total_s": seconds}}
+    misclassified = _misclassified(val, val_probs)
+    result = TrainResult(output_dir, best_dir, history, best, {**report, "val_loss": val_loss}, test_report,
+                         misclassified, None, trainable, total, seconds, len(train) / max(seconds, 1e-9), "fp32",
+                         None, "the head is fitted in fp32", output_dir / METRICS_FILE, extra)
+    (output_dir / METRICS_FILE).write_text(json.dumps({
+        "config": asdict(config), "labels": train.label_names, "best_metrics": best, "val_report": result.val_report,
+        "test_report": test_report, "misclassified": misclassified, "trainable_params": trainable,
+        "total_params": total, "precision": "fp32", "seconds": seconds, **extra, "history": history,
+    }, indent=2, default=str))
+    done = {**best, **({"test_accuracy": test_report["accuracy"]} if test_report else {})}
+    if on_event is not None:
+        on_event(ProgressEvent("done", 1, 1, 1.0, elapsed_s=seconds, eta_s=0.0, metrics=done))
+    return result
