@@ -77,7 +77,7 @@ def test_runs_wait_their_turn_and_cancel_keeps_the_best(workers, settings, tmp_p
 
 
 def test_a_killed_worker_fails_its_run_and_the_next_run_trains(workers, settings, tmp_path):
-    job = workers.submit(_spec(tmp_path, settings, "run-k", epochs=200))
+    job = workers.submit(_spec(tmp_path, settings, "run-k", epochs=50))
     deadline = time.monotonic() + 60
     while job.events.empty() and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -149,7 +149,7 @@ def test_a_run_on_a_ray_cluster_comes_back_to_the_server(ray_head, settings, tmp
     assert (job.result.best_dir / "model.safetensors").is_file()
     assert (tmp_path / "run-ray" / "metrics.json").is_file() and (tmp_path / "run-ray" / "run-ray.zip").is_file()
     assert job.result.extra["node"]  # the Ray node that trained it
-    cancelled = backend.submit(_spec(tmp_path, settings, "run-ray-cancel", epochs=400))
+    cancelled = backend.submit(_spec(tmp_path, settings, "run-ray-cancel", epochs=50))
     deadline = time.monotonic() + 120
     while cancelled.events.empty() and time.monotonic() < deadline:
         time.sleep(0.2)
