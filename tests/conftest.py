@@ -112,6 +112,27 @@ def app_url(app_settings):
     demo.close()
 
 
+INSTRUCTOR_TOKEN = "class-token-123"
+
+
+@pytest.fixture(scope="session")
+def class_url(app_settings):
+    """The test app with an instructor token set, as a host starts it for a class."""
+    import dataclasses
+
+    import app as lab_app
+    from lab.context import Lab
+
+    settings = dataclasses.replace(app_settings, instructor_token=INSTRUCTOR_TOKEN, runs_dir=RUNS_DIR / "class")
+    demo = lab_app.build_app(Lab(settings))
+    demo.queue(default_concurrency_limit=4)
+    port = free_port()
+    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
+                **lab_app.launch_kwargs(demo))
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
 @pytest.fixture(scope="session")
 def client(app_url):
     from gradio_client import Client
