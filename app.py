@@ -137,6 +137,9 @@ def warm_up(settings: Settings) -> None:
     torch.set_num_threads(settings.torch_threads)  # per request; several run at once (lab/settings.py)
     log.info("this machine: %s; inference in %s", machine.describe(), inference_precision(settings.inference_precision))
     lazy.warm()
+    from training import backends
+
+    backends.shared(settings)  # the training workers start now, not when the first student presses Train
 
 
 def serve(settings: Settings) -> None:

@@ -32,6 +32,16 @@ def lane(lab, name: str) -> dict:
     return {"concurrency_id": name, "concurrency_limit": workers}
 
 
+def training_lane(lab) -> dict:
+    """The lane of events that train. Runs go to worker processes that take them in order and say
+    where each waits (training/backends.py), so twice as many handlers as workers are let in: one
+    prepares its data while another's run trains. In the server's own process, one per training."""
+    limit = lab.settings.max_concurrent_trainings
+    if lab.settings.train_backend != "thread" or lab.settings.ray_address:
+        limit *= 2
+    return {"concurrency_id": "training", "concurrency_limit": limit}
+
+
 def table(rows: list[dict], columns: list[str] | None = None) -> dict:
     """Rows as a ``gr.Dataframe`` value, without pandas: a DataFrame built and taken apart again
     for every answer was ~15% of the server's CPU for a /tokenize call (bench/load.py)."""

@@ -23,7 +23,7 @@ from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
 from lab.lazy import lazy_import
-from tabs.common import SLOW, explainer, lane, user_errors
+from tabs.common import SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Number, Slider
 from training import backends, catalog, classroom, hub_push, workflows
 from training.classroom import ClassBoard
@@ -294,7 +294,8 @@ class FinetuneTab:
             finally:
                 with self._lock:
                     self._jobs.pop(key, None)
-                memory.release()  # the run's model, gradients and optimizer state: back to the OS
+                if isinstance(self.backend, backends.ThreadBackend):
+                    memory.release()  # the run's model, gradients and optimizer state: back to the OS
             if job.error is not None:
                 record.status = "failed"
                 if isinstance(job.error, LabInputError):
@@ -370,7 +371,8 @@ class FinetuneTab:
                 **workflows.headline(task, result), "best_metrics": result.best_metrics, "test": test,
                 "seconds": round(result.seconds, 1), "examples_per_second": round(result.examples_per_second, 1),
                 "number_format": result.precision, "trainable_params": result.trainable_params,
-                "total_params": result.total_params, "class_weights": result.class_weights}
+                "total_params": result.total_params, "class_weights": result.class_weights,
+                "trained_on": result.extra.get("node") or result.extra.get("worker") or "the server's process"}
 
     def cancel(self, request: gr.Request = None) -> str:
         key = getattr(request, "session_hash", None) or "cli"
@@ -493,7 +495,7 @@ class FinetuneTab:
             share = gr.Checkbox(False, label="Share this run with the class", elem_id="ft-share",
                                 info="Your instructor sees its settings and score under the name you type; "
                                      "nobody else sees your runs or models.")
-            student = gr.Textbox(label="Your name, as the class list shows it", max_length=classroom.MAX_NAME,
+            student = gr.Textbox("", label="Your name, as the class list shows it", max_length=classroom.MAX_NAME,
                                  elem_id="ft-student")
         with gr.Row():
             train_btn = gr.Button("Train", variant="primary", elem_id="ft-train")
@@ -574,8 +576,7 @@ class FinetuneTab:
             [results, status, curves, acc_curves, per_class, confusion, wrong, download, session_models, runs,
              runs_table, pick],
             api_name="finetune",
-            concurrency_limit=self.lab.settings.max_concurrent_trainings,
-            concurrency_id="training",
+            **training_lane(self.lab),
         )
         try_btn.click(self.predict, [try_text, session_models], [after, before, try_info],
                       api_name="predict_finetuned", **slow)

@@ -18,7 +18,7 @@ from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
 from lab.lazy import lazy_import
-from tabs.common import QUICK, SLOW, explainer, lane, user_errors
+from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Slider
 from training import backends, catalog, transfer, workflows
 from training import learning_curves as curves
@@ -337,8 +337,7 @@ class TransferTab:
         curves_info = gr.Markdown(elem_id="tr-curves-info")
         explainer(CURVES_EXPLAINER)
         curves_run.click(self.learning_curves, [self.data, upload, series, *state], [curve_plot, curve_table, curves_info],
-                         api_name="learning_curves", concurrency_limit=self.lab.settings.max_concurrent_trainings,
-                         concurrency_id="training")
+                         api_name="learning_curves", **training_lane(self.lab))
         curves_cancel.click(self.cancel_curves, None, curves_info, api_name="cancel_learning_curves")
 
         gr.Markdown("### Contextual vs static vectors")

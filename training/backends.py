@@ -141,6 +141,10 @@ class LocalWorkers:
             return job
 
     def _serve(self, worker: _Worker) -> None:
+        try:
+            worker.ensure()  # started now, so the first run does not wait for its imports
+        except WorkerDied as exc:
+            log.warning("%s; trying again with the first run", exc)
         while (job := self._next()) is not None:
             if job.cancelled.is_set():
                 job.finish(error=_cancelled_before_start())

@@ -7,6 +7,7 @@ one batch of the data's typical length, in the precision the run will use.
 from __future__ import annotations
 
 import math
+import threading
 import time
 from functools import lru_cache
 
@@ -49,13 +50,17 @@ def _measure(source: str, batch_size: int, length: int, precision: str) -> float
     return min(times[1:])
 
 
+_MEASURING = threading.Lock()  # a class pressing Train together measures once, not once per student
+
+
 def seconds_per_step(lab, config: TrainConfig, typical_length: int) -> float:
     """Measured seconds for one full-model training step at the data's typical (padded) length."""
     source, _ = resolve_base_model(config, lab.settings, lab.hub.online)
     precision, _ = choose_precision(config.precision, torch.device("cpu"))
     # Batches are padded to their longest text; the 95th percentile is a fair typical length.
     length = max(8, min(config.max_length, typical_length))
-    per_step = _measure(source, config.batch_size, length, precision)
+    with _MEASURING:
+        per_step = _measure(source, config.batch_size, length, precision)
     if config.strategy in ("frozen_encoder", "lora"):
         per_step *= 0.6  # no weight gradients for the frozen encoder: roughly the forward + a third
     return per_step

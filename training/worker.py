@@ -53,6 +53,7 @@ def serve(address: tuple[str, int], key: bytes) -> None:
                 log.debug("run failed", exc_info=True)
                 conn.send(("error", _picklable(exc)))
             else:
+                result.extra["worker"] = f"worker process {os.getpid()}"  # which worker trained it
                 conn.send(("done", result))
 
 
