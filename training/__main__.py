@@ -326,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "a hub id, or 'default'.")
         common = dict(test=test, on_event=ProgressPrinter(), settings=Settings.from_env(), cache_dir=args.cache_dir,
                       log_with=args.log_with, local_models=local_models)
+        if config.strategy == "features" and args.task != "classification":
+            raise LabInputError("--strategy features is for classification: one vector per text.")
         if args.task == "ner":
             from training.tasks import train_token_classifier
 
@@ -336,6 +338,11 @@ def main(argv: list[str] | None = None) -> int:
 
             result = train_qa(config, train, val, args.output, stride=args.stride, max_answer_len=args.max_answer_len,
                               **common)
+        elif config.strategy == "features":  # encode once (cached), fit the head: the Fine-tune tab's fast way
+            from training.feature_head import train_feature_head
+
+            result = train_feature_head(config, train, val, args.output, test, common["on_event"], None,
+                                        common["settings"])
         else:
             result = train_classifier(config, train, val, args.output, **common)
     except (LabInputError, ModelLoadError) as exc:

@@ -83,3 +83,20 @@ def test_a_feature_run_saves_a_model_that_answers_as_its_head(settings, tmp_path
 def test_feature_extraction_is_for_classification(tmp_path):
     with pytest.raises(LabInputError, match="for classification"):
         workflows.prepare("ner", str(tmp_path / "x.conll"), TrainConfig(strategy="features"))
+
+
+def test_the_cli_trains_the_features_way(settings, tmp_path, monkeypatch, capsys):
+    from training.__main__ import main
+
+    monkeypatch.setenv("LAB_MODEL_FINETUNE_BASE", settings.model_overrides["finetune-base"])
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path / "cache"))
+    data = _data(40)
+    csv = tmp_path / "films.csv"
+    csv.write_text("text,label\n" + "".join(f"{t},{data.label_names[y]}\n" for t, y in zip(data.texts, data.labels)))
+    assert main(["--train", str(csv), "--output", str(tmp_path / "out"), "--strategy", "features",
+                 "--test-fraction", "0.2", "--max-length", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "trainable parameters 66 of" in out and "test: accuracy" in out
+    assert (tmp_path / "out" / "best" / "model.safetensors").is_file()
+    assert main(["--task", "ner", "--train", str(csv), "--output", str(tmp_path / "ner"), "--strategy",
+                 "features"]) == 2
