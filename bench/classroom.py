@@ -17,7 +17,7 @@ p95 under 1 s for fill-mask and classify; 0 errors.
 
     python -m bench.classroom                                  # 30 students, features, 50 explorers
     python -m bench.classroom --strategy full --students 6 --explorers 20
-    python -m bench.classroom --ray --students 8 --strategy full --explorers 10
+    python -m bench.classroom --ray --students 6 --strategy full --explorers 10 --workers 2
 """
 
 from __future__ import annotations
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--dataset", default=SAMPLE, help="The catalogue title every student loads.")
     parser.add_argument("--size", default="all 300 rows", help="The size the students pick.")
     parser.add_argument("--epochs", type=float, default=3.0, help="Epochs of each run (not used by features).")
-    parser.add_argument("--workers", type=int, default=2, help="LAB_MAX_TRAININGS: training worker processes.")
+    parser.add_argument("--workers", type=int, default=1, help="LAB_MAX_TRAININGS: training worker processes.")
     parser.add_argument("--ray", action="store_true", help="Train on a local Ray head plus --ray-workers nodes.")
     parser.add_argument("--ray-workers", type=int, default=1, help="Extra local Ray worker nodes (1 CPU each).")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds a student waits at most.")

@@ -97,19 +97,24 @@ def app_settings(tiny_mlm_dir, tiny_cls_dir, tiny_ner_dir, tiny_qa_dir) -> Setti
     })
 
 
-@pytest.fixture(scope="session")
-def app_url(app_settings):
-    """The real app, launched once per test session on a free loopback port."""
+def _serve(settings: Settings):
+    """The real app with ``settings``, launched on a free loopback port until the test session ends."""
     import app as lab_app
     from lab.context import Lab
 
-    demo = lab_app.build_app(Lab(app_settings))
+    demo = lab_app.build_app(Lab(settings))
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
                 **lab_app.launch_kwargs(demo))
     yield f"http://127.0.0.1:{port}/"
     demo.close()
+
+
+@pytest.fixture(scope="session")
+def app_url(app_settings):
+    """The real app, launched once per test session."""
+    yield from _serve(app_settings)
 
 
 INSTRUCTOR_TOKEN = "class-token-123"
@@ -120,17 +125,8 @@ def class_url(app_settings):
     """The test app with an instructor token set, as a host starts it for a class."""
     import dataclasses
 
-    import app as lab_app
-    from lab.context import Lab
-
-    settings = dataclasses.replace(app_settings, instructor_token=INSTRUCTOR_TOKEN, runs_dir=RUNS_DIR / "class")
-    demo = lab_app.build_app(Lab(settings))
-    demo.queue(default_concurrency_limit=4)
-    port = free_port()
-    demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,
-                **lab_app.launch_kwargs(demo))
-    yield f"http://127.0.0.1:{port}/"
-    demo.close()
+    yield from _serve(dataclasses.replace(app_settings, instructor_token=INSTRUCTOR_TOKEN,
+                                          runs_dir=RUNS_DIR / "class"))
 
 
 @pytest.fixture(scope="session")

@@ -28,13 +28,19 @@ def browser():
         b.close()
 
 
-@pytest.fixture
-def page(browser, app_url):
+def open_page(browser, url: str):
+    """A fresh browser context (its own session) on ``url``, once the page has drawn its tabs."""
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     pg = context.new_page()
     pg.set_default_timeout(60_000)
-    pg.goto(app_url)
+    pg.goto(url)
     pg.get_by_role("tab", name="Tokenizer").wait_for()
+    return context, pg
+
+
+@pytest.fixture
+def page(browser, app_url):
+    context, pg = open_page(browser, app_url)
     yield pg
     context.close()
 

@@ -2,20 +2,12 @@
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import open_page
 from tests.conftest import INSTRUCTOR_TOKEN
 
 
-def _open(browser, url):
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    page.goto(url)
-    page.get_by_role("tab", name="Tokenizer").wait_for()
-    return context, page
-
-
 def test_the_instructor_link_shows_the_class_tab(browser, class_url):
-    context, page = _open(browser, f"{class_url}?token={INSTRUCTOR_TOKEN}")
+    context, page = open_page(browser, f"{class_url}?token={INSTRUCTOR_TOKEN}")
     try:
         page.get_by_role("tab", name="Class", exact=True).click()
         page.locator("#class-refresh").click()
@@ -29,7 +21,7 @@ def test_the_instructor_link_shows_the_class_tab(browser, class_url):
 
 def test_a_student_or_a_wrong_token_sees_no_class_tab(browser, class_url):
     for url in (class_url, f"{class_url}?token=guess"):
-        context, page = _open(browser, url)
+        context, page = open_page(browser, url)
         try:
             page.get_by_role("tab", name="Fine-tune").click()
             expect(page.locator("#ft-share")).to_be_visible()
