@@ -43,7 +43,7 @@ def test_every_config_field_is_a_flag_with_its_help():
         assert "--" + f.name.replace("_", "-") in action.option_strings
         assert action.help.startswith(f.metadata["help"])
         assert action.default == f.default
-    assert list(actions["strategy"].choices) == ["full", "freeze_lower", "frozen_encoder", "lora"]
+    assert list(actions["strategy"].choices) == ["full", "freeze_lower", "frozen_encoder", "lora", "features"]
     args = parser.parse_args(["--train", "x.csv", "--output", "o", "--learning-rate", "3e-5", "--class-weights",
                               "--epochs", "0.5", "--strategy", "lora"])
     assert (args.learning_rate, args.class_weights, args.epochs, args.strategy) == (3e-5, True, 0.5, "lora")
