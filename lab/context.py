@@ -40,7 +40,8 @@ class Lab:
             return self._models
 
     def _local(self, task: str, session: dict | None) -> dict[str, str]:
-        return {**self.host_models, **session_state.models_for(session, task)}
+        shipped = registry.shipped_tokenizers(self.settings) if task == "tokenizer" else {}
+        return {**self.host_models, **shipped, **session_state.models_for(session, task)}
 
     def resolve(self, task: str, choice: str | None, session: dict | None = None) -> ModelRef:
         """The model for a user's choice; ``session`` is the browser session's state (lab.session).
@@ -79,7 +80,8 @@ class Lab:
 
     def choices(self, task: str, session: dict | None = None) -> list[str]:
         """Dropdown choices: the registry's, then this session's fine-tuned models for the task."""
-        return registry.choices(task, self.settings, self.hub.online, session_state.models_for(session, task))
+        shipped = registry.shipped_tokenizers(self.settings) if task == "tokenizer" else {}
+        return registry.choices(task, self.settings, self.hub.online, {**shipped, **session_state.models_for(session, task)})
 
     def default_choice(self, task: str) -> str:
         return self.choices(task)[0]

@@ -90,3 +90,32 @@ def contextual_vectors(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     between = _cosine(at[:, None], at[None, :])
     return ContextualVectors(word, tokenizer.convert_ids_to_tokens(piece_ids), sentences, to_static.numpy(),
                              between.numpy(), chosen)
+
+
+@dataclass
+class MaskEffect:
+    line: str
+    pads: int  # [PAD] positions this line gets in the batch
+    with_mask: float  # cosine of its [CLS] vector in the padded batch, mask on, with the line alone
+    without_mask: float  # the same with the mask all ones: padding read as if it were text
+
+
+@torch.inference_mode()
+def mask_effect(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, lines: list[str],
+                max_length: int = 64) -> list[MaskEffect]:
+    """What the attention mask is for, measured: each line's [CLS] vector in a padded batch, with
+    and without the mask, against the line encoded alone (no padding at all)."""
+    lines = [line for line in lines if line.strip()]
+    if len(lines) < 2:
+        raise LabInputError("Write at least two lines of different lengths: padding needs a batch.")
+    encoder = getattr(model, "base_model", model).eval()
+    batch = tokenizer(lines, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
+    masked = encoder(**batch).last_hidden_state[:, 0]  # (lines, hidden)
+    unmasked = encoder(**{**batch, "attention_mask": torch.ones_like(batch["attention_mask"])}).last_hidden_state[:, 0]
+    rows = []
+    for i, line in enumerate(lines):
+        alone = encoder(**tokenizer(line, truncation=True, max_length=max_length,
+                                    return_tensors="pt")).last_hidden_state[0, 0]
+        rows.append(MaskEffect(line, int((batch["attention_mask"][i] == 0).sum()), float(_cosine(masked[i], alone)),
+                               float(_cosine(unmasked[i], alone))))
+    return rows

@@ -192,6 +192,15 @@ def choices(
     return list(dict.fromkeys(items))
 
 
+def shipped_tokenizers(settings: Settings) -> dict[str, str]:
+    """Tokenizers the project ships without weights (assets/tokenizers/: Google's Chinese and multilingual
+    BERT vocabularies, Apache-2.0), by name: the tokenizer views offer them offline."""
+    root = Path(settings.assets_dir) / "tokenizers"
+    if not root.is_dir():
+        return {}
+    return {d.name: str(d) for d in sorted(root.iterdir()) if (d / "tokenizer.json").is_file()}
+
+
 def local_models_from_settings(settings: Settings) -> dict[str, str]:
     """Host-configured local directories, by the name the dropdown shows."""
     return {

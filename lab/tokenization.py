@@ -6,6 +6,7 @@ see how the vocabulary size changes the split without any download.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,57 @@ from lab.errors import LabInputError
 
 if TYPE_CHECKING:  # the tabs import this module to lay out the page, before transformers is imported
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+
+# Scripts written without spaces between words: each character counts as one word-like unit
+# (CJK ideographs, kana, and the CJK compatibility block), as BERT's own tokenizer splits them.
+_NO_SPACE_SCRIPTS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def count_words(text: str) -> int:
+    """Words in ``text``: whitespace-separated chunks, with each CJK character counted on its own
+    ("貓追狗" is 3, "I love 貓" is 3): never "1 word" for a Chinese sentence."""
+    total = 0
+    for chunk in text.split():
+        cjk = len(_NO_SPACE_SCRIPTS.findall(chunk))
+        if not cjk:
+            total += 1
+            continue
+        # "貓追狗。" is 3 words; "BERT模型" is 1 + 2 (the Latin run, then each character)
+        rest = _NO_SPACE_SCRIPTS.sub(" ", chunk).split()
+        total += cjk + sum(1 for r in rest if any(ch.isalnum() for ch in r))
+    return total
+
+
+@dataclass(frozen=True)
+class LanguageRow:
+    language: str
+    tokenizer: str
+    words: int
+    pieces: int  # without [CLS]/[SEP]
+    unknown: int  # [UNK] pieces
+
+    @property
+    def per_word(self) -> float:
+        return self.pieces / max(1, self.words)
+
+    @property
+    def unknown_rate(self) -> float:
+        return self.unknown / max(1, self.pieces)
+
+
+def compare_languages(tokenizers: dict[str, PreTrainedTokenizerBase],
+                      sentences: list[tuple[str, str]]) -> list[LanguageRow]:
+    """Each (language, sentence) through each tokenizer: pieces per word and how many are [UNK].
+    A vocabulary built for one language splits others into many pieces, or gives up ([UNK]):
+    why multilingual models (mBERT, XLM-R) have vocabularies of 100k+ pieces over 100 languages."""
+    rows = []
+    for language, sentence in sentences:
+        for name, tokenizer in tokenizers.items():
+            pieces = tokenizer.tokenize(sentence)
+            rows.append(LanguageRow(language, name, count_words(sentence), len(pieces),
+                                    sum(p == tokenizer.unk_token for p in pieces)))
+    return rows
 
 
 @dataclass(frozen=True)
@@ -177,7 +229,7 @@ def tokenize_batch(
         rows.append(
             BatchRow(
                 line=line,
-                words=len(line.split()),
+                words=count_words(line),
                 tokens=sum(mask),
                 truncated=len(full["input_ids"][i]) > sum(mask),
                 pieces=tokenizer.convert_ids_to_tokens(ids),
