@@ -19,14 +19,16 @@ lab_classify = lazy_import("lab.classify")  # torch: imported after the page is 
 METHOD_CHOICES = [("Integrated gradients", INTEGRATED_GRADIENTS), ("Gradient × input", GRADIENT_X_INPUT)]
 
 EXPLAINER = """
-**A classifier is BERT plus one small layer.** The final vector of `[CLS]` goes through a
-linear layer with one output per label; a softmax turns those scores into the probabilities
-on the left. Fine-tuning trains that layer (and nudges BERT) on labelled examples.
+**A classifier is BERT plus one small layer.** The final vector of `[CLS]` goes through BERT's
+*pooler* (a dense layer and a tanh, pre-trained with the rest), then a linear layer with one
+output per label; a softmax turns those scores into the probabilities on the left. Fine-tuning
+trains that layer (and nudges BERT) on labelled examples.
 
 **Which words mattered?** The highlight asks: if this word's embedding were faded out, how
 much would the score of the winning label change? *Gradient × input* answers with one
 gradient; *integrated gradients* averages the gradient along the way from "no words" to your
-text, which is slower but adds up exactly to the change in score. Blue words pushed towards
+text, which is slower and adds up to the change in score. The average is taken over a few
+steps (a Riemann sum), so the sum is an approximation that more steps make closer. Blue words pushed towards
 the predicted label, orange ones away from it; with "signed" off, the shade only says how
 much a word mattered. BERT reads sub-word pieces (`un ##bel ##ie ##va ##bly`), so a word's
 weight is the sum of its pieces' (hover a word to see them).

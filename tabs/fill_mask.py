@@ -24,7 +24,9 @@ ranks every word of its vocabulary for that slot. The bars are probabilities (so
 vocabulary), so the top guesses of a confident model take most of the 100%.
 
 **Bidirectional context.** Unlike a left-to-right language model, BERT reads the words on
-*both* sides of the mask. Compare "I [MASK] dogs." with "I [MASK] dogs because they bite.".
+*both* sides of the mask: the words *after* it change the guess. Compare "I [MASK] a letter
+to my mother." (the shipped model: *sent* first) with "I [MASK] a letter from my mother."
+(*received* first): only the word after the blank differs.
 
 **Several masks** are predicted independently: each sees the others as `[MASK]`, not as the
 words picked for them. "Score my own words" shows the probability of words you choose.
@@ -34,6 +36,7 @@ EXAMPLES = [
     ["I [MASK] dogs and cats.", 5, ""],
     ["The capital of France is [MASK].", 5, "paris, london, rome"],
     ["He wrote a ___ to his mother.", 5, ""],
+    ["I [MASK] a letter from my mother.", 5, "sent, received"],
     ["The [MASK] was delicious, but the [MASK] was slow.", 5, ""],
 ]
 

@@ -51,8 +51,9 @@ general language knowledge). *Frozen encoder* trains only the new head (fast, we
 the whole class), then only a linear head is fitted on the vectors: seconds instead of minutes,
 at the cost of accuracy, since the encoder never adapts to your task.
 
-**Learning rate, batch size, epochs.** Fine-tuning uses small learning rates (1e-5 to 1e-4): a
-large one wipes out what pre-training learned. Bigger batches give steadier steps.
+**Learning rate, batch size, epochs.** Fine-tuning the whole model uses small learning rates
+(1e-5 to 1e-4): a large one wipes out what pre-training learned. LoRA adapters and a new head on
+a frozen encoder start from scratch and take larger ones (1e-4 to 1e-3). Bigger batches give steadier steps.
 Epochs are passes over the data; watch the validation curve to see when more stop helping.
 
 **Imbalanced classes.** If 90% of your rows are one class, a model that always says that class

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import gradio as gr
 
-from lab import render_ner
+from lab import registry, render_ner
 from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.options import NER_STRATEGIES
@@ -15,11 +17,36 @@ from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, mod
 
 lab_ner = lazy_import("lab.ner")  # torch: imported after the page is served
 
+TYPE_NAMES = {"PER": "person", "ORG": "organisation", "LOC": "place", "MISC": "anything else with a name"}
+
+
+def entity_types(lab: Lab) -> list[str] | None:
+    """The entity types of the model the tab starts with, read from its config (no weights loaded);
+    None for a hub model, whose config is not fetched to lay out the page."""
+    ref = lab.resolve("ner", None)
+    directory = ref.id if ref.kind == "local" else registry.embedded_head_dir("ner", lab.settings) \
+        if ref.kind == "embedded" else None
+    config = Path(directory) / "config.json" if directory else None
+    if config is None or not config.is_file():
+        return None
+    labels = json.loads(config.read_text(encoding="utf-8")).get("id2label", {}).values()
+    return sorted({label[2:] for label in labels if label[:2] in ("B-", "I-")})
+
+
+def explainer_text(lab: Lab) -> str:
+    """The explainer, naming the types the loaded model really has (the shipped head has no MISC)."""
+    types = entity_types(lab)
+    if types is None:
+        said = "The types are the model's own (the table on the right shows every tag it has)."
+    else:
+        said = "This model's types: " + ", ".join(f"{t} ({TYPE_NAMES[t]})" if t in TYPE_NAMES else t
+                                                   for t in types) + "."
+    return EXPLAINER.format(types=said)
+
 EXPLAINER = """
 **Tags per piece.** The model does not find names directly: it gives every sub-word piece a
 tag. `B-PER` means "this piece *begins* a person", `I-PER` "this piece is *inside* one", `O`
-"outside any entity". Types here are PER (person), ORG (organisation), LOC (place) and MISC
-(anything else with a name). The number next to a tag is the model's probability for it.
+"outside any entity". {types} The number next to a tag is the model's probability for it.
 The table on the right shows every piece with its own tag: that is all the model produced.
 
 **From pieces to entities** is plain bookkeeping after the model, and the switch chooses how:
@@ -108,7 +135,7 @@ class NerTab:
         with gr.Accordion("Raw output (what the API returns, in the pipeline's format)", open=False):
             raw = gr.JSON()
         gr.Examples(EXAMPLES, [text, aggregation])
-        explainer(EXPLAINER)
+        explainer(explainer_text(self.lab))
         models = [self.model] + ([session_models] if session_models is not None else [])
         event = dict(fn=self.ner, inputs=[text, aggregation, *models],
                      outputs=[highlighted, entities, pieces, info, raw], **lane(self.lab, QUICK))

@@ -1,0 +1,55 @@
+"""What the explainers say is true of what the app shows: their worked examples run on the shipped
+models, and their numbers are the models' own."""
+
+import pytest
+
+from lab import fill_mask
+from lab.context import Lab
+from lab.settings import Settings
+from tabs import classification, finetune, tokenizer
+from tabs import fill_mask as fill_mask_tab
+from tabs.ner import explainer_text
+
+
+@pytest.fixture(scope="module")
+def lab():
+    return Lab(Settings(offline=True))
+
+
+def test_the_bidirectional_example_flips_with_the_shipped_model(lab):
+    loaded = lab.model("fill-mask")
+    top = {}
+    for word in ("to", "from"):
+        text = f"I [MASK] a letter {word} my mother."
+        assert text in fill_mask_tab.EXPLAINER.replace("\n", " ")
+        top[word] = fill_mask.fill_mask(loaded.model, loaded.tokenizer, text, top_k=1).masks[0].candidates[0].token
+    assert top == {"to": "sent", "from": "received"}  # only the word after the blank differs
+    assert "*sent* first" in fill_mask_tab.EXPLAINER and "*received* first" in fill_mask_tab.EXPLAINER
+
+
+def test_the_ner_explainer_lists_the_types_the_model_has(lab):
+    text = explainer_text(lab)
+    assert "LOC (place), ORG (organisation), PER (person)." in text
+    assert "MISC" not in text  # the shipped WikiANN head has none
+
+
+def test_vocabulary_sizes_are_said_of_the_right_models(lab):
+    said = tokenizer.EXPLAINER.replace("\n", " ")
+    assert "about 30,000 for English BERT" in said
+    assert len(lab.model("tokenizer").tokenizer) == 30_522
+    assert f"{len(lab.model('tokenizer', 'bert-base-chinese').tokenizer):,} for Chinese BERT" in said
+    assert f"{len(lab.model('tokenizer', 'bert-base-multilingual-cased').tokenizer):,} for multilingual" in said
+
+
+def test_the_classifier_explainer_mentions_the_pooler_and_the_approximation(lab):
+    said = classification.EXPLAINER.replace("\n", " ")
+    assert "*pooler* (a dense layer and a tanh" in said
+    assert "Riemann sum" in said and "exactly" not in said
+    model = lab.model("classification").model
+    pooler = model.bert.pooler
+    assert pooler.dense.out_features == model.config.hidden_size and type(pooler.activation).__name__ == "Tanh"
+
+
+def test_the_learning_rate_advice_covers_lora_and_new_heads():
+    said = finetune.EXPLAINER.replace("\n", " ")
+    assert "LoRA adapters and a new head on a frozen encoder" in said and "(1e-4 to 1e-3)" in said
