@@ -26,6 +26,7 @@ from tabs.classification import ClassificationTab  # noqa: E402
 from tabs.classroom import ClassTab  # noqa: E402
 from tabs.fill_mask import FillMaskTab  # noqa: E402
 from tabs.finetune import FinetuneTab  # noqa: E402
+from tabs.lessons import LessonsTab  # noqa: E402
 from tabs.models import ModelsTab  # noqa: E402
 from tabs.ner import NerTab  # noqa: E402
 from tabs.qa import QaTab  # noqa: E402
@@ -57,6 +58,7 @@ TABS = [
     ("Fine-tune", FinetuneTab),
     ("Transfer", TransferTab),
     ("Models", ModelsTab),
+    ("Lessons", LessonsTab),
 ]
 
 
@@ -72,7 +74,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
         # student's model is never listed in another student's tabs.
         session_models = gr.State(session.empty())
         tabs = {}
-        with gr.Tabs():
+        with gr.Tabs() as main_tabs:
             for title, tab_class in TABS:
                 with gr.Tab(title, id=title.lower().replace(" ", "-")):
                     tabs[title] = tab_class(lab)
@@ -84,6 +86,9 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
         # A model fine-tuned here shows up at once in the tab that uses it (this session only).
         tabs["Fine-tune"].link({"classification": tabs["Classification"].model, "ner": tabs["NER"].model,
                                 "qa": tabs["Question answering"].model})
+        # A lesson's button opens its tab with the step's inputs filled in.
+        tabs["Lessons"].connect(demo, main_tabs, {key: box for tab in tabs.values()
+                                                  for key, box in getattr(tab, "lesson_inputs", {}).items()})
         transfer = tabs["Transfer"]
         tabs["Fine-tune"].train_event.then(transfer.refresh, session_models, [transfer.data, transfer.model],
                                            api_visibility="private")

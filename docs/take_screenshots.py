@@ -112,9 +112,20 @@ def transfer(page, expect) -> None:
     expect(page.locator("#tr-curves-info")).to_contain_text("Done", timeout=600_000)
 
 
+def lessons(page, expect) -> None:
+    """The crosslingual step in Traditional Chinese, its self-check revealed."""
+    page.get_by_role("tab", name="Lessons").click()
+    page.locator("#lesson-language").get_by_text("繁體中文").click()
+    page.locator("#lesson-step input").click()
+    page.get_by_role("option", name="9.", exact=False).first.click()
+    page.locator("#lesson-answer label").first.click()
+    page.locator("#lesson-check").click()
+    expect(page.locator("#lesson-feedback")).not_to_be_empty()
+
+
 SHOTS = {"tokenizer": tokenizer, "attention": attention, "fill-mask": fill_mask, "classification": classification,
          "ner": ner, "qa": qa, "fine-tune": fine_tune, "transfer": transfer,
-         "models": models}
+         "models": models, "lessons": lessons}
 
 
 def main(argv: list[str] | None = None) -> list[Path]:

@@ -92,6 +92,7 @@ class ClassificationTab:
         with gr.Row():
             with gr.Column(scale=3):
                 text = gr.Textbox(label="Text", value=EXAMPLES[0][0], lines=3, elem_id="cls-text")
+                self.lesson_inputs = {"cls-text": text}  # what the Lessons tab may fill in
             with gr.Column(scale=1):
                 self.model = model_dropdown(self.lab, "classification")
                 method = gr.Radio(METHOD_CHOICES, value=INTEGRATED_GRADIENTS, label="Saliency method",

@@ -71,6 +71,7 @@ class FillMaskTab:
             with gr.Column(scale=3):
                 text = gr.Textbox(label="Text with [MASK] or ___", value="I [MASK] dogs and cats.", lines=2,
                                   elem_id="fm-text")
+                self.lesson_inputs = {"fm-text": text}  # what the Lessons tab may fill in
                 targets = gr.Textbox(label="Score my own words (optional, comma-separated)",
                                      placeholder="love, hate, feed", value="", elem_id="fm-targets")
             with gr.Column(scale=1):

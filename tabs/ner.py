@@ -115,6 +115,7 @@ class NerTab:
         with gr.Row():
             with gr.Column(scale=3):
                 text = gr.Textbox(label="Text", value=EXAMPLES[0][0], lines=2, elem_id="ner-text")
+                self.lesson_inputs = {"ner-text": text}  # what the Lessons tab may fill in
             with gr.Column(scale=1):
                 self.model = model_dropdown(self.lab, "ner")
                 run = gr.Button("Find entities", variant="primary", elem_id="ner-run")

@@ -130,6 +130,7 @@ class QaTab:
             with gr.Column(scale=3):
                 question = gr.Textbox(label="Question", value=EXAMPLES[0][0], elem_id="qa-question")
                 context = gr.Textbox(label="Context", value=LIGHTHOUSE, lines=6, elem_id="qa-context")
+                self.lesson_inputs = {"qa-question": question, "qa-context": context}  # for the Lessons tab
             with gr.Column(scale=1):
                 self.model = model_dropdown(self.lab, "qa")
                 top_k = Slider(1, QA_MAX_TOP_K, value=5, step=1, label="Top-k candidates")

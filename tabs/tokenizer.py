@@ -171,6 +171,7 @@ class TokenizerTab:
             with gr.Column(scale=1):
                 model = model_dropdown(self.lab, "tokenizer", "Tokenizer")
                 run = gr.Button("Tokenize", variant="primary", elem_id="tok-run")
+        self.lesson_inputs = {"tok-text": text}  # what the Lessons tab may fill in
         summary = gr.Markdown(elem_id="tok-summary")
         chips = gr.HTML(label="Pieces")
         source = gr.HTML(label="Where each piece came from")

@@ -1,0 +1,72 @@
+"""Lessons tab: the lecture as short steps (lab/lessons.py, one data file per language), each with a
+button that opens the live tab with the step's inputs filled in, and a self-check question."""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from lab import lessons
+from lab.context import Lab
+from tabs.common import user_errors
+
+CHOOSE = {"en": "Your answer", "id": "Jawaban Anda", "zh-Hant": "你的答案"}
+REVEAL = {"en": "Check", "id": "Periksa", "zh-Hant": "看答案"}
+
+
+class LessonsTab:
+    def __init__(self, lab: Lab):
+        self.lab = lab
+
+    @staticmethod
+    def _choices(language: str) -> list[tuple[str, str]]:
+        return [(f"{i + 1}. {s.title}", s.id) for i, s in enumerate(lessons.steps(language))]
+
+    @user_errors
+    def show(self, language: str, step_id: str | None = None):
+        """A step's text, its button, and its question (the first step when none is chosen)."""
+        steps = lessons.steps(language)
+        current = lessons.step(language, step_id) if step_id in {s.id for s in steps} else steps[0]
+        body = f"## {current.title}\n\n{current.body}\n\n**{current.check.question}**"
+        choices = [(text, i) for i, text in enumerate(current.check.choices)]
+        return (gr.update(choices=self._choices(language), value=current.id), body,
+                gr.update(value=current.label), gr.update(choices=choices, value=None, label=CHOOSE[language]),
+                gr.update(value=REVEAL[language]), "")
+
+    @user_errors
+    def check(self, language: str, step_id: str, choice: int | None = None) -> str:
+        return lessons.reveal(language, step_id, None if choice is None else int(choice))[1]
+
+    def start(self, request: gr.Request):
+        """The browser's language, when the lessons have it."""
+        language = lessons.language_from_header(request.headers.get("accept-language") if request else None)
+        return (language, *self.show(language, None))
+
+    def build(self, session_models: gr.State | None = None) -> None:
+        with gr.Row():
+            self.language = gr.Radio([(name, key) for key, name in lessons.LANGUAGES.items()], value="en",
+                                     label="Language / Bahasa / 語言", elem_id="lesson-language")
+            self.step = gr.Dropdown(self._choices("en"), value=lessons.steps("en")[0].id, label="Step",
+                                    elem_id="lesson-step")
+        self.body = gr.Markdown(elem_id="lesson-body")
+        self.try_it = gr.Button(lessons.steps("en")[0].label, variant="primary", elem_id="lesson-try")
+        self.answer = gr.Radio([], label=CHOOSE["en"], elem_id="lesson-answer")
+        self.reveal = gr.Button(REVEAL["en"], elem_id="lesson-check")
+        self.feedback = gr.Markdown(elem_id="lesson-feedback")
+        outputs = [self.step, self.body, self.try_it, self.answer, self.reveal, self.feedback]
+        self.language.input(self.show, [self.language, self.step], outputs, api_visibility="private")
+        self.step.input(self.show, [self.language, self.step], outputs, api_name="lesson")
+        self.reveal.click(self.check, [self.language, self.step, self.answer], self.feedback, api_name="check_lesson")
+
+    def connect(self, demo: gr.Blocks, tabs: gr.Tabs, inputs: dict[str, gr.components.Component]) -> None:
+        """The step's button opens its tab and fills its inputs; the page opens in the browser's language."""
+        targets = [inputs[key] for key in lessons.INPUTS if key in inputs]
+        keys = [key for key in lessons.INPUTS if key in inputs]
+
+        def open_step(language: str, step_id: str):
+            current = lessons.step(language, step_id)
+            return (gr.Tabs(selected=current.tab),
+                    *[current.inputs[key] if key in current.inputs else gr.skip() for key in keys])
+
+        self.try_it.click(open_step, [self.language, self.step], [tabs, *targets], api_visibility="private")
+        demo.load(self.start, None, [self.language, self.step, self.body, self.try_it, self.answer, self.reveal,
+                                     self.feedback], api_visibility="private")

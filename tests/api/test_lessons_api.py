@@ -1,0 +1,26 @@
+"""The Lessons tab's endpoints: a step in a language, and the self-check's answer."""
+
+import pytest
+from gradio_client.exceptions import AppError
+
+
+def test_a_step_in_each_language(client):
+    titles = {}
+    for language in ("en", "id", "zh-Hant"):
+        # the buttons' new labels travel to the page only: the API returns step, text, answer choices, feedback
+        step, body, answer, feedback = client.predict(language, "qa-spans", api_name="/lesson")
+        assert step["value"] == "qa-spans" and len(step["choices"]) == 9
+        assert body.startswith("## ") and len(answer["choices"]) >= 3 and feedback == ""
+        titles[language] = body.splitlines()[0]
+    assert len(set(titles.values())) == 3  # three languages, three titles
+
+
+def test_the_self_check_explains_right_and_wrong(client):
+    right = None
+    for choice in range(3):
+        text = client.predict("en", "tokenizer", choice, api_name="/check_lesson")
+        assert text.startswith(("✅", "❌"))
+        right = choice if text.startswith("✅") else right
+    assert right is not None
+    with pytest.raises(AppError, match="Pick an answer"):
+        client.predict("en", "tokenizer", None, api_name="/check_lesson")

@@ -1,0 +1,53 @@
+"""The Lessons tab's data: every language has the same steps, each opening a real tab with real
+inputs, and each self-check has one right answer and an explanation per choice."""
+
+import pytest
+
+from lab import lessons
+from lab.errors import LabInputError
+
+LECTURE = ["why-transfer", "pretrain-finetune", "tokenizer", "mlm-bidirectional", "three-ways", "hyperparameters",
+           "imbalance", "qa-spans", "crosslingual"]
+
+
+@pytest.mark.parametrize("language", list(lessons.LANGUAGES))
+def test_every_language_walks_the_whole_lecture(language):
+    steps = lessons.steps(language)
+    assert [s.id for s in steps] == LECTURE
+    english = {s.id: s for s in lessons.steps("en")}
+    for step in steps:
+        assert step.title and len(step.body) > 80 and step.label
+        assert (step.tab, sorted(step.inputs)) == (english[step.id].tab, sorted(english[step.id].inputs))
+        assert len(step.check.choices) == len(english[step.id].check.choices) >= 3
+        assert step.check.answer == english[step.id].check.answer  # the same question in every language
+    if language != "en":  # written in the language, not copied
+        assert sum(s.body != english[s.id].body for s in steps) == len(steps)
+
+
+def test_the_worked_examples_are_what_the_app_answers():
+    steps = {s.id: s for s in lessons.steps("en")}
+    assert steps["mlm-bidirectional"].inputs == {"fm-text": "I [MASK] a letter from my mother."}
+    assert "received" in steps["mlm-bidirectional"].body  # tests/unit/test_explainers.py checks the model
+    assert steps["qa-spans"].tab == "question-answering" and set(steps["qa-spans"].inputs) == {"qa-question",
+                                                                                               "qa-context"}
+
+
+def test_revealing_an_answer_explains_it():
+    step = lessons.steps("en")[0]
+    right, text = lessons.reveal("en", step.id, step.check.answer)
+    assert right and text.startswith("✅") and step.check.explanations[step.check.answer] in text
+    wrong = (step.check.answer + 1) % len(step.check.choices)
+    right, text = lessons.reveal("en", step.id, wrong)
+    assert not right and text.startswith("❌") and step.check.choices[step.check.answer] in text
+    with pytest.raises(LabInputError, match="Pick an answer"):
+        lessons.reveal("en", step.id, None)
+    with pytest.raises(LabInputError, match="No step"):
+        lessons.step("en", "nope")
+    with pytest.raises(LabInputError, match="No lessons"):
+        lessons.steps("fr")
+
+
+@pytest.mark.parametrize("header, language", [("id-ID,id;q=0.9,en;q=0.8", "id"), ("zh-TW,zh;q=0.9", "zh-Hant"),
+                                              ("en-US,en", "en"), ("fr-FR,fr", "en"), (None, "en")])
+def test_the_browser_language_picks_the_lessons(header, language):
+    assert lessons.language_from_header(header) == language
