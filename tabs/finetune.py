@@ -271,7 +271,7 @@ class FinetuneTab:
             runs.append(record)
             out_dir = session_dir / name
 
-            archive = out_dir / f"{name}-{session_dir.name}.zip" if cfg is plans[0] else None
+            archive = self._download_path(session_dir.name, name) if cfg is plans[0] else None
             job = self.backend.submit(JobSpec(data, cfg, str(out_dir), self.lab.settings, self.lab.hub.online,
                                               bool(label_all_pieces), str(archive) if archive else None))
             with self._lock:
@@ -330,14 +330,19 @@ class FinetuneTab:
             per,
             confusion,
             mistakes,
-            archive := str(Path(main.best_dir).parent / f"{main.name}-{session_dir.name}.zip"),
+            str(self._download_path(session_dir.name, main.name)),
             session_models,
             runs,
             runs_frame(runs),
             gr.update(choices=[r.name for r in runs], value=[r.name for r in runs[-len(plans):]]),
         )
-        # Gradio has copied the zip into its cache to serve it (the output above): one copy is enough.
-        Path(archive).unlink(missing_ok=True)
+
+    @staticmethod
+    def _download_path(session: str, run: str) -> Path:
+        """Where the worker writes a run's zip: in Gradio's own cache, which Gradio serves as it is (a
+        file outside it would be hashed and copied in, 90 MB in the server's process for every run).
+        ``run-N-<session>.zip``, so the session's end finds and deletes it (lab/session.py cached_zips)."""
+        return Path(gradio_utils.get_upload_folder()) / f"lab-{session}" / f"{run}-{session}.zip"
 
     @staticmethod
     def _live(record: RunRecord, task: str) -> dict:

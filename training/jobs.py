@@ -80,6 +80,7 @@ def execute(spec: JobSpec, on_event: Callable, should_stop: Callable[[], bool]):
 def write_zip(directory: Path, target: Path) -> Path:
     """``directory``'s files in a zip that from_pretrained loads once unpacked. Stored, not deflated:
     float weights barely compress, and deflating 90 MB costs seconds of CPU."""
+    target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
         for path in sorted(directory.rglob("*")):
