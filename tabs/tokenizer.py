@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gradio as gr
+import pandas as pd
 
 from lab import registry, render
 from lab.context import Lab
@@ -154,8 +155,6 @@ class TokenizerTab:
         frame = [{"language": r.language, "tokenizer": r.tokenizer, "words": r.words, "pieces": r.pieces,
                   "pieces per word": round(r.per_word, 2), "[UNK]": r.unknown,
                   "[UNK] share": round(r.unknown_rate, 3)} for r in rows]
-        import pandas as pd
-
         # one bar per (language, tokenizer), side by side (bars of one x would stack), in the table's order
         bars = pd.DataFrame([{**row, "bar": f"{row['language']} / {row['tokenizer']}"} for row in frame])
         return table(frame), gr.update(value=bars, sort=list(bars["bar"]))

@@ -28,7 +28,7 @@ from multiprocessing.connection import Listener
 from pathlib import Path
 
 from lab.settings import Settings
-from training.jobs import Job, JobSpec, execute
+from training.jobs import Job, JobSpec, execute, write_zip, zip_directory
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -204,15 +204,6 @@ def _cancelled_before_start() -> Exception:
 # ------------------------------------------------------------------------------------- Ray
 
 
-def _zip_run(directory: Path) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for path in sorted(directory.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(directory))
-    return buffer.getvalue()
-
-
 def ray_task(spec: JobSpec, events, stop):
     """What a Ray worker runs: the same ``execute`` in a scratch folder, then the run's files as bytes."""
     import ray
@@ -221,7 +212,9 @@ def ray_task(spec: JobSpec, events, stop):
         local = replace(spec, output_dir=str(Path(scratch) / "run"), archive=None)
         result = execute(local, events.put, lambda: ray.get(stop.is_set.remote()))
         result.extra["node"] = ray.get_runtime_context().get_node_id()  # which machine trained it
-        return result, _zip_run(Path(local.output_dir))
+        buffer = io.BytesIO()
+        zip_directory(Path(local.output_dir), buffer)
+        return result, buffer.getvalue()
 
 
 class _Flag:
@@ -295,8 +288,6 @@ def _unpack_run(result, files: bytes, spec: JobSpec):
     if result.metrics_path is not None:
         result.metrics_path = out / Path(result.metrics_path).relative_to(old)
     if spec.archive:
-        from training.jobs import write_zip
-
         write_zip(result.best_dir, Path(spec.archive))
     return result
 

@@ -77,15 +77,21 @@ def execute(spec: JobSpec, on_event: Callable, should_stop: Callable[[], bool]):
     return result
 
 
-def write_zip(directory: Path, target: Path) -> Path:
-    """``directory``'s files in a zip that from_pretrained loads once unpacked. Stored, not deflated:
-    float weights barely compress, and deflating 90 MB costs seconds of CPU."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    with zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+def zip_directory(directory: Path, into) -> None:
+    """``directory``'s files, relative to it, into ``into`` (a path or a binary file). Stored, not
+    deflated: float weights barely compress, and deflating 90 MB costs seconds of CPU."""
+    with zipfile.ZipFile(into, "w", zipfile.ZIP_STORED) as archive:
         for path in sorted(directory.rglob("*")):
             if path.is_file():
                 archive.write(path, path.relative_to(directory))
+
+
+def write_zip(directory: Path, target: Path) -> Path:
+    """``directory`` as a zip that from_pretrained loads once unpacked, written under a temporary
+    name and renamed into place, so a download never finds half a file."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    zip_directory(directory, tmp)
     tmp.replace(target)
     return target
 
