@@ -18,14 +18,16 @@ gradio_import.skip_stub_writing()  # before gradio's first import: ~3 s less to 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from lab import batching, gradio_sessions, lazy, logs, machine, memory, session  # noqa: E402
+from lab import batching, gradio_sessions, i18n, lazy, logs, machine, memory, session  # noqa: E402
 from lab.context import Lab  # noqa: E402
 from lab.precision import inference_precision  # noqa: E402
 from lab.settings import ASSETS_DIR, Settings  # noqa: E402
+from tabs import i18n as i18n_tabs  # noqa: E402
 from tabs.classification import ClassificationTab  # noqa: E402
 from tabs.classroom import ClassTab  # noqa: E402
 from tabs.fill_mask import FillMaskTab  # noqa: E402
 from tabs.finetune import FinetuneTab  # noqa: E402
+from tabs.i18n import t  # noqa: E402
 from tabs.lessons import LessonsTab  # noqa: E402
 from tabs.models import ModelsTab  # noqa: E402
 from tabs.ner import NerTab  # noqa: E402
@@ -37,11 +39,6 @@ from training.data import DataLimits  # noqa: E402
 log = logging.getLogger("lab.app")  # in the server's log with lab's own lines (lab/logs.py)
 
 TITLE = "BERT Transfer Lab"
-INTRO = (
-    "# BERT Transfer Lab\n"
-    "Pre-train, then fine-tune: look inside BERT's tokenizer and masked-LM, then use and "
-    "fine-tune models for classification, NER and question answering."
-)
 
 # Gradio recomputes the summary behind its /monitoring page (a pandas DataFrame of up to 10,000
 # past events) after every event: 8-15 ms of CPU per request here, a third of a quick answer's
@@ -49,6 +46,7 @@ INTRO = (
 GRADIO_QUEUE_ENV = {"GRADIO_ANALYTICS_CACHE_FREQUENCY": "100", "GRADIO_ANALYTICS_MAX_EVENTS": "1000"}
 
 # Each entry: (tab title, tab class). A tab class takes the Lab; .build(session_models) lays it out.
+# The title names the tab in code; the page shows it in the student's language (app.tab.<id>).
 TABS = [
     ("Tokenizer", TokenizerTab),
     ("Fill-mask", FillMaskTab),
@@ -62,26 +60,32 @@ TABS = [
 ]
 
 
+def tab_id(title: str) -> str:
+    return title.lower().replace(" ", "-")
+
+
 def build_app(lab: Lab | None = None) -> gr.Blocks:
     lab = lab or Lab(Settings.from_env())
     gradio_sessions.install()  # a new session builds its ~300 component configs on demand, not up front
     with gr.Blocks(title=TITLE) as demo:
-        gr.Markdown(INTRO)
+        with gr.Row(equal_height=True):
+            gr.Markdown(t("app.intro"), elem_id="intro")
+            language = i18n_tabs.language_switch()
         notice = lab.offline_notice()
         if notice:
             gr.Markdown(f"📴 {notice}", elem_classes="lab-banner", elem_id="offline-notice")
         # Models fine-tuned in this browser session (lab/session.py). Per session, so one
         # student's model is never listed in another student's tabs.
         session_models = gr.State(session.empty())
-        tabs = {}
+        tabs, titles = {}, {}
         with gr.Tabs() as main_tabs:
             for title, tab_class in TABS:
-                with gr.Tab(title, id=title.lower().replace(" ", "-")):
+                with gr.Tab(t(f"app.tab.{tab_id(title)}"), id=tab_id(title)) as titles[tab_id(title)]:
                     tabs[title] = tab_class(lab)
                     tabs[title].build(session_models)
             board = tabs["Fine-tune"].board
             if board.enabled:  # the instructor's view, shown only to a page opened with ?token=
-                with gr.Tab("Class", id="class", visible=False) as class_tab:
+                with gr.Tab(t("app.tab.class"), id="class", visible=False) as class_tab:
                     ClassTab(lab, board).build(class_tab, demo)
         # A model fine-tuned here shows up at once in the tab that uses it (this session only).
         tabs["Fine-tune"].link({"classification": tabs["Classification"].model, "ner": tabs["NER"].model,
@@ -94,28 +98,38 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                                            api_visibility="private")
         # Closing the browser tab stops its training and deletes its models.
         demo.unload(tabs["Fine-tune"].end_session)
-        with gr.Accordion("Limits of this server", open=False):
-            gr.Markdown(limits_text(lab.settings))
+        with gr.Accordion(t("app.limits"), open=False):
+            limits = gr.Markdown(limits_text(lab.settings), elem_id="limits")
+        # The page opens in the browser's language (or the one chosen before); the switch changes
+        # Gradio's labels in the browser and what the server wrote: examples, lessons, limits.
+        # Gradio re-translates a tab's title only once the tab is shown: the titles are sent again.
+        localized = [tab for tab in tabs.values() if hasattr(tab, "localize")]
+        outputs = [limits, *titles.values(), *[box for tab in localized for box in tab.localized_outputs]]
+
+        def localize(language: str) -> list:
+            return [limits_text(lab.settings, language),
+                    *[gr.Tab(label=t(f"app.tab.{key}")) for key in titles],
+                    *[update for tab in localized for update in tab.localize(language)]]
+
+        i18n_tabs.connect(demo, language, outputs, localize)
     demo.lab = lab  # tests and benchmarks reach the same model cache
     demo.lab_tabs = tabs
     return demo
 
 
-def limits_text(settings: Settings) -> str:
+def limits_text(settings: Settings, language: str = i18n.DEFAULT) -> str:
     """The caps a host set (lab/settings.py, training/data.py DataLimits), stated to users."""
     data = DataLimits.from_env()
-    return (
-        f"- Uploads: at most {data.max_bytes / 2**20:.0f} MB, {data.max_rows:,} rows, {data.max_classes:,} classes, "
-        f"{data.max_text_chars:,} characters per text (LAB_MAX_UPLOAD_MB, LAB_MAX_ROWS, LAB_MAX_CLASSES, LAB_MAX_UPLOAD_TEXT_CHARS).\n"
-        f"- Text boxes: at most {settings.max_text_chars:,} characters (LAB_MAX_TEXT_CHARS).\n"
-        f"- Labels: at most {data.max_label_chars} characters each; JSON files: SQuAD's shape, not nested deeper.\n"
-        f"- Training: {settings.max_concurrent_trainings} at a time (others wait in the queue), "
-        f"at most {settings.max_train_minutes:g} minutes and {settings.max_train_memory_mb / 1024:.1f} GB of memory "
-        f"each, estimated before it starts (LAB_MAX_TRAININGS, LAB_MAX_TRAIN_MINUTES, LAB_MAX_TRAIN_MEMORY_MB).\n"
-        f"- Your fine-tuned models are yours alone. When you close the tab they are deleted, with their "
-        f"downloads and your uploads, {settings.session_grace_minutes:g} minutes later (LAB_SESSION_GRACE_MINUTES): "
-        "a connection that drops and comes back keeps them."
-    )
+    lines = [
+        i18n.text("app.limits.uploads", language, mb=f"{data.max_bytes / 2**20:.0f}", rows=f"{data.max_rows:,}",
+                  classes=f"{data.max_classes:,}", chars=f"{data.max_text_chars:,}"),
+        i18n.text("app.limits.text", language, chars=f"{settings.max_text_chars:,}"),
+        i18n.text("app.limits.labels", language, chars=data.max_label_chars),
+        i18n.text("app.limits.training", language, trainings=settings.max_concurrent_trainings,
+                  minutes=f"{settings.max_train_minutes:g}", gb=f"{settings.max_train_memory_mb / 1024:.1f}"),
+        i18n.text("app.limits.sessions", language, minutes=f"{settings.session_grace_minutes:g}"),
+    ]
+    return "\n".join(lines)
 
 
 def launch_kwargs(demo: gr.Blocks | None = None) -> dict:
@@ -127,6 +141,7 @@ def launch_kwargs(demo: gr.Blocks | None = None) -> dict:
     )
     return {
         "theme": theme,
+        "i18n": i18n_tabs.I18N,  # the labels' words in every language (assets/i18n)
         "css_paths": [ASSETS_DIR / "style.css"],
         # Refused by the server before a byte reaches our code; DataLimits says it in words.
         "max_file_size": DataLimits.from_env().max_bytes,

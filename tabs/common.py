@@ -9,9 +9,11 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from lab import i18n
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
 from lab.registry import embedded_head_dir, no_head_message
 from lab.tokenization import check_unicode
+from tabs.i18n import request_language, t
 
 if TYPE_CHECKING:
     from lab.loading import LoadedModel
@@ -59,7 +61,9 @@ def _check_strings(args: tuple, kwargs: dict) -> None:
 def _refuse(exc: Exception, fn) -> gr.Error:
     """The user's mistake as a message in the UI, and one line in the log (no traceback)."""
     log.info("refused %s: %s", fn.__name__, str(exc).splitlines()[0][:200])
-    return gr.Error(str(exc), print_exception=False)
+    message = exc.args[0] if len(exc.args) == 1 else str(exc)
+    return gr.Error(i18n.say(message, request_language()), title=i18n.text("shared.error_title", request_language()),
+                    print_exception=False)
 
 
 def user_errors(fn):
@@ -88,30 +92,33 @@ def user_errors(fn):
     return wrapper
 
 
-def model_line(loaded: LoadedModel, seconds: float | None = None) -> str:
-    """'Answered by ...' under every result, with the fallback notice when there is one."""
-    kind = {"hub": "from the hub", "local": "local model", "embedded": "embedded, offline"}[loaded.ref.kind]
-    timing = f" in {seconds * 1000:.0f} ms" if seconds is not None else ""
+def model_line(loaded: LoadedModel, seconds: float | None = None, language: str | None = None) -> str:
+    """'Answered by ...' under every result, with the fallback notice when there is one, in the
+    language of the request (English where there is none, as for API clients)."""
+    language = language or request_language()
+    kind = i18n.text(f"shared.kind.{loaded.ref.kind}", language)
+    timing = i18n.text("shared.timing", language, ms=f"{seconds * 1000:.0f}") if seconds is not None else ""
     precision = f" · {loaded.precision}" if loaded.model is not None else ""
-    line = f"Answered by **{loaded.name}** ({kind}){timing}{precision}."
+    line = i18n.text("shared.answered_by", language, name=loaded.name, kind=kind, timing=timing, precision=precision)
     if loaded.notice:
-        line += f"\n\n⚠️ {loaded.notice}"
+        line += f"\n\n⚠️ {i18n.say(loaded.notice, language)}"
     return line
 
 
-def model_dropdown(lab, task: str, label: str = "Model") -> gr.Dropdown:
+def model_dropdown(lab, task: str, label=None) -> gr.Dropdown:
     """The registry's models for a task; typed hub ids are accepted only when the hub is up."""
     return gr.Dropdown(
         choices=lab.choices(task),
         value=lab.default_choice(task),
-        label=label,
+        label=label if label is not None else t("shared.model"),
         allow_custom_value=lab.hub.online,
-        info="Hub models when online; the embedded all-MiniLM-L6-v2 works offline.",
+        info=t("shared.model_info"),
     )
 
 
-def explainer(markdown: str) -> None:
-    with gr.Accordion("What am I looking at?", open=False):
+def explainer(markdown) -> None:
+    """The tab's "What am I looking at?": ``markdown`` is usually ``t("<tab>.explainer")``."""
+    with gr.Accordion(t("shared.what_am_i_looking_at"), open=False):
         gr.Markdown(markdown)
 
 
@@ -124,6 +131,6 @@ def head_banner(lab, task: str) -> None:
     head = embedded_head_dir(task, lab.settings)
     card = head / "README.md" if head else None
     if card is not None and card.is_file():
-        with gr.Accordion("The embedded model's card (offline head: data, training, scores)", open=False,
+        with gr.Accordion(t("shared.model_card"), open=False,
                           elem_id=f"card-{task}"):
             gr.Markdown(card.read_text(encoding="utf-8"))

@@ -14,31 +14,36 @@ from lab.tokenization import check_text
 from tabs.attention import attention_panel
 from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, user_errors
 from tabs.components import Slider
+from tabs.i18n import Examples, t
 
 lab_fill_mask = lazy_import("lab.fill_mask")  # torch: imported after the page is served
 
-EXPLAINER = """
-**A cloze task.** In pre-training, BERT read huge amounts of text with 15% of the pieces hidden
-and learned to guess them. That is all this tab asks: write `[MASK]` (or `___`) and the model
-ranks every word of its vocabulary for that slot. The bars are probabilities (softmax over the
-vocabulary), so the top guesses of a confident model take most of the 100%.
-
-**Bidirectional context.** Unlike a left-to-right language model, BERT reads the words on
-*both* sides of the mask: the words *after* it change the guess. Compare "I [MASK] a letter
-to my mother." (the shipped model: *sent* first) with "I [MASK] a letter from my mother."
-(*received* first): only the word after the blank differs.
-
-**Several masks** are predicted independently: each sees the others as `[MASK]`, not as the
-words picked for them. "Score my own words" shows the probability of words you choose.
-"""
-
-EXAMPLES = [
-    ["I [MASK] dogs and cats.", 5, ""],
-    ["The capital of France is [MASK].", 5, "paris, london, rome"],
-    ["He wrote a ___ to his mother.", 5, ""],
-    ["I [MASK] a letter from my mother.", 5, "sent, received"],
-    ["The [MASK] was delicious, but the [MASK] was slow.", 5, ""],
-]
+# Per language: what a student of that class would type. The offline model reads English, so the
+# Indonesian and Chinese sets start with a sentence in the language (what an English-only model
+# makes of it, the crosslingual lesson) and keep English ones that answer well.
+EXAMPLES = {
+    "en": [
+        ["I [MASK] dogs and cats.", 5, ""],
+        ["The capital of France is [MASK].", 5, "paris, london, rome"],
+        ["He wrote a ___ to his mother.", 5, ""],
+        ["I [MASK] a letter from my mother.", 5, "sent, received"],
+        ["The [MASK] was delicious, but the [MASK] was slow.", 5, ""],
+    ],
+    "id": [
+        ["Saya [MASK] anjing dan kucing.", 5, ""],
+        ["I [MASK] dogs and cats.", 5, ""],
+        ["I [MASK] a letter to my mother.", 5, "sent, received"],
+        ["I [MASK] a letter from my mother.", 5, "sent, received"],
+        ["The capital of Indonesia is [MASK].", 5, "jakarta, bali, java"],
+    ],
+    "zh-TW": [
+        ["我[MASK]狗和貓。", 5, ""],
+        ["I [MASK] dogs and cats.", 5, ""],
+        ["I [MASK] a letter to my mother.", 5, "sent, received"],
+        ["I [MASK] a letter from my mother.", 5, "sent, received"],
+        ["The capital of Taiwan is [MASK].", 5, "taipei, tainan, tokyo"],
+    ],
+}
 
 
 class FillMaskTab:
@@ -64,32 +69,37 @@ class FillMaskTab:
         ]
         return result.label(0), render.fill_mask_html(result), result.best_fill, info, raw
 
+    def localize(self, language: str) -> list:
+        """The examples in the page's language."""
+        return [self.examples.localize(language)]
+
     def build(self, session_models: gr.State | None = None) -> None:
         head_banner(self.lab, "fill-mask")
-        gr.Markdown("Hide a word with `[MASK]` or `___` and see what the model expects there.")
+        gr.Markdown(t("fill_mask.intro"))
         with gr.Row():
             with gr.Column(scale=3):
-                text = gr.Textbox(label="Text with [MASK] or ___", value="I [MASK] dogs and cats.", lines=2,
+                text = gr.Textbox(label=t("fill_mask.text"), value="I [MASK] dogs and cats.", lines=2,
                                   elem_id="fm-text")
                 self.lesson_inputs = {"fm-text": text}  # what the Lessons tab may fill in
-                targets = gr.Textbox(label="Score my own words (optional, comma-separated)",
+                targets = gr.Textbox(label=t("fill_mask.targets"),
                                      placeholder="love, hate, feed", value="", elem_id="fm-targets")
             with gr.Column(scale=1):
                 model = model_dropdown(self.lab, "fill-mask")
-                top_k = Slider(1, 20, value=5, step=1, label="Top-k", elem_id="fm-topk")
-                run = gr.Button("Fill the mask", variant="primary", elem_id="fm-run")
+                top_k = Slider(1, 20, value=5, step=1, label=t("fill_mask.top_k"), elem_id="fm-topk")
+                run = gr.Button(t("fill_mask.run"), variant="primary", elem_id="fm-run")
         with gr.Row():
-            first = gr.Label(label="Mask 1: top predictions", elem_id="fm-label")
+            first = gr.Label(label=t("fill_mask.first"), elem_id="fm-label")
             with gr.Column():
-                best = gr.Textbox(label="Best fill", interactive=False, elem_id="fm-best")
+                best = gr.Textbox(label=t("fill_mask.best"), interactive=False, elem_id="fm-best")
                 info = gr.Markdown(elem_id="fm-info")
-        bars = gr.HTML(label="Every mask")
-        with gr.Accordion("Raw output (what the API returns)", open=False):
+        bars = gr.HTML(label=t("fill_mask.every_mask"))
+        with gr.Accordion(t("shared.raw_output"), open=False):
             raw = gr.JSON()
-        gr.Examples(EXAMPLES, [text, top_k, targets])
-        explainer(EXPLAINER)
+        self.examples = Examples(EXAMPLES, [text, top_k, targets])
+        explainer(t("fill_mask.explainer"))
         event = dict(fn=self.fill, inputs=[text, top_k, targets, model], outputs=[first, bars, best, info, raw],
                      **lane(self.lab, QUICK))
         run.click(**event, api_name="fill_mask")
         text.submit(**event, api_visibility="private")
         attention_panel(self.lab, "fill-mask", text, model)
+        self.localized_outputs = [self.examples.dataset]  # what localize() updates

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import gradio as gr
 
-from lab import lessons
+from lab import i18n, lessons
 from lab.context import Lab
 from tabs.common import user_errors
-
-CHOOSE = {"en": "Your answer", "id": "Jawaban Anda", "zh-Hant": "你的答案"}
-REVEAL = {"en": "Check", "id": "Periksa", "zh-Hant": "看答案"}
+from tabs.i18n import t
 
 
 class LessonsTab:
@@ -24,41 +22,40 @@ class LessonsTab:
     @user_errors
     def show(self, language: str, step_id: str | None = None):
         """A step's text, its button, and its question (the first step when none is chosen)."""
+        language = i18n.normalize(language) or i18n.DEFAULT
         steps = lessons.steps(language)
         current = lessons.step(language, step_id) if step_id in {s.id for s in steps} else steps[0]
         body = f"## {current.title}\n\n{current.body}\n\n**{current.check.question}**"
         choices = [(text, i) for i, text in enumerate(current.check.choices)]
         return (gr.update(choices=self._choices(language), value=current.id), body,
-                gr.update(value=current.label), gr.update(choices=choices, value=None, label=CHOOSE[language]),
-                gr.update(value=REVEAL[language]), "")
+                gr.update(value=current.label), gr.update(choices=choices, value=None), "")
 
     @user_errors
     def check(self, language: str, step_id: str, choice: int | None = None) -> str:
         return lessons.reveal(language, step_id, None if choice is None else int(choice))[1]
 
-    def start(self, request: gr.Request):
-        """The browser's language, when the lessons have it."""
-        language = lessons.language_from_header(request.headers.get("accept-language") if request else None)
+    def localize(self, language: str) -> tuple:
+        """The steps in the page's language (the switch at the top, or the browser's)."""
         return (language, *self.show(language, None))
 
     def build(self, session_models: gr.State | None = None) -> None:
-        with gr.Row():
-            self.language = gr.Radio([(name, key) for key, name in lessons.LANGUAGES.items()], value="en",
-                                     label="Language / Bahasa / 語言", elem_id="lesson-language")
-            self.step = gr.Dropdown(self._choices("en"), value=lessons.steps("en")[0].id, label="Step",
-                                    elem_id="lesson-step")
+        # Follows the switch at the top of the page; an input of /lesson and /check_lesson.
+        self.language = gr.Radio([(name, key) for key, name in i18n.LANGUAGES.items()], value=i18n.DEFAULT,
+                                 label="Language", elem_id="lesson-language", visible=False)
+        self.step = gr.Dropdown(self._choices("en"), value=lessons.steps("en")[0].id, label=t("lessons.step"),
+                                elem_id="lesson-step")
         self.body = gr.Markdown(elem_id="lesson-body")
         self.try_it = gr.Button(lessons.steps("en")[0].label, variant="primary", elem_id="lesson-try")
-        self.answer = gr.Radio([], label=CHOOSE["en"], elem_id="lesson-answer")
-        self.reveal = gr.Button(REVEAL["en"], elem_id="lesson-check")
+        self.answer = gr.Radio([], label=t("lessons.your_answer"), elem_id="lesson-answer")
+        self.reveal = gr.Button(t("lessons.check"), elem_id="lesson-check")
         self.feedback = gr.Markdown(elem_id="lesson-feedback")
-        outputs = [self.step, self.body, self.try_it, self.answer, self.reveal, self.feedback]
-        self.language.input(self.show, [self.language, self.step], outputs, api_visibility="private")
+        outputs = [self.step, self.body, self.try_it, self.answer, self.feedback]
+        self.localized_outputs = [self.language, *outputs]
         self.step.input(self.show, [self.language, self.step], outputs, api_name="lesson")
         self.reveal.click(self.check, [self.language, self.step, self.answer], self.feedback, api_name="check_lesson")
 
     def connect(self, demo: gr.Blocks, tabs: gr.Tabs, inputs: dict[str, gr.components.Component]) -> None:
-        """The step's button opens its tab and fills its inputs; the page opens in the browser's language."""
+        """The step's button opens its tab and fills its inputs."""
         targets = [inputs[key] for key in lessons.INPUTS if key in inputs]
         keys = [key for key in lessons.INPUTS if key in inputs]
 
@@ -68,5 +65,3 @@ class LessonsTab:
                     *[current.inputs[key] if key in current.inputs else gr.skip() for key in keys])
 
         self.try_it.click(open_step, [self.language, self.step], [tabs, *targets], api_visibility="private")
-        demo.load(self.start, None, [self.language, self.step, self.body, self.try_it, self.answer, self.reveal,
-                                     self.feedback], api_visibility="private")

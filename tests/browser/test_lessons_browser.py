@@ -22,8 +22,8 @@ def test_the_lessons_follow_the_browsers_language(browser, app_url):
     page = context.new_page()
     try:
         page.goto(app_url)
-        page.get_by_role("tab", name="Lessons").click()
-        expect(page.locator("#lesson-language input[value=id]")).to_be_checked()
+        page.get_by_role("tab", name="Pelajaran").click()
+        expect(page.locator("#language input[value=id]")).to_be_checked()
         expect(page.locator("#lesson-check")).to_have_text("Periksa")
     finally:
         context.close()

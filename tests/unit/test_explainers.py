@@ -3,11 +3,10 @@ models, and their numbers are the models' own."""
 
 import pytest
 
-from lab import fill_mask
+from lab import fill_mask, i18n
 from lab.context import Lab
 from lab.settings import Settings
 from tabs import classification, finetune, tokenizer
-from tabs import fill_mask as fill_mask_tab
 from tabs.ner import explainer_text
 
 
@@ -21,10 +20,14 @@ def test_the_bidirectional_example_flips_with_the_shipped_model(lab):
     top = {}
     for word in ("to", "from"):
         text = f"I [MASK] a letter {word} my mother."
-        assert text in fill_mask_tab.EXPLAINER.replace("\n", " ")
+        for language in i18n.LANGUAGES:  # every language's explainer quotes the same English example
+            assert text in i18n.text("fill_mask.explainer", language).replace("\n", " ")
         top[word] = fill_mask.fill_mask(loaded.model, loaded.tokenizer, text, top_k=1).masks[0].candidates[0].token
     assert top == {"to": "sent", "from": "received"}  # only the word after the blank differs
-    assert "*sent* first" in fill_mask_tab.EXPLAINER and "*received* first" in fill_mask_tab.EXPLAINER
+    for language in i18n.LANGUAGES:
+        said = i18n.text("fill_mask.explainer", language)
+        assert "*sent*" in said and "*received*" in said
+    assert "*sent* first" in i18n.text("fill_mask.explainer", "en")
 
 
 def test_the_ner_explainer_lists_the_types_the_model_has(lab):

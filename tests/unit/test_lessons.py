@@ -45,9 +45,3 @@ def test_revealing_an_answer_explains_it():
         lessons.step("en", "nope")
     with pytest.raises(LabInputError, match="No lessons"):
         lessons.steps("fr")
-
-
-@pytest.mark.parametrize("header, language", [("id-ID,id;q=0.9,en;q=0.8", "id"), ("zh-TW,zh;q=0.9", "zh-Hant"),
-                                              ("en-US,en", "en"), ("fr-FR,fr", "en"), (None, "en")])
-def test_the_browser_language_picks_the_lessons(header, language):
-    assert lessons.language_from_header(header) == language

@@ -1,0 +1,119 @@
+"""The page in the student's language: Gradio's own i18n for what the page shows, the request's
+language for what the server says, and one switch at the top of the page for both.
+
+- Labels, buttons, explainers and tab titles are ``t("key")``: Gradio translates them in the
+  browser from the catalogs in ``assets/i18n`` (``lab/i18n.py``), in the browser's language first.
+- The switch keeps the choice in a cookie (``lab_lang``), so every later request says which
+  language its messages must be in (``request_language``), and a reload keeps it.
+- Errors from the lab are rendered in that language where they raise (``tabs/common.py``).
+"""
+
+from __future__ import annotations
+
+import gradio as gr
+
+from lab import i18n
+
+I18N = gr.I18n(**i18n.catalogs())
+COOKIE = "lab_lang"
+
+
+def t(key: str):
+    """A translatable text for a component's label, value, info or placeholder."""
+    return I18N(key)
+
+
+def request_language(request: gr.Request | None = None) -> str:
+    """The language a request's messages are said in: the switch's cookie, else the browser's."""
+    if request is None:
+        request = _current_request()
+    if request is None:
+        return i18n.DEFAULT
+    try:
+        chosen = i18n.normalize(request.cookies.get(COOKIE))
+        return chosen or i18n.negotiate(request.headers.get("accept-language"))
+    except AttributeError:  # a request made in code (tests, benchmarks) without headers
+        return i18n.DEFAULT
+
+
+def _current_request() -> gr.Request | None:
+    """The request being answered, for code that is not handed it (the error wrapper). Gradio keeps
+    it in a context variable for its own helpers; without it, messages stay in English."""
+    try:
+        from gradio.context import LocalContext
+
+        return LocalContext.request.get(None)
+    except (ImportError, AttributeError):
+        return None
+
+
+# Sets the cookie and switches Gradio's labels in the browser. Gradio has no public call for the
+# locale, so this imports its own module that exports ``changeLocale`` (the one its Settings panel
+# calls) by the URL the page already loaded it from; where that is not found the labels keep the
+# browser's language and the server still answers in the chosen one.
+APPLY_JS = f"""
+async (lang) => {{
+  document.cookie = "{COOKIE}=" + lang + "; path=/; max-age=31536000; SameSite=Lax";
+  try {{
+    const url = performance.getEntriesByType("resource").map((e) => e.name)
+      .find((name) => /\\/core-[\\w-]+\\.js(\\?.*)?$/.test(name));
+    const core = url ? await import(url) : null;
+    if (core && typeof core.changeLocale === "function") core.changeLocale(lang);
+    else console.warn("BERT Transfer Lab: Gradio's locale switch was not found; labels stay as they are");
+  }} catch (error) {{
+    console.warn("BERT Transfer Lab: could not switch Gradio's language", error);
+  }}
+  document.documentElement.lang = lang;
+  return lang;
+}}
+"""
+
+
+class Examples:
+    """A tab's ``gr.Examples`` whose rows and column headers follow the page's language.
+
+    ``by_language`` maps each language to its rows. Gradio does not translate an examples table's
+    headers, so they are rendered here from the inputs' label keys."""
+
+    def __init__(self, by_language: dict[str, list], inputs: list, **kwargs):
+        missing = set(i18n.LANGUAGES) - set(by_language)
+        if missing:
+            raise ValueError(f"examples lack {sorted(missing)}")
+        self.by_language = by_language
+        self.labels = [getattr(box, "label", None) for box in inputs]
+        self.examples = gr.Examples(by_language[i18n.DEFAULT], inputs, label=t("shared.examples"), **kwargs)
+        self.dataset = self.examples.dataset
+        self.dataset.headers = self.headers(i18n.DEFAULT)
+
+    def headers(self, language: str) -> list[str]:
+        return [i18n.text(label.key, language) if isinstance(label, gr.i18n.I18nData) else str(label or "")
+                for label in self.labels]
+
+    def localize(self, language: str) -> gr.Dataset:
+        return gr.Dataset(samples=self.by_language[language], headers=self.headers(language))
+
+
+def language_switch() -> gr.Radio:
+    """English / Bahasa Indonesia / 繁體中文, at the top of the page."""
+    return gr.Radio([(name, code) for code, name in i18n.LANGUAGES.items()], value=i18n.DEFAULT,
+                    label="Language · Bahasa · 語言", elem_id="language", container=False)
+
+
+def connect(demo: gr.Blocks, switch: gr.Radio, outputs: list, refresh) -> None:
+    """The page opens in the request's language; a change re-renders what the server wrote.
+
+    ``refresh(language)`` returns the updates of ``outputs`` for a language (examples, lessons)."""
+
+    def opened(request: gr.Request):
+        language = request_language(request)
+        return language, *refresh(language)
+
+    demo.load(opened, None, [switch, *outputs], api_visibility="private").then(
+        None, switch, None, js=APPLY_JS)
+    switch.input(refresh_with(refresh), switch, outputs, js=APPLY_JS, api_visibility="private")
+
+
+def refresh_with(refresh):
+    def changed(language: str):
+        return tuple(refresh(i18n.normalize(language) or i18n.DEFAULT))
+    return changed
