@@ -17,6 +17,7 @@ from transformers import BatchEncoding, PreTrainedModel, PreTrainedTokenizerBase
 
 from lab.attn_impl import attention_weights
 from lab.errors import LabInputError
+from lab.i18n import msg
 
 # A heatmap of 48 x 48 cells is still readable; longer inputs are cut (and the caption says so).
 MAX_TOKENS = 48
@@ -45,14 +46,11 @@ class Attention:
     def select(self, layer: int, head: int | None = None) -> np.ndarray:
         """One (seq, seq) map. ``layer`` and ``head`` count from 1; ``head=None`` averages the heads."""
         if not 1 <= layer <= self.num_layers:
-            raise LabInputError(f"This model has {self.num_layers} layers: pick a layer from 1 to {self.num_layers}.")
+            raise LabInputError(msg("msg.lab.attention.no_such_layer", n=self.num_layers))
         if head is None:
             return self.weights[layer - 1].mean(axis=0)
         if not 1 <= head <= self.num_heads:
-            raise LabInputError(
-                f"This model has {self.num_heads} heads per layer: pick a head from 1 to "
-                f"{self.num_heads}, or the average."
-            )
+            raise LabInputError(msg("msg.lab.attention.no_such_head", n=self.num_heads))
         return self.weights[layer - 1, head - 1]
 
 
@@ -71,9 +69,7 @@ def extract_attention(
         outputs = model(**model_inputs(model, encoding), output_attentions=True)
     attentions = outputs.attentions
     if not attentions or any(a is None for a in attentions):
-        raise LabInputError(
-            "This model did not return attention weights (it needs eager attention); pick another model."
-        )
+        raise LabInputError(msg("msg.lab.attention.no_weights"))
     weights = torch.stack([a[0] for a in attentions]).float().numpy()  # (layers, heads, seq, seq)
     tokens = tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist())
     return Attention(tokens, weights, truncated=full_length > len(tokens))
@@ -86,7 +82,7 @@ def parse_head(head: str | int | None) -> int | None:
     try:
         return int(str(head).strip())
     except ValueError:
-        raise LabInputError(f"'{str(head)[:20]}' is not a head: use a number such as 1, or 'average'.") from None
+        raise LabInputError(msg("msg.lab.attention.not_a_head", head=str(head)[:20])) from None
 
 
 def heatmap_html(tokens: list[str], matrix: np.ndarray, caption: str = "") -> str:

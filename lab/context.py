@@ -11,6 +11,7 @@ from lab import registry
 from lab import session as session_state
 from lab.errors import LabInputError
 from lab.hub import HubStatus
+from lab.i18n import msg
 from lab.lazy import lazy_import
 from lab.registry import ModelRef
 from lab.settings import Settings
@@ -60,11 +61,8 @@ class Lab:
         """The loaded model for a task and a user's choice (loaded on first use, then cached)."""
         ref = self.resolve(task, choice, session)
         if ref.kind == "local" and ref.id in session_state.directories(session) and not Path(ref.id).is_dir():
-            raise LabInputError(
-                f"The model {ref.display} is gone: this browser session ended (its tab was closed or lost its "
-                f"connection for over {self.settings.session_grace_minutes:g} minutes), and its models were deleted "
-                "with it. Train it again in the Fine-tune tab."
-            )
+            raise LabInputError(msg("msg.lab.context.model_gone", name=ref.display,
+                                    minutes=f"{self.settings.session_grace_minutes:g}"))
         return self.models.get(ref)
 
     def forget_models_under(self, directory: Path) -> None:
@@ -87,14 +85,11 @@ class Lab:
         return self.choices(task)[0]
 
     def offline_notice(self) -> str | None:
-        """The banner shown while the app runs on the embedded fallback."""
+        """The banner shown while the app runs on the embedded fallback (a Message: i18n.say translates it)."""
         if self.hub.online:
             return None
-        return (
-            f"Running offline on the embedded {registry.EMBEDDED_NAME} "
-            f"({self.hub.reason or 'the hub is unreachable'}). Hub models are not available; "
-            "tabs that need a trained head say so when the project ships none."
-        )
+        return msg("msg.lab.context.offline", name=registry.EMBEDDED_NAME,
+                   reason=self.hub.reason or msg("msg.lab.context.hub_unreachable"))
 
     def head_missing(self, task: str) -> bool:
         """True when the default model for ``task`` would be the embedded encoder with no head."""

@@ -18,6 +18,7 @@ import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab.errors import LabInputError
+from lab.i18n import msg
 
 MAX_SENTENCES = 12
 
@@ -52,20 +53,20 @@ def contextual_vectors(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     """Measure ``word`` in each of ``sentences`` (each must contain it); ``layer`` defaults to the last."""
     word = (word or "").strip()
     if not word or len(word.split()) != 1:
-        raise LabInputError("Type one word (e.g. bank), without spaces.")
+        raise LabInputError(msg("msg.lab.contextual.one_word"))
     sentences = [s.strip() for s in sentences if s and s.strip()]
     if len(sentences) < 2:
-        raise LabInputError("Write at least two sentences that use the word, one per line.")
+        raise LabInputError(msg("msg.lab.contextual.two_sentences"))
     if len(sentences) > MAX_SENTENCES:
-        raise LabInputError(f"At most {MAX_SENTENCES} sentences at once ({len(sentences)} given).")
+        raise LabInputError(msg("msg.lab.contextual.too_many_sentences", max=MAX_SENTENCES, n=len(sentences)))
     spans = [find_word(s, word) for s in sentences]
     missing = [i + 1 for i, span in enumerate(spans) if span is None]
     if missing:
-        raise LabInputError(f"Sentence(s) {', '.join(map(str, missing))} do not contain the word '{word}'.")
+        raise LabInputError(msg("msg.lab.contextual.word_missing", numbers=", ".join(map(str, missing)), word=word))
     encoder = getattr(model, "base_model", model).eval()
     piece_ids = tokenizer(word, add_special_tokens=False)["input_ids"]
     if not piece_ids:
-        raise LabInputError(f"The tokenizer turns '{word}' into nothing: try another word.")
+        raise LabInputError(msg("msg.lab.contextual.word_empty", word=word))
     table = encoder.get_input_embeddings().weight  # (vocab, hidden)
     static = table[piece_ids].float().mean(0)  # (hidden,)
 
@@ -78,13 +79,13 @@ def contextual_vectors(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
         # the word's pieces: tokens whose characters fall inside its span (special tokens have (0, 0))
         inside = (offsets[i, :, 0] >= start) & (offsets[i, :, 1] <= end) & (offsets[i, :, 1] > offsets[i, :, 0])
         if not inside.any():
-            raise LabInputError(f"Sentence {i + 1} is cut before the word '{word}': make it shorter.")
+            raise LabInputError(msg("msg.lab.contextual.word_cut", n=i + 1, word=word))
         vectors.append(hidden[:, i, inside].mean(1))  # (L+1, H)
     stacked = torch.stack(vectors, 1)  # (L+1, S, H)
     layers = stacked.shape[0] - 1
     chosen = layers if layer is None else int(layer)
     if not 0 <= chosen <= layers:
-        raise LabInputError(f"Layer {chosen} does not exist: this model has layers 0 (embeddings) to {layers}.")
+        raise LabInputError(msg("msg.lab.contextual.no_such_layer", layer=chosen, layers=layers))
     to_static = _cosine(stacked, static).T  # (S, L+1)
     at = stacked[chosen]  # (S, H)
     between = _cosine(at[:, None], at[None, :])
@@ -107,7 +108,7 @@ def mask_effect(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, line
     and without the mask, against the line encoded alone (no padding at all)."""
     lines = [line for line in lines if line.strip()]
     if len(lines) < 2:
-        raise LabInputError("Write at least two lines of different lengths: padding needs a batch.")
+        raise LabInputError(msg("msg.lab.contextual.two_lines"))
     encoder = getattr(model, "base_model", model).eval()
     batch = tokenizer(lines, padding=True, truncation=True, max_length=max_length, return_tensors="pt")
     masked = encoder(**batch).last_hidden_state[:, 0]  # (lines, hidden)

@@ -15,6 +15,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab import batching, lean_bert
 from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.tokenization import max_input_length
 
 # A blank typed as three or more underscores ("I ___ dogs") means a mask too.
@@ -74,10 +75,8 @@ def _target_ids(tokenizer, targets: list[str]) -> tuple[list[tuple[str, int]], l
         if not pieces:
             continue
         if len(pieces) > 1:
-            warnings.append(
-                f"'{word}' is not one token in this vocabulary ({' '.join(pieces)}); "
-                f"it is scored by its first piece '{pieces[0]}'."
-            )
+            warnings.append(msg("msg.lab.fill_mask.target_split", word=word, pieces=" ".join(pieces),
+                                first=pieces[0]))
         ids.append((word, tokenizer.convert_tokens_to_ids(pieces[0])))
     return ids, warnings
 
@@ -126,27 +125,24 @@ def fill_mask(
     words chosen for them, which is exactly how BERT was trained.
     """
     if tokenizer.mask_token is None:
-        raise LabInputError("This model's tokenizer has no mask token; pick a masked-LM model.")
+        raise LabInputError(msg("msg.lab.fill_mask.no_mask_token"))
     text = normalize_masks(text, tokenizer.mask_token)
     n_masks = text.count(tokenizer.mask_token)
     if n_masks == 0:
-        raise LabInputError(
-            "No mask in the text. Write [MASK] (or ___) where the model should guess a word, "
-            "e.g. 'I [MASK] dogs and cats.'"
-        )
+        raise LabInputError(msg("msg.lab.fill_mask.no_mask"))
     if n_masks > max_masks:
-        raise LabInputError(f"The text has {n_masks} masks; use at most {max_masks}.")
+        raise LabInputError(msg("msg.lab.fill_mask.too_many_masks", n=n_masks, max=max_masks))
     top_k = int(min(max(top_k, 1), 50))
     encoded = tokenizer(text, return_tensors="pt", truncation=True,
                         max_length=max_input_length(tokenizer, model.config))
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     if not positions:
-        raise LabInputError("The masks fell beyond the model's maximum length; shorten the text.")
+        raise LabInputError(msg("msg.lab.fill_mask.masks_beyond_length"))
     logits = mask_logits(model, encoded, positions, batching.right_pad_id(tokenizer))  # (n_masks, vocab)
     probs = logits.float().softmax(-1)
     target_ids, warnings = _target_ids(tokenizer, [t.strip() for t in targets or [] if t.strip()])
     if len(positions) < n_masks:
-        warnings.append(f"{n_masks - len(positions)} mask(s) fell beyond the maximum length.")
+        warnings.append(msg("msg.lab.fill_mask.some_masks_beyond", n=n_masks - len(positions)))
     masks = []
     for row, position in zip(probs, positions):
         scores, ids = row.topk(top_k)

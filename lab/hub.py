@@ -8,6 +8,7 @@ import threading
 import httpx
 from huggingface_hub import constants
 
+from lab.i18n import msg
 from lab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,16 +32,16 @@ class HubStatus:
 
     def _probe(self) -> bool:
         if self._settings.offline:
-            self.reason = "offline mode is set (LAB_OFFLINE or HF_HUB_OFFLINE)"
+            self.reason = msg("msg.lab.hub.offline_set")
             return False
         url = f"{constants.ENDPOINT}/api/models/bert-base-uncased"
         try:
             response = httpx.head(url, timeout=self._settings.hub_timeout_s, follow_redirects=True)
         except httpx.HTTPError as exc:  # DNS failure, refused, timeout: all mean "no hub"
-            self.reason = f"the hub did not answer ({type(exc).__name__})"
+            self.reason = msg("msg.lab.hub.no_answer", error=type(exc).__name__)
             log.info("hub unreachable: %s", exc)
             return False
         if response.status_code >= 500:
-            self.reason = f"the hub answered {response.status_code}"
+            self.reason = msg("msg.lab.hub.status", status=response.status_code)
             return False
         return True

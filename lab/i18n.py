@@ -113,6 +113,13 @@ class Message(str):
     def say(self, language: str | None) -> str:
         return text(self.key, language, **self.values)
 
+    def __reduce__(self):  # to a training worker's process and back, key and values intact
+        return _message, (self.key, self.values)
+
+
+def _message(key: str, values: dict) -> Message:
+    return Message(key, **values)
+
 
 def msg(key: str, /, **values) -> Message:
     """A message by key, English by default; ``say(language)`` for the student's language."""

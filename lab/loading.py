@@ -28,8 +28,17 @@ from transformers.utils import cached_file
 
 from lab import attn_impl, logs, weight_layout
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
+from lab.i18n import Message, msg
 from lab.precision import describe, inference_precision
-from lab.registry import TASKS, ModelRef, embedded_encoder_dir, embedded_head_dir, embedded_ref, no_head_message
+from lab.registry import (
+    TASKS,
+    ModelRef,
+    embedded_encoder_dir,
+    embedded_head_dir,
+    embedded_ref,
+    no_head_message,
+    task_name,
+)
 from lab.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -53,7 +62,8 @@ class LoadedModel:
     model: PreTrainedModel | None  # None for the tokenizer task
     tokenizer: PreTrainedTokenizerBase
     load_seconds: float
-    # Set when the model that answers is not the one asked for (e.g. hub unreachable).
+    # Set when the model that answers is not the one asked for (e.g. hub unreachable); a Message,
+    # so a tab says it in the student's language (i18n.say).
     notice: str | None = None
 
     @property
@@ -105,21 +115,13 @@ def check_repo_is_safe(ref: ModelRef) -> None:
         if files is not None and name not in files:
             continue
         if "auto_map" in _json_file(ref.id, name):
-            raise LabInputError(
-                f"{ref.display} needs its own Python code to load ('auto_map' in its {name}). This app never "
-                "runs code from a model repository: pick a model that plain transformers supports, e.g. "
-                f"{TASKS[ref.task].default_hub_id}."
-            )
+            raise LabInputError(msg("msg.lab.loading.remote_code", name=ref.display, file=name,
+                                    default=TASKS[ref.task].default_hub_id))
     if ref.task == "tokenizer" or files is None or any(n.endswith(".safetensors") for n in files):
         return
     pickles = sorted(n for n in files if n.endswith(PICKLE_WEIGHTS))
     if pickles:
-        raise ModelLoadError(
-            f"{ref.display} could not be loaded: its weights are only pickle files ({', '.join(pickles[:3])}), "
-            "which can run code when opened. This app loads safetensors weights only: pick a model that has "
-            "model.safetensors, or convert this one (load it yourself and save it with save_pretrained, "
-            "which writes safetensors)."
-        )
+        raise ModelLoadError(msg("msg.lab.loading.pickle_only", name=ref.display, files=", ".join(pickles[:3])))
 
 
 def _from_pretrained(cls, source, **kwargs):
@@ -143,13 +145,10 @@ def _load_pretrained(task: str, source: str) -> tuple[PreTrainedModel | None, Pr
     missing = sorted(info["missing_keys"])
     if TASKS[task].needs_head and missing:
         # A checkpoint of another task loads with a freshly initialised head: its answers would be noise.
-        spec = TASKS[task]
         architecture = ", ".join(model.config.architectures or [type(model).__name__])
-        raise ValueError(
-            f"it is a {architecture} with no trained {spec.title.lower()} head ({', '.join(missing[:3])} "
-            f"would start random, so its answers would be noise). Pick a {spec.title.lower()} model, "
-            f"e.g. {spec.default_hub_id}."
-        )
+        # A ValueError, as transformers raises for a config that doesn't fit: the caller words both alike.
+        raise ValueError(msg("msg.lab.loading.untrained_head", architecture=architecture, task=task_name(task),
+                             missing=", ".join(missing[:3]), default=TASKS[task].default_hub_id))
     return model.eval(), tokenizer
 
 
@@ -173,10 +172,8 @@ def _load_embedded(task: str, settings: Settings):
     missing, unexpected = model.load_state_dict(full, strict=False)
     problems = _add_low_rank(model, low_rank) + _add_int8_diffs(model, int8_diffs)
     if not_covered or unexpected or problems:
-        raise ModelLoadError(
-            f"The shipped {task} head in {head} does not fit the embedded encoder "
-            f"(uncovered: {sorted(not_covered)[:3]}, unexpected: {(unexpected + problems)[:3]})."
-        )
+        raise ModelLoadError(msg("msg.lab.loading.head_mismatch", task=task, head=str(head),
+                                 uncovered=str(sorted(not_covered)[:3]), unexpected=str((unexpected + problems)[:3])))
     return model.eval(), tokenizer
 
 
@@ -330,32 +327,26 @@ class ModelCache:
         except LabInputError:
             raise
         except RepositoryNotFoundError as exc:
-            raise LabInputError(
-                f"There is no model '{ref.id}' on the Hugging Face hub (or it is private or gated). Check the "
-                f"spelling (owner/name, e.g. {TASKS[ref.task].default_hub_id}) or pick a model from the list."
-            ) from exc
+            raise LabInputError(msg("msg.lab.loading.not_on_hub", model_id=ref.id,
+                                    default=TASKS[ref.task].default_hub_id)) from exc
         except ValueError as exc:  # the repo exists but its architecture doesn't fit the task
-            raise LabInputError(
-                f"{ref.display} can't be used for {TASKS[ref.task].title.lower()}: {str(exc)[:500]}"
-            ) from exc
+            # Our own reason is a Message (said in the student's language); transformers' is English text.
+            why = exc.args[0] if exc.args and isinstance(exc.args[0], Message) else str(exc)
+            why = why if len(why) <= 500 else why[:500]
+            raise LabInputError(msg("msg.lab.loading.wrong_task", name=ref.display, task=task_name(ref.task),
+                                    reason=why)) from exc
         except OSError as exc:
             if ref.kind == "local":
-                raise ModelLoadError(f"The model in {ref.display} could not be loaded: {exc}") from exc
+                raise ModelLoadError(msg("msg.lab.loading.local_failed", name=ref.display, error=str(exc))) from exc
             # Unreachable hub or missing files: say so, use the embedded.
             log.warning("loading %s failed: %s", ref.id, exc)
             reason = str(exc).splitlines()[0][:200]
             try:
                 fallback = self.get(embedded_ref(ref.task))
             except NoHeadAvailable:
-                raise ModelLoadError(
-                    f"Could not load '{ref.id}' from the hub ({reason}), and offline there is no trained "
-                    f"{TASKS[ref.task].title.lower()} head to answer instead. Try again when the hub is "
-                    "reachable, or pick another model."
-                ) from exc
-            notice = (
-                f"Could not load '{ref.id}' from the hub ({reason}). "
-                f"Using the embedded {fallback.name} instead."
-            )
+                raise ModelLoadError(msg("msg.lab.loading.hub_failed_no_head", model_id=ref.id, reason=reason,
+                                         task=task_name(ref.task))) from exc
+            notice = msg("msg.lab.loading.hub_fallback", model_id=ref.id, reason=reason, name=fallback.name)
             return LoadedModel(fallback.ref, fallback.model, fallback.tokenizer,
                                time.perf_counter() - start, notice)
         return LoadedModel(ref, model, tokenizer, time.perf_counter() - start)

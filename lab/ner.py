@@ -33,6 +33,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab import batching, lean_bert
 from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.options import NER_IGNORE as IGNORE
 from lab.options import NER_STRATEGIES as STRATEGIES
 from lab.options import entity_type
@@ -250,10 +251,10 @@ def aggregate(
         raw tag ("B-PER"); otherwise its label is the type ("PER").
     """
     if strategy not in STRATEGIES:
-        raise LabInputError(f"Unknown aggregation '{strategy}'; use one of {', '.join(STRATEGIES)}.")
+        raise LabInputError(msg("msg.lab.ner.unknown_aggregation", strategy=strategy, choices=", ".join(STRATEGIES)))
     if strategy in WORD_STRATEGIES:
         if word_ids is None:
-            raise LabInputError(f"The '{strategy}' aggregation needs word ids (a fast tokenizer).")
+            raise LabInputError(msg("msg.lab.ner.needs_word_ids", strategy=strategy))
         units = word_units(special_mask, word_ids)
     else:
         units = word_units(special_mask)
@@ -332,9 +333,9 @@ def tag_entities(
     """
     aggregation = (aggregation or "simple").strip().lower()
     if aggregation not in STRATEGIES:
-        raise LabInputError(f"Unknown aggregation '{aggregation}'; use one of {', '.join(STRATEGIES)}.")
+        raise LabInputError(msg("msg.lab.ner.unknown_aggregation", strategy=aggregation, choices=", ".join(STRATEGIES)))
     if not tokenizer.is_fast:
-        raise LabInputError("This model has no fast tokenizer, so pieces can't be linked to the text.")
+        raise LabInputError(msg("msg.lab.ner.no_fast_tokenizer"))
     limit = max_input_length(tokenizer, model.config)
     encoding = tokenizer(text, truncation=True, max_length=limit, return_overflowing_tokens=True,
                          return_offsets_mapping=True, return_special_tokens_mask=True)
@@ -360,8 +361,5 @@ def tag_entities(
     tagged_chars = max((p.end for p in pieces), default=0) if truncated else len(text)
     warnings = []
     if truncated:
-        warnings.append(
-            f"The text is longer than this model reads at once ({limit} pieces): only the first "
-            f"{tagged_chars:,} of {len(text):,} characters were tagged. Shorten the text to tag the rest."
-        )
+        warnings.append(msg("msg.lab.ner.truncated", limit=limit, tagged=f"{tagged_chars:,}", total=f"{len(text):,}"))
     return NerResult(text, aggregation, labels, pieces, entities, tagged_chars, warnings)

@@ -21,6 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab import batching, lean_bert
 from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.options import QA_MAX_TOP_K as MAX_TOP_K
 from lab.tokenization import max_input_length
 
@@ -84,24 +85,18 @@ def check_window_settings(
     panics instead of raising in that case, so this check must come first.)
     """
     if max_length < MIN_MAX_LENGTH:
-        raise LabInputError(f"Max length must be at least {MIN_MAX_LENGTH} tokens (it is {max_length}).")
+        raise LabInputError(msg("msg.lab.qa.min_max_length", min=MIN_MAX_LENGTH, max_length=max_length))
     if stride < 0:
-        raise LabInputError("The stride can't be negative; 0 means windows that don't overlap.")
+        raise LabInputError(msg("msg.lab.qa.negative_stride"))
     n_question = len(tokenizer(question, add_special_tokens=False)["input_ids"])
     n_special = tokenizer.num_special_tokens_to_add(pair=True)
     room = max_length - n_question - n_special
     if room < MIN_CONTEXT_TOKENS:
-        raise LabInputError(
-            f"The question is {n_question} tokens long: with a max length of {max_length} tokens a "
-            f"window has room for only {max(room, 0)} context tokens. Shorten the question or raise "
-            "the max length."
-        )
+        raise LabInputError(msg("msg.lab.qa.question_too_long", n_question=n_question, max_length=max_length,
+                                room=max(room, 0)))
     if stride >= room:
-        raise LabInputError(
-            f"The stride ({stride}) must be smaller than the context room of each window ({room} tokens "
-            f"= max length {max_length} − question {n_question} − {n_special} special tokens), or the "
-            f"windows would never move on. Use a stride below {room} or raise the max length."
-        )
+        raise LabInputError(msg("msg.lab.qa.stride_too_big", stride=stride, room=room, max_length=max_length,
+                                n_question=n_question, n_special=n_special))
     return room
 
 
@@ -134,7 +129,7 @@ def make_windows(
     )
     context_id = 1 if question_first else 0
     if context_id not in encoded.sequence_ids(0):
-        raise LabInputError("The context has no words the tokenizer can read; paste a paragraph of text.")
+        raise LabInputError(msg("msg.lab.qa.unreadable_context"))
     windows = []
     for i, ids in enumerate(encoded["input_ids"]):
         mask = [s == context_id for s in encoded.sequence_ids(i)]
@@ -266,9 +261,9 @@ def select_answer(
       ``no_answer_threshold`` the answer is "" (the best span is still listed).
     """
     if max_answer_len < 1:
-        raise LabInputError("Max answer length must be at least 1 token.")
+        raise LabInputError(msg("msg.lab.qa.max_answer_len"))
     if not 1 <= top_k <= MAX_TOP_K:
-        raise LabInputError(f"Top-k must be between 1 and {MAX_TOP_K}.")
+        raise LabInputError(msg("msg.lab.qa.top_k", max=MAX_TOP_K))
     start_logits = np.asarray(start_logits, dtype=np.float64)
     end_logits = np.asarray(end_logits, dtype=np.float64)
     ranked: list[Candidate] = []
@@ -315,10 +310,8 @@ def fit_window(max_length: int, stride: int, limit: int) -> tuple[int, int, str 
     if max_length <= limit:
         return max_length, stride, None
     new_stride = stride * limit // max_length
-    return limit, new_stride, (
-        f"This model reads at most {limit} tokens at once: max length {max_length} was lowered to "
-        f"{limit} and the stride from {stride} to {new_stride}."
-    )
+    return limit, new_stride, msg("msg.lab.qa.window_lowered", limit=limit, max_length=max_length,
+                                  stride=stride, new_stride=new_stride)
 
 
 def _same_length_batches(windows: list[Window]) -> list[list[Window]]:
@@ -363,9 +356,9 @@ def answer_question(
     softmax over its end logits; see ``select_answer``).
     """
     if not question or not question.strip():
-        raise LabInputError("The question is empty: type a question about the context.")
+        raise LabInputError(msg("msg.lab.qa.no_question"))
     if not context or not context.strip():
-        raise LabInputError("The context is empty: paste a paragraph the answer can be found in.")
+        raise LabInputError(msg("msg.lab.qa.no_context"))
     max_length, stride, warning = fit_window(int(max_length), int(stride), max_input_length(tokenizer, getattr(model, "config", None)))
     windows = make_windows(tokenizer, question, context, max_length, stride)
     names = [n for n in ("input_ids", "token_type_ids") if n in tokenizer.model_input_names]

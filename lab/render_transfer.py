@@ -6,6 +6,8 @@ from html import escape
 
 import numpy as np
 
+from lab import i18n
+
 
 def grid_html(rows: list[str], columns: list[str], values: np.ndarray, caption: str = "",
               low: float = 0.0, high: float = 1.0, elem_class: str = "lab-grid") -> str:
@@ -48,8 +50,9 @@ PALETTE = ("#4a7fd4", "#d4634a", "#3f9e6b", "#9a5fc2")
 
 
 def log_curves_svg(points: list[tuple[str, int, float]], title: str = "", width: int = 640,
-                   height: int = 320) -> str:
+                   height: int = 320, language: str = i18n.DEFAULT) -> str:
     """Accuracy (0..1) against examples on a log₂ axis, one line per series: (series, examples, accuracy).
+    The axis title and the points' tooltips are in ``language``; the series names as given.
 
     Gradio's plots have no log axis; 16, 64, 256 and 1,024 examples sit evenly spaced here, as the
     lecture draws them. Each point has a tooltip with its numbers; series keep their order of appearance.
@@ -67,6 +70,9 @@ def log_curves_svg(points: list[tuple[str, int, float]], title: str = "", width:
     def py(acc: float) -> float:
         return top + (1 - acc) * plot_h
 
+    def point(name: str, n: int, acc: float) -> str:
+        return i18n.text("transfer.chart.point", language, series=name, examples=f"{n:,}", accuracy=f"{acc:.1%}")
+
     parts = [f'<text x="{left}" y="16" class="c-title">{escape(title)}</text>']
     for acc in (0, 0.25, 0.5, 0.75, 1.0):
         y = py(acc)
@@ -76,7 +82,7 @@ def log_curves_svg(points: list[tuple[str, int, float]], title: str = "", width:
     for n in ticks:
         parts.append(f'<text x="{px(n):.1f}" y="{top + plot_h + 16}" text-anchor="middle">{n:,}</text>')
     parts.append(f'<text x="{left + plot_w / 2:.0f}" y="{height - 4}" text-anchor="middle">'
-                 'labelled training examples (log scale)</text>')
+                 f'{escape(i18n.text("transfer.chart.x_axis", language))}</text>')
     series = list(dict.fromkeys(name for name, _, _ in points))
     for k, name in enumerate(series):
         colour = PALETTE[k % len(PALETTE)]
@@ -86,7 +92,7 @@ def log_curves_svg(points: list[tuple[str, int, float]], title: str = "", width:
         for n, acc in line:
             parts.append(f'<circle cx="{px(n):.1f}" cy="{py(acc):.1f}" r="4" fill="{colour}" class="c-point" '
                          f'data-series="{escape(name)}" data-examples="{n}" data-accuracy="{acc:.4f}">'
-                         f'<title>{escape(name)}: {n:,} examples → {acc:.1%}</title></circle>')
+                         f'<title>{escape(point(name, n, acc))}</title></circle>')
         y = top + 14 + 20 * k
         parts.append(f'<rect x="{left + plot_w + 14}" y="{y - 9}" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{left + plot_w + 32}" y="{y + 1}">{escape(name)}</text>')

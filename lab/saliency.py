@@ -24,6 +24,7 @@ from transformers import BatchEncoding, PreTrainedModel
 
 from lab.attention import model_inputs
 from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.options import GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
 from lab.options import SALIENCY_METHODS as METHODS
 
@@ -119,7 +120,7 @@ def token_scores(
     in the integrated-gradients baseline, so [CLS]/[SEP] don't take credit.
     """
     if method not in METHODS:
-        raise LabInputError(f"Unknown saliency method '{str(method)[:40]}'; use one of {', '.join(METHODS)}.")
+        raise LabInputError(msg("msg.lab.saliency.unknown_method", method=str(method)[:40], choices=", ".join(METHODS)))
     inputs = model_inputs(model, encoding)
     input_ids = inputs.pop("input_ids")
     with torch.enable_grad():  # handlers may run under inference_mode; the gradient is the point here
@@ -164,7 +165,7 @@ def explain(
     from a fast tokenizer (word_ids and offsets are what tie pieces back to words).
     """
     if not encoding.encodings:
-        raise LabInputError("Saliency needs a fast tokenizer (one that knows which word each piece came from).")
+        raise LabInputError(msg("msg.lab.saliency.needs_fast_tokenizer"))
     word_ids = encoding.word_ids(0)
     special = torch.tensor([w is None for w in word_ids])
     scores = token_scores(model, encoding, target, method, signed, steps, special).tolist()

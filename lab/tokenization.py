@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lab.errors import LabInputError
+from lab.i18n import Message, msg
 
 if TYPE_CHECKING:  # the tabs import this module to lay out the page, before transformers is imported
     from transformers import PreTrainedTokenizerBase, PreTrainedTokenizerFast
@@ -115,16 +116,31 @@ def max_input_length(tokenizer: PreTrainedTokenizerBase, config=None) -> int:
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
 
 
+# The boxes check_text and check_unicode name by their English word, so that a message says the
+# box in the student's language; any other ``what`` (a Message, or a word not listed) is said as given.
+_WHAT = {
+    "text": "msg.lab.tokenization.what.text",
+    "second text": "msg.lab.tokenization.what.second_text",
+    "batch": "msg.lab.tokenization.what.batch",
+    "first sentence": "msg.lab.tokenization.what.first_sentence",
+    "second sentence": "msg.lab.tokenization.what.second_sentence",
+    "question": "msg.lab.tokenization.what.question",
+    "context": "msg.lab.tokenization.what.context",
+}
+
+
+def _what(what: str) -> str:
+    return what if isinstance(what, Message) or what not in _WHAT else msg(_WHAT[what])
+
+
 def check_unicode(value: str, what: str = "text") -> str:
     """Refuse a lone surrogate (e.g. ``\\udcff``, what a broken decode or copy leaves): it is not a
     character, cannot be encoded, and the tokenizer fails on it with a TypeError. Return ``value``."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise LabInputError(
-            f"The {what} holds something that is not a character (a lone surrogate, {value[exc.start]!r}, "
-            f"at position {exc.start + 1:,}), as a broken copy or encoding leaves: remove it or paste the text again."
-        ) from None
+        raise LabInputError(msg("msg.lab.tokenization.not_a_character", what=_what(what),
+                                char=repr(value[exc.start]), position=f"{exc.start + 1:,}")) from None
     return value
 
 
@@ -134,17 +150,12 @@ def check_text(text: str, max_chars: int, what: str = "text") -> str:
     Control characters (NUL, escape codes) inside real text are fine: the tokenizer drops them.
     """
     if text is None or not text.strip():
-        raise LabInputError(f"The {what} is empty: type a sentence first.")
+        raise LabInputError(msg("msg.lab.tokenization.empty", what=_what(what)))
     if all(ch.isspace() or unicodedata.category(ch) in _INVISIBLE for ch in text[:max_chars + 1]):
-        raise LabInputError(
-            f"The {what} holds only control or invisible characters (such as NUL or zero-width "
-            "spaces), no words: type a sentence first."
-        )
+        raise LabInputError(msg("msg.lab.tokenization.invisible_only", what=_what(what)))
     if len(text) > max_chars:
-        raise LabInputError(
-            f"The {what} has {len(text):,} characters; this app takes at most {max_chars:,}. "
-            "Shorten it."
-        )
+        raise LabInputError(msg("msg.lab.tokenization.too_long", what=_what(what),
+                                chars=f"{len(text):,}", max_chars=f"{max_chars:,}"))
     return text
 
 
@@ -208,12 +219,12 @@ def tokenize_batch(
     """
     lines = [line for line in lines if line.strip()]
     if not lines:
-        raise LabInputError("The batch is empty: write one sentence per line.")
+        raise LabInputError(msg("msg.lab.tokenization.batch_empty"))
     if max_length < 4:
-        raise LabInputError("Max length must be at least 4 ([CLS], a word and [SEP] need room).")
+        raise LabInputError(msg("msg.lab.tokenization.max_length_min"))
     model_max = getattr(tokenizer, "model_max_length", 512) or 512
     if max_length > min(model_max, 4096):
-        raise LabInputError(f"Max length {max_length} is above this model's limit of {model_max} tokens.")
+        raise LabInputError(msg("msg.lab.tokenization.max_length_above", max_length=max_length, model_max=model_max))
     full = tokenizer(lines, truncation=False)
     batch = tokenizer(
         lines,
@@ -252,7 +263,7 @@ def train_wordpiece(corpus_path: Path, vocab_size: int, lowercase: bool = True) 
     from transformers import PreTrainedTokenizerFast
 
     if not 40 <= vocab_size <= 30000:
-        raise LabInputError("Vocabulary size must be between 40 and 30,000.")
+        raise LabInputError(msg("msg.lab.tokenization.vocab_size"))
     specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     tok.normalizer = normalizers.BertNormalizer(lowercase=lowercase)

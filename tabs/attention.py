@@ -12,13 +12,15 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from lab import registry
+from lab import i18n, registry
 from lab.context import Lab
 from lab.errors import NoHeadAvailable
+from lab.i18n import msg
 from lab.lazy import lazy_import
 from lab.tokenization import check_text
 from tabs.common import QUICK, lane, model_line, user_errors
 from tabs.components import Slider
+from tabs.i18n import request_language, t
 
 if TYPE_CHECKING:
     from lab.attention import Attention
@@ -31,26 +33,18 @@ lab_fill_mask = lazy_import("lab.fill_mask")
 # The Tokenizer tab has no model of its own: its text is read by the fine-tuning base encoder.
 MODEL_TASK = {"tokenizer": "finetune-base"}
 MAX_LAYER_CHOICE = 24  # the slider's range; the answer says how many layers the model really has
-HEAD_CHOICES = ["average"] + [str(h) for h in range(1, 17)]
-
-EXPLAINER = """
-Each layer of BERT lets every token look at every other token. **Rows** are the tokens doing
-the looking; **columns** are the tokens looked at. Each row's weights add up to 1; a darker
-cell is a larger share of that row's attention (hover a cell for the number).
-
-A layer has several **heads** that attend independently: some follow the previous or next
-token, some link a word to its `##` pieces, many rest on `[CLS]` or `[SEP]` when they have
-nothing better to do. "average" shows the mean over the layer's heads.
-"""
+# "average" is the value the API takes; the dropdown shows it in the page's language.
+HEAD_CHOICES = [(t("attn.average"), "average")] + [(str(h), str(h)) for h in range(1, 17)]
 
 
 def _caption(attention: Attention, layer: int, head: int | None, loaded: LoadedModel, seconds: float) -> str:
-    heads = f"average of its {attention.num_heads} heads" if head is None else f"head {head} of {attention.num_heads}"
-    line = f"Layer {layer} of {attention.num_layers}, {heads}, {len(attention.tokens)} tokens. " + model_line(
-        loaded, seconds
-    )
+    language = request_language()
+    heads = (i18n.text("attn.heads_average", language, heads=attention.num_heads) if head is None
+             else i18n.text("attn.heads_one", language, head=head, heads=attention.num_heads))
+    line = i18n.text("attn.caption", language, layer=layer, layers=attention.num_layers, heads=heads,
+                     tokens=len(attention.tokens), answered=model_line(loaded, seconds, language))
     if attention.truncated:
-        line += f"\n\nThe text was cut to its first {len(attention.tokens)} tokens to keep the map readable."
+        line += "\n\n" + i18n.text("attn.truncated", language, tokens=len(attention.tokens))
     return line
 
 
@@ -68,8 +62,7 @@ class AttentionPanel:
         except NoHeadAvailable:
             # The attention lives in the encoder, below any head: the embedded encoder's weights
             # are exactly what the missing head would have sat on.
-            note = (f"\n\nNo {registry.TASKS[self.task].title.lower()} head is available, so this is the "
-                    "embedded encoder's attention (a head on top would not change it).")
+            note = "\n\n" + i18n.text("attn.no_head", request_language(), task=msg(f"task.{self.task}"))
             return self.lab.model("finetune-base", registry.EMBEDDED, session_models), note
 
     @user_errors
@@ -106,20 +99,19 @@ def attention_panel(
     """Add the "Attention" accordion for ``task``'s text (and model, when the tab has one)."""
     panel = AttentionPanel(lab, task)
     slug = task.replace("_", "-")
-    with gr.Accordion("Attention", open=False, elem_id=f"attn-{slug}"):
-        gr.Markdown("Which tokens each token looks at, in one layer of the model, for the text above.")
+    with gr.Accordion(t("attn.title"), open=False, elem_id=f"attn-{slug}"):
+        gr.Markdown(t("attn.intro"))
         with gr.Row():
-            layer = Slider(1, MAX_LAYER_CHOICE, value=1, step=1, label="Layer",
-                              info="1 is closest to the input.", elem_id=f"attn-{slug}-layer")
-            head = gr.Dropdown(HEAD_CHOICES, value="average", label="Head", allow_custom_value=True,
-                               info="One head, or the average over the layer's heads.",
-                               elem_id=f"attn-{slug}-head")
-            run = gr.Button("Show attention", elem_id=f"attn-{slug}-run")
+            layer = Slider(1, MAX_LAYER_CHOICE, value=1, step=1, label=t("attn.layer"),
+                              info=t("attn.layer_info"), elem_id=f"attn-{slug}-layer")
+            head = gr.Dropdown(HEAD_CHOICES, value="average", label=t("attn.head"), allow_custom_value=True,
+                               info=t("attn.head_info"), elem_id=f"attn-{slug}-head")
+            run = gr.Button(t("attn.run"), elem_id=f"attn-{slug}-run")
         info = gr.Markdown(elem_id=f"attn-{slug}-info")
         heatmap = gr.HTML(elem_id=f"attn-{slug}-map")
-        with gr.Accordion("The weights as numbers", open=False):
+        with gr.Accordion(t("attn.weights"), open=False):
             raw = gr.JSON()
-        gr.Markdown(EXPLAINER)
+        gr.Markdown(t("attn.explainer"))
     outputs = [heatmap, info, raw]
     if text_pair is not None:
         run.click(panel.show_pair, [text, text_pair, layer, head], outputs, api_name=f"attention_{slug.replace('-', '_')}",

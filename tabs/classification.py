@@ -6,6 +6,7 @@ import time
 
 import gradio as gr
 
+from lab import i18n
 from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.options import GRADIENT_X_INPUT, INTEGRATED_GRADIENTS
@@ -13,36 +14,36 @@ from lab.render_classify import saliency_html
 from lab.tokenization import check_text
 from tabs.attention import attention_panel
 from tabs.common import QUICK, SLOW, explainer, head_banner, lane, model_dropdown, model_line, user_errors
+from tabs.i18n import Examples, request_language, t
 
 lab_classify = lazy_import("lab.classify")  # torch: imported after the page is served
 
-METHOD_CHOICES = [("Integrated gradients", INTEGRATED_GRADIENTS), ("Gradient × input", GRADIENT_X_INPUT)]
+METHOD_CHOICES = [(t("cls.method.integrated_gradients"), INTEGRATED_GRADIENTS),
+                  (t("cls.method.gradient_x_input"), GRADIENT_X_INPUT)]
 
-EXPLAINER = """
-**A classifier is BERT plus one small layer.** The final vector of `[CLS]` goes through BERT's
-*pooler* (a dense layer and a tanh, pre-trained with the rest), then a linear layer with one
-output per label; a softmax turns those scores into the probabilities on the left. Fine-tuning
-trains that layer (and nudges BERT) on labelled examples.
-
-**Which words mattered?** The highlight asks: if this word's embedding were faded out, how
-much would the score of the winning label change? *Gradient × input* answers with one
-gradient; *integrated gradients* averages the gradient along the way from "no words" to your
-text, which is slower and adds up to the change in score. The average is taken over a few
-steps (a Riemann sum), so the sum is an approximation that more steps make closer. Blue words pushed towards
-the predicted label, orange ones away from it; with "signed" off, the shade only says how
-much a word mattered. BERT reads sub-word pieces (`un ##bel ##ie ##va ##bly`), so a word's
-weight is the sum of its pieces' (hover a word to see them).
-
-**Careful:** saliency shows what the model relied on, not what is right. A model can be
-confident for the wrong reasons, and saliency is how you catch it.
-"""
-
-EXAMPLES = [
-    ["This film was an absolute delight from start to finish."],
-    ["The plot was predictable and the acting was wooden."],
-    ["Not bad at all, though the ending dragged."],
-    ["I expected to hate it, but I loved every minute."],
-]
+# Per language: what a student of that class would type. The offline head is English (SST-2), so
+# the Indonesian and Chinese sets start with a negative review in the language, which it calls
+# positive (what an English-only model makes of it), and keep English ones it reads well.
+EXAMPLES = {
+    "en": [
+        ["This film was an absolute delight from start to finish."],
+        ["The plot was predictable and the acting was wooden."],
+        ["Not bad at all, though the ending dragged."],
+        ["I expected to hate it, but I loved every minute."],
+    ],
+    "id": [
+        ["Filmnya membosankan dan terlalu panjang."],
+        ["This film was an absolute delight from start to finish."],
+        ["The plot was predictable and the acting was wooden."],
+        ["The food was great but the service was terribly slow."],
+    ],
+    "zh-TW": [
+        ["這部電影很無聊，劇情太拖了。"],
+        ["This film was an absolute delight from start to finish."],
+        ["The plot was predictable and the acting was wooden."],
+        ["I expected to hate it, but I loved every minute."],
+    ],
+}
 
 
 class ClassificationTab:
@@ -57,12 +58,14 @@ class ClassificationTab:
         loaded = self.lab.model("classification", model, session_models)
         start = time.perf_counter()
         result = lab_classify.classify(loaded.model, loaded.tokenizer, text, explain=False)
-        info = model_line(loaded, time.perf_counter() - start)
-        info += f"\n\nPredicted **{result.predicted}**; the highlight explains that label."
+        language = request_language()
+        info = model_line(loaded, time.perf_counter() - start, language)
+        # The label is the model's own name for it (the API's data), said as it is in every language.
+        info += "\n\n" + i18n.text("cls.predicted", language, label=result.predicted)
         if result.multi_label:
-            info += " Labels are independent here (multi-label): the probabilities need not add up to 1."
+            info += " " + i18n.text("cls.multi_label", language)
         if result.truncated:
-            info += "\n\n⚠️ The text is longer than the model reads; only its beginning was classified."
+            info += "\n\n⚠️ " + i18n.text("cls.truncated", language)
         raw = {"label": result.predicted,
                "probabilities": {k: round(v, 6) for k, v in result.probabilities.items()}}
         return result.label(), info, raw
@@ -86,28 +89,32 @@ class ClassificationTab:
         }
         return saliency_html(s), raw
 
+    def localize(self, language: str) -> list:
+        """The examples in the page's language."""
+        return [self.examples.localize(language)]
+
     def build(self, session_models: gr.State | None = None) -> None:
         head_banner(self.lab, "classification")
-        gr.Markdown("Type a text and see which label the model gives it, and which words drove that decision.")
+        gr.Markdown(t("cls.intro"))
         with gr.Row():
             with gr.Column(scale=3):
-                text = gr.Textbox(label="Text", value=EXAMPLES[0][0], lines=3, elem_id="cls-text")
+                text = gr.Textbox(label=t("cls.text"), value=EXAMPLES["en"][0][0], lines=3, elem_id="cls-text")
                 self.lesson_inputs = {"cls-text": text}  # what the Lessons tab may fill in
             with gr.Column(scale=1):
                 self.model = model_dropdown(self.lab, "classification")
-                method = gr.Radio(METHOD_CHOICES, value=INTEGRATED_GRADIENTS, label="Saliency method",
+                method = gr.Radio(METHOD_CHOICES, value=INTEGRATED_GRADIENTS, label=t("cls.method"),
                                   elem_id="cls-method")
-                signed = gr.Checkbox(True, label="Signed (for / against the label)", elem_id="cls-signed")
-                run = gr.Button("Classify", variant="primary", elem_id="cls-run")
+                signed = gr.Checkbox(True, label=t("cls.signed"), elem_id="cls-signed")
+                run = gr.Button(t("cls.run"), variant="primary", elem_id="cls-run")
         with gr.Row():
-            label = gr.Label(label="Label probabilities", elem_id="cls-label")
+            label = gr.Label(label=t("cls.probabilities"), elem_id="cls-label")
             with gr.Column(scale=2):
                 info = gr.Markdown(elem_id="cls-info")
-                words = gr.HTML(label="Which words drove the decision", elem_id="cls-saliency")
-        with gr.Accordion("Raw output (what the API returns)", open=False):
+                words = gr.HTML(label=t("cls.saliency"), elem_id="cls-saliency")
+        with gr.Accordion(t("shared.raw_output"), open=False):
             raw = gr.JSON()
-        gr.Examples(EXAMPLES, [text])
-        explainer(EXPLAINER)
+        self.examples = Examples(EXAMPLES, [text])
+        explainer(t("cls.explainer"))
         state = session_models if session_models is not None else gr.State({})
         # The label comes back at once; the saliency (a backward pass or several) follows it.
         explain = dict(fn=self.explain, inputs=[text, self.model, state, method, signed], outputs=[words, raw],
@@ -117,3 +124,4 @@ class ClassificationTab:
         run.click(**classify_event, api_name="classify").success(**explain, api_name="explain")
         text.submit(**classify_event, api_visibility="private").success(**explain, api_visibility="private")
         attention_panel(self.lab, "classification", text, self.model, state)
+        self.localized_outputs = [self.examples.dataset]  # what localize() updates

@@ -9,17 +9,11 @@ from pathlib import Path
 
 import gradio as gr
 
+from lab import i18n
 from lab.context import Lab
 from tabs.common import explainer, user_errors
+from tabs.i18n import request_language, t
 from training.classroom import ClassBoard
-
-EXPLAINER = """
-Each row is a run a student shared from the Fine-tune tab ("share with the class"), under the
-name they typed: the way of training, the data, the settings, the validation score and the time
-it took. Sort by any column; the chart averages the score per way of training, so the class sees
-at a glance what full fine-tuning, frozen layers, LoRA and feature extraction bought on the same
-data. Students never see each other's runs or models; this view needs the instructor's token.
-"""
 
 
 class ClassTab:
@@ -39,8 +33,9 @@ class ClassTab:
         self.board.check(token)
         frame = self.board.frame()
         summary = self.board.by_strategy()
-        note = (f"**{len(frame)}** shared run(s) from **{frame['student'].nunique()}** student(s)."
-                if len(frame) else "No shared runs yet: students tick *Share with the class* in the Fine-tune tab.")
+        language = request_language()
+        note = (i18n.text("class.note", language, runs=len(frame), students=frame["student"].nunique())
+                if len(frame) else i18n.text("class.none", language))
         return frame, summary, note
 
     @user_errors
@@ -50,16 +45,16 @@ class ClassTab:
 
     def build(self, tab: gr.Tab, demo: gr.Blocks) -> None:
         token = gr.Textbox(visible=False)  # filled on load for the instructor's page; an API caller passes it
-        gr.Markdown("The runs your students shared, live. Refresh to see new ones.")
+        gr.Markdown(t("class.intro"))
         with gr.Row():
-            refresh = gr.Button("Refresh", variant="primary", elem_id="class-refresh")
-            export = gr.Button("Export as CSV", elem_id="class-export")
+            refresh = gr.Button(t("class.refresh"), variant="primary", elem_id="class-refresh")
+            export = gr.Button(t("class.export"), elem_id="class-export")
         note = gr.Markdown(elem_id="class-note")
-        table = gr.Dataframe(interactive=False, elem_id="class-runs", label="Shared runs (click a header to sort)")
-        chart = gr.BarPlot(x="strategy", y="mean score", title="Mean validation score by way of training",
+        table = gr.Dataframe(interactive=False, elem_id="class-runs", label=t("class.table"))
+        chart = gr.BarPlot(x="strategy", y="mean score", title=t("class.chart"),
                            y_lim=[0, 1], height=300, elem_id="class-chart", x_label_angle=-20)
-        file = gr.File(label="Export", interactive=False)
-        explainer(EXPLAINER)
+        file = gr.File(label=t("class.file"), interactive=False)
+        explainer(t("class.explainer"))
         demo.load(self.reveal, None, [tab, token], api_visibility="private")
         refresh.click(self.runs, token, [table, chart, note], api_name="class_runs")
         export.click(self.export, token, file, api_name="export_class_runs")

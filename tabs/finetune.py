@@ -18,13 +18,15 @@ from pathlib import Path
 import gradio as gr
 from gradio import utils as gradio_utils
 
-from lab import memory
+from lab import i18n, memory
 from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.lazy import lazy_import
 from tabs.common import SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Number, Slider
+from tabs.i18n import request_language, t
 from training import backends, catalog, classroom, hub_push, workflows
 from training.classroom import ClassBoard
 from training.config import STRATEGIES, TrainConfig, help_for
@@ -38,31 +40,50 @@ loop = lazy_import("training.loop")
 log = logging.getLogger(__name__)
 DEFAULTS = TrainConfig()
 
-EXPLAINER = """
-**Pre-train, then fine-tune.** The base model already knows English from pre-training. A
-new, randomly initialised classification head goes on top of its `[CLS]` vector, and a few
-epochs on your labelled sentences teach the pair your task.
+# Words the tab shows for names training/ defines (tasks, file kinds, headline metrics, ways of
+# training). Each catalog's English is the name as training/ spells it (tests/unit/test_explainers.py
+# checks), so the English page and the API read as before.
+TASK_LABELS = {"classification": t("ft.task.classification"), "ner": t("ft.task.ner"), "qa": t("ft.task.qa")}
+UPLOAD_LABELS = {"classification": t("ft.training_data.classification"), "ner": t("ft.training_data.ner"),
+                 "qa": t("ft.training_data.qa")}
+METRIC_NOTES = {"classification": t("ft.metric_note.classification"), "ner": t("ft.metric_note.ner"),
+                "qa": t("ft.metric_note.qa")}
+STRATEGY_LABELS = {"full": t("ft.strategy.full"), "freeze_lower": t("ft.strategy.freeze_lower"),
+                   "frozen_encoder": t("ft.strategy.frozen_encoder"), "lora": t("ft.strategy.lora"),
+                   "features": t("ft.strategy.features")}
+# A run's status line names the validation metrics and why a run stopped in the student's language.
+METRIC_KEYS = {"accuracy": "ft.metric.accuracy", "macro_f1": "ft.metric.macro_f1", "precision": "ft.metric.precision",
+               "recall": "ft.metric.recall", "f1": "ft.metric.f1", "exact_match": "ft.metric.exact_match"}
+STOPPED_KEYS = {"cancelled": "ft.stopped.cancelled", "time limit": "ft.stopped.time_limit", "failed": "ft.stopped.failed"}
 
-**How much to train.** *Everything* updates all weights (best results, slowest). *Freeze
-lower layers* keeps the embeddings and the first N layers as they are (the lower layers hold
-general language knowledge). *Frozen encoder* trains only the new head (fast, weaker).
-*LoRA* adds small low-rank adapters to attention and trains only those and the head.
-*Features* is the frozen encoder done the fast way: every text is encoded once (and cached for
-the whole class), then only a linear head is fitted on the vectors: seconds instead of minutes,
-at the cost of accuracy, since the encoder never adapts to your task.
 
-**Learning rate, batch size, epochs.** Fine-tuning the whole model uses small learning rates
-(1e-5 to 1e-4): a large one wipes out what pre-training learned. LoRA adapters and a new head on
-a frozen encoder start from scratch and take larger ones (1e-4 to 1e-3). Bigger batches give steadier steps.
-Epochs are passes over the data; watch the validation curve to see when more stop helping.
+def file_hint(task: str):
+    """What a task's file looks like, as a message value (said in the student's language)."""
+    return msg(f"ft.file_hint.{task}") if task in workflows.FILE_HINT else "CSV"
 
-**Imbalanced classes.** If 90% of your rows are one class, a model that always says that class
-scores 90% accuracy. Class weights make mistakes on rare classes cost more; per-class
-precision (how many predicted X are X) and recall (how many X were found) show what accuracy hides.
 
-**Best checkpoint.** The model is scored on the validation split during training, and the best
-version is kept (not the last one), saved with `save_pretrained` and usable at once.
-"""
+def shown(text):
+    """A text training/ defines, as a component's label or info: a message without values is
+    translated by its key in the browser; anything else shows as it is."""
+    if isinstance(text, i18n.Message) and not text.values:
+        return t(text.key)
+    return text
+
+
+def dataset_choices(cards: dict) -> list[tuple]:
+    """(shown name, title) pairs for the dataset dropdown: the English title stays the value the API
+    takes; the name is translated in the browser (a host's file keeps its own name)."""
+    return [(shown(card.title), str(title)) for title, card in cards.items()]
+
+
+def size_choices(card: catalog.DatasetCard, language: str) -> list[tuple[str, str]]:
+    """(shown, value) pairs for the size dropdown: said in ``language``, the English label the value."""
+    return [(i18n.say(label, language), str(label)) for label, _ in catalog.size_choices(card)]
+
+
+def card_text(card: catalog.DatasetCard | None, language: str) -> str:
+    """The dataset's card as Markdown in ``language``."""
+    return i18n.say(catalog.describe(card), language) if card is not None else ""
 
 
 class FinetuneTab:
@@ -91,13 +112,14 @@ class FinetuneTab:
         """Read the upload as the task's data and show what training would see."""
         self._hold_uploads(request, file)
         if not file:
-            raise LabInputError(f"Upload a file first ({workflows.FILE_HINT.get(task, 'CSV')}).")
+            raise LabInputError(msg("ft.upload_first", hint=file_hint(task)))
         summary = workflows.summarize_file(task, file, text_column, label_column, self._tokenizer(base_model))
+        language = request_language(request)
         top = max(summary.counts["count"].tolist() or [1])
         columns = gr.update(choices=summary.columns, value=summary.text_column), gr.update(
             choices=summary.columns, value=summary.label_column)
         return (
-            "\n\n".join(summary.lines),
+            "\n\n".join(i18n.say(line, language) for line in summary.lines),
             *columns,
             gr.update(value=summary.counts, y_lim=[0, top * 1.15]),  # from zero: equal classes still show bars
             summary.lengths,
@@ -107,16 +129,17 @@ class FinetuneTab:
 
     # ------------------------------------------------------------------ ready-made data
     def dataset_cards(self, task: str = "classification") -> dict[str, catalog.DatasetCard]:
-        """The catalogue for a task, by the title the dropdown shows (samples offline, hub sets online)."""
+        """The catalogue for a task, by title, the dropdown's value (samples offline, hub sets online)."""
         return {c.title: c for c in catalog.catalog(self.lab.settings, self.lab.hub.online) if c.task == task}
 
     @user_errors
     def describe_dataset(self, title: str, task: str = "classification"):
         card = self.dataset_cards(task).get(title)
         if card is None:
-            raise LabInputError("Pick a dataset from the list.")
-        sizes = [label for label, _ in catalog.size_choices(card)]
-        return catalog.describe(card), gr.update(choices=sizes, value=sizes[min(1, len(sizes) - 1)])
+            raise LabInputError(msg("ft.pick_dataset"))
+        language = request_language()
+        sizes = size_choices(card, language)
+        return card_text(card, language), gr.update(choices=sizes, value=sizes[min(1, len(sizes) - 1)][1])
 
     @user_errors
     def use_dataset(self, title: str, size: str = "", base_model: str = "default", task: str = "classification",
@@ -124,7 +147,7 @@ class FinetuneTab:
         """Fetch (online) or take (offline) a dataset, and load it as if it had been uploaded."""
         card = self.dataset_cards(task).get(title)
         if card is None:
-            raise LabInputError("Pick a dataset from the list.")
+            raise LabInputError(msg("ft.pick_dataset"))
         rows = dict(catalog.size_choices(card)).get(size)
         source = catalog.materialize(card, rows, seed=DEFAULTS.seed)
         # A copy in the session's folder: Gradio serves files from there, and it goes when the tab closes.
@@ -138,26 +161,39 @@ class FinetuneTab:
         """The class-imbalance lesson in one click: the SMS sample loaded, with what class weights do said
         where the switch is."""
         card = self.dataset_cards("classification")[catalog.IMBALANCED_SAMPLE_TITLE]
-        everything = catalog.size_choices(card)[-1][0]
-        loaded = self.use_dataset(card.title, everything, base_model, "classification", request)
-        weights = gr.update(info=help_for("class_weights") + " Here: 64 spam among 480 messages, so a model that "
-                            "never says spam still scores 87% accuracy. Train with the defaults without and then with "
-                            "weights, then with more epochs, and compare the spam row's recall each time.")
-        return (card.title, gr.update(choices=[label for label, _ in catalog.size_choices(card)],
-                                                       value=everything), catalog.describe(card), *loaded, weights)
+        language = request_language(request)
+        sizes = size_choices(card, language)
+        everything = sizes[-1][1]
+        loaded = self.use_dataset(str(card.title), everything, base_model, "classification", request)
+        # help_for("class_weights") with the sample's numbers after it, as one text (tests/unit/test_explainers.py)
+        weights = gr.update(info=t("ft.class_weights_sms"))
+        return (str(card.title), gr.update(choices=sizes, value=everything), card_text(card, language), *loaded,
+                weights)
+
+    def localize(self, language: str) -> list:
+        """The page's language, into ``self.language``: its change re-says the dataset's card and sizes."""
+        return [language]
+
+    def relocalize(self, language: str, title: str, size: str, task: str = "classification"):
+        """The chosen dataset's card and sizes in ``language``, the size picked kept."""
+        card = self.dataset_cards(task).get(title)
+        if card is None:
+            return gr.skip(), gr.skip()
+        return card_text(card, language), gr.update(choices=size_choices(card, language), value=size)
 
     def switch_task(self, task: str):
         """A new task: its datasets, its file types, and the column pickers only where they mean something."""
         cards = self.dataset_cards(task)
         first = next(iter(cards.values()), None)
-        sizes = [label for label, _ in catalog.size_choices(first)] if first else []
+        language = request_language()
+        sizes = size_choices(first, language) if first else []
         table = task == "classification"
-        return (gr.update(choices=list(cards), value=first.title if first else None),
-                gr.update(choices=sizes, value=sizes[-1] if sizes else None),
-                catalog.describe(first) if first else "",
-                gr.update(label=f"Training data ({workflows.FILE_HINT[task]})", value=None),
+        return (gr.update(choices=dataset_choices(cards), value=str(first.title) if first else None),
+                gr.update(choices=sizes, value=sizes[-1][1] if sizes else None),
+                card_text(first, language),
+                gr.update(label=UPLOAD_LABELS[task], value=None),
                 gr.update(visible=table), gr.update(visible=table), gr.update(visible=table),
-                f"Validation score: **{workflows.HEADLINE[task]}**" + (" (entity-level)" if task == "ner" else ""))
+                METRIC_NOTES[task])
 
     @user_errors
     def count_parameters(self, strategy: str = "full", freeze_layers: int = 4, lora_r: int = 8,
@@ -165,8 +201,8 @@ class FinetuneTab:
         config = TrainConfig(base_model=base_model or "default", strategy=strategy,
                              freeze_layers=int(freeze_layers), lora_r=int(lora_r))
         trainable, total = loop.count_parameters(config, 2, self.lab.settings, hub_online=self.lab.hub.online)
-        return (f"**{trainable:,}** trainable of {total:,} parameters (**{trainable / total:.1%}**) "
-                f"with *{strategy}*: {STRATEGIES[strategy]}")
+        return i18n.text("ft.params", request_language(), trainable=f"{trainable:,}", total=f"{total:,}",
+                         share=f"{trainable / total:.1%}", strategy=strategy, about=STRATEGIES[strategy])
 
     # ------------------------------------------------------------------------- training
     def _session_dir(self, request: gr.Request | None) -> Path:
@@ -225,6 +261,7 @@ class FinetuneTab:
                  runs: list | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Train on the upload; stream progress; end with the metrics and the model in this session."""
         self._hold_uploads(request, file, validation_file)
+        language = request_language(request)
         config = TrainConfig(
             base_model=base_model or "default", strategy=strategy, freeze_layers=int(freeze_layers),
             lora_r=int(lora_r), learning_rate=float(learning_rate), batch_size=int(batch_size),
@@ -234,11 +271,11 @@ class FinetuneTab:
         )
         model_limit = self.lab.tokenizer("finetune-base", config.base_model).model_max_length
         if config.max_length > model_limit:
-            raise LabInputError(f"Max length {config.max_length} is above the base model's limit of {model_limit}.")
+            raise LabInputError(msg("ft.max_length_limit", length=config.max_length, limit=model_limit))
         if task not in workflows.TASKS:
-            raise LabInputError(f"Unknown task '{task}': pick one of {', '.join(workflows.TASKS)}.")
+            raise LabInputError(msg("ft.unknown_task", task=task, tasks=", ".join(workflows.TASKS)))
         if not file:
-            raise LabInputError(f"Upload a file first ({workflows.FILE_HINT[task]}).")
+            raise LabInputError(msg("ft.upload_first", hint=file_hint(task)))
         if share_with_class and self.board.enabled:
             student_name = classroom.student_name(student_name)  # refused before training, not after
         data = workflows.prepare(task, file, config, text_column, label_column, validation_file)
@@ -248,19 +285,18 @@ class FinetuneTab:
         key = getattr(request, "session_hash", None) or "cli"
         plans = [config] + ([dataclasses.replace(config, from_scratch=True)] if compare_scratch else [])
         if config.strategy == "features":  # nothing to measure: one forward pass per text, then a regression
-            expected = ("Encoding each text once with the frozen encoder (cached: the next run on this data skips "
-                        "it), then fitting the head: seconds.")
+            expected = i18n.text("ft.features_expected", language)
             if compare_scratch:
-                raise LabInputError("Feature extraction keeps the pretrained encoder as it is: a from-scratch "
-                                    "comparison needs a way of training that trains the encoder (e.g. full).")
+                raise LabInputError(msg("ft.features_no_scratch"))
         else:
             per_step = estimate.seconds_per_step(self.lab, config, data.typical_length)
             memory.release()  # the estimate's model and optimizer: freed before training allocates its own
             steps = estimate.total_steps(data.items, config) * len(plans)
-            expected = (f"Expected time ≈ **{estimate.human(per_step * steps)}** ({steps:,} steps × {per_step:.2f} s, "
-                        "measured here).")
+            expected = i18n.text("ft.expected_time", language, time=estimate.human(per_step * steps),
+                                 steps=f"{steps:,}", per_step=f"{per_step:.2f}")
         yield ({"status": "starting", "task": task, "train": len(data.train), "validation": len(data.val)},
-               f"Training on {len(data.train):,} examples, validating on {len(data.val):,}. {expected}",
+               i18n.text("ft.starting", language, train=f"{len(data.train):,}", validation=f"{len(data.val):,}",
+                         expected=expected),
                *[gr.skip()] * 10)
 
         results = []
@@ -281,16 +317,17 @@ class FinetuneTab:
                 for events in job.watch(every_s=1.0):
                     if not events:
                         if job.position > 0:  # every worker busy: say where this run stands
-                            yield (gr.skip(), f"**{name}** waits for a training worker: {job.position - 1} run(s) "
-                                   "ahead of it.", *[gr.skip()] * 10)
+                            yield (gr.skip(), i18n.text("ft.waiting", language, name=name, ahead=job.position - 1),
+                                   *[gr.skip()] * 10)
                         continue
                     record.history += [e if isinstance(e, dict) else dataclasses.asdict(e) for e in events]
                     last = record.history[-1]
                     total = last.get("total_steps") or 1
-                    progress((last.get("step", 0), total), desc=f"{name}: step", unit="steps")
+                    progress((last.get("step", 0), total), desc=i18n.text("ft.progress", language, name=name),
+                             unit=i18n.text("ft.progress_unit", language))
                     record.seconds = time.monotonic() - started
                     shown = runs[-len(plans):]
-                    yield (self._live(record, task), self._status(record, task), curves_frame(shown, "loss"),
+                    yield (self._live(record, task), self._status(record, language), curves_frame(shown, "loss"),
                            curves_frame(shown, metric), *[gr.skip()] * 5, runs, runs_frame(runs), gr.skip())
             finally:
                 with self._lock:
@@ -302,7 +339,8 @@ class FinetuneTab:
                 if isinstance(job.error, LabInputError):
                     raise job.error
                 log.exception("training failed", exc_info=job.error)
-                raise gr.Error(f"Training failed: {job.error}") from job.error
+                reason = job.error.args[0] if len(job.error.args) == 1 else str(job.error)  # a Message is said in the language
+                raise gr.Error(i18n.text("ft.training_failed", language, error=reason)) from job.error
             result = job.result
             results.append(result)
             record.status = result.stopped_early or "done"
@@ -320,11 +358,11 @@ class FinetuneTab:
 
         main, main_result = runs[-len(plans)], results[0]  # the pretrained run; a scratch one follows it
         per, confusion, mistakes = workflows.result_tables(task, main_result)
-        where = {"classification": "the Classification tab, and below: type a sentence to try it",
-                 "ner": "the NER tab: type a sentence there", "qa": "the Question answering tab"}[task]
+        where = {"classification": msg("ft.where.classification"), "ner": msg("ft.where.ner"),
+                 "qa": msg("ft.where.qa")}[task]
         yield (
             self._final(main, main_result, task),
-            self._status(main, task) + f"\n\nThe model **{main.name}** is now in {where} (this session only).",
+            self._status(main, language) + "\n\n" + i18n.text("ft.now_in", language, name=main.name, where=where),
             curves_frame(runs[-len(plans):], "loss"),
             curves_frame(runs[-len(plans):], metric),
             per,
@@ -354,21 +392,27 @@ class FinetuneTab:
                 "validation": evals[-1].get("metrics") if evals else None}
 
     @staticmethod
-    def _status(record: RunRecord, task: str) -> str:
+    def _status(record: RunRecord, language: str = i18n.DEFAULT) -> str:
+        """The run's progress in one line, in the student's language."""
         last = record.history[-1] if record.history else {}
         eta = last.get("eta_s")
         evals = [h for h in record.history if h.get("kind") == "eval" and h.get("metrics")]
-        text = (f"**{record.name}** · step {last.get('step', 0)}/{last.get('total_steps', '?')} · "
-                f"epoch {last.get('epoch') or 0:.2f} · {record.seconds:.0f} s"
-                + (f" · about {estimate.human(eta)} left" if eta else ""))
+        parts = [i18n.text("ft.status.progress", language, name=record.name, step=last.get("step", 0),
+                           total=last.get("total_steps", "?"), epoch=f"{last.get('epoch') or 0:.2f}",
+                           seconds=f"{record.seconds:.0f}")]
+        if eta:
+            parts.append(i18n.text("ft.status.eta", language, eta=estimate.human(eta)))
         if evals:
             m = evals[-1]["metrics"]
-            text += " · validation " + ", ".join(
-                f"{k.replace('_', ' ')} {m[k]:.3f}" for k in ("accuracy", "macro_f1", "precision", "recall", "f1",
-                                                              "exact_match") if isinstance(m.get(k), float))
+            parts.append(i18n.text("ft.status.validation", language, metrics=", ".join(
+                f"{i18n.text(key, language)} {m[k]:.3f}" for k, key in METRIC_KEYS.items()
+                if isinstance(m.get(k), float))))
         if record.status not in ("running", "done"):
-            text += f" · stopped: {record.status}"
-        return text
+            status = record.status
+            if status in STOPPED_KEYS:
+                status = i18n.text(STOPPED_KEYS[status], language)
+            parts.append(i18n.text("ft.status.stopped", language, status=status))
+        return " · ".join(parts)
 
     @staticmethod
     def _final(record: RunRecord, result, task: str) -> dict:
@@ -385,33 +429,33 @@ class FinetuneTab:
         with self._lock:
             job = self._jobs.get(key)
         if job is None:
-            return "Nothing is training in this session."
+            return i18n.text("ft.cancel.nothing", request_language(request))
         job.cancel()
-        return "Stopping after the current step; the best checkpoint so far is kept."
+        return i18n.text("ft.cancel.stopping", request_language(request))
 
     # ------------------------------------------------------------------ using the model
     @user_errors
     def predict(self, text: str, session_models: dict | None = None):
         """The session's newest fine-tuned model next to its base before fine-tuning, on the same text."""
         if not (text or "").strip():
-            raise LabInputError("Type a sentence to classify.")
+            raise LabInputError(msg("ft.predict.empty"))
         name = session_state.active(session_models, "classification")
         if not name:
-            raise LabInputError("No model fine-tuned in this session yet: train one above first.")
+            raise LabInputError(msg("ft.predict.no_model"))
         model_dir = Path(session_state.models_for(session_models, "classification")[name])
         loaded = self.lab.model("classification", name, session_models)
         after = before_after.probabilities(loaded.model, loaded.tokenizer, text)
         before = before_after.untrained_prediction(self.lab, model_dir, text)
-        return after, before, f"After: **{name}** (fine-tuned here) · Before: the same base, untrained head."
+        return after, before, i18n.text("ft.predict.note", request_language(), name=name)
 
     @user_errors
     def push(self, repo_id: str, token: str, private: bool = True, runs: list | None = None) -> str:
         """Upload this session's newest model to the user's own hub repository (opt-in, their token)."""
         done = [r for r in runs or [] if r.best_dir]
         if not done:
-            raise LabInputError("Train a model first: there is nothing to push yet.")
+            raise LabInputError(msg("ft.push.nothing"))
         url = hub_push.push_to_hub(done[-1].best_dir, repo_id, token, bool(private))
-        return f"Pushed **{done[-1].name}** to [{repo_id}]({url})."
+        return i18n.text("ft.push.done", request_language(), name=done[-1].name, repo=repo_id, url=url)
 
     def compare_runs(self, selected: list[str] | None, runs: list | None):
         chosen = [r for r in runs or [] if r.name in (selected or [])]
@@ -419,147 +463,141 @@ class FinetuneTab:
 
     def export(self, fmt: str, runs: list | None, request: gr.Request = None) -> str:
         if not runs:
-            raise gr.Error("No runs yet in this session.")
+            raise gr.Error(i18n.text("ft.export.none", request_language(request)))
         return str(export_runs(runs, self._session_dir(request) / "export", "json" if fmt == "JSON" else "csv"))
 
     # ------------------------------------------------------------------------ layout
     def build(self, session_models: gr.State | None = None) -> None:
         self.session_models = session_models
         runs = gr.State([])
-        gr.Markdown("Upload labelled data, fine-tune a pretrained model on it, and use it right away.")
-        task = gr.Radio([(title, key) for key, title in workflows.TASKS.items()], value="classification",
-                        label="Task", elem_id="ft-task",
-                        info="Classification: one label per text. NER: a tag per word. QA: an answer span in a context.")
+        gr.Markdown(t("ft.intro"))
+        task = gr.Radio([(TASK_LABELS[key], key) for key in workflows.TASKS], value="classification",
+                        label=t("ft.task"), elem_id="ft-task", info=t("ft.task_info"))
         cards = self.dataset_cards()
-        with gr.Accordion("No file at hand? Start from a dataset", open=True):
+        with gr.Accordion(t("ft.start_from_dataset"), open=True):
             with gr.Row():
-                dataset = gr.Dropdown(list(cards), value=next(iter(cards), None), label="Dataset",
-                                      info="The project's own samples work offline; public hub datasets when online.",
-                                      elem_id="ft-dataset")
                 first = next(iter(cards.values()), None)
-                sizes = [label for label, _ in catalog.size_choices(first)] if first else []
-                size = gr.Dropdown(sizes, value=sizes[-1] if sizes else None, label="Size (stratified)")
+                dataset = gr.Dropdown(dataset_choices(cards), value=str(first.title) if first else None,
+                                      label=t("ft.dataset"), info=t("ft.dataset_info"), elem_id="ft-dataset")
+                sizes = size_choices(first, i18n.DEFAULT) if first else []
+                size = gr.Dropdown(sizes, value=sizes[-1][1] if sizes else None, label=t("ft.size"))
                 with gr.Column(min_width=160):
-                    use = gr.Button("Use this dataset", elem_id="ft-use-dataset")
-                    imbalanced = gr.Button("Imbalanced data lesson: SMS spam", size="sm", elem_id="ft-use-sms")
-            card_info = gr.Markdown(catalog.describe(first) if first else "", elem_id="ft-dataset-card")
+                    use = gr.Button(t("ft.use_dataset"), elem_id="ft-use-dataset")
+                    imbalanced = gr.Button(t("ft.use_sms"), size="sm", elem_id="ft-use-sms")
+            card_info = gr.Markdown(card_text(first, i18n.DEFAULT), elem_id="ft-dataset-card")
         with gr.Row():
-            upload = gr.File(label=f"Training data ({workflows.FILE_HINT['classification']})",
+            upload = gr.File(label=UPLOAD_LABELS["classification"],
                              file_types=[".csv", ".tsv", ".txt", ".conll", ".iob", ".bio", ".json"],
                              type="filepath", elem_id="ft-file")
-            validation = gr.File(label="Validation file (optional; otherwise a held-out split)",
+            validation = gr.File(label=t("ft.validation_file"),
                                  file_types=[".csv", ".tsv", ".txt", ".conll", ".iob", ".bio", ".json"],
                                  type="filepath")
         with gr.Row():
-            text_col = gr.Dropdown([], value="", label="Text column", allow_custom_value=True)
-            label_col = gr.Dropdown([], value="", label="Label column", allow_custom_value=True)
+            text_col = gr.Dropdown([], value="", label=t("ft.text_column"), allow_custom_value=True)
+            label_col = gr.Dropdown([], value="", label=t("ft.label_column"), allow_custom_value=True)
             base = gr.Dropdown(self.lab.choices("finetune-base"), value=self.lab.default_choice("finetune-base"),
-                               label="Base model", info=help_for("base_model"),
+                               label=t("ft.base_model"), info=shown(help_for("base_model")),
                                allow_custom_value=self.lab.hub.online)
         data_info = gr.Markdown(elem_id="ft-data-info")
         with gr.Row():
-            classes = gr.BarPlot(x="name", y="count", title="Examples per class / entities per type / answer length",
-                                 height=220)
-            lengths = gr.BarPlot(x="length", y="texts", title="Text length (tokens)", height=220)
-        with gr.Accordion("Preview", open=False):
+            classes = gr.BarPlot(x="name", y="count", title=t("ft.classes_plot"), height=220)
+            lengths = gr.BarPlot(x="length", y="texts", title=t("ft.lengths_plot"), height=220)
+        with gr.Accordion(t("ft.preview"), open=False):
             preview = gr.Dataframe(interactive=False, wrap=True)
 
-        with gr.Accordion("Settings", open=True):
+        with gr.Accordion(t("ft.settings"), open=True):
             with gr.Row():
-                strategy = gr.Radio(list(STRATEGIES), value=DEFAULTS.strategy, label="What to train",
-                                    info="; ".join(f"{k}: {v}" for k, v in STRATEGIES.items()))
+                # Shown in the student's language; the values stay the strategy names the API takes.
+                strategy = gr.Radio([(STRATEGY_LABELS[key], key) for key in STRATEGIES], value=DEFAULTS.strategy,
+                                    label=t("ft.strategy"), info=t("ft.strategy_info"))
                 with gr.Column():
-                    freeze = Slider(0, 12, value=DEFAULTS.freeze_layers, step=1, label="Frozen lower layers",
-                                       info=help_for("freeze_layers"))
-                    lora_r = Slider(1, 64, value=DEFAULTS.lora_r, step=1, label="LoRA rank",
-                                       info=help_for("lora_r"))
+                    freeze = Slider(0, 12, value=DEFAULTS.freeze_layers, step=1, label=t("ft.freeze_layers"),
+                                       info=shown(help_for("freeze_layers")))
+                    lora_r = Slider(1, 64, value=DEFAULTS.lora_r, step=1, label=t("ft.lora_r"),
+                                       info=shown(help_for("lora_r")))
             params_info = gr.Markdown(elem_id="ft-params")
             with gr.Row():
-                lr = Number(DEFAULTS.learning_rate, label="Learning rate", info=help_for("learning_rate"))
-                batch = Slider(1, 128, value=DEFAULTS.batch_size, step=1, label="Batch size",
-                                  info=help_for("batch_size"))
-                epochs = Number(DEFAULTS.epochs, label="Epochs", info=help_for("epochs"))
-                max_len = Slider(8, 512, value=DEFAULTS.max_length, step=8, label="Max length",
-                                    info=help_for("max_length"))
+                lr = Number(DEFAULTS.learning_rate, label=t("ft.learning_rate"), info=shown(help_for("learning_rate")))
+                batch = Slider(1, 128, value=DEFAULTS.batch_size, step=1, label=t("ft.batch_size"),
+                                  info=shown(help_for("batch_size")))
+                epochs = Number(DEFAULTS.epochs, label=t("ft.epochs"), info=shown(help_for("epochs")))
+                max_len = Slider(8, 512, value=DEFAULTS.max_length, step=8, label=t("ft.max_length"),
+                                    info=shown(help_for("max_length")))
             with gr.Row():
-                warmup = Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label="Warmup",
-                                   info=help_for("warmup_ratio"))
-                decay = Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label="Weight decay",
-                                  info=help_for("weight_decay"))
-                seed = Number(DEFAULTS.seed, label="Seed", precision=0, info=help_for("seed"))
-                test_frac = Slider(0, 0.4, value=DEFAULTS.test_fraction, step=0.05, label="Test share",
-                                      info=help_for("test_fraction"))
+                warmup = Slider(0, 0.5, value=DEFAULTS.warmup_ratio, step=0.01, label=t("ft.warmup_ratio"),
+                                   info=shown(help_for("warmup_ratio")))
+                decay = Slider(0, 0.3, value=DEFAULTS.weight_decay, step=0.01, label=t("ft.weight_decay"),
+                                  info=shown(help_for("weight_decay")))
+                seed = Number(DEFAULTS.seed, label=t("ft.seed"), precision=0, info=shown(help_for("seed")))
+                test_frac = Slider(0, 0.4, value=DEFAULTS.test_fraction, step=0.05, label=t("ft.test_fraction"),
+                                      info=shown(help_for("test_fraction")))
             with gr.Row():
-                weights = gr.Checkbox(False, label="Class weights", info=help_for("class_weights"))
-                all_pieces = gr.Checkbox(False, label="NER: label every sub-word piece", visible=False,
-                                         info="Off (standard): only a word's first piece carries its tag, the others "
-                                              "get -100 and are ignored by the loss. On: every piece learns the "
-                                              "word's tag (B- becomes I- after the first piece).")
-                scratch = gr.Checkbox(False, label="Also train from scratch (random init, same budget)",
-                                      info="Plots both learning curves: what pre-training buys.")
+                weights = gr.Checkbox(False, label=t("ft.class_weights"), info=shown(help_for("class_weights")))
+                all_pieces = gr.Checkbox(False, label=t("ft.all_pieces"), visible=False, info=t("ft.all_pieces_info"))
+                scratch = gr.Checkbox(False, label=t("ft.scratch"), info=t("ft.scratch_info"))
         with gr.Row(visible=self.board.enabled):
-            share = gr.Checkbox(False, label="Share this run with the class", elem_id="ft-share",
-                                info="Your instructor sees its settings and score under the name you type; "
-                                     "nobody else sees your runs or models.")
-            student = gr.Textbox("", label="Your name, as the class list shows it", max_length=classroom.MAX_NAME,
+            share = gr.Checkbox(False, label=t("ft.share"), elem_id="ft-share", info=t("ft.share_info"))
+            student = gr.Textbox("", label=t("ft.student"), max_length=classroom.MAX_NAME,
                                  elem_id="ft-student")
         with gr.Row():
-            train_btn = gr.Button("Train", variant="primary", elem_id="ft-train")
-            cancel_btn = gr.Button("Cancel", variant="stop", elem_id="ft-cancel")
-        metric_note = gr.Markdown("Validation score: **accuracy**")
+            train_btn = gr.Button(t("ft.train"), variant="primary", elem_id="ft-train")
+            cancel_btn = gr.Button(t("ft.cancel"), variant="stop", elem_id="ft-cancel")
+        metric_note = gr.Markdown(METRIC_NOTES["classification"])
         status = gr.Markdown(elem_id="ft-status")
         with gr.Row():
-            curves = gr.LinePlot(x="epoch", y="value", color="series", title="Loss (train per step, validation)",
+            curves = gr.LinePlot(x="epoch", y="value", color="series", title=t("ft.loss_plot"),
                                  height=300, elem_id="ft-curves")
-            acc_curves = gr.LinePlot(x="epoch", y="value", color="series", title="Validation score",
+            acc_curves = gr.LinePlot(x="epoch", y="value", color="series", title=t("ft.score_plot"),
                                      height=300, y_lim=[0, 1])
-        with gr.Accordion("Results (validation set)", open=True):
-            results = gr.JSON(label="Metrics", elem_id="ft-results")
-            per_class = gr.Dataframe(label="Per class: precision, recall, F1", interactive=False,
-                                     elem_id="ft-per-class")
-            confusion = gr.Dataframe(label="Confusion matrix (rows: true class, columns: predicted)",
-                                     interactive=False, elem_id="ft-confusion")
-            wrong = gr.Dataframe(label="Misclassified validation rows", interactive=False, wrap=True)
-            download = gr.File(label="Download the model (zip; from_pretrained loads the unpacked folder)",
-                               interactive=False, elem_id="ft-download")
+        with gr.Accordion(t("ft.results"), open=True):
+            results = gr.JSON(label=t("ft.metrics"), elem_id="ft-results")
+            per_class = gr.Dataframe(label=t("ft.per_class"), interactive=False, elem_id="ft-per-class")
+            confusion = gr.Dataframe(label=t("ft.confusion"), interactive=False, elem_id="ft-confusion")
+            wrong = gr.Dataframe(label=t("ft.wrong"), interactive=False, wrap=True)
+            download = gr.File(label=t("ft.download"), interactive=False, elem_id="ft-download")
 
-        gr.Markdown("### Try your model")
+        gr.Markdown(t("ft.try_heading"))
         with gr.Row():
-            try_text = gr.Textbox(label="A new sentence", value="", elem_id="ft-try-text", scale=3)
-            try_btn = gr.Button("Predict", elem_id="ft-try")
+            try_text = gr.Textbox(label=t("ft.try_text"), value="", elem_id="ft-try-text", scale=3)
+            try_btn = gr.Button(t("ft.predict"), elem_id="ft-try")
         with gr.Row():
-            after = gr.Label(label="After fine-tuning", elem_id="ft-after")
-            before = gr.Label(label="Before fine-tuning (untrained head)")
+            after = gr.Label(label=t("ft.after"), elem_id="ft-after")
+            before = gr.Label(label=t("ft.before"))
         try_info = gr.Markdown()
 
-        with gr.Accordion("Share on the Hugging Face hub (optional)", open=False):
-            gr.Markdown("Off unless you ask: pushes the newest model of this session to your own repository. "
-                        "The token is used for this push only and never stored.")
+        with gr.Accordion(t("ft.hub"), open=False):
+            gr.Markdown(t("ft.hub_intro"))
             with gr.Row():
-                repo = gr.Textbox(label="Repository", placeholder="your-user-name/my-sentiment-model", value="")
-                token = gr.Textbox(label="Access token (write)", type="password", value="")
-                private = gr.Checkbox(True, label="Private")
-                push_btn = gr.Button("Push")
+                repo = gr.Textbox(label=t("ft.repo"), placeholder="your-user-name/my-sentiment-model", value="")
+                token = gr.Textbox(label=t("ft.token"), type="password", value="")
+                private = gr.Checkbox(True, label=t("ft.private"))
+                push_btn = gr.Button(t("ft.push"))
             push_info = gr.Markdown()
 
-        gr.Markdown("### Runs in this session")
+        gr.Markdown(t("ft.runs_heading"))
         runs_table = gr.Dataframe(interactive=False, elem_id="ft-runs")
         with gr.Row():
-            pick = gr.CheckboxGroup([], label="Runs to compare")
-            fmt = gr.Radio(["CSV", "JSON"], value="CSV", label="Export format")
-            export_btn = gr.Button("Export runs")
+            pick = gr.CheckboxGroup([], label=t("ft.pick"))
+            fmt = gr.Radio(["CSV", "JSON"], value="CSV", label=t("ft.format"))
+            export_btn = gr.Button(t("ft.export"))
         with gr.Row():
-            compare_loss = gr.LinePlot(x="epoch", y="value", color="series", title="Runs compared: loss", height=300)
-            compare_acc = gr.LinePlot(x="epoch", y="value", color="series", title="Runs compared: validation accuracy",
+            compare_loss = gr.LinePlot(x="epoch", y="value", color="series", title=t("ft.compare_loss"), height=300)
+            compare_acc = gr.LinePlot(x="epoch", y="value", color="series", title=t("ft.compare_acc"),
                                       height=300, y_lim=[0, 1])
-        export_file = gr.File(label="Runs export", interactive=False)
-        explainer(EXPLAINER)
+        export_file = gr.File(label=t("ft.runs_export"), interactive=False)
+        explainer(t("ft.explainer"))
 
         inspect_inputs = [upload, text_col, label_col, base, task]
         inspect_outputs = [data_info, text_col, label_col, classes, lengths, preview, max_len]
         slow = lane(self.lab, SLOW)  # reading data, building models: seconds, never before quick answers
         upload.upload(self.inspect_data, inspect_inputs, inspect_outputs, api_name="inspect_data", **slow)
         dataset.input(self.describe_dataset, [dataset, task], [card_info, size], api_visibility="private")
+        # The page's language (app.py sets it through localize): the card and sizes the server wrote
+        # are said again in it, for the dataset chosen at that moment.
+        self.language = gr.State(i18n.DEFAULT)
+        self.localized_outputs = [self.language]
+        self.language.change(self.relocalize, [self.language, dataset, size, task], [card_info, size],
+                             api_visibility="private")
         use.click(self.use_dataset, [dataset, size, base, task], [upload, *inspect_outputs], api_name="load_dataset",
                   **slow)
         task.change(self.switch_task, task, [dataset, size, card_info, upload, text_col, label_col, weights,

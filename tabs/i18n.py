@@ -104,12 +104,12 @@ def connect(demo: gr.Blocks, switch: gr.Radio, outputs: list, refresh) -> None:
 
     ``refresh(language)`` returns the updates of ``outputs`` for a language (examples, lessons)."""
 
-    def opened(request: gr.Request):
-        language = request_language(request)
-        return language, *refresh(language)
+    def opened(request: gr.Request) -> str:
+        return request_language(request)
 
-    demo.load(opened, None, [switch, *outputs], api_visibility="private").then(
-        None, switch, None, js=APPLY_JS)
+    # The browser's labels switch first, so the titles and examples sent after are drawn in it.
+    demo.load(opened, None, switch, api_visibility="private").then(
+        None, switch, None, js=APPLY_JS).then(refresh_with(refresh), switch, outputs, api_visibility="private")
     switch.input(refresh_with(refresh), switch, outputs, js=APPLY_JS, api_visibility="private")
 
 

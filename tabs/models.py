@@ -5,36 +5,38 @@ from __future__ import annotations
 import gradio as gr
 import pandas as pd
 
+from lab import i18n
 from lab.context import Lab
 from lab.errors import NoHeadAvailable
 from lab.lazy import lazy_import
 from lab.registry import TASKS
 from lab.tokenization import check_text
 from tabs.common import QUICK, SLOW, explainer, head_banner, lane, model_dropdown, model_line, user_errors
+from tabs.i18n import request_language, t
 
 model_card = lazy_import("lab.model_card")  # torch: imported after the page is served
 
-EXPLAINER = """
-**Same idea, different sizes.** BERT-base has 12 layers of width 768 (110M parameters);
-DistilBERT keeps 6 of those layers (66M) and runs about twice as fast; the embedded
-all-MiniLM-L6-v2 has 6 layers of width 384 (23M). The time column is measured here, now, on
-your text: more layers and wider layers cost more, and longer inputs cost more too.
-
-**Next-sentence prediction** was BERT's second pre-training task: given sentences A and B,
-is B the sentence that followed A in the book, or a random one? The `[CLS]` vector answers.
-Later models (RoBERTa, MiniLM) dropped it, so only models that kept the NSP head can answer.
-"""
-
-TASKS_WITH_MODELS = [t for t in TASKS if t != "tokenizer"]
+TASKS_WITH_MODELS = [task for task in TASKS if task != "tokenizer"]
 
 
 def _key(task: str, choice: str) -> str:
+    """A model's value in "Also load": English, as the API takes it."""
     return f"{TASKS[task].title}: {choice}"
+
+
+def _shown(task: str, choice: str, language: str) -> str:
+    """The same model as "Also load" shows it, in the page's language."""
+    return i18n.text("models.choice", language, task=i18n.text(f"models.task.{task}", language), choice=choice)
 
 
 class ModelsTab:
     def __init__(self, lab: Lab):
         self.lab = lab
+
+    def localize(self, language: str) -> list:
+        """The task names of the "Also load" choices in the page's language (their values stay the API's)."""
+        return [gr.update(choices=[(_shown(task, choice, language), key)
+                                   for key, (task, choice) in self.candidates().items()])]
 
     def candidates(self) -> dict[str, tuple[str, str]]:
         """Models a student can ask to load for comparison: {label: (task, choice)}."""
@@ -48,19 +50,20 @@ class ModelsTab:
     def model_cards(self, text: str, also_load: list[str] | None = None, session_models=None):
         check_text(text, self.lab.settings.max_text_chars)
         notes = []
+        language = request_language()
         candidates = self.candidates()
         for label in also_load or []:
             if label not in candidates:
-                notes.append(f"Unknown model '{label}', skipped.")
+                notes.append(i18n.text("models.unknown", language, label=label))
                 continue
             task, choice = candidates[label]
             try:
                 self.lab.model(task, choice, session_models)
             except NoHeadAvailable:
-                notes.append(f"{label}: no trained head offline, not loaded.")
+                notes.append(i18n.text("models.no_head", language, label=_shown(task, choice, language)))
         loaded = [m for m in self.lab.models.loaded() if m.model is not None]
         if not loaded:
-            notes.append("No model is loaded yet: tick one above or use another tab first.")
+            notes.append(i18n.text("models.none_loaded", language))
         cards = [model_card.measure(m, text) for m in loaded]
         table = pd.DataFrame(
             [{"model": c.name, "task": c.task, "source": c.source, "architecture": c.architecture,
@@ -76,31 +79,35 @@ class ModelsTab:
         check_text(sentence_b, self.lab.settings.max_text_chars, "second sentence")
         loaded = self.lab.model("nsp", model)
         result = model_card.next_sentence(loaded, sentence_a, sentence_b)
-        return {"B follows A": result.is_next, "B is random": 1 - result.is_next}, model_line(loaded)
+        language = request_language()
+        return ({i18n.text("models.follows", language): result.is_next,
+                 i18n.text("models.random", language): 1 - result.is_next}, model_line(loaded, language=language))
 
     def build(self, session_models: gr.State | None = None) -> None:
-        gr.Markdown("Every model the app has loaded, measured on your text.")
+        gr.Markdown(t("models.intro"))
         with gr.Row():
-            text = gr.Textbox(label="Text to time the models on", scale=3, elem_id="mc-text",
+            text = gr.Textbox(label=t("models.text"), scale=3, elem_id="mc-text",
                               value="Transfer learning lets a small model learn a new task from few examples.")
-            run = gr.Button("Measure the loaded models", variant="primary", elem_id="mc-run")
-        also = gr.CheckboxGroup(choices=list(self.candidates()), label="Also load (before measuring)",
+            run = gr.Button(t("models.run"), variant="primary", elem_id="mc-run")
+        also = gr.CheckboxGroup(choices=list(self.candidates()), label=t("models.also"),
                                 value=[_key("finetune-base", self.lab.default_choice("finetune-base"))])
+        self.localized_outputs = [also]  # what localize() updates
         table = gr.Dataframe(interactive=False, elem_id="mc-table")
         notes = gr.Markdown()
         run.click(self.model_cards, [text, also, session_models] if session_models else [text, also],
                   [table, notes], api_name="model_cards", **lane(self.lab, SLOW))
 
-        gr.Markdown("### Next-sentence prediction")
+        gr.Markdown(t("models.nsp_title"))
         head_banner(self.lab, "nsp")
         with gr.Row():
-            a = gr.Textbox(label="Sentence A", value="She opened the fridge.", elem_id="nsp-a")
-            b = gr.Textbox(label="Sentence B", value="It was empty except for a jar of pickles.", elem_id="nsp-b")
+            a = gr.Textbox(label=t("models.sentence_a"), value="She opened the fridge.", elem_id="nsp-a")
+            b = gr.Textbox(label=t("models.sentence_b"), value="It was empty except for a jar of pickles.",
+                           elem_id="nsp-b")
             with gr.Column():
                 model = model_dropdown(self.lab, "nsp")
-                nsp_run = gr.Button("Is B the next sentence?", elem_id="nsp-run")
+                nsp_run = gr.Button(t("models.nsp_run"), elem_id="nsp-run")
         with gr.Row():
-            verdict = gr.Label(label="Next sentence?")
+            verdict = gr.Label(label=t("models.verdict"))
             info = gr.Markdown()
         nsp_run.click(self.nsp, [a, b, model], [verdict, info], api_name="nsp", **lane(self.lab, QUICK))
-        explainer(EXPLAINER)
+        explainer(t("models.explainer"))

@@ -8,17 +8,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from lab import registry, render_ner
+from lab import i18n, registry, render_ner
 from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.options import NER_STRATEGIES
 from lab.tokenization import check_text
-from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, table, user_errors
+from tabs.common import QUICK, head_banner, lane, model_dropdown, model_line, table, user_errors
+from tabs.i18n import Examples, request_language, t
 
 lab_ner = lazy_import("lab.ner")  # torch: imported after the page is served
-
-TYPE_NAMES = {"PER": "person", "ORG": "organisation", "LOC": "place", "MISC": "anything else with a name"}
-
 
 def entity_types(lab: Lab) -> list[str] | None:
     """The entity types of the model the tab starts with, read from its config (no weights loaded);
@@ -33,42 +31,51 @@ def entity_types(lab: Lab) -> list[str] | None:
     return sorted({label[2:] for label in labels if label[:2] in ("B-", "I-")})
 
 
-def explainer_text(lab: Lab) -> str:
-    """The explainer, naming the types the loaded model really has (the shipped head has no MISC)."""
-    types = entity_types(lab)
+def types_text(types: list[str] | None, language: str) -> str:
+    """The explainer's last line, naming the types the model really has (the shipped head has no
+    MISC). Made on the server: Gradio's translation in the browser cannot fill in a list."""
     if types is None:
-        said = "The types are the model's own (the table on the right shows every tag it has)."
-    else:
-        said = "This model's types: " + ", ".join(f"{t} ({TYPE_NAMES[t]})" if t in TYPE_NAMES else t
-                                                   for t in types) + "."
-    return EXPLAINER.format(types=said)
+        return i18n.text("ner.types_own", language)
+    # The CoNLL types in words; another model's own types are listed by their tag alone.
+    names = {"PER": i18n.text("ner.type.PER", language), "ORG": i18n.text("ner.type.ORG", language),
+             "LOC": i18n.text("ner.type.LOC", language), "MISC": i18n.text("ner.type.MISC", language)}
+    items = [i18n.text("ner.type_named", language, type=kind, name=names[kind]) if kind in names else kind
+             for kind in types]
+    return i18n.text("ner.types", language, types=i18n.text("ner.types_joiner", language).join(items))
 
-EXPLAINER = """
-**Tags per piece.** The model does not find names directly: it gives every sub-word piece a
-tag. `B-PER` means "this piece *begins* a person", `I-PER` "this piece is *inside* one", `O`
-"outside any entity". {types} The number next to a tag is the model's probability for it.
-The table on the right shows every piece with its own tag: that is all the model produced.
 
-**From pieces to entities** is plain bookkeeping after the model, and the switch chooses how:
+def explainer_text(lab: Lab, language: str = i18n.DEFAULT) -> str:
+    """The whole explainer as a student reads it in ``language``: the text, then the model's types."""
+    return i18n.text("ner.explainer", language) + "\n\n" + types_text(entity_types(lab), language)
 
-- **none**: show each piece's tag as it is, nothing grouped.
-- **simple**: glue neighbouring pieces of the same type; a `B-` always starts a new entity.
-  The pieces of one word can disagree and end up split ("Mer" a person, "##kel" a place).
-- **first / average / max**: first give each *word* one tag, from its first piece, from the
-  average of its pieces, or from its most confident piece; then glue words as above.
 
-An entity's confidence is the average of the scores of the pieces (or words) it was glued from.
-`[CLS]` and `[SEP]` are never tagged. Very long texts are cut at the model's window and the
-result says how much was read.
-"""
-
-EXAMPLES = [
-    ["Angela Merkel visited Paris with Emmanuel Macron.", "simple"],
-    ["Sundar Pichai runs Google from Mountain View, California.", "first"],
-    ["The Eiffel Tower was built by Gustave Eiffel for the 1889 World's Fair.", "average"],
-    ["Satya Nadella told Reuters that Microsoft will open an office in Nairobi.", "max"],
-    ["Jürgen Klopp managed Borussia Dortmund before Liverpool.", "none"],
-]
+# Per language: what a student of that class would type. The offline head is English (WikiANN), so
+# the Indonesian and Chinese sets start with a sentence in the language (what an English-only model
+# makes of it: the Indonesian names survive, the rest is guesswork; the Chinese finds nothing) and
+# keep English ones, about people and places the class knows, that it tags well.
+EXAMPLES = {
+    "en": [
+        ["Angela Merkel visited Paris with Emmanuel Macron.", "simple"],
+        ["Sundar Pichai runs Google from Mountain View, California.", "first"],
+        ["The Eiffel Tower was built by Gustave Eiffel for the 1889 World's Fair.", "average"],
+        ["Satya Nadella told Reuters that Microsoft will open an office in Nairobi.", "max"],
+        ["Jürgen Klopp managed Borussia Dortmund before Liverpool.", "none"],
+    ],
+    "id": [
+        ["Joko Widodo mengunjungi Jakarta bersama Prabowo Subianto.", "first"],
+        ["Joko Widodo visited Tokyo with executives from Toyota.", "first"],
+        ["B. J. Habibie studied engineering in Aachen before leading Indonesia.", "average"],
+        ["Angela Merkel visited Paris with Emmanuel Macron.", "simple"],
+        ["Nadiem Makarim founded Gojek in Jakarta.", "none"],
+    ],
+    "zh-TW": [
+        ["蔡英文在台北會見了台積電的張忠謀。", "simple"],
+        ["Morris Chang founded TSMC in Hsinchu, Taiwan.", "simple"],
+        ["Jay Chou grew up in Taipei and studied at Tamkang Senior High School.", "first"],
+        ["Audrey Tang spoke at the United Nations in New York.", "average"],
+        ["Angela Merkel visited Paris with Emmanuel Macron.", "none"],
+    ],
+}
 
 ENTITY_COLUMNS = ["#", "text", "type", "score", "chars", "pieces"]
 PIECE_COLUMNS = ["#", "piece", "chars", "word", "tag", "score", "word's tag", "entity"]
@@ -87,12 +94,16 @@ class NerTab:
         loaded = self.lab.model("ner", model, session_models)
         start = time.perf_counter()
         result = lab_ner.tag_entities(loaded.model, loaded.tokenizer, text, aggregation)
-        info = model_line(loaded, time.perf_counter() - start)
+        language = request_language()
+        info = model_line(loaded, time.perf_counter() - start, language)
         found = len(result.entities)
-        what = ("tagged piece", "tagged pieces") if result.aggregation == "none" else ("entity", "entities")
-        info += f" {found} {what[found != 1]} from {len(result.pieces)} pieces, aggregation **{result.aggregation}**."
+        if result.aggregation == "none":
+            key = "ner.found_piece" if found == 1 else "ner.found_pieces"
+        else:
+            key = "ner.found_entity" if found == 1 else "ner.found_entities"
+        info += " " + i18n.text(key, language, n=found, pieces=len(result.pieces), aggregation=result.aggregation)
         if result.warnings:
-            info += "\n\n" + "\n".join(f"- ⚠️ {w}" for w in result.warnings)
+            info += "\n\n" + "\n".join(f"- ⚠️ {i18n.say(w, language)}" for w in result.warnings)
         entities = table(render_ner.entity_rows(result), ENTITY_COLUMNS)
         pieces = table(render_ner.piece_rows(result), PIECE_COLUMNS)
         return render_ner.highlighted(result), entities, pieces, info, result.as_pipeline()
@@ -109,34 +120,43 @@ class NerTab:
         labels = [config.id2label[i] for i in range(config.num_labels)]
         return gr.HighlightedText(color_map=render_ner.color_map(labels, aggregation))
 
+    def localize(self, language: str) -> list:
+        """The examples and the explainer's list of types in the page's language."""
+        return [self.examples.localize(language), types_text(self.types, language)]
+
     def build(self, session_models: gr.State | None = None) -> None:
         head_banner(self.lab, "ner")
-        gr.Markdown("Type a sentence and see which words the model marks as people, organisations and places.")
+        gr.Markdown(t("ner.intro"))
         with gr.Row():
             with gr.Column(scale=3):
-                text = gr.Textbox(label="Text", value=EXAMPLES[0][0], lines=2, elem_id="ner-text")
+                text = gr.Textbox(label=t("ner.text"), value=EXAMPLES["en"][0][0], lines=2, elem_id="ner-text")
                 self.lesson_inputs = {"ner-text": text}  # what the Lessons tab may fill in
             with gr.Column(scale=1):
                 self.model = model_dropdown(self.lab, "ner")
-                run = gr.Button("Find entities", variant="primary", elem_id="ner-run")
+                run = gr.Button(t("ner.run"), variant="primary", elem_id="ner-run")
         with gr.Row():
             with gr.Column(scale=1):
                 highlighted = gr.HighlightedText(
-                    label="Entities in the text", show_legend=True, elem_id="ner-highlighted",
+                    label=t("ner.highlighted"), show_legend=True, elem_id="ner-highlighted",
                     color_map=render_ner.color_map(render_ner.CONLL_LABELS, "simple"))
-                entities = gr.Dataframe(headers=ENTITY_COLUMNS, label="Entities with confidence",
+                entities = gr.Dataframe(headers=ENTITY_COLUMNS, label=t("ner.entities"),
                                         interactive=False, wrap=True, elem_id="ner-entities")
                 info = gr.Markdown(elem_id="ner-info")
             with gr.Column(scale=1):
-                aggregation = gr.Radio(list(NER_STRATEGIES), value="simple", label="Aggregation: pieces → entities",
-                                       info="How sub-word tags are grouped (as in transformers' pipeline).",
+                aggregation = gr.Radio(list(NER_STRATEGIES), value="simple", label=t("ner.aggregation"),
+                                       info=t("ner.aggregation_info"),
                                        elem_id="ner-aggregation")
-                pieces = gr.Dataframe(headers=PIECE_COLUMNS, label="Raw tags per sub-word piece",
+                pieces = gr.Dataframe(headers=PIECE_COLUMNS, label=t("ner.pieces"),
                                       interactive=False, wrap=True, elem_id="ner-pieces")
-        with gr.Accordion("Raw output (what the API returns, in the pipeline's format)", open=False):
+        with gr.Accordion(t("ner.raw_output"), open=False):
             raw = gr.JSON()
-        gr.Examples(EXAMPLES, [text, aggregation])
-        explainer(explainer_text(self.lab))
+        self.examples = Examples(EXAMPLES, [text, aggregation])
+        # tabs.common.explainer's accordion, with a second Markdown under the text: the model's
+        # types, which the server writes in the page's language (localize).
+        self.types = entity_types(self.lab)
+        with gr.Accordion(t("shared.what_am_i_looking_at"), open=False):
+            gr.Markdown(t("ner.explainer"))
+            types = gr.Markdown(types_text(self.types, i18n.DEFAULT), elem_id="ner-types")
         models = [self.model] + ([session_models] if session_models is not None else [])
         event = dict(fn=self.ner, inputs=[text, aggregation, *models],
                      outputs=[highlighted, entities, pieces, info, raw], **lane(self.lab, QUICK))
@@ -146,3 +166,4 @@ class NerTab:
         text.submit(**event, api_visibility="private").success(**then)
         # .input, not .change: a user flipping the switch re-runs; an example filling it in does not.
         aggregation.input(**event, api_visibility="private").success(**then)
+        self.localized_outputs = [self.examples.dataset, types]  # what localize() updates

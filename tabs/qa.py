@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
+from lab import i18n
 from lab.context import Lab
 from lab.lazy import lazy_import
 from lab.options import QA_MAX_TOP_K
 from lab.tokenization import check_text
 from tabs.common import SLOW, explainer, head_banner, lane, model_dropdown, model_line, table, user_errors
 from tabs.components import Slider
+from tabs.i18n import Examples, request_language, t
 
 if TYPE_CHECKING:
     from lab.qa import QAResult
@@ -20,25 +22,6 @@ if TYPE_CHECKING:
 # torch: imported after the page is served.
 lab_qa = lazy_import("lab.qa")
 render_qa = lazy_import("lab.render_qa")
-
-EXPLAINER = """
-**Extractive QA: the answer is a piece of the context.** The model reads the question and the
-context together (`[CLS] question [SEP] context [SEP]`) and gives every token two numbers: how
-likely the answer *starts* there and how likely it *ends* there. The chart shows both as bars.
-The answer is the pair (start, end) with the highest start + end score, as long as the end is
-not before the start, both lie in the context (never in the question), and the span is at most
-"max answer length" tokens long. The score is P(start) × P(end): the two red bars multiplied.
-
-**Long contexts.** A model reads at most a few hundred tokens at once (max length). A longer
-context is cut into windows, each with the whole question; neighbouring windows share "stride"
-tokens, so an answer cut by one window's edge is whole in the next. Every window proposes spans
-and the best one over all windows wins; the shaded part of the context is its window.
-
-**No answer.** `[CLS]` (the purple bar) is the model's "not in this text" vote. When its start +
-end score beats the best span's by more than the threshold, the tab answers nothing. Raise the
-threshold to always get a span; lower it (below 0) to say "no answer" more readily. Models
-trained on SQuAD 1 never learned to vote for `[CLS]`; SQuAD 2 models did.
-"""
 
 LIGHTHOUSE = (
     "The lighthouse on Carrow Point was built in 1871 from granite cut on the island itself. "
@@ -68,31 +51,69 @@ CANAL = (
     "1994, and today it carries holiday narrowboats instead of coal."
 )
 
-EXAMPLES = [
-    ["Who was the last keeper?", LIGHTHOUSE, 384, 128],
-    ["When was the light made automatic?", LIGHTHOUSE, 384, 128],
-    ["What does the length of the waggle run tell the other bees?", BEES, 384, 128],
-    ["Who founded the restoration society?", CANAL, 128, 32],
-    ["What colour was the keeper's boat?", LIGHTHOUSE, 384, 128],
-]
+# For the Indonesian and Chinese classes: a paragraph in the language (the offline head is English,
+# SQuAD) and the same facts in English.
+BOROBUDUR_ID = (
+    "Candi Borobudur dibangun pada abad ke-9 oleh wangsa Syailendra di Jawa Tengah. "
+    "Candi ini ditemukan kembali pada tahun 1814 oleh Thomas Stamford Raffles, lalu dipugar "
+    "besar-besaran bersama UNESCO antara tahun 1975 dan 1982."
+)
+BOROBUDUR = (
+    "Borobudur temple was built in the 9th century by the Sailendra dynasty in Central Java. "
+    "It was rediscovered in 1814 by Thomas Stamford Raffles and restored with UNESCO between 1975 and 1982."
+)
+TAIPEI_101_ZH = (
+    "台北101位於台北市信義區，於2004年完工，高508公尺，曾是世界最高的建築。"
+    "大樓由建築師李祖原設計，外型像一節節向上生長的竹子。"
+)
+TAIPEI_101 = (
+    "Taipei 101 stands in the Xinyi district of Taipei. It was completed in 2004, is 508 metres tall, "
+    "and was the tallest building in the world until 2010. The architect C. Y. Lee designed it to look "
+    "like a stalk of bamboo growing upwards."
+)
+
+# Per language: what a student of that class would ask. The first Indonesian and Chinese rows are
+# in the language, what an English-only model makes of them: the Indonesian question names Raffles,
+# which both languages spell alike, and gets "1814"; the Chinese one gets a rough span around
+# "508公尺" with a score of a few percent. The English rows answer well; the last is unanswerable.
+EXAMPLES = {
+    "en": [
+        ["Who was the last keeper?", LIGHTHOUSE, 384, 128],
+        ["When was the light made automatic?", LIGHTHOUSE, 384, 128],
+        ["What does the length of the waggle run tell the other bees?", BEES, 384, 128],
+        ["Who founded the restoration society?", CANAL, 128, 32],
+        ["What colour was the keeper's boat?", LIGHTHOUSE, 384, 128],
+    ],
+    "id": [
+        ["Thomas Stamford Raffles menemukan candi ini pada tahun berapa?", BOROBUDUR_ID, 384, 128],
+        ["Who rediscovered Borobudur?", BOROBUDUR, 384, 128],
+        ["Which dynasty built Borobudur?", BOROBUDUR, 384, 128],
+        ["Who founded the restoration society?", CANAL, 128, 32],
+        ["What colour was the keeper's boat?", LIGHTHOUSE, 384, 128],
+    ],
+    "zh-TW": [
+        ["台北101有多少公尺高？", TAIPEI_101_ZH, 384, 128],
+        ["Who designed Taipei 101?", TAIPEI_101, 384, 128],
+        ["How tall is Taipei 101?", TAIPEI_101, 384, 128],
+        ["Who founded the restoration society?", CANAL, 128, 32],
+        ["What colour was the keeper's boat?", LIGHTHOUSE, 384, 128],
+    ],
+}
 
 
-def _summary(result: QAResult) -> str:
+def _summary(result: QAResult, language: str) -> str:
     best = result.best
-    where = f"window {best.window + 1} of {len(result.windows)}"
+    where = i18n.text("qa.where", language, window=best.window + 1, windows=len(result.windows))
     if result.no_answer:
-        line = (
-            f"**No answer.** The [CLS] score ({result.null_score:.2f}) beats the best span "
-            f"({result.best_logit:.2f}) by {result.null_score - result.best_logit:.2f}, more than the "
-            f"threshold. The best span was “{best.text}” ({where})."
-        )
+        line = i18n.text("qa.no_answer", language, null=f"{result.null_score:.2f}", best=f"{result.best_logit:.2f}",
+                         margin=f"{result.null_score - result.best_logit:.2f}", span=best.text, where=where)
     else:
-        line = (
-            f"**Score {render_qa.percent(result.score)}** = P(start) × P(end) in {where} "
-            f"(start + end logit {result.best_logit:.2f}; [CLS] {result.null_score:.2f})."
-        )
-    windows = (f"{len(result.windows)} windows" if len(result.windows) > 1 else "1 window")
-    return f"{line}\n\n{windows} of at most {result.max_length} tokens, stride {result.stride}."
+        line = i18n.text("qa.scored", language, score=render_qa.percent(result.score), where=where,
+                         best=f"{result.best_logit:.2f}", null=f"{result.null_score:.2f}")
+    windows = (i18n.text("qa.windows", language, n=len(result.windows)) if len(result.windows) > 1
+               else i18n.text("qa.one_window", language))
+    return line + "\n\n" + i18n.text("qa.window_size", language, windows=windows, max_length=result.max_length,
+                                      stride=result.stride)
 
 
 class QaTab:
@@ -111,9 +132,10 @@ class QaTab:
         start = time.perf_counter()
         result = lab_qa.answer_question(loaded.model, loaded.tokenizer, question, context, int(max_length), int(stride),
                                  int(max_answer_len), int(top_k), float(no_answer_threshold))
-        info = _summary(result) + "\n\n" + model_line(loaded, time.perf_counter() - start)
+        language = request_language()
+        info = _summary(result, language) + "\n\n" + model_line(loaded, time.perf_counter() - start, language)
         if result.warnings:
-            info += "\n\n" + "\n".join(f"- {w}" for w in result.warnings)
+            info += "\n\n" + "\n".join(f"- {i18n.say(w, language)}" for w in result.warnings)
         return (
             result.answer,
             info,
@@ -123,38 +145,44 @@ class QaTab:
             render_qa.raw_output(result),
         )
 
+    def localize(self, language: str) -> list:
+        """The examples and the answer box's label in the page's language."""
+        return [self.examples.localize(language), gr.Textbox(label=i18n.text("qa.answer", language))]
+
     def build(self, session_models: gr.State | None = None) -> None:
         head_banner(self.lab, "qa")
-        gr.Markdown("Ask a question about a paragraph: the model marks where in the text the answer starts and ends.")
+        gr.Markdown(t("qa.intro"))
         with gr.Row():
             with gr.Column(scale=3):
-                question = gr.Textbox(label="Question", value=EXAMPLES[0][0], elem_id="qa-question")
-                context = gr.Textbox(label="Context", value=LIGHTHOUSE, lines=6, elem_id="qa-context")
+                question = gr.Textbox(label=t("qa.question"), value=EXAMPLES["en"][0][0], elem_id="qa-question")
+                context = gr.Textbox(label=t("qa.context"), value=LIGHTHOUSE, lines=6, elem_id="qa-context")
                 self.lesson_inputs = {"qa-question": question, "qa-context": context}  # for the Lessons tab
             with gr.Column(scale=1):
                 self.model = model_dropdown(self.lab, "qa")
-                top_k = Slider(1, QA_MAX_TOP_K, value=5, step=1, label="Top-k candidates")
-                max_answer_len = Slider(1, 100, value=30, step=1, label="Max answer length (tokens)")
-                threshold = Slider(-10, 10, value=0.0, step=0.5, label="No-answer threshold",
-                                      info="Answer nothing when [CLS] beats the best span by more than this.",
+                top_k = Slider(1, QA_MAX_TOP_K, value=5, step=1, label=t("qa.top_k"))
+                max_answer_len = Slider(1, 100, value=30, step=1, label=t("qa.max_answer_len"))
+                threshold = Slider(-10, 10, value=0.0, step=0.5, label=t("qa.threshold"),
+                                      info=t("qa.threshold_info"),
                                       elem_id="qa-threshold")
-                run = gr.Button("Find the answer", variant="primary", elem_id="qa-run")
-        with gr.Accordion("Long contexts: windows", open=False):
+                run = gr.Button(t("qa.run"), variant="primary", elem_id="qa-run")
+        with gr.Accordion(t("qa.windows_accordion"), open=False):
             with gr.Row():
-                max_length = Slider(32, 512, value=384, step=8, label="Max length (tokens per window)",
-                                       info="Question + context slice + special tokens.")
-                stride = Slider(0, 256, value=128, step=8, label="Stride (tokens shared by neighbouring windows)")
+                max_length = Slider(32, 512, value=384, step=8, label=t("qa.max_length"),
+                                       info=t("qa.max_length_info"))
+                stride = Slider(0, 256, value=128, step=8, label=t("qa.stride"))
         with gr.Row():
-            answer = gr.Textbox(label="Answer", interactive=False, elem_id="qa-answer")
+            # In English here, a plain string: the API's description of /qa names its first return
+            # by this label ("Answer"); localize() says it in the page's language.
+            answer = gr.Textbox(label=i18n.text("qa.answer", i18n.DEFAULT), interactive=False, elem_id="qa-answer")
             info = gr.Markdown(elem_id="qa-info")
-        highlight = gr.HTML(label="The answer in the context", elem_id="qa-highlight")
-        chart = gr.HTML(label="Start and end probability per token", elem_id="qa-chart")
-        candidates = gr.Dataframe(label="Top-k candidate spans", interactive=False, wrap=True,
+        highlight = gr.HTML(label=t("qa.highlight"), elem_id="qa-highlight")
+        chart = gr.HTML(label=t("qa.chart"), elem_id="qa-chart")
+        candidates = gr.Dataframe(label=t("qa.candidates"), interactive=False, wrap=True,
                                   elem_id="qa-candidates")
-        with gr.Accordion("Raw output (what the API returns)", open=False):
+        with gr.Accordion(t("shared.raw_output"), open=False):
             raw = gr.JSON()
-        gr.Examples(EXAMPLES, [question, context, max_length, stride])
-        explainer(EXPLAINER)
+        self.examples = Examples(EXAMPLES, [question, context, max_length, stride])
+        explainer(t("qa.explainer"))
         inputs = [question, context, top_k, max_length, stride, max_answer_len, threshold, self.model]
         if session_models is not None:
             inputs.append(session_models)
@@ -162,3 +190,4 @@ class QaTab:
                      **lane(self.lab, SLOW))
         run.click(**event, api_name="qa")
         question.submit(**event, api_visibility="private")
+        self.localized_outputs = [self.examples.dataset, answer]  # what localize() updates

@@ -6,9 +6,14 @@ thread of this process. All take a JobSpec and give back a training.jobs.Job.
   memory) fails its run with a message and is started again for the next; the server goes on.
 - ``RayBackend`` (``LAB_RAY_ADDRESS``): each run is a Ray task on the cluster; its progress comes
   back through a Ray queue and its files (best/, metrics.json, data/) as one zip, unpacked into the
-  session's folder on this server, so the cluster's machines need no shared disk.
+  session's folder on this server, so the cluster's machines need no shared disk. The code travels
+  with the tasks, with the lab's words (assets/i18n), so an error made on a node is a Message too.
 - ``ThreadBackend`` (``LAB_TRAIN_BACKEND=thread``): in this process, for hosts that cannot start
   processes; a training then shares the server's interpreter.
+
+An error raised in a worker process or on a Ray node reaches the server as the same exception (it is
+pickled back; a lab.i18n Message in it keeps its key and values), so the tab says it in the student's
+language as it would a local one.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import io
 import logging
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -27,6 +33,7 @@ from dataclasses import replace
 from multiprocessing.connection import Listener
 from pathlib import Path
 
+from lab.i18n import msg
 from lab.settings import Settings
 from training.jobs import Job, JobSpec, execute, write_zip, zip_directory
 
@@ -169,10 +176,7 @@ class LocalWorkers:
                 code = worker.proc.poll() if worker.proc is not None else None
                 log.warning("a training worker stopped during a run (exit code %s): %s", code, exc)
                 worker.stop()
-                job.finish(error=WorkerDied(
-                    "The training process stopped before the run ended (killed, or out of memory); the run failed "
-                    "and nothing it saved is listed. Train again, with a smaller batch or max length if it happens "
-                    "again."))
+                job.finish(error=WorkerDied(msg("msg.training.backends.worker_died")))
             finally:
                 job._on_cancel = None
 
@@ -198,10 +202,19 @@ def _send_quietly(conn, message) -> None:
 def _cancelled_before_start() -> Exception:
     from lab.errors import LabInputError
 
-    return LabInputError("Cancelled before it started.")
+    return LabInputError(msg("msg.training.backends.cancelled_before_start"))
 
 
 # ------------------------------------------------------------------------------------- Ray
+
+
+def _ray_code() -> Path:
+    """What a Ray node runs: lab/ and training/, and the lab's words (assets/i18n: errors and notices are
+    lab.i18n Messages, made on the node from the catalog), in one folder shaped as the project is."""
+    folder = Path(tempfile.mkdtemp(prefix="lab-ray-code-"))
+    for part in ("lab", "training", "assets/i18n"):
+        shutil.copytree(ROOT / part, folder / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return folder
 
 
 def ray_task(spec: JobSpec, events, stop):
@@ -239,8 +252,12 @@ class RayBackend:
 
         if not ray.is_initialized():
             # the project's code travels with each task; the nodes need requirements.txt installed
-            ray.init(address=address, runtime_env={"py_modules": [str(ROOT / "lab"), str(ROOT / "training")]},
-                     log_to_driver=False, logging_level=logging.WARNING)
+            code = _ray_code()
+            try:
+                ray.init(address=address, runtime_env={"working_dir": str(code)}, log_to_driver=False,
+                         logging_level=logging.WARNING)
+            finally:  # uploaded to the cluster by init
+                shutil.rmtree(code, ignore_errors=True)
         self._ray, self._queue = ray, Queue
         self._task = ray.remote(num_cpus=num_cpus, max_retries=0)(ray_task)
         self._flag = ray.remote(num_cpus=0)(_Flag)

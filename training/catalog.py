@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.settings import ASSETS_DIR, Settings
 from training import ner_data, qa_data
 from training.data import DataError, DataLimits, guess_columns, read_table, summarize
@@ -95,58 +96,46 @@ _WNUT_TAGS = ("O", "B-corporation", "I-corporation", "B-creative-work", "I-creat
               "B-location", "I-location", "B-person", "I-person", "B-product", "I-product")
 
 # Licences as the datasets' hub cards tag them ("unknown"/"other" included): the card tells users
-# to check the dataset page before reusing the data.
+# to check the dataset page before reusing the data. Titles and descriptions are lab.i18n Messages:
+# English where code compares them (the dropdown's values), said in the student's language by the tab.
 HUB_CARDS: tuple[DatasetCard, ...] = (
-    _hub("sst2", "SST-2 (movie review sentences)", "classification", "stanfordnlp/sst2", 67_349, "unknown",
-         "Sentences from Rotten Tomatoes reviews labelled positive or negative (Stanford Sentiment Treebank, "
-         "GLUE's SST-2).", text="sentence", labels=("negative", "positive")),
-    _hub("imdb", "IMDB reviews", "classification", "stanfordnlp/imdb", 25_000, "other",
-         "Full-length IMDB movie reviews, positive or negative; long texts (truncation matters).",
-         labels=("neg", "pos"), rename=_NEG_POS),
-    _hub("rotten_tomatoes", "Rotten Tomatoes snippets", "classification", "cornell-movie-review-data/rotten_tomatoes",
-         8_530, "unknown", "One-sentence snippets of film reviews, half positive, half negative.",
-         labels=("neg", "pos"), rename=_NEG_POS),
-    _hub("sms_spam", "SMS spam", "classification", "ucirvine/sms_spam", 5_574, "unknown",
-         "Text messages labelled ham or spam; unbalanced (about 13% spam), so try class weights.",
-         text="sms", labels=("ham", "spam")),
-    _hub("ag_news", "AG News topics", "classification", "fancyzhx/ag_news", 120_000, "unknown",
-         "News titles and descriptions in four topics: World, Sports, Business, Sci/Tech.",
-         labels=("World", "Sports", "Business", "Sci/Tech")),
-    _hub("emotion", "Emotion (tweets)", "classification", "dair-ai/emotion", 16_000, "other",
-         "English tweets labelled with one of six emotions; unbalanced.", config="split",
+    _hub("sst2", msg("msg.training.catalog.title.sst2"), "classification", "stanfordnlp/sst2", 67_349, "unknown",
+         msg("msg.training.catalog.about.sst2"), text="sentence", labels=("negative", "positive")),
+    _hub("imdb", msg("msg.training.catalog.title.imdb"), "classification", "stanfordnlp/imdb", 25_000, "other",
+         msg("msg.training.catalog.about.imdb"), labels=("neg", "pos"), rename=_NEG_POS),
+    _hub("rotten_tomatoes", msg("msg.training.catalog.title.rotten_tomatoes"), "classification",
+         "cornell-movie-review-data/rotten_tomatoes", 8_530, "unknown",
+         msg("msg.training.catalog.about.rotten_tomatoes"), labels=("neg", "pos"), rename=_NEG_POS),
+    _hub("sms_spam", msg("msg.training.catalog.title.sms_spam"), "classification", "ucirvine/sms_spam", 5_574,
+         "unknown", msg("msg.training.catalog.about.sms_spam"), text="sms", labels=("ham", "spam")),
+    _hub("ag_news", msg("msg.training.catalog.title.ag_news"), "classification", "fancyzhx/ag_news", 120_000, "unknown",
+         msg("msg.training.catalog.about.ag_news"), labels=("World", "Sports", "Business", "Sci/Tech")),
+    _hub("emotion", msg("msg.training.catalog.title.emotion"), "classification", "dair-ai/emotion", 16_000, "other",
+         msg("msg.training.catalog.about.emotion"), config="split",
          labels=("sadness", "joy", "love", "anger", "fear", "surprise")),
-    _hub("conll2003", "CoNLL-2003 NER", "ner", "eriktks/conll2003", 14_041, "other",
-         "Reuters news sentences tagged with persons, organisations, locations and miscellaneous names (IOB2).",
+    _hub("conll2003", msg("msg.training.catalog.title.conll2003"), "ner", "eriktks/conll2003", 14_041, "other",
+         msg("msg.training.catalog.about.conll2003"),
          config="conll2003", text="tokens", label="ner_tags", labels=_CONLL_TAGS, revision="refs/convert/parquet"),
-    _hub("wnut_17", "WNUT-17 emerging entities", "ner", "leondz/wnut_17", 3_394, "cc-by-4.0",
-         "Social-media sentences with rare and new entities (person, location, corporation, product, "
-         "creative work, group); hard even for big models.",
+    _hub("wnut_17", msg("msg.training.catalog.title.wnut_17"), "ner", "leondz/wnut_17", 3_394, "cc-by-4.0",
+         msg("msg.training.catalog.about.wnut_17"),
          config="wnut_17", text="tokens", label="ner_tags", labels=_WNUT_TAGS, revision="refs/convert/parquet"),
-    _hub("squad", "SQuAD v1.1", "qa", "rajpurkar/squad", 87_599, "cc-by-sa-4.0",
-         "Questions on Wikipedia paragraphs whose answer is a span of the paragraph."),
+    _hub("squad", msg("msg.training.catalog.title.squad"), "qa", "rajpurkar/squad", 87_599, "cc-by-sa-4.0",
+         msg("msg.training.catalog.about.squad")),
 )
 
-IMBALANCED_SAMPLE_TITLE = "SMS spam (the lab's own sample, imbalanced: 13% spam)"
+IMBALANCED_SAMPLE_TITLE = msg("msg.training.catalog.title.sms-sample")
 SAMPLE_CARDS: tuple[DatasetCard, ...] = (
-    DatasetCard("sentiment-sample", "Sentiment (the lab's own sample)", "classification", "sample",
-                "Short reviews of films, books, food and products, positive or negative; some use negation or "
-                "contrast on purpose.", "Apache-2.0", path=SAMPLES_DIR / "sentiment.csv"),
-    DatasetCard("topics-sample", "Topics (the lab's own sample)", "classification", "sample",
-                "News-style sentences about sports, science, business and the arts.",
-                "Apache-2.0", path=SAMPLES_DIR / "topics.csv"),
+    DatasetCard("sentiment-sample", msg("msg.training.catalog.title.sentiment-sample"), "classification", "sample",
+                msg("msg.training.catalog.about.sentiment-sample"), "Apache-2.0", path=SAMPLES_DIR / "sentiment.csv"),
+    DatasetCard("topics-sample", msg("msg.training.catalog.title.topics-sample"), "classification", "sample",
+                msg("msg.training.catalog.about.topics-sample"), "Apache-2.0", path=SAMPLES_DIR / "topics.csv"),
     DatasetCard("sms-sample", IMBALANCED_SAMPLE_TITLE, "classification", "sample",
-                "Text messages, 416 ham and 64 spam: a model that always says ham scores 87% accuracy and finds no "
-                "spam. Turn on *Class weights* so a missed spam costs the loss as much as all the ham together, "
-                "then read the spam row's precision (how many flagged are spam) and recall (how many spam were "
-                "caught). Some ham borrows spam's words on purpose (\"free pizza in the staff room\").",
-                "Apache-2.0", path=SAMPLES_DIR / "sms.csv"),
-    DatasetCard("ner-sample", "Named entities (the lab's own sample)", "ner", "sample",
-                "Sentences tagged with PER, ORG, LOC and MISC in IOB2, CoNLL layout (token<TAB>tag).",
-                "Apache-2.0", path=SAMPLES_DIR / "ner.conll",
+                msg("msg.training.catalog.about.sms-sample"), "Apache-2.0", path=SAMPLES_DIR / "sms.csv"),
+    DatasetCard("ner-sample", msg("msg.training.catalog.title.ner-sample"), "ner", "sample",
+                msg("msg.training.catalog.about.ner-sample"), "Apache-2.0", path=SAMPLES_DIR / "ner.conll",
                 text_column="tokens", label_column="ner_tags"),
-    DatasetCard("qa-sample", "Question answering (the lab's own sample)", "qa", "sample",
-                "A few paragraphs with questions whose answers are spans of the paragraph (SQuAD v1.1 layout).",
-                "Apache-2.0", path=SAMPLES_DIR / "qa.json"),
+    DatasetCard("qa-sample", msg("msg.training.catalog.title.qa-sample"), "qa", "sample",
+                msg("msg.training.catalog.about.qa-sample"), "Apache-2.0", path=SAMPLES_DIR / "qa.json"),
 )
 
 
@@ -182,11 +171,10 @@ def find_card(name: str, settings: Settings, hub_online: bool | Callable[[], boo
     if name in hub:
         online = hub_online() if callable(hub_online) else hub_online
         if not online:
-            raise LabInputError(f"{name!r} is a hub dataset and the hub is unreachable. Use one of the offline "
-                                f"datasets ({', '.join(local)}) or a file of your own.")
+            raise LabInputError(msg("msg.training.catalog.hub_unreachable", name=repr(name), local=", ".join(local)))
         return hub[name]
-    raise LabInputError(f"No dataset called {name!r}. Offline: {', '.join(local)}; with the hub: "
-                        f"{', '.join(hub)}.")
+    raise LabInputError(msg("msg.training.catalog.no_dataset", name=repr(name), local=", ".join(local),
+                            hub=", ".join(hub)))
 
 
 def host_cards(folder: Path) -> list[DatasetCard]:
@@ -201,8 +189,9 @@ def host_cards(folder: Path) -> list[DatasetCard]:
         task = _HOST_TASKS.get(path.suffix.lower())
         if task is None or not path.is_file() or path.name.startswith("."):
             continue
-        card = DatasetCard(f"host:{path.name}", path.name, task, "host", f"A file the host provided ({path.name}).",
-                           "set by the host", path=path,
+        card = DatasetCard(f"host:{path.name}", path.name, task, "host",
+                           msg("msg.training.catalog.about.host", file=path.name),
+                           msg("msg.training.catalog.licence.host"), path=path,
                            text_column="tokens" if task == "ner" else "text",
                            label_column="ner_tags" if task == "ner" else "label")
         try:
@@ -234,35 +223,55 @@ def _file_stats(path: str, task: str, mtime_ns: int, nbytes: int) -> tuple[int, 
     return len(qa_data.read_squad(path, HOST_FILES)), "", "", ()
 
 
+# How sizes are said, per unit (one key per variant: the words around the number differ by language).
+_SIZE = {"rows": "msg.training.catalog.size.rows", "sentences": "msg.training.catalog.size.sentences",
+         "questions": "msg.training.catalog.size.questions"}
+_SIZE_ALL = {"rows": "msg.training.catalog.size_all.rows", "sentences": "msg.training.catalog.size_all.sentences",
+             "questions": "msg.training.catalog.size_all.questions"}
+_ALL = {"rows": "msg.training.catalog.all.rows", "sentences": "msg.training.catalog.all.sentences",
+        "questions": "msg.training.catalog.all.questions"}
+_SIZE_UNKNOWN = {"rows": "msg.training.catalog.size_unknown.rows",
+                 "sentences": "msg.training.catalog.size_unknown.sentences",
+                 "questions": "msg.training.catalog.size_unknown.questions"}
+_TASK_NAMES = {"classification": "msg.training.catalog.task.classification", "ner": "msg.training.catalog.task.ner",
+               "qa": "msg.training.catalog.task.qa"}
+
+
 def size_choices(card: DatasetCard) -> list[tuple[str, int | None]]:
-    """(label, rows) pairs for the size control: the SIZE_CHOICES smaller than the dataset, then all."""
+    """(label, rows) pairs for the size control: the SIZE_CHOICES smaller than the dataset, then all.
+    Labels are lab.i18n Messages (English, as code and the API compare them)."""
     unit = card.unit
-    choices = [(f"{n:,} {unit}", n) for n in SIZE_CHOICES if n is not None and (card.size is None or n < card.size)]
-    everything = f"all {card.size:,} {unit}" if card.size is not None else f"all {unit}"
+    choices = [(msg(_SIZE[unit], n=f"{n:,}"), n) for n in SIZE_CHOICES
+               if n is not None and (card.size is None or n < card.size)]
+    everything = msg(_SIZE_ALL[unit], n=f"{card.size:,}") if card.size is not None else msg(_ALL[unit])
     return choices + [(everything, None)]
 
 
 def describe(card: DatasetCard) -> str:
-    """The card as Markdown: title, task and size, classes, source and licence, description."""
-    size = f"{card.size:,} {card.unit}" if card.size is not None else f"size unknown ({card.unit})"
+    """The card as Markdown: title, task and size, classes, source and licence, description; one lab.i18n
+    Message (English, said in the student's language by the tab)."""
+    size = msg(_SIZE[card.unit], n=f"{card.size:,}") if card.size is not None else msg(_SIZE_UNKNOWN[card.unit])
     if card.source == "hub":
-        size = f"about {size} in the {card.split} split"
-    lines = [f"**{card.title}** · {card.task} · {size}"]
+        size = msg("msg.training.catalog.hub_size", size=size, split=card.split)
+    lines = [msg("msg.training.catalog.heading", title=card.title, task=msg(_TASK_NAMES[card.task]), size=size)]
     names = [dict(card.rename).get(n, n) for n in card.label_names]
     if names:
-        kind = "tags" if card.task == "ner" else "classes"
-        lines.append(f"{len(names)} {kind}: {', '.join(names)}")
+        kind = "msg.training.catalog.tags" if card.task == "ner" else "msg.training.catalog.classes"
+        lines.append(msg(kind, n=len(names), names=", ".join(names)))
     if card.source == "hub":
-        where = f"[{card.hub_id}]({card.url})" + (f" (config {card.config})" if card.config else "")
-        lines.append(f"Source: the Hugging Face hub, {where} · Licence on its card: {card.license}; check the "
-                     "dataset page before reusing the data.")
+        lines.append(msg("msg.training.catalog.source.hub_config", hub_id=card.hub_id, url=card.url, config=card.config,
+                         license=card.license) if card.config else
+                     msg("msg.training.catalog.source.hub", hub_id=card.hub_id, url=card.url, license=card.license))
     elif card.source == "sample":
-        lines.append(f"Source: written for this project (assets/samples/{card.path.name}) · Licence: {card.license}")
+        lines.append(msg("msg.training.catalog.source.sample", file=card.path.name, license=card.license))
     else:
-        lines.append(f"Source: the host's folder ({card.path.name}) · Licence: {card.license}")
+        lines.append(msg("msg.training.catalog.source.host", file=card.path.name, license=card.license))
     if card.description:
         lines.append(card.description)
-    return "  \n".join(lines)
+    text = lines[-1]
+    for line in reversed(lines[:-1]):  # Markdown's line break ("  \n") between lines, one message in all
+        text = msg("msg.training.catalog.lines", first=line, rest=text)
+    return text
 
 
 # --------------------------------------------------------------------------------------------
@@ -278,7 +287,7 @@ def materialize(card: DatasetCard, rows: int | None = None, seed: int = 42, cach
     (and the source file's version), so a second click is instant.
     """
     if rows is not None and (not isinstance(rows, int) or rows < 2):
-        raise LabInputError(f"The dataset size must be a whole number of at least 2 (got {rows!r}), or 'all'.")
+        raise LabInputError(msg("msg.training.catalog.bad_size", rows=repr(rows)))
     if card.source != "hub" and (rows is None or (card.size is not None and rows >= card.size)):
         return card.path
     cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
@@ -311,8 +320,7 @@ def _load_hub(card: DatasetCard):
         return load_dataset(card.hub_id, card.config, split=card.split, revision=card.revision)
     except Exception as exc:  # network, gated, moved, renamed: all mean "this dataset can't be had now"
         reason = str(exc).splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise LabInputError(f"Could not load {card.hub_id} from the hub: {reason}. Try again, or pick one of the "
-                            "lab's own samples.") from exc
+        raise LabInputError(msg("msg.training.catalog.hub_failed", hub_id=card.hub_id, reason=reason)) from exc
 
 
 def _feature_names(feature, fallback: Sequence[str]) -> list[str]:

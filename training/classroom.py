@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.errors import LabInputError
+from lab.i18n import msg
 
 MAX_NAME = 40
 COLUMNS = ["student", "run", "task", "strategy", "data", "score", "metric", "seconds", "learning_rate", "batch_size",
@@ -45,7 +46,7 @@ def student_name(name: str) -> str:
     """A name as the class board shows it: trimmed, one line, at most MAX_NAME characters, never empty."""
     name = " ".join((name or "").split())
     if not name:
-        raise LabInputError("Type a name to share under (any name: the instructor's list shows it).")
+        raise LabInputError(msg("msg.training.classroom.no_name"))
     return name[:MAX_NAME]
 
 
@@ -66,7 +67,7 @@ class ClassBoard:
 
     def check(self, token: str | None) -> None:
         if not self.allows(token):
-            raise LabInputError("The class view needs the instructor's token: open the app with ?token=... .")
+            raise LabInputError(msg("msg.training.classroom.needs_token"))
 
     def share(self, student: str, run: str, task: str, data: str, config: dict, score: float | None, metric: str,
               seconds: float) -> SharedRun:

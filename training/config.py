@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from lab.i18n import msg
+
+# Each text is a lab.i18n Message: English wherever it is printed (the CLI's help), and said in the
+# student's language by the UI (assets/i18n/*/messages_training.json).
 STRATEGIES = {
-    "full": "Train everything: all encoder layers and the new head (the usual fine-tuning).",
-    "freeze_lower": "Freeze the embeddings and the lower N encoder layers; train the upper layers and the head.",
-    "frozen_encoder": "Freeze the whole pretrained encoder; train only the new classification head.",
-    "lora": "LoRA adapters: small low-rank matrices added to attention (query/value); the encoder stays frozen.",
-    "features": "Feature extraction: encode the data once with the frozen encoder (cached), then fit only a new "
-                "linear head on the vectors. Seconds instead of minutes; less accurate than fine-tuning "
-                "(classification only).",
+    "full": msg("msg.training.config.strategy.full"),
+    "freeze_lower": msg("msg.training.config.strategy.freeze_lower"),
+    "frozen_encoder": msg("msg.training.config.strategy.frozen_encoder"),
+    "lora": msg("msg.training.config.strategy.lora"),
+    "features": msg("msg.training.config.strategy.features"),
 }
 
 
@@ -25,51 +27,47 @@ def _f(default, help: str, **kw):
 
 @dataclass
 class TrainConfig:
-    base_model: str = _f("default", "Pretrained model to start from: a registry choice or hub id "
-                         "('default' = distilbert-base-uncased online, the embedded all-MiniLM-L6-v2 offline).")
-    learning_rate: float = _f(5e-5, "Step size of AdamW. Fine-tuning BERT usually works between 1e-5 and 1e-4.",
-                              min=1e-6, max=1e-2)
-    batch_size: int = _f(16, "Sentences per training step. Larger is steadier and uses more memory.", min=1, max=256)
-    epochs: float = _f(3, "Passes over the training data. Few are needed when starting from a pretrained model.",
-                       min=0.01, max=50)
-    max_length: int = _f(128, "Longest input in tokens; longer texts are truncated. Pick it from the length histogram.",
-                         min=8, max=512)
-    warmup_ratio: float = _f(0.1, "Fraction of steps during which the learning rate rises from 0 (stabilises the start).",
-                             min=0.0, max=0.5)
-    weight_decay: float = _f(0.01, "L2-style regularisation of the weights (AdamW's decoupled weight decay).",
-                             min=0.0, max=0.3)
-    seed: int = _f(42, "Random seed for the split, the new head's initialisation and the data order.",
-                   min=0, max=2**32 - 1)  # numpy's range for seeds
-    strategy: str = _f("full", "How much of the pretrained model to train: " + "; ".join(
-        f"{k}: {v}" for k, v in STRATEGIES.items()), choices=tuple(STRATEGIES))
-    freeze_layers: int = _f(4, "With freeze_lower: how many lower encoder layers stay frozen.", min=0, max=48)
-    lora_r: int = _f(8, "With lora: rank of the adapter matrices (bigger = more trainable parameters).", min=1, max=256)
-    class_weights: bool = _f(False, "Weigh the loss by inverse class frequency, so rare classes count as much as common ones.")
-    from_scratch: bool = _f(False, "Start from random weights with the same architecture (to see what pre-training buys).")
-    val_fraction: float = _f(0.2, "Share of the data held out for validation (stratified), when no validation file is given.",
-                             min=0.05, max=0.5)
-    test_fraction: float = _f(0.0, "Share held out as a test set, scored once at the end with the best checkpoint.",
-                              min=0.0, max=0.4)
-    evals_per_epoch: int = _f(2, "How often per epoch the validation set is scored (and the best checkpoint kept).",
-                              min=1, max=20)
-    precision: str = _f("auto", "Matmul precision: bf16 autocast where the hardware supports it (auto), or fp32.",
-                        choices=("auto", "bf16", "fp32"))
-    max_train_minutes: float = _f(30.0, "Stop training after this many minutes, keeping the best checkpoint so far.",
-                                  min=0.1, max=24 * 60)
+    base_model: str = _f("default", msg("msg.training.config.help.base_model"))
+    learning_rate: float = _f(5e-5, msg("msg.training.config.help.learning_rate"), min=1e-6, max=1e-2)
+    batch_size: int = _f(16, msg("msg.training.config.help.batch_size"), min=1, max=256)
+    epochs: float = _f(3, msg("msg.training.config.help.epochs"), min=0.01, max=50)
+    max_length: int = _f(128, msg("msg.training.config.help.max_length"), min=8, max=512)
+    warmup_ratio: float = _f(0.1, msg("msg.training.config.help.warmup_ratio"), min=0.0, max=0.5)
+    weight_decay: float = _f(0.01, msg("msg.training.config.help.weight_decay"), min=0.0, max=0.3)
+    seed: int = _f(42, msg("msg.training.config.help.seed"), min=0, max=2**32 - 1)  # numpy's range for seeds
+    strategy: str = _f("full", msg("msg.training.config.help.strategy", **STRATEGIES), choices=tuple(STRATEGIES))
+    freeze_layers: int = _f(4, msg("msg.training.config.help.freeze_layers"), min=0, max=48)
+    lora_r: int = _f(8, msg("msg.training.config.help.lora_r"), min=1, max=256)
+    class_weights: bool = _f(False, msg("msg.training.config.help.class_weights"))
+    from_scratch: bool = _f(False, msg("msg.training.config.help.from_scratch"))
+    val_fraction: float = _f(0.2, msg("msg.training.config.help.val_fraction"), min=0.05, max=0.5)
+    test_fraction: float = _f(0.0, msg("msg.training.config.help.test_fraction"), min=0.0, max=0.4)
+    evals_per_epoch: int = _f(2, msg("msg.training.config.help.evals_per_epoch"), min=1, max=20)
+    precision: str = _f("auto", msg("msg.training.config.help.precision"), choices=("auto", "bf16", "fp32"))
+    max_train_minutes: float = _f(30.0, msg("msg.training.config.help.max_train_minutes"), min=0.1, max=24 * 60)
 
     def __post_init__(self):
         errors = []
         for f in fields(self):
             value, meta = getattr(self, f.name), f.metadata
             if "choices" in meta and value not in meta["choices"]:
-                errors.append(f"{f.name} must be one of {', '.join(meta['choices'])} (got {value!r})")
+                errors.append(msg("msg.training.config.not_a_choice", name=f.name, choices=", ".join(meta["choices"]),
+                                  value=repr(value)))
             if "min" in meta and not (meta["min"] <= value <= meta["max"]):
-                errors.append(f"{f.name} must be between {_show(meta['min'])} and {_show(meta['max'])} "
-                              f"(got {_show(value)})")
+                errors.append(msg("msg.training.config.not_in_range", name=f.name, min=_show(meta["min"]),
+                                  max=_show(meta["max"]), value=_show(value)))
         if errors:
             from lab.errors import LabInputError
 
-            raise LabInputError("Training settings out of range: " + "; ".join(errors) + ".")
+            raise LabInputError(msg("msg.training.config.out_of_range", errors=_joined(errors)))
+
+
+def _joined(parts: list):
+    """``parts`` joined by "; " as one Message, so each part is said in the student's language too."""
+    joined = parts[-1]
+    for part in reversed(parts[:-1]):
+        joined = msg("msg.training.config.and", first=part, rest=joined)
+    return joined
 
 
 def _show(number) -> str:

@@ -25,12 +25,51 @@ from pathlib import Path
 import pandas as pd
 
 from lab.errors import LabInputError
+from lab.i18n import Message, msg
 from training.config import TrainConfig
 from training.dataset import TextDataset
 
 
 class DataError(LabInputError):
-    """A data file or column choice can't be used for training; the message says why and what to do."""
+    """A data file or column choice can't be used for training; the message says why and what to do.
+
+    Its message is a ``lab.i18n.Message``: English text that the UI says in the student's language.
+    ``read_table``'s notes and ``DataSummary.problems`` are Messages for the same reason.
+    """
+
+
+def listing(items: Sequence, key: str = "msg.data.list.comma") -> Message | str:
+    """``items`` (texts or Messages) as one message joined by ``key``'s separator ("a, b, c" in
+    English), so that each language joins them its own way and says each item in its own words."""
+    items = list(items)
+    if len(items) == 1:
+        return items[0]
+    return msg(key, first=items[0], rest=listing(items[1:], key))
+
+
+def sentences(items: Sequence) -> Message | str:
+    """Several problems said one after the other, as one message."""
+    return listing(items, "msg.data.list.sentences")
+
+
+def in_file(name: str, problems: Sequence) -> Message:
+    """``name: problem problem ...``: what is wrong with one file, in the reader's language."""
+    return msg("msg.data.in_file", name=name, problems=sentences(problems))
+
+
+def and_more(total: int, shown: int) -> Message | str:
+    """" and 3 more" after a list cut at ``shown`` items of ``total``, else nothing."""
+    return msg("msg.data.and_more", n=total - shown) if total > shown else ""
+
+
+def number_list(numbers: Sequence[int], word: str, limit: int = 8) -> Message:
+    """'line 3', 'lines 3, 7 and 9' or 'lines 3, 7 and 12 more' (``word`` is "line" or "row")."""
+    shown = [f"{n:,}" for n in numbers[:limit]]
+    if len(numbers) > limit:
+        return msg(f"msg.data.where.{word}s_more", numbers=", ".join(shown), more=f"{len(numbers) - limit:,}")
+    if len(shown) == 1:
+        return msg(f"msg.data.where.{word}", n=shown[0])
+    return msg(f"msg.data.where.{word}s", numbers=", ".join(shown[:-1]), last=shown[-1])
 
 
 @dataclass(frozen=True)
@@ -77,22 +116,25 @@ class DataLimits:
 # Reading
 
 
-DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
+DELIMITERS = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}  # each also msg.data.delimiter.<name>
 _SNIFF_CHARS = 64 * 1024
 
-# Magic numbers of files people rename to .csv by mistake, and what to do instead.
+# Magic numbers of files people rename to .csv by mistake: what the file is and what to do
+# instead, as message keys (msg.data.magic.*, msg.data.fix.*).
 _MAGIC = [
-    (b"PK\x03\x04", "an Excel workbook (.xlsx) or another zip archive",
-     "In Excel or LibreOffice use File > Save As > 'CSV UTF-8' and upload that file."),
-    (b"\xd0\xcf\x11\xe0", "an old Excel workbook (.xls) or another Office document",
-     "In Excel or LibreOffice use File > Save As > 'CSV UTF-8' and upload that file."),
-    (b"%PDF", "a PDF document", "Export the table as CSV instead."),
-    (b"\x1f\x8b", "a gzip-compressed file", "Decompress it (gunzip) and upload the CSV inside."),
-    (b"PAR1", "a Parquet file", "Convert it with pandas: pd.read_parquet(f).to_csv('data.csv', index=False)."),
-    (b"SQLite format 3", "an SQLite database", "Export the table as CSV instead."),
-    (b"\x89PNG", "a PNG image", "Upload a CSV or TSV file with a text column and a label column."),
-    (b"\xff\xd8\xff", "a JPEG image", "Upload a CSV or TSV file with a text column and a label column."),
+    (b"PK\x03\x04", "msg.data.magic.xlsx", "msg.data.fix.save_as_csv"),
+    (b"\xd0\xcf\x11\xe0", "msg.data.magic.xls", "msg.data.fix.save_as_csv"),
+    (b"%PDF", "msg.data.magic.pdf", "msg.data.fix.export_csv"),
+    (b"\x1f\x8b", "msg.data.magic.gzip", "msg.data.fix.gunzip"),
+    (b"PAR1", "msg.data.magic.parquet", "msg.data.fix.parquet"),
+    (b"SQLite format 3", "msg.data.magic.sqlite", "msg.data.fix.export_csv"),
+    (b"\x89PNG", "msg.data.magic.png", "msg.data.fix.upload_table"),
+    (b"\xff\xd8\xff", "msg.data.magic.jpeg", "msg.data.fix.upload_table"),
 ]
+
+
+def _delimiter_name(delimiter: str) -> Message:
+    return msg(f"msg.data.delimiter.{DELIMITERS[delimiter]}")
 
 # Header names people use; a first row holding one of these is a header.
 TEXT_NAMES = ("text", "texts", "sentence", "sentences", "review", "reviews", "comment", "content", "body",
@@ -125,30 +167,27 @@ def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int
     path = Path(path)
     name = path.name
     if not path.is_file():
-        raise DataError(f"{name}: no such file. Upload the CSV or TSV again.")
+        raise DataError(msg("msg.data.no_file", name=name))
     size = path.stat().st_size
     if size > limits.max_bytes:
-        raise DataError(f"{name} is {size / 2**20:.1f} MB; the cap is {limits.max_bytes / 2**20:g} MB "
-                        f"(LAB_MAX_UPLOAD_MB). Upload a sample of the rows, e.g. the first 20,000 lines.")
+        raise DataError(msg("msg.data.too_big", name=name, size=f"{size / 2**20:.1f}",
+                            cap=f"{limits.max_bytes / 2**20:g}"))
     raw = path.read_bytes()
     notes: list[str] = []
     text, encoding = _decode(raw, name, notes)
     if not text.strip():
-        raise DataError(f"{name} is empty. Upload a CSV with a header line (e.g. text,label) and one "
-                        "example per line.")
+        raise DataError(msg("msg.data.empty", name=name))
 
     delimiter, quoting = _sniff_dialect(text, path.suffix.lower())
     records, lines, ends = _parse(text, delimiter, quoting, name, limits, nrows, notes)
     if not records:
-        raise DataError(f"{name} holds no rows. Upload a CSV with a header line (e.g. text,label) and one "
-                        "example per line.")
+        raise DataError(msg("msg.data.no_rows", name=name))
 
     has_header = _has_header(records)
     if has_header:
         header, records, lines, ends = records[0], records[1:], lines[1:], ends[1:]
         if not records:
-            raise DataError(f"{name} has a header ({', '.join(h.strip() for h in header)}) but no data rows. "
-                            "Add one example per line below the header.")
+            raise DataError(msg("msg.data.header_only", name=name, header=", ".join(h.strip() for h in header)))
         width = len(header)
     else:
         width = Counter(len(r) for r in records[:1000]).most_common(1)[0][0]
@@ -158,45 +197,39 @@ def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int
         # A quote that never closed: one field holds the lines (delimiters and all) that follow it.
         if len(record) != width and end > line and any(
                 delimiter in rest for cell in record for rest in cell.splitlines()[1:]):
-            raise DataError(f"{name}, line {line:,}: a double quote opens a text that never closes, so the text runs on "
-                            f"to line {end:,}. Close that quote or remove it (write a quote inside a quoted text "
-                            'as two: "").')
+            raise DataError(msg("msg.data.unclosed_quote", name=name, line=f"{line:,}", end=f"{end:,}"))
         if len(record) > width:
             if any(cell.strip() for cell in record[width:]):
-                sep = DELIMITERS[delimiter]
-                raise DataError(
-                    f"{name}, line {line:,}: {len(record)} fields where the {'header has' if has_header else 'other lines have'} "
-                    f"{width}. A text probably contains the delimiter ({sep} {delimiter!r}): put such texts in "
-                    f'double quotes ("like{delimiter} this"), or save the file as TSV.')
+                values = dict(name=name, line=f"{line:,}", fields=len(record), width=width,
+                              sep=_delimiter_name(delimiter), delimiter=repr(delimiter), raw=delimiter)
+                if has_header:
+                    raise DataError(msg("msg.data.too_many_fields.header", **values))
+                raise DataError(msg("msg.data.too_many_fields.lines", **values))
             del record[width:]
         elif len(record) < width:
             record.extend([""] * (width - len(record)))
 
     if nrows is not None and len(records) > nrows:
         records, lines = records[:nrows], lines[:nrows]
-        notes.append(f"Only the first {nrows:,} rows were read.")
+        notes.append(msg("msg.data.note.first_rows", rows=f"{nrows:,}"))
     if len(records) > limits.max_rows:
-        raise DataError(f"{name} has more than {limits.max_rows:,} data rows, the cap (LAB_MAX_ROWS). "
-                        f"Upload a random sample of at most {limits.max_rows:,} rows.")
+        raise DataError(msg("msg.data.too_many_rows", name=name, cap=f"{limits.max_rows:,}"))
 
     if header is not None:
         columns = _clean_header(header, notes)
     else:
         columns = _positional_names(records, width)
         if width == 2:
-            notes.append(f"No header line found: the columns were named {columns[0]!r} and {columns[1]!r} "
-                         "from their content (column 1 and column 2). Add a header line to name them yourself.")
+            notes.append(msg("msg.data.note.named_by_content", first=repr(columns[0]), second=repr(columns[1])))
         else:
-            notes.append(f"No header line found: the columns were named {', '.join(columns)} by position. "
-                         "Add a header line to name them yourself.")
+            notes.append(msg("msg.data.note.named_by_position", columns=", ".join(columns)))
 
     for j, column in enumerate(columns):
         for record, line in zip(records, lines):
             if len(record[j]) > limits.max_text_chars:
-                hint = (" It spans several lines: a double quote that opens a text without closing it makes the "
-                        "text run on; close or remove that quote." if "\n" in record[j] else "")
-                raise DataError(f"{name}, line {line:,}, column {column!r}: {len(record[j]):,} characters; the cap is "
-                                f"{limits.max_text_chars:,} per text. Shorten or split that text.{hint}")
+                hint = msg("msg.data.text_too_long.runaway") if "\n" in record[j] else ""
+                raise DataError(msg("msg.data.text_too_long", name=name, line=f"{line:,}", column=repr(column),
+                                    chars=f"{len(record[j]):,}", cap=f"{limits.max_text_chars:,}", hint=hint))
 
     df = pd.DataFrame(records, columns=columns, dtype=str)
     # An array, not a list: pandas deep-copies attrs on every operation.
@@ -208,7 +241,7 @@ def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int
 def _decode(raw: bytes, name: str, notes: list[str]) -> tuple[str, str]:
     for magic, what, fix in _MAGIC:
         if raw.startswith(magic):
-            raise DataError(f"{name} is not a text CSV: it looks like {what}. {fix}")
+            raise DataError(msg("msg.data.not_csv", name=name, what=msg(what), fix=msg(fix)))
     boms = [(b"\xff\xfe\x00\x00", "utf-32"), (b"\x00\x00\xfe\xff", "utf-32"), (b"\xef\xbb\xbf", "utf-8-sig"),
             (b"\xff\xfe", "utf-16"), (b"\xfe\xff", "utf-16")]
     encoding = next((enc for bom, enc in boms if raw.startswith(bom)), None)
@@ -221,13 +254,13 @@ def _decode(raw: bytes, name: str, notes: list[str]) -> tuple[str, str]:
         elif even > 0.4 * len(head[0::2]) and odd < 0.1 * len(head[1::2]):
             encoding = "utf-16-be"
         if encoding:
-            notes.append(f"Decoded as UTF-16 ({encoding[-2:].upper()} byte order, no byte-order mark).")
+            notes.append(msg("msg.data.note.utf16", order=encoding[-2:].upper()))
     if encoding is not None:
         try:
             text = raw.decode(encoding)
         except UnicodeDecodeError as e:
-            raise DataError(f"{name} looks like {encoding.upper()} but byte {e.start:,} isn't valid {encoding.upper()}. "
-                            "Open it in an editor and save it as UTF-8.") from None
+            raise DataError(msg("msg.data.bad_encoding", name=name, encoding=encoding.upper(),
+                                byte=f"{e.start:,}")) from None
     else:
         try:
             text, encoding = raw.decode("utf-8"), "utf-8"
@@ -235,17 +268,15 @@ def _decode(raw: bytes, name: str, notes: list[str]) -> tuple[str, str]:
             line = raw[:e.start].count(b"\n") + 1
             try:
                 text, encoding = raw.decode("cp1252"), "cp1252"
-                label = "Windows-1252 (cp1252, a superset of latin-1)"
+                label = msg("msg.data.encoding.cp1252")
             except UnicodeDecodeError:
                 text, encoding = raw.decode("latin-1"), "latin-1"
-                label = "latin-1 (ISO-8859-1)"
-            notes.append(f"The file isn't valid UTF-8 (first bad byte on line {line:,}); it was decoded as {label}. "
-                         "If accented letters look wrong, save it as UTF-8 and upload again.")
+                label = msg("msg.data.encoding.latin1")
+            notes.append(msg("msg.data.note.not_utf8", line=f"{line:,}", encoding=label))
     sample = text[:_SNIFF_CHARS]
     control = sum(1 for ch in sample if ch < " " and ch not in "\t\n\r")
     if "\x00" in sample or control > 0.01 * len(sample):
-        raise DataError(f"{name} is not a text file (it holds binary data). Upload a CSV or TSV saved as text, "
-                        "e.g. with Excel's File > Save As > 'CSV UTF-8'.")
+        raise DataError(msg("msg.data.binary", name=name))
     return text, encoding
 
 
@@ -303,14 +334,13 @@ def _parse(text: str, delimiter: str, quoting: int, name: str, limits: DataLimit
                 break
     except csv.Error as e:
         if "field larger than field limit" in str(e):
-            raise DataError(f"{name}, line {line:,}: a text longer than the cap of {limits.max_text_chars:,} characters "
-                            "(or a double quote that opens a text without closing it, so the text runs on). "
-                            "Shorten that text or fix the quote.") from None
-        raise DataError(f"{name}, line {reader.line_num:,}: the file can't be read as {DELIMITERS[delimiter]}-separated "
-                        f"values ({e}). Check the quotes on that line.") from None
+            raise DataError(msg("msg.data.field_too_large", name=name, line=f"{line:,}",
+                                cap=f"{limits.max_text_chars:,}")) from None
+        raise DataError(msg("msg.data.unreadable", name=name, line=f"{reader.line_num:,}",
+                            sep=_delimiter_name(delimiter), error=str(e))) from None
     if dropped:
         shown = ", ".join(map(str, dropped[:5])) + (" ..." if len(dropped) > 5 else "")
-        notes.append(f"Skipped {len(dropped)} empty row(s) (line {shown}).")
+        notes.append(msg("msg.data.note.empty_rows", count=len(dropped), lines=shown))
     return records, lines, ends
 
 
@@ -370,7 +400,7 @@ def _clean_header(header: list[str], notes: list[str]) -> list[str]:
             k = 2
             while f"{name}_{k}" in columns or f"{name}_{k}" in header:
                 k += 1
-            notes.append(f"The column name {name!r} appears more than once; column {j} was renamed {name}_{k}.")
+            notes.append(msg("msg.data.note.duplicate_column", name=repr(name), number=j, renamed=f"{name}_{k}"))
             name = f"{name}_{k}"
         columns.append(name)
     return columns
@@ -406,10 +436,9 @@ def guess_columns(df: pd.DataFrame) -> tuple[str, str]:
     longest average string (numbers don't count as text when another column has words)."""
     columns = [str(c) for c in df.columns]
     if len(columns) < 2:
-        only = f" ({columns[0]!r})" if columns else ""
-        raise DataError(f"Only one column{only} was found, and training needs a text column and a label column. "
-                        "Separate them with a comma, semicolon, tab or |, and quote texts that contain the "
-                        "delimiter.")
+        if columns:
+            raise DataError(msg("msg.data.one_column_named", column=repr(columns[0])))
+        raise DataError(msg("msg.data.one_column"))
     stats = {}
     for column in columns:
         values = [v for v in _cells(df, column) if v is not None]
@@ -448,28 +477,21 @@ def _label_by_name(columns: list[str]) -> str | None:
 
 def _check_columns(df: pd.DataFrame, text_column: str, label_column: str) -> None:
     available = ", ".join(repr(str(c)) for c in df.columns)
-    for role, column in (("text", text_column), ("label", label_column)):
-        if column not in df.columns:
-            raise DataError(f"The {role} column {column!r} isn't in the file; its columns are {available}. "
-                            f"Pick the {role} column from those.")
+    if text_column not in df.columns:
+        raise DataError(msg("msg.data.no_text_column", column=repr(text_column), available=available))
+    if label_column not in df.columns:
+        raise DataError(msg("msg.data.no_label_column", column=repr(label_column), available=available))
     if text_column == label_column:
-        raise DataError(f"The text and the label column are both {text_column!r}. Pick two different columns.")
+        raise DataError(msg("msg.data.same_columns", column=repr(text_column)))
 
 
-def _where(df: pd.DataFrame, positions: Sequence[int], limit: int = 8) -> str:
+def _where(df: pd.DataFrame, positions: Sequence[int], limit: int = 8) -> Message:
     """'lines 3, 7 and 9' (the file's lines, when known) or 'rows 2, 6 and 8' (header excluded)."""
     lines = df.attrs.get("lines")
     if lines is not None and len(lines) == len(df) and df.index.equals(pd.RangeIndex(len(df))):
-        word, numbers = "line", [lines[p] for p in positions]
-    else:
-        rows = _row_numbers(df)
-        word, numbers = "row", [rows[p] for p in positions]
-    shown = [f"{n:,}" for n in numbers[:limit]]
-    if len(numbers) > limit:
-        shown.append(f"{len(numbers) - limit:,} more")
-    if len(shown) == 1:
-        return f"{word} {shown[0]}"
-    return f"{word}s {', '.join(shown[:-1])} and {shown[-1]}"
+        return number_list([lines[p] for p in positions], "line", limit)
+    rows = _row_numbers(df)
+    return number_list([rows[p] for p in positions], "row", limit)
 
 
 def _label_order(labels: Sequence[str]) -> list[str]:
@@ -491,48 +513,42 @@ def _normalise_labels(labels: list[str | None], reference: Sequence[str] | None 
 
 
 def _problems(df: pd.DataFrame, text_column: str, label_column: str, texts: list[str | None],
-              labels: list[str | None], training: bool) -> list[str]:
+              labels: list[str | None], training: bool) -> list[Message]:
     """What stops training on these columns, one message per problem (the same text build_dataset raises)."""
     problems = []
-    where = f"column {text_column!r}"
+    column, label_column = repr(text_column), repr(label_column)
     empty_text = [i for i, t in enumerate(texts) if t is None]
     if empty_text:
-        problems.append(f"{len(empty_text):,} row(s) have an empty text in {where} ({_where(df, empty_text)}). "
-                        "Fill in those texts or delete those rows.")
+        problems.append(msg("msg.data.empty_texts", count=f"{len(empty_text):,}", column=column,
+                            where=_where(df, empty_text)))
     empty_label = [i for i, v in enumerate(labels) if v is None]
     if empty_label:
-        problems.append(f"{len(empty_label):,} row(s) have no label in column {label_column!r} "
-                        f"({_where(df, empty_label)}). Label those rows or delete them.")
+        problems.append(msg("msg.data.empty_labels", count=f"{len(empty_label):,}", column=label_column,
+                            where=_where(df, empty_label)))
     limits = DataLimits.from_env()
     long = sorted({v for v in labels if v is not None and len(v) > limits.max_label_chars})
     if long:
-        problems.append(f"{len(long):,} label(s) in column {label_column!r} are longer than {limits.max_label_chars} "
-                        f"characters (e.g. {long[0][:40]!r}...): a label is a class name, not a text. Choose the "
-                        "column that holds the classes, or shorten the labels.")
+        problems.append(msg("msg.data.long_labels", count=f"{len(long):,}", column=label_column,
+                            cap=limits.max_label_chars, example=repr(long[0][:40])))
     if not training:
         return problems
     counts = Counter(v for v in labels if v is not None)
     filled = sum(counts.values())
     if len(counts) == 1:
         (only, n), = counts.items()
-        problems.append(f"Column {label_column!r} holds a single class ({only!r}, {n:,} rows); a classifier needs at "
-                        "least two. Add examples of another class, or check that this is the label column.")
+        problems.append(msg("msg.data.single_class", column=label_column, label=repr(only), rows=f"{n:,}"))
     elif len(counts) > 50 and len(counts) > 0.5 * filled:
-        problems.append(f"Column {label_column!r} has {len(counts):,} different values in {filled:,} rows: it looks "
-                        "like free text or an id, not a label. Choose the column that holds the classes.")
+        problems.append(msg("msg.data.free_text_labels", column=label_column, count=f"{len(counts):,}",
+                            rows=f"{filled:,}"))
     elif len(counts) > limits.max_classes:
-        problems.append(f"Column {label_column!r} has {len(counts):,} classes; this server trains at most "
-                        f"{limits.max_classes:,} (LAB_MAX_CLASSES). Merge rare classes into broader ones, or keep "
-                        "the most common classes only.")
+        problems.append(msg("msg.data.too_many_classes", column=label_column, count=f"{len(counts):,}",
+                            cap=f"{limits.max_classes:,}"))
     else:
         rare = sorted((name for name, n in counts.items() if n < 2), key=str)
         if rare:
-            at = [_where(df, [labels.index(name)]) for name in rare[:8]]
-            listed = ", ".join(f"{name!r} ({a})" for name, a in zip(rare, at))
-            more = f" and {len(rare) - 8} more" if len(rare) > 8 else ""
-            problems.append(f"{len(rare)} class(es) have a single example: {listed}{more}. Each class needs at least 2, "
-                            "so that it can appear in both the training and the validation split. Add examples or "
-                            "remove those rows.")
+            listed = listing([msg("msg.data.item_at", item=repr(name), where=_where(df, [labels.index(name)]))
+                              for name in rare[:8]])
+            problems.append(msg("msg.data.rare_classes", count=len(rare), classes=listed, more=and_more(len(rare), 8)))
     return problems
 
 
@@ -559,15 +575,17 @@ def build_dataset(df: pd.DataFrame, text_column: str, label_column: str,
             lower = {n.lower(): n for n in names}
             parts = []
             for v, positions in list(unknown.items())[:8]:
-                hint = f", did you mean {lower[v.lower()]!r}? (labels are case-sensitive)" if v.lower() in lower else ""
-                parts.append(f"{v!r} ({_where(df, positions, limit=3)}{hint})")
-            more = f" and {len(unknown) - 8} more" if len(unknown) > 8 else ""
-            problems.append(f"Label(s) in column {label_column!r} that the training data doesn't have: "
-                            f"{', '.join(parts)}{more}. The labels must be among {', '.join(map(repr, names))}: "
-                            "fix those rows or delete them.")
+                where = _where(df, positions, limit=3)
+                if v.lower() in lower:  # the same label but for its case
+                    parts.append(msg("msg.data.unknown_label_at", label=repr(v), where=where,
+                                     similar=repr(lower[v.lower()])))
+                else:
+                    parts.append(msg("msg.data.item_at", item=repr(v), where=where))
+            problems.append(msg("msg.data.unknown_labels", column=repr(label_column), labels=listing(parts),
+                                more=and_more(len(unknown), 8), names=", ".join(map(repr, names))))
     if problems:
         source = df.attrs.get("source")
-        raise DataError((f"{source}: " if source else "") + " ".join(problems))
+        raise DataError(in_file(source, problems) if source else sentences(problems))
     if label_names is None:
         names = _label_order([v for v in labels if v is not None])
     index = {n: i for i, n in enumerate(names)}
@@ -592,8 +610,7 @@ def split_dataset(ds: TextDataset, val_fraction: float, test_fraction: float = 0
     Each part keeps the file's order (the training loop shuffles).
     """
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(f"The validation share ({val_fraction:g}) and test share ({test_fraction:g}) must each be "
-                        "between 0 and 1 and leave some data for training. Lower them.")
+        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = {}
     for i, label in enumerate(ds.labels):
@@ -615,8 +632,7 @@ def split_dataset(ds: TextDataset, val_fraction: float, test_fraction: float = 0
         test += members[n_val:n_val + n_test]
         train += members[n_val + n_test:]
     if not val:
-        raise DataError(f"{len(ds)} example(s) are too few to hold out a validation set. Add examples (at least 2 "
-                        "per class) or upload a separate validation file.")
+        raise DataError(msg("msg.data.too_few_examples", count=len(ds)))
     return (ds.subset(sorted(train)), ds.subset(sorted(val)),
             ds.subset(sorted(test)) if test_fraction else None)
 
@@ -638,8 +654,8 @@ class DataSummary:
     token_lengths: list[int]  # per text (or per sampled text, see notes), [CLS]/[SEP] included
     suggested_max_length: int  # 95th percentile, rounded up to a multiple of 8, at most 512
     preview: pd.DataFrame  # the first rows, long cells shortened
-    notes: list[str] = field(default_factory=list)  # how the file was read; nothing here stops training
-    problems: list[str] = field(default_factory=list)  # what build_dataset would refuse, for showing early
+    notes: list[Message] = field(default_factory=list)  # how the file was read; nothing here stops training
+    problems: list[Message] = field(default_factory=list)  # what build_dataset would refuse, for showing early
     length_unit: str = "tokens"  # "tokens", or "words" when no tokenizer was given
 
     def percentiles(self, qs: Sequence[int] = (50, 90, 95, 99, 100)) -> dict[int, int]:
@@ -690,7 +706,7 @@ def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=N
     present = [t for t in texts if t is not None]
     if len(present) > _LENGTH_SAMPLE:
         present = random.Random(0).sample(present, _LENGTH_SAMPLE)
-        notes.append(f"Text lengths come from a random sample of {_LENGTH_SAMPLE:,} texts.")
+        notes.append(msg("msg.data.note.length_sample", count=f"{_LENGTH_SAMPLE:,}"))
     if tokenizer is not None:
         encoded = tokenizer(present, add_special_tokens=True, truncation=False, verbose=False,
                             return_attention_mask=False, return_token_type_ids=False) if present else {"input_ids": []}
@@ -700,8 +716,7 @@ def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=N
         lengths = [len(t.split()) for t in present]
         suggested = suggest_max_length([math.ceil(n * 1.3) + 2 for n in lengths])
         unit = "words"
-        notes.append("Lengths are in words (no tokenizer given); BERT's WordPiece makes ~1.3 tokens per word, plus "
-                     "[CLS] and [SEP].")
+        notes.append(msg("msg.data.note.lengths_in_words"))
 
     preview = df.head(_PREVIEW_ROWS).copy()
     for column in preview.columns:

@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import torch
 
+from lab.i18n import msg
 from training.config import TrainConfig
 from training.loop import build_model, choose_precision, fused_adamw_ok, resolve_base_model
 
@@ -22,11 +23,12 @@ def total_steps(n_train: int, config: TrainConfig) -> int:
 
 
 def human(seconds: float | None) -> str:
+    """A duration as the UI says it: a lab.i18n Message ("30 s", "10.0 min"), "?" when unknown."""
     if seconds is None:
         return "?"
     if seconds < 90:
-        return f"{seconds:.0f} s"
-    return f"{seconds / 60:.1f} min"
+        return msg("msg.training.estimate.seconds", n=f"{seconds:.0f}")
+    return msg("msg.training.estimate.minutes", n=f"{seconds / 60:.1f}")
 
 
 @lru_cache(maxsize=32)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.registry import validate_hub_id
 
 
@@ -19,18 +20,17 @@ def push_to_hub(model_dir: str | Path, repo_id: str, token: str, private: bool =
 
     repo_id = validate_hub_id(repo_id)
     if "/" not in repo_id:
-        raise LabInputError("Write the repository as 'your-user-name/model-name'.")
+        raise LabInputError(msg("msg.training.hub_push.repo_format"))
     if not (token or "").strip():
-        raise LabInputError("Paste a Hugging Face access token with write permission to push (it is not stored).")
+        raise LabInputError(msg("msg.training.hub_push.no_token"))
     model_dir = Path(model_dir)
     if not (model_dir / "config.json").is_file():
-        raise LabInputError("There is no saved model to push yet: train one first.")
+        raise LabInputError(msg("msg.training.hub_push.no_model"))
     api = HfApi(token=token.strip())
     try:
         api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(folder_path=str(model_dir), repo_id=repo_id,
                           commit_message="Fine-tuned in the BERT Transfer Lab")
     except (HfHubHTTPError, OSError) as exc:  # a refused token, no network, a name taken by someone else
-        raise LabInputError(f"The hub refused the push ({str(exc).splitlines()[0][:200]}). Check the token's "
-                            "write permission, the repository name and the network.") from exc
+        raise LabInputError(msg("msg.training.hub_push.refused", reason=str(exc).splitlines()[0][:200])) from exc
     return f"https://huggingface.co/{repo_id}"

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lab.i18n import msg
 from lab.settings import Settings
 from training.config import TrainConfig
 
@@ -174,21 +175,22 @@ def curves_frame(runs: list[RunRecord], metric: str = "loss") -> pd.DataFrame:
 
     ``metric="loss"``: training loss per step and validation loss per evaluation;
     otherwise that validation metric (e.g. "accuracy") per evaluation. Loss and accuracy
-    get separate plots: they live on different scales.
+    get separate plots: they live on different scales. A series' name is a lab.i18n Message
+    (English, said in the student's language by the tab).
     """
     rows = []
     for run in runs:
+        train_loss = msg("msg.training.jobs.train_loss", run=run.name)
+        val_loss = msg("msg.training.jobs.validation_loss", run=run.name)
+        val_metric = msg("msg.training.jobs.validation_metric", run=run.name, metric=metric)
         for h in run.history:
             m = h.get("metrics") or {}
             if metric == "loss" and h.get("kind") == "step" and h.get("loss") is not None:
-                rows.append({"run": run.name, "epoch": h["epoch"], "value": h["loss"],
-                             "series": f"{run.name} · train loss"})
+                rows.append({"run": run.name, "epoch": h["epoch"], "value": h["loss"], "series": train_loss})
             elif h.get("kind") == "eval" and metric == "loss" and m.get("val_loss") is not None:
-                rows.append({"run": run.name, "epoch": h["epoch"], "value": m["val_loss"],
-                             "series": f"{run.name} · validation loss"})
+                rows.append({"run": run.name, "epoch": h["epoch"], "value": m["val_loss"], "series": val_loss})
             elif h.get("kind") == "eval" and metric in m:
-                rows.append({"run": run.name, "epoch": h["epoch"], "value": m[metric],
-                             "series": f"{run.name} · validation {metric}"})
+                rows.append({"run": run.name, "epoch": h["epoch"], "value": m[metric], "series": val_metric})
     return pd.DataFrame(rows, columns=["run", "epoch", "value", "series"])
 
 

@@ -27,14 +27,18 @@ import numpy as np
 import pandas as pd
 
 from lab.errors import LabInputError
+from lab.i18n import msg
 from training import catalog
 from training.config import TrainConfig
 from training.dataset import TextDataset
 from training.transfer import ViewData, probe_accuracy
 
 SIZES = (16, 64, 256, 1024)
-SERIES = {"pretrained": "fine-tuned from pretrained", "scratch": "from scratch (random init)",
-          "frozen": "frozen encoder + head"}
+# The series' names as the chart and its checkboxes show them (lab.i18n Messages: English, said in the
+# student's language by the tab).
+SERIES = {"pretrained": msg("msg.training.learning_curves.series.pretrained"),
+          "scratch": msg("msg.training.learning_curves.series.scratch"),
+          "frozen": msg("msg.training.learning_curves.series.frozen")}
 # Each run takes the same number of optimizer steps: its rows repeated until it has seen this many
 # examples (60 steps of 16), then scored once. One score at the end, not the best of many
 # evaluations, so a small validation set's luck is not picked as the result.
@@ -47,8 +51,7 @@ LEARNING_RATE = 1e-4
 def sizes_for(n_train: int, sizes: tuple[int, ...] = SIZES) -> list[int]:
     """The sizes that fit the data, plus all of it when it falls between two of them."""
     if n_train < sizes[0]:
-        raise LabInputError(f"{n_train} training examples are too few for a learning curve: use data with at "
-                            f"least {sizes[0]}.")
+        raise LabInputError(msg("msg.training.learning_curves.too_few", n=n_train, least=sizes[0]))
     chosen = [s for s in sizes if s < n_train]
     return chosen + [n_train] if n_train <= max(sizes) else chosen
 
@@ -96,7 +99,7 @@ def learning_curves(data: ViewData, base: TrainConfig, work_dir: Path, series: l
     """
     unknown = [s for s in series if s not in SERIES]
     if unknown or not series:
-        raise LabInputError(f"Pick one or more of: {', '.join(SERIES)}.")
+        raise LabInputError(msg("msg.training.learning_curves.pick_series", series=", ".join(SERIES)))
     points: list[CurvePoint] = []
     vectors = last_layer() if "frozen" in series and last_layer is not None else None
     for size in sizes_for(len(data.train)):
@@ -107,7 +110,7 @@ def learning_curves(data: ViewData, base: TrainConfig, work_dir: Path, series: l
             started = time.perf_counter()
             if name == "frozen":
                 if vectors is None:
-                    raise LabInputError("The frozen-encoder curve needs the encoder's vectors.")
+                    raise LabInputError(msg("msg.training.learning_curves.no_vectors"))
                 accuracy = probe_accuracy(vectors[0][index], [data.train.labels[i] for i in index], vectors[1],
                                           data.val.labels, base.seed)
             else:

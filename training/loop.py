@@ -46,6 +46,7 @@ from transformers import (
 
 from lab import attn_impl, logs, machine, registry
 from lab.errors import LabInputError, ModelLoadError
+from lab.i18n import msg
 from lab.loading import MODEL_LOAD_LOCK
 from lab.settings import Settings
 from training.cache import tokenize
@@ -64,6 +65,8 @@ BEST = "best"
 METRICS_FILE = "metrics.json"
 MAX_MISCLASSIFIED = 200  # kept in the result and metrics.json, most confident mistakes first
 TRACKERS = ("tensorboard", "mlflow")
+# The held-out sets by name, as messages name them ("The validation set's labels ...").
+SPLITS = {"validation": msg("msg.training.loop.split.validation"), "test": msg("msg.training.loop.split.test")}
 
 _now = time.perf_counter  # one clock for timings, ETA and the time limit (tests replace it)
 
@@ -110,7 +113,8 @@ class TrainResult:
     stopped_early: str | None  # "cancelled" | "time limit" | None
     precision_note: str = ""  # why this precision (e.g. the fallback reason)
     metrics_path: Path | None = None
-    extra: dict = field(default_factory=dict)  # base model, timings, cache hit, steps
+    # base model, timings, cache hit, steps; "notice" (the model trained instead): a lab.i18n Message or None
+    extra: dict = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------- helpers
@@ -143,7 +147,7 @@ def compute_class_weights(labels: list[int], num_labels: int) -> list[float]:
     counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels).astype(np.float64)
     present = counts > 0
     if not present.any():
-        raise LabInputError("No labelled examples to compute class weights from.")
+        raise LabInputError(msg("msg.training.loop.no_labelled_examples"))
     weights = np.zeros(num_labels)
     weights[present] = 1.0 / counts[present]
     weights[present] /= weights[present].mean()
@@ -255,11 +259,14 @@ def _build_model(source: str, kwargs: dict, from_scratch: bool, seed: int, auto_
         _log_new_weights(model, info, source)
         return model
     except OSError as exc:
-        raise ModelLoadError(f"Could not load the base model '{source}': {str(exc).splitlines()[0][:300]}") from exc
+        raise ModelLoadError(msg("msg.training.loop.base_model_failed", source=source,
+                                 reason=str(exc).splitlines()[0][:300])) from exc
     except ValueError as exc:
-        what = {"AutoModelForTokenClassification": "token classification",
-                "AutoModelForQuestionAnswering": "question answering"}.get(auto_class.__name__, "classification")
-        raise LabInputError(f"'{source}' can't be fine-tuned for {what}: {str(exc)[:300]}") from exc
+        what = {"AutoModelForTokenClassification": msg("msg.training.loop.what.token_classification"),
+                "AutoModelForQuestionAnswering": msg("msg.training.loop.what.question_answering"),
+                }.get(auto_class.__name__) or msg("msg.training.loop.what.classification")
+        raise LabInputError(msg("msg.training.loop.cannot_fine_tune", source=source, what=what,
+                                reason=str(exc)[:300])) from exc
 
 
 def count_parameters(
@@ -481,13 +488,13 @@ class Task(Protocol):
 
 def _check_data(train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
     if len(train.label_names) < 2:
-        raise LabInputError("Classification needs at least two labels.")
+        raise LabInputError(msg("msg.training.loop.two_labels"))
     if len(train) == 0 or len(val) == 0:
-        raise LabInputError("Both the training and the validation set need at least one example.")
-    for name, part in (("validation", val), ("test", test)):
+        raise LabInputError(msg("msg.training.loop.empty_split"))
+    for name, part in ((SPLITS["validation"], val), (SPLITS["test"], test)):
         if part is not None and list(part.label_names) != list(train.label_names):
-            raise LabInputError(f"The {name} set's labels {part.label_names} differ from the "
-                                f"training set's {train.label_names}.")
+            raise LabInputError(msg("msg.training.loop.labels_differ", split=name, labels=str(part.label_names),
+                                    train_labels=str(train.label_names)))
 
 
 @torch.no_grad()
@@ -644,7 +651,7 @@ def run_task(
     notice = None
     if source == str(registry.embedded_encoder_dir()) and (config.base_model or "default") not in (
             "default", registry.EMBEDDED, registry.EMBEDDED_NAME):
-        notice = f"'{config.base_model}' is a hub model and the hub is unreachable: training {display} instead."
+        notice = msg("msg.training.loop.hub_unreachable", model=config.base_model, display=display)
         log.warning(notice)
 
     precision, precision_note = choose_precision(config.precision, launch_state().device)
@@ -680,7 +687,8 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     except OSError as exc:
-        raise ModelLoadError(f"Could not load the tokenizer of '{source}': {str(exc).splitlines()[0][:300]}") from exc
+        raise ModelLoadError(msg("msg.training.loop.tokenizer_failed", source=source,
+                                 reason=str(exc).splitlines()[0][:300])) from exc
     model = task.build_model(source, config.from_scratch, config.seed)
     trainable_params, total_params = apply_strategy(model, config)
     load_s = _now() - t0

@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from training.data import DataError, DataLimits, _decode, read_table
+from lab.i18n import Message, msg
+from training.data import DataError, DataLimits, _decode, and_more, in_file, listing, number_list, read_table
 
 # WikiANN writes every token as "en:word": a language prefix, not part of the word.
 _LANG_PREFIX = re.compile(r"^([a-z]{2,3}):.")
@@ -43,7 +44,7 @@ class TokenDataset:
     # The file line each sentence starts on (CoNLL) or its CSV line, for error and mistake reports.
     lines: list[int] = field(default_factory=list)
     scheme: str = "IOB2"  # the scheme the file used (it is IOB2 after loading)
-    notes: list[str] = field(default_factory=list)
+    notes: list[Message] = field(default_factory=list)  # how the file was read (lab.i18n Messages)
     source: str = ""
 
     def __post_init__(self):
@@ -83,12 +84,8 @@ def tag_order(tags: set[str] | Sequence[str]) -> list[str]:
 # Schemes
 
 
-def _where(lines: Sequence[int], limit: int = _MAX_SHOWN) -> str:
-    shown = [f"{n:,}" for n in lines[:limit]]
-    if len(lines) > limit:
-        shown.append(f"{len(lines) - limit:,} more")
-    return ("line " if len(shown) == 1 else "lines ") + (shown[0] if len(shown) == 1 else
-                                                          ", ".join(shown[:-1]) + " and " + shown[-1])
+def _where(lines: Sequence[int], limit: int = _MAX_SHOWN) -> Message:
+    return number_list(lines, "line", limit)
 
 
 def detect_scheme(tags: Sequence[Sequence[str]]) -> str:
@@ -133,41 +130,37 @@ def _check_tags(tags: list[list[str]], tag_lines: list[list[int]], name: str) ->
             if not _TAG.match(t):
                 bad.setdefault(t, []).append(line)
     if bad:
-        parts = [f"{t!r} ({_where(lines, 3)})" for t, lines in list(bad.items())[:_MAX_SHOWN]]
-        more = f" and {len(bad) - _MAX_SHOWN} more" if len(bad) > _MAX_SHOWN else ""
+        parts = [msg("msg.data.item_at", item=repr(t), where=_where(lines, 3))
+                 for t, lines in list(bad.items())[:_MAX_SHOWN]]
         hints = []
         if any(re.match(r"^[bies]-", t) for t in bad):
-            hints.append("prefixes are upper-case (B-PER, not b-per)")
+            hints.append(msg("msg.ner_data.hint.upper"))
         if any(re.match(r"^[BIESLU]_", t) for t in bad):
-            hints.append("the prefix is joined by a hyphen (B-PER, not B_PER)")
+            hints.append(msg("msg.ner_data.hint.hyphen"))
         if all(re.match(r"^[A-Za-z]+$", t) for t in bad):
-            hints.append("tags without B-/I- prefixes (the IO scheme) can't tell two adjacent entities apart; "
-                         "write the first token of each entity as B-TYPE and the rest as I-TYPE")
-        hint = (" Note: " + "; ".join(hints) + ".") if hints else ""
-        raise DataError(f"{name}: unknown tag scheme: tag(s) {', '.join(parts)}{more} are not O, B-TYPE or I-TYPE "
-                        f"(IOB2; IOB1 and BIOES are converted).{hint}")
+            hints.append(msg("msg.ner_data.hint.io"))
+        hint = msg("msg.ner_data.hint", hints=listing(hints, "msg.data.list.semicolon")) if hints else ""
+        raise DataError(msg("msg.ner_data.unknown_tags", name=name, tags=listing(parts),
+                            more=and_more(len(bad), _MAX_SHOWN), hint=hint))
 
 
 def _finish(sentences, tags, lines, tag_lines, name, notes, label_names=None) -> TokenDataset:
     """Scheme check and conversion, label set (or a check against the training one), the dataset."""
     if not sentences:
-        raise DataError(f"{name} holds no sentences. Write one 'token<TAB>tag' per line and a blank line "
-                        "between sentences.")
+        raise DataError(msg("msg.ner_data.no_sentences", name=name))
     _check_tags(tags, tag_lines, name)
     scheme = detect_scheme(tags)
     if scheme != "IOB2":
         converted = [to_iob2(t) for t in tags]
         changed = sum(a != b for a, b in zip(converted, tags))
-        what = ("entities starting with I- (IOB1, or IOB2 with a missing B-)" if scheme == "IOB1" else
-                "S-/E- (BIOES) or U-/L- (BILOU) tags")
-        notes.append(f"The tags use {what}: converted to IOB2 ({changed:,} sentence(s) changed).")
+        what = msg("msg.ner_data.scheme.iob1") if scheme == "IOB1" else msg("msg.ner_data.scheme.bioes")
+        notes.append(msg("msg.ner_data.note.converted", what=what, count=f"{changed:,}"))
         tags = converted
     present = {t for sentence in tags for t in sentence}
     if label_names is None:
         label_names = tag_order(present)
         if len(label_names) < 3:
-            raise DataError(f"{name}: every tag is O, so there is no entity to learn. Tag the entities "
-                            "(B-TYPE on an entity's first token, I-TYPE on the rest).")
+            raise DataError(msg("msg.ner_data.all_o", name=name))
     else:
         unknown: dict[str, list[int]] = {}
         for sentence, sentence_lines in zip(tags, tag_lines):
@@ -175,9 +168,10 @@ def _finish(sentences, tags, lines, tag_lines, name, notes, label_names=None) ->
                 if t not in label_names:
                     unknown.setdefault(t, []).append(line)
         if unknown:
-            parts = ", ".join(f"{t!r} ({_where(ls, 3)})" for t, ls in list(unknown.items())[:_MAX_SHOWN])
-            raise DataError(f"{name}: tag(s) the training data doesn't have: {parts}. The tags must be among "
-                            f"{', '.join(label_names)}: fix those lines or delete those sentences.")
+            parts = listing([msg("msg.data.item_at", item=repr(t), where=_where(ls, 3))
+                             for t, ls in list(unknown.items())[:_MAX_SHOWN]])
+            raise DataError(msg("msg.ner_data.unknown_training_tags", name=name, tags=parts,
+                                names=", ".join(label_names)))
         label_names = list(label_names)
     return TokenDataset(sentences, tags, label_names, lines, scheme, notes, name)
 
@@ -188,11 +182,11 @@ def _finish(sentences, tags, lines, tag_lines, name, notes, label_names=None) ->
 
 def _read_text(path: Path, limits: DataLimits, notes: list[str]) -> str:
     if not path.is_file():
-        raise DataError(f"{path.name}: no such file. Upload the file again.")
+        raise DataError(msg("msg.data.no_such_file", name=path.name))
     size = path.stat().st_size
     if size > limits.max_bytes:
-        raise DataError(f"{path.name} is {size / 2**20:.1f} MB; the cap is {limits.max_bytes / 2**20:g} MB "
-                        "(LAB_MAX_UPLOAD_MB). Upload a sample of the sentences.")
+        raise DataError(msg("msg.ner_data.too_big", name=path.name, size=f"{size / 2**20:.1f}",
+                            cap=f"{limits.max_bytes / 2**20:g}"))
     return _decode(path.read_bytes(), path.name, notes)[0]
 
 
@@ -217,7 +211,7 @@ def read_conll(path: str | Path, tag_column: int = -1, strip_prefix: str | None 
     notes: list[str] = []
     text = _read_text(path, limits, notes)
     if tag_column == 0:
-        raise DataError("tag_column 0 is the token itself; the tag is column 1 or later (or -1, the last).")
+        raise DataError(msg("msg.ner_data.tag_column_zero"))
     sentences: list[list[str]] = []
     tags: list[list[str]] = []
     lines: list[int] = []
@@ -254,22 +248,20 @@ def read_conll(path: str | Path, tag_column: int = -1, strip_prefix: str | None 
     close()
     problems = []
     if no_tag:
-        wanted = "a tag" if tag_column == -1 else f"a tag in column {tag_column} (counting the token as 0)"
-        problems.append(f"{len(no_tag):,} line(s) hold a token without {wanted} ({_where(no_tag)}): tokens and "
-                        "tags don't match up. Write one 'token<TAB>tag' per line and a blank line between sentences.")
+        wanted = msg("msg.ner_data.a_tag") if tag_column == -1 else msg("msg.ner_data.a_tag_in_column",
+                                                                            column=tag_column)
+        problems.append(msg("msg.ner_data.no_tag", count=f"{len(no_tag):,}", wanted=wanted, where=_where(no_tag)))
     if no_token:
-        problems.append(f"{len(no_token):,} line(s) have a tag but an empty token ({_where(no_token)}). Remove "
-                        "those lines or put the token back.")
+        problems.append(msg("msg.ner_data.no_token", count=f"{len(no_token):,}", where=_where(no_token)))
     if problems:
-        raise DataError(f"{path.name}: " + " ".join(problems))
+        raise DataError(in_file(path.name, problems))
     if len(sentences) > limits.max_rows:
-        raise DataError(f"{path.name} has more than {limits.max_rows:,} sentences, the cap (LAB_MAX_ROWS). "
-                        f"Upload a random sample of at most {limits.max_rows:,} sentences.")
+        raise DataError(msg("msg.ner_data.too_many_sentences", name=path.name, cap=f"{limits.max_rows:,}"))
     prefix = _prefix_to_strip([t for s in sentences for t in s], strip_prefix)
     if prefix:
         sentences = [[t[len(prefix):] if t.startswith(prefix) else t for t in s] for s in sentences]
         if strip_prefix is None:
-            notes.append(f"Every token started with {prefix!r} (a language prefix, as in WikiANN): it was removed.")
+            notes.append(msg("msg.ner_data.note.prefix", prefix=repr(prefix)))
     return _finish(sentences, tags, lines, tag_lines, path.name, notes, label_names)
 
 
@@ -282,8 +274,7 @@ def read_token_csv(path: str | Path, limits: DataLimits | None = None, *,
     token_col = next((columns[c] for c in TOKEN_COLUMNS if c in columns), None)
     tag_col = next((columns[c] for c in TAG_COLUMNS if c in columns), None)
     if token_col is None or tag_col is None:
-        raise DataError(f"{name} needs a 'tokens' column and a 'tags' column (each a space-separated list, one "
-                        f"tag per token); its columns are {', '.join(map(repr, df.columns))}.")
+        raise DataError(msg("msg.ner_data.needs_columns", name=name, columns=", ".join(map(repr, df.columns))))
     file_lines = list(df.attrs["lines"])
     sentences, tags, lines, tag_lines = [], [], [], []
     empty, mismatch = [], []
@@ -293,7 +284,7 @@ def read_token_csv(path: str | Path, limits: DataLimits | None = None, *,
         if not toks:
             empty.append(line)
         elif len(toks) != len(tg):
-            mismatch.append(f"line {line:,}: {len(toks)} tokens but {len(tg)} tags")
+            mismatch.append(msg("msg.ner_data.count_mismatch_at", line=f"{line:,}", tokens=len(toks), tags=len(tg)))
         else:
             sentences.append(toks)
             tags.append(tg)
@@ -301,13 +292,13 @@ def read_token_csv(path: str | Path, limits: DataLimits | None = None, *,
             tag_lines.append([line] * len(tg))
     problems = []
     if empty:
-        problems.append(f"{len(empty):,} empty sentence(s) (no tokens; {_where(empty)}). Delete those rows.")
+        problems.append(msg("msg.ner_data.empty_sentences", count=f"{len(empty):,}", where=_where(empty)))
     if mismatch:
-        more = f" and {len(mismatch) - _MAX_SHOWN} more" if len(mismatch) > _MAX_SHOWN else ""
-        problems.append(f"Token and tag counts differ on {len(mismatch):,} row(s): {'; '.join(mismatch[:_MAX_SHOWN])}"
-                        f"{more}. Give exactly one tag per token, both separated by spaces.")
+        problems.append(msg("msg.ner_data.count_mismatch", count=f"{len(mismatch):,}",
+                            rows=listing(mismatch[:_MAX_SHOWN], "msg.data.list.semicolon"),
+                            more=and_more(len(mismatch), _MAX_SHOWN)))
     if problems:
-        raise DataError(f"{name}: " + " ".join(problems))
+        raise DataError(in_file(name, problems))
     notes = list(df.attrs.get("notes", []))
     prefix = _prefix_to_strip([t for s in sentences for t in s], strip_prefix)
     if prefix:
@@ -335,13 +326,11 @@ def split_token_dataset(ds: TokenDataset, val_fraction: float, test_fraction: fl
     when asked for) and at least one stays for training.
     """
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(f"The validation share ({val_fraction:g}) and test share ({test_fraction:g}) must each be "
-                        "between 0 and 1 and leave some data for training. Lower them.")
+        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
     n = len(ds)
     need = 2 + (1 if test_fraction else 0)
     if n < need:
-        raise DataError(f"{n} sentence(s) are too few to hold out a validation set. Add sentences or give a "
-                        "separate validation file.")
+        raise DataError(msg("msg.ner_data.too_few_sentences", count=n))
     order = list(range(n))
     random.Random(seed).shuffle(order)
     n_val = max(1, round(n * val_fraction))

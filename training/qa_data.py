@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data import DataError, DataLimits, _decode, read_table
+from lab.i18n import Message, msg
+from training.data import DataError, DataLimits, _decode, and_more, listing, read_table
 
 _MAX_SHOWN = 8
 SQUAD_SHAPE = ('{"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ..., '
@@ -42,20 +43,23 @@ def _shorten(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[:n] + "…"
 
 
-def _answer_problem(context: str, text: str, start, where: str) -> str | None:
+def _answer_problem(context: str, text: str, start, where: Message) -> Message | None:
     """None when ``start`` points at ``text`` in ``context``, else what is wrong there."""
     if not isinstance(text, str) or not text.strip():
-        return f"{where}: the answer text is empty"
+        return msg("msg.qa_data.answer_empty", where=where)
     if isinstance(start, bool) or not isinstance(start, int):
-        return f"{where}: answer_start {start!r} is not a whole number"
+        return msg("msg.qa_data.start_not_int", where=where, start=repr(start))
     found = context[start:start + len(text)] if 0 <= start < len(context) else None
     if found == text:
         return None
     at = context.find(text)
-    elsewhere = f"; {_shorten(text)!r} occurs at {at}" if at >= 0 else f"; {_shorten(text)!r} is not in the context"
+    answer = repr(_shorten(text))
+    elsewhere = (msg("msg.qa_data.occurs_at", answer=answer, at=at) if at >= 0 else
+                 msg("msg.qa_data.not_in_context", answer=answer))
     if found is None:
-        return f"{where}: answer_start {start} is outside the context ({len(context)} characters){elsewhere}"
-    return f"{where}: answer_start {start} points at {_shorten(found)!r}, not {_shorten(text)!r}{elsewhere}"
+        return msg("msg.qa_data.start_outside", where=where, start=start, length=len(context), elsewhere=elsewhere)
+    return msg("msg.qa_data.start_mismatch", where=where, start=start, found=repr(_shorten(found)), answer=answer,
+               elsewhere=elsewhere)
 
 
 def _tidy(answer: dict) -> dict:
@@ -65,25 +69,25 @@ def _tidy(answer: dict) -> dict:
     return {"text": text.strip(), "answer_start": start + lead}
 
 
-def _finish(examples: list[QAExample], problems: list[str], total_answers: int, name: str,
-            structure: list[str]) -> list[QAExample]:
+def _finish(examples: list[QAExample], problems: list[Message], total_answers: int, name: str,
+            structure: list[Message]) -> list[QAExample]:
     if structure:
-        more = f" and {len(structure) - _MAX_SHOWN} more" if len(structure) > _MAX_SHOWN else ""
-        raise DataError(f"{name}: " + "; ".join(structure[:_MAX_SHOWN]) + more + ".")
+        raise DataError(msg("msg.qa_data.structure", name=name,
+                            problems=listing(structure[:_MAX_SHOWN], "msg.data.list.semicolon"),
+                            more=and_more(len(structure), _MAX_SHOWN)))
     if problems:
-        more = f" and {len(problems) - _MAX_SHOWN} more" if len(problems) > _MAX_SHOWN else ""
-        raise DataError(f"{name}: {len(problems):,} of {total_answers:,} answers don't match their context: "
-                        + "; ".join(problems[:_MAX_SHOWN]) + more + ". answer_start is the character offset of "
-                        "the answer in the context, counting from 0.")
+        raise DataError(msg("msg.qa_data.mismatches", name=name, count=f"{len(problems):,}",
+                            total=f"{total_answers:,}",
+                            problems=listing(problems[:_MAX_SHOWN], "msg.data.list.semicolon"),
+                            more=and_more(len(problems), _MAX_SHOWN)))
     if not examples:
-        raise DataError(f"{name} holds no questions. It needs {SQUAD_SHAPE}.")
+        raise DataError(msg("msg.qa_data.no_questions", name=name, shape=SQUAD_SHAPE))
     seen: dict[str, int] = {}
     for e in examples:
         seen[e.id] = seen.get(e.id, 0) + 1
     duplicated = [i for i, n in seen.items() if n > 1]
     if duplicated:
-        raise DataError(f"{name}: question id(s) used more than once: {', '.join(map(repr, duplicated[:_MAX_SHOWN]))}. "
-                        "Give every question its own id.")
+        raise DataError(msg("msg.qa_data.duplicate_ids", name=name, ids=", ".join(map(repr, duplicated[:_MAX_SHOWN]))))
     return examples
 
 
@@ -93,57 +97,57 @@ def read_squad(path: str | Path, limits: DataLimits | None = None) -> list[QAExa
     limits = limits or DataLimits.from_env()
     name = path.name
     if not path.is_file():
-        raise DataError(f"{name}: no such file. Upload the file again.")
+        raise DataError(msg("msg.data.no_such_file", name=name))
     if path.stat().st_size > limits.max_bytes:
-        raise DataError(f"{name} is {path.stat().st_size / 2**20:.1f} MB; the cap is {limits.max_bytes / 2**20:g} MB "
-                        "(LAB_MAX_UPLOAD_MB). Upload fewer articles.")
+        raise DataError(msg("msg.qa_data.too_big", name=name, size=f"{path.stat().st_size / 2**20:.1f}",
+                            cap=f"{limits.max_bytes / 2**20:g}"))
     text = _decode(path.read_bytes(), name, [])[0]
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise DataError(f"{name} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}). "
-                        f"A SQuAD file looks like {SQUAD_SHAPE}.") from None
+        raise DataError(msg("msg.qa_data.bad_json", name=name, line=exc.lineno, column=exc.colno, error=exc.msg,
+                            shape=SQUAD_SHAPE)) from None
     except RecursionError:  # the parser gives up at Python's recursion limit, before any other work
-        raise DataError(f"{name} nests lists or objects thousands of levels deep, which no dataset does (a SQuAD "
-                        f"file is 7 levels deep: {SQUAD_SHAPE}). Upload the SQuAD file itself.") from None
+        raise DataError(msg("msg.qa_data.too_deep", name=name, shape=SQUAD_SHAPE)) from None
     articles = doc.get("data") if isinstance(doc, dict) else None
     if not isinstance(articles, list):
-        raise DataError(f"{name} has no top-level \"data\" list. A SQuAD v1.1 file looks like {SQUAD_SHAPE}.")
+        raise DataError(msg("msg.qa_data.no_data_list", name=name, shape=SQUAD_SHAPE))
     examples, problems, structure = [], [], []
     total_answers = 0
     for a, article in enumerate(articles):
         paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
         if not isinstance(paragraphs, list):
-            structure.append(f"article {a} has no \"paragraphs\" list")
+            structure.append(msg("msg.qa_data.no_paragraphs", article=a))
             continue
         title = str(article.get("title") or "")
         for p, paragraph in enumerate(paragraphs):
-            where = f"article {a} ({title!r}) paragraph {p}" if title else f"article {a} paragraph {p}"
+            where = (msg("msg.qa_data.where.paragraph_titled", article=a, title=repr(title), paragraph=p) if title
+                     else msg("msg.qa_data.where.paragraph", article=a, paragraph=p))
             context = paragraph.get("context") if isinstance(paragraph, dict) else None
             qas = paragraph.get("qas") if isinstance(paragraph, dict) else None
             if not isinstance(context, str) or not context.strip() or not isinstance(qas, list):
-                structure.append(f"{where} needs a non-empty \"context\" and a \"qas\" list")
+                structure.append(msg("msg.qa_data.no_context", where=where))
                 continue
             for q, qa in enumerate(qas):
                 if not isinstance(qa, dict):
-                    structure.append(f"{where} question {q} is not an object")
+                    structure.append(msg("msg.qa_data.not_object", where=where, number=q))
                     continue
                 qid = str(qa.get("id", f"{a}-{p}-{q}"))
                 question, answers = qa.get("question"), qa.get("answers")
                 if not isinstance(question, str) or not question.strip():
-                    structure.append(f"question {qid!r} ({where}) has no question text")
+                    structure.append(msg("msg.qa_data.no_question_text", id=repr(qid), where=where))
                     continue
                 if qa.get("is_impossible") or not answers:
-                    structure.append(f"question {qid!r} has no answer (SQuAD 2.0's unanswerable questions "
-                                     "aren't supported: remove them)")
+                    structure.append(msg("msg.qa_data.no_answer", id=repr(qid)))
                     continue
                 if not isinstance(answers, list) or not all(isinstance(x, dict) for x in answers):
-                    structure.append(f"question {qid!r}: \"answers\" must be a list of {{\"text\", \"answer_start\"}}")
+                    structure.append(msg("msg.qa_data.bad_answers", id=repr(qid)))
                     continue
                 bad = False
                 for x in answers:
                     total_answers += 1
-                    problem = _answer_problem(context, x.get("text"), x.get("answer_start"), f"question {qid!r}")
+                    problem = _answer_problem(context, x.get("text"), x.get("answer_start"),
+                                              msg("msg.qa_data.where.question", id=repr(qid)))
                     if problem:
                         problems.append(problem)
                         bad = True
@@ -160,8 +164,8 @@ def read_qa_csv(path: str | Path, limits: DataLimits | None = None) -> list[QAEx
     columns = {str(c).strip().lower(): str(c) for c in df.columns}
     missing = [c for c in CSV_COLUMNS if c not in columns]
     if missing:
-        raise DataError(f"{name} needs the columns {', '.join(CSV_COLUMNS)}; {', '.join(missing)} missing (its columns "
-                        f"are {', '.join(map(repr, df.columns))}).")
+        raise DataError(msg("msg.qa_data.needs_columns", name=name, wanted=", ".join(CSV_COLUMNS),
+                            missing=", ".join(missing), columns=", ".join(map(repr, df.columns))))
     lines = list(df.attrs["lines"])
     get = {c: df[columns[c]].tolist() for c in CSV_COLUMNS}
     ids = df[columns["id"]].tolist() if "id" in columns else [None] * len(df)
@@ -171,9 +175,13 @@ def read_qa_csv(path: str | Path, limits: DataLimits | None = None) -> list[QAEx
         context, question = get["context"][i] or "", get["question"][i] or ""
         text, start = get["answer_text"][i] or "", (get["answer_start"][i] or "").strip()
         qid = str(ids[i]) if ids[i] else f"line-{line}"
-        where = f"line {line:,}" + (f" (id {ids[i]!r})" if ids[i] else "")
-        if not context.strip() or not question.strip():
-            structure.append(f"{where}: the {'context' if not context.strip() else 'question'} is empty")
+        where = (msg("msg.qa_data.where.line_id", line=f"{line:,}", id=repr(ids[i])) if ids[i] else
+                 msg("msg.data.where.line", n=f"{line:,}"))
+        if not context.strip():
+            structure.append(msg("msg.qa_data.empty_context", where=where))
+            continue
+        if not question.strip():
+            structure.append(msg("msg.qa_data.empty_question", where=where))
             continue
         try:
             start_value = int(float(start)) if start and float(start).is_integer() else start
@@ -204,8 +212,7 @@ def split_by_context(examples: Sequence[QAExample], val_fraction: float, seed: i
     while that brings each closer to its share of the questions. Each part keeps the file's order.
     """
     if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(f"The validation share ({val_fraction:g}) and test share ({test_fraction:g}) must each be "
-                        "between 0 and 1 and leave some data for training. Lower them.")
+        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
     titles = {e.title for e in examples if e.title}
     by_article = len(titles) >= MIN_ARTICLES_TO_SPLIT_BY and all(e.title for e in examples)
     groups: dict[str, list[int]] = {}
@@ -213,10 +220,10 @@ def split_by_context(examples: Sequence[QAExample], val_fraction: float, seed: i
         groups.setdefault(e.title if by_article else e.context, []).append(i)
     needed = 2 + (1 if test_fraction else 0)
     if len(groups) < needed:
-        unit = "article" if by_article else "context"
-        raise DataError(f"All {len(examples)} question(s) are about {len(groups)} {unit}(s): a validation set needs "
-                        f"questions about a context the model doesn't train on. Add contexts (at least {needed}) or "
-                        "give a separate validation file.")
+        values = dict(count=len(examples), groups=len(groups), needed=needed)
+        if by_article:
+            raise DataError(msg("msg.qa_data.too_few_articles", **values))
+        raise DataError(msg("msg.qa_data.too_few_contexts", **values))
     keys = list(groups)
     random.Random(seed).shuffle(keys)
     n = len(examples)

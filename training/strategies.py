@@ -12,6 +12,7 @@ from torch import nn
 from transformers import PreTrainedModel
 
 from lab.errors import LabInputError
+from lab.i18n import msg
 from training.config import TrainConfig
 
 # Attention projections LoRA adapts, by model_type. Query and value as in the LoRA paper (Hu et
@@ -38,7 +39,7 @@ def encoder_layers(model: PreTrainedModel) -> nn.ModuleList:
                 break
         if isinstance(module, nn.ModuleList):
             return module
-    raise LabInputError(f"Can't find the encoder layers of a {type(model).__name__} to freeze them.")
+    raise LabInputError(msg("msg.training.strategies.no_encoder_layers", model=type(model).__name__))
 
 
 def embeddings(model: PreTrainedModel) -> nn.Module:
@@ -133,5 +134,5 @@ def apply_strategy(model: PreTrainedModel, config: TrainConfig) -> tuple[int, in
     elif strategy == "lora":
         add_lora(model, config.lora_r)
     else:
-        raise LabInputError(f"Unknown strategy {strategy!r}.")
+        raise LabInputError(msg("msg.training.strategies.unknown", strategy=repr(strategy)))
     return count(model)

@@ -38,6 +38,7 @@ from transformers import (
 )
 
 from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.qa import make_windows, select_answer
 from lab.settings import Settings
 from training import ner_metrics, qa_metrics
@@ -45,6 +46,7 @@ from training.config import TrainConfig
 from training.data import DataError
 from training.loop import (
     MAX_MISCLASSIFIED,
+    SPLITS,
     Evaluation,
     Features,
     ProgressEvent,
@@ -91,16 +93,15 @@ class TokenClassificationTask:
 
     def check(self, config: TrainConfig, train: TokenDataset, val: TokenDataset, test: TokenDataset | None) -> None:
         if not self.types:
-            raise LabInputError("NER needs at least one entity type (B-TYPE/I-TYPE tags besides O).")
+            raise LabInputError(msg("msg.training.tasks.no_entity_types"))
         if len(train) == 0 or len(val) == 0:
-            raise LabInputError("Both the training and the validation set need at least one sentence.")
-        for name, part in (("validation", val), ("test", test)):
+            raise LabInputError(msg("msg.training.tasks.no_sentences"))
+        for name, part in ((SPLITS["validation"], val), (SPLITS["test"], test)):
             if part is None:
                 continue
             unknown = sorted({t for tags in part.tags for t in tags} - set(self.label_names))
             if unknown:
-                raise LabInputError(f"The {name} set has tags the training set doesn't: {', '.join(unknown)}. "
-                                    f"Load it with load_ner(path, label_names=train.label_names) to see where.")
+                raise LabInputError(msg("msg.training.tasks.unknown_tags", split=name, tags=", ".join(unknown)))
 
     def build_model(self, source: str, from_scratch: bool, seed: int):
         return build_model(source, self.label_names, from_scratch, seed, AutoModelForTokenClassification)
@@ -116,7 +117,7 @@ class TokenClassificationTask:
     def features(self, data: TokenDataset, tokenizer: PreTrainedTokenizerBase, max_length: int,
                  cache_dir: Path | None, training: bool) -> Features:
         if not tokenizer.is_fast:
-            raise LabInputError("NER training needs a fast tokenizer (word ids link pieces to words).")
+            raise LabInputError(msg("msg.training.tasks.fast_tokenizer"))
         encoded = tokenizer(data.sentences, is_split_into_words=True, truncation=True, max_length=max_length)
         labels, word_ids, truncated = [], [], 0
         all_pieces = self.label_all_pieces and training  # validation is always scored on first pieces
@@ -254,12 +255,11 @@ class QuestionAnsweringTask:
     def check(self, config: TrainConfig, train: list[QAExample], val: list[QAExample],
               test: list[QAExample] | None) -> None:
         if config.class_weights:
-            raise LabInputError("Class weights apply to classification and NER, not to question answering: "
-                                "turn them off.")
+            raise LabInputError(msg("msg.training.tasks.qa_class_weights"))
         if not train or not val:
-            raise LabInputError("Both the training and the validation set need at least one question.")
+            raise LabInputError(msg("msg.training.tasks.no_questions"))
         if self.max_answer_len < 1:
-            raise LabInputError("The longest answer must be at least 1 token.")
+            raise LabInputError(msg("msg.training.tasks.answer_length"))
         # Separate files may share paragraphs; the report says so (split_by_context never does).
         self.contexts_in_train = len({e.context for e in val} & {e.context for e in train})
 
@@ -277,8 +277,8 @@ class QuestionAnsweringTask:
         for i, example in enumerate(data):
             try:
                 example_windows = make_windows(tokenizer, example.question, example.context, max_length, stride)
-            except LabInputError as exc:
-                refused.append((example.id, str(exc)))
+            except LabInputError as exc:  # its message as it is (a Message says itself in the student's language)
+                refused.append((example.id, exc.args[0] if len(exc.args) == 1 else str(exc)))
                 continue
             spans = [(a["answer_start"], a["answer_start"] + len(a["text"])) for a in example.answers]
             reachable = False
@@ -296,9 +296,11 @@ class QuestionAnsweringTask:
                 windows.append((i, w))
             unreachable += not reachable
         if refused:
-            ids = ", ".join(repr(qid) for qid, _ in refused[:8]) + (f" and {len(refused) - 8} more" if len(refused) > 8 else "")
-            raise DataError(f"{len(refused)} question(s) don't fit a window of max length {max_length} with stride "
-                            f"{stride} ({ids}): {refused[0][1]}")
+            ids = ", ".join(repr(qid) for qid, _ in refused[:8])
+            if len(refused) > 8:
+                ids = msg("msg.training.tasks.and_more", ids=ids, more=len(refused) - 8)
+            raise DataError(msg("msg.training.tasks.windows_refused", count=len(refused), max_length=max_length,
+                                stride=stride, ids=ids, reason=refused[0][1]))
         return Features(Dataset.from_dict(dict(columns)), None,
                         {"windows": windows, "unreachable": unreachable, "stride": stride, "max_length": max_length})
 

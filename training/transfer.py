@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lab.errors import LabInputError
+from lab.i18n import msg
 from training import catalog
 from training import data as tdata
 from training.dataset import TextDataset
@@ -37,7 +38,7 @@ class ViewData:
     name: str
     train: TextDataset
     val: TextDataset
-    note: str = ""  # e.g. that the rows were sampled
+    note: str = ""  # e.g. that the rows were sampled (a lab.i18n Message)
 
     @property
     def label_names(self) -> list[str]:
@@ -54,8 +55,8 @@ def _cap(ds: TextDataset, limit: int, seed: int) -> TextDataset:
 def _capped(name: str, train: TextDataset, val: TextDataset, seed: int) -> ViewData:
     note = ""
     if len(train) > MAX_TRAIN_ROWS or len(val) > MAX_VAL_ROWS:
-        note = (f"Sampled (stratified) to at most {MAX_TRAIN_ROWS:,} training and {MAX_VAL_ROWS:,} validation rows "
-                f"of {len(train):,} and {len(val):,}, so the view answers in seconds.")
+        note = msg("msg.training.transfer.sampled", max_train=f"{MAX_TRAIN_ROWS:,}", max_val=f"{MAX_VAL_ROWS:,}",
+                   train=f"{len(train):,}", val=f"{len(val):,}")
     return ViewData(name, _cap(train, MAX_TRAIN_ROWS, seed), _cap(val, MAX_VAL_ROWS, seed), note)
 
 
@@ -81,7 +82,7 @@ def run_data(run_dir: Path, name: str, seed: int = 42) -> ViewData:
     upload's checks passed when it trained: a class may have a single training row, and that is fine)."""
     folder = Path(run_dir) / RUN_DATA
     if not (folder / "validation.csv").is_file():
-        raise LabInputError(f"The run {name} kept no data to show: train it again in the Fine-tune tab.")
+        raise LabInputError(msg("msg.training.transfer.no_run_data", name=name))
     labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
 
     def read(file: str) -> TextDataset:
@@ -106,8 +107,7 @@ def project(vectors: np.ndarray, method: str = "PCA", seed: int = 42) -> np.ndar
     vectors = np.asarray(vectors, dtype=np.float32)
     if method == "UMAP":
         if not umap_available():
-            raise LabInputError("UMAP needs the optional umap-learn package (pip install -r requirements-optional.txt); "
-                                "PCA works without it.")
+            raise LabInputError(msg("msg.training.transfer.no_umap"))
         import umap
 
         with warnings.catch_warnings():  # "n_jobs overridden by random_state": a fixed seed is the point
@@ -115,7 +115,8 @@ def project(vectors: np.ndarray, method: str = "PCA", seed: int = 42) -> np.ndar
             reducer = umap.UMAP(n_components=2, n_neighbors=min(15, len(vectors) - 1), random_state=seed)
             return reducer.fit_transform(vectors)
     if method != "PCA":
-        raise LabInputError(f"Unknown projection '{method}': pick one of {', '.join(PROJECTIONS)}.")
+        raise LabInputError(msg("msg.training.transfer.unknown_projection", method=method,
+                                choices=", ".join(PROJECTIONS)))
     return PCA(n_components=2, random_state=seed).fit_transform(vectors)
 
 
@@ -157,7 +158,7 @@ def probe_accuracy(train_x: np.ndarray, train_y: list[int], val_x: np.ndarray, v
                    seed: int = 42) -> float:
     """Validation accuracy of a probe fitted on the training vectors."""
     if len(set(train_y)) < 2:
-        raise LabInputError("The training rows hold one class only: a probe needs at least two.")
+        raise LabInputError(msg("msg.training.transfer.one_class"))
     probe = fit_probe(train_x, train_y, seed)
     return float((probe.predict(np.asarray(val_x, dtype=np.float32)) == np.asarray(val_y)).mean())
 
@@ -176,12 +177,16 @@ def majority_accuracy(train_y: list[int], val_y: list[int]) -> float:
 
 
 def probe_frame(accuracies: list[float], finetuned: float | None = None, majority: float | None = None) -> pd.DataFrame:
-    """The probe chart's bars, layer by layer, then the fine-tuned model and the majority floor to compare."""
-    rows = [("embeddings" if i == 0 else f"layer {i}", a, "probe on the frozen layer") for i, a in enumerate(accuracies)]
+    """The probe chart's bars, layer by layer, then the fine-tuned model and the majority floor to compare
+    (names and kinds are lab.i18n Messages: English, said in the student's language by the tab)."""
+    probe = msg("msg.training.transfer.kind.probe")
+    rows = [(msg("msg.training.transfer.bar.embeddings") if i == 0 else msg("msg.training.transfer.bar.layer", n=i),
+             a, probe) for i, a in enumerate(accuracies)]
     if finetuned is not None:
-        rows.append(("fine-tuned model", finetuned, "whole model fine-tuned"))
+        rows.append((msg("msg.training.transfer.bar.finetuned"), finetuned,
+                     msg("msg.training.transfer.kind.finetuned")))
     if majority is not None:
-        rows.append(("most common class", majority, "always the most common class"))
+        rows.append((msg("msg.training.transfer.bar.majority"), majority, msg("msg.training.transfer.kind.majority")))
     return pd.DataFrame({"layer": [r[0] for r in rows], "accuracy": [round(r[1], 4) for r in rows],
                          "kind": [r[2] for r in rows]})
 
@@ -245,7 +250,7 @@ def embedding_map(lab, cache, data: ViewData, choice: str | None, session: dict 
                   projection: str = "PCA", on_batch=None) -> MapResult:
     """Every validation row's vector from the base encoder and from the fine-tuned one, each projected to 2-D."""
     if len(data.val) < 3:
-        raise LabInputError("A map needs at least 3 validation rows.")
+        raise LabInputError(msg("msg.training.transfer.map_rows"))
     pair = encoders(lab, choice, session)
     last = {}
     for side in ("before", "after"):

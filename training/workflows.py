@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.errors import LabInputError
+from lab.i18n import Message, msg
 from lab.lazy import lazy_import
 from lab.render import md_text
 from lab.settings import Settings
@@ -25,14 +26,19 @@ from training.config import TrainConfig
 loop = lazy_import("training.loop")
 tasks = lazy_import("training.tasks")
 
-TASKS = {"classification": "Classification", "ner": "NER (token classification)", "qa": "Question answering"}
+# Names and hints as the tab shows them: lab.i18n Messages (English, said in the student's language by the tab).
+TASKS = {"classification": msg("msg.training.workflows.task.classification"),
+         "ner": msg("msg.training.workflows.task.ner"), "qa": msg("msg.training.workflows.task.qa")}
 # The validation metric the best checkpoint is chosen by, per task (and plotted).
 HEADLINE = {"classification": "accuracy", "ner": "f1", "qa": "f1"}
 FILE_HINT = {
-    "classification": "CSV or TSV: a text column and a label column",
-    "ner": "CoNLL (token<TAB>tag per line, blank line between sentences) or a CSV with tokens and tags columns",
-    "qa": "SQuAD v1.1 JSON, or a CSV with context, question, answer_text, answer_start",
+    "classification": msg("msg.training.workflows.file_hint.classification"),
+    "ner": msg("msg.training.workflows.file_hint.ner"),
+    "qa": msg("msg.training.workflows.file_hint.qa"),
 }
+# Units of length as the summaries say them (the data modules give them as "tokens", "words" or "pieces").
+_UNITS = {"tokens": msg("msg.training.workflows.unit.tokens"), "words": msg("msg.training.workflows.unit.words"),
+          "pieces": msg("msg.training.workflows.unit.pieces")}
 _PREVIEW = 10
 
 
@@ -40,7 +46,7 @@ _PREVIEW = 10
 class FileSummary:
     """What the tab shows about a file before training."""
 
-    lines: list[str]  # Markdown paragraphs
+    lines: list[str]  # Markdown paragraphs, each a lab.i18n Message (the tab says them in the student's language)
     counts: pd.DataFrame  # (name, count): classes, entity types, or answer lengths
     lengths: pd.DataFrame  # (length, texts): histogram in tokens
     preview: pd.DataFrame
@@ -80,13 +86,42 @@ def _top_counts(counts: dict[str, int], n: int = TABLE_CLASSES) -> pd.DataFrame:
     """The class histogram's bars: the ``n`` largest classes, the rest as one bar, whatever the file holds."""
     top = sorted(counts.items(), key=lambda item: -item[1])
     rest = top[n:]
-    top = top[:n] + ([(f"{len(rest):,} other classes", sum(c for _, c in rest))] if rest else [])
+    top = top[:n] + ([(_other_classes(len(rest)), sum(c for _, c in rest))] if rest else [])
     return pd.DataFrame({"name": [name for name, _ in top], "count": [c for _, c in top]})
 
 
-def _percentile_line(p: dict, unit: str, suggested: int) -> str:
-    return (f"Length in {unit}: median {p[50]}, 95th percentile {p[95]}, longest {p[100]}. "
-            f"Suggested max length: **{suggested}**.")
+def _other_classes(n: int) -> Message:
+    return msg("msg.training.workflows.other_classes", n=f"{n:,}")
+
+
+def _unit(unit: str) -> str:
+    return _UNITS.get(unit, unit) if not isinstance(unit, Message) else unit
+
+
+class _Escaped(Message):
+    """A Message shown as typed in Markdown: its text in any language passed through md_text (a note quotes
+    the user's column names and labels)."""
+
+    def __new__(cls, message: Message):
+        self = str.__new__(cls, md_text(message))
+        self.key, self.values, self.message = message.key, message.values, message
+        return self
+
+    def say(self, language: str | None) -> str:
+        return md_text(self.message.say(language))
+
+    def __reduce__(self):
+        return _Escaped, (self.message,)
+
+
+def _md(value: object) -> str:
+    """``value`` for a Markdown paragraph, user text escaped (lab.render.md_text); a Message stays one."""
+    return _Escaped(value) if isinstance(value, Message) else md_text(value)
+
+
+def _percentile_line(p: dict, unit: str, suggested: int) -> Message:
+    return msg("msg.training.workflows.percentiles", unit=_unit(unit), median=p[50], p95=p[95], longest=p[100],
+               suggested=suggested)
 
 
 def summarize_file(task: str, path: str, text_column: str = "", label_column: str = "",
@@ -99,14 +134,16 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
         label_column = label_column if label_column in df.columns else guessed_label
         s = tdata.summarize(df, text_column, label_column, tokenizer)
         lines = [
-            f"**{s.rows:,} rows**, {len(s.class_counts)} classes. Text column **{md_text(text_column)}**, "
-            f"label column **{md_text(label_column)}**.",
-            _percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length)
-            + f" ({s.truncated_share(s.suggested_max_length):.0%} of texts would be cut).",
-            "Label mapping (written into the model's config): "
-            + ", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items()),
+            msg("msg.training.workflows.summary.classification", rows=f"{s.rows:,}", classes=len(s.class_counts),
+                text_column=md_text(text_column), label_column=md_text(label_column)),
+            msg("msg.training.workflows.cut_share",
+                line=_percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length),
+                share=f"{s.truncated_share(s.suggested_max_length):.0%}"),
+            msg("msg.training.workflows.label_mapping",
+                mapping=", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items())),
         ]
-        lines += [f"- ℹ️ {md_text(n)}" for n in s.notes] + [f"- ❌ {md_text(n)}" for n in s.problems]
+        lines += [msg("msg.training.workflows.note", note=_md(n)) for n in s.notes]
+        lines += [msg("msg.training.workflows.problem", problem=_md(n)) for n in s.problems]
         counts = _top_counts(s.class_counts)
         return FileSummary(lines, counts, histogram(s.token_lengths), s.preview, s.suggested_max_length,
                            list(s.columns), text_column, label_column)
@@ -114,11 +151,11 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
         ds = ner_data.load_ner(path)
         s = ner_data.summarize_ner(ds, tokenizer)
         lines = [
-            f"**{s['sentences']:,} sentences**, {s['tokens']:,} words, "
-            f"{sum(s['entities'].values()):,} entities of {len(s['entities'])} types; tag scheme {s['scheme']}.",
+            msg("msg.training.workflows.summary.ner", sentences=f"{s['sentences']:,}", words=f"{s['tokens']:,}",
+                entities=f"{sum(s['entities'].values()):,}", types=len(s["entities"]), scheme=s["scheme"]),
             _percentile_line(s["length_percentiles"], s["length_unit"], s["suggested_max_length"]),
-            "Tags (written into the model's config): " + ", ".join(md_text(t) for t in s["labels"]),
-        ] + [f"- ℹ️ {md_text(n)}" for n in s["notes"]]
+            msg("msg.training.workflows.tags", tags=", ".join(md_text(t) for t in s["labels"])),
+        ] + [msg("msg.training.workflows.note", note=_md(n)) for n in s["notes"]]
         counts = pd.DataFrame({"name": list(s["entities"]), "count": list(s["entities"].values())})
         preview = pd.DataFrame([{"line": ds.lines[i], "words": " ".join(ds.sentences[i]),
                                  "tags": " ".join(ds.tags[i])} for i in range(min(_PREVIEW, len(ds)))])
@@ -126,28 +163,28 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
     if task == "qa":
         examples = qa_data.load_qa(path)
         s = qa_data.summarize_qa(examples, tokenizer)
+        questions = dict(questions=f"{s['questions']:,}", contexts=f"{s['contexts']:,}")
+        lengths = dict(answer=qa_data._percentiles(s["answer_lengths"])[50],
+                       context=qa_data._percentiles(s["context_lengths"])[50], unit=_unit(s["length_unit"]))
         lines = [
-            f"**{s['questions']:,} questions** about {s['contexts']:,} contexts"
-            + (f" in {s['articles']} articles" if s["articles"] else "") + ".",
-            f"Answers are {qa_data._percentiles(s['answer_lengths'])[50]} words long (median). "
-            f"Contexts: median {qa_data._percentiles(s['context_lengths'])[50]} {s['length_unit']}"
-            + (f"; {s['contexts_over_max_length']} need more than one 384-token window" if
-               "contexts_over_max_length" in s else "") + ".",
+            msg("msg.training.workflows.summary.qa_articles", **questions, articles=s["articles"]) if s["articles"]
+            else msg("msg.training.workflows.summary.qa", **questions),
+            msg("msg.training.workflows.qa_lengths_windows", **lengths, windows=s["contexts_over_max_length"])
+            if "contexts_over_max_length" in s else msg("msg.training.workflows.qa_lengths", **lengths),
         ]
         counts = histogram(s["answer_lengths"], bins=10).rename(columns={"length": "name", "texts": "count"})
         preview = pd.DataFrame([{"question": e.question, "answer": e.answers[0]["text"],
                                  "context": e.context[:200] + ("…" if len(e.context) > 200 else "")}
                                 for e in examples[:_PREVIEW]])
         return FileSummary(lines, counts, histogram(s["context_lengths"]), preview, 384)
-    raise tdata.DataError(f"Unknown task '{task}': pick one of {', '.join(TASKS)}.")
+    raise tdata.DataError(msg("msg.training.workflows.unknown_task", task=task, tasks=", ".join(TASKS)))
 
 
 def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", label_column: str = "",
             validation_path: str | None = None) -> Prepared:
     """Load, check and split the data (stratified for classification, by context for QA)."""
     if config.strategy == "features" and task != "classification":
-        raise LabInputError("Feature extraction trains a head on one vector per text: it is for classification. "
-                            "For NER or QA pick another way to train (e.g. frozen encoder).")
+        raise LabInputError(msg("msg.training.workflows.features_classification_only"))
     if task == "classification":
         train, summary = tdata.load_for_training(path, text_column or None, label_column or None)
         test = None
@@ -177,7 +214,7 @@ def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", la
                                                         config.test_fraction)
         # Every QA window is filled to max_length (context is long): roughly one window per question.
         return Prepared(task, train, val, test, len(train), config.max_length)
-    raise tdata.DataError(f"Unknown task '{task}': pick one of {', '.join(TASKS)}.")
+    raise tdata.DataError(msg("msg.training.workflows.unknown_task", task=task, tasks=", ".join(TASKS)))
 
 
 def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: Callable | None = None,
@@ -231,12 +268,9 @@ def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_on
     need = memory.training_bytes(model_config, config.batch_size, config.max_length, trainable)
     budget = settings.max_train_memory_mb * 2**20
     if need > budget:
-        raise LabInputError(
-            f"This run would need about {need / 2**30:.1f} GB of memory at its peak (batch size {config.batch_size} x "
-            f"max length {config.max_length} tokens); this server allows {budget / 2**30:.1f} GB per training "
-            "(LAB_MAX_TRAIN_MEMORY_MB). Lower the batch size or the max length: memory grows with both, and with "
-            "the max length twice (attention compares every token with every other)."
-        )
+        raise LabInputError(msg("msg.training.workflows.too_much_memory", need=f"{need / 2**30:.1f}",
+                                batch_size=config.batch_size, max_length=config.max_length,
+                                budget=f"{budget / 2**30:.1f}"))
     return need
 
 
@@ -257,7 +291,7 @@ def result_tables(task: str, result: loop.TrainResult) -> tuple[pd.DataFrame, pd
         rest = [i for i in range(len(labels)) if i not in set(shown)]
         rows = [[matrix[i][j] for j in shown] + [sum(matrix[i][j] for j in rest)] for i in shown]
         rows.append([sum(matrix[i][j] for i in rest) for j in shown] + [sum(matrix[i][j] for i in rest for j in rest)])
-        names = [labels[i] for i in shown] + [f"{len(rest):,} other classes"]
+        names = [labels[i] for i in shown] + [_other_classes(len(rest))]
         per = per[per[first].isin(names)].reset_index(drop=True)
     else:
         rows, names = matrix, labels

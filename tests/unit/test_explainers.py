@@ -6,7 +6,7 @@ import pytest
 from lab import fill_mask, i18n
 from lab.context import Lab
 from lab.settings import Settings
-from tabs import classification, finetune, tokenizer
+from tabs import finetune
 from tabs.ner import explainer_text
 
 
@@ -34,18 +34,27 @@ def test_the_ner_explainer_lists_the_types_the_model_has(lab):
     text = explainer_text(lab)
     assert "LOC (place), ORG (organisation), PER (person)." in text
     assert "MISC" not in text  # the shipped WikiANN head has none
+    for language in i18n.LANGUAGES:  # the types line is made on the server, in the student's language
+        said = explainer_text(lab, language)
+        assert [kind for kind in ("LOC", "ORG", "PER", "MISC") if f"{kind} (" in said or f"{kind}（" in said] \
+            == ["LOC", "ORG", "PER"], language
 
 
 def test_vocabulary_sizes_are_said_of_the_right_models(lab):
-    said = tokenizer.EXPLAINER.replace("\n", " ")
+    said = i18n.text("tok.explainer", "en").replace("\n", " ")
     assert "about 30,000 for English BERT" in said
     assert len(lab.model("tokenizer").tokenizer) == 30_522
     assert f"{len(lab.model('tokenizer', 'bert-base-chinese').tokenizer):,} for Chinese BERT" in said
     assert f"{len(lab.model('tokenizer', 'bert-base-multilingual-cased').tokenizer):,} for multilingual" in said
+    # Both explainers quote the same sizes in every language, in its own digit grouping.
+    sizes = [len(lab.model("tokenizer", name).tokenizer) for name in ("bert-base-chinese", "bert-base-multilingual-cased")]
+    for language, separator in (("en", ","), ("id", "."), ("zh-TW", ",")):
+        for key in ("tok.explainer", "tok.languages_explainer"):
+            assert all(f"{size:,}".replace(",", separator) in i18n.text(key, language) for size in sizes), (language, key)
 
 
 def test_the_classifier_explainer_mentions_the_pooler_and_the_approximation(lab):
-    said = classification.EXPLAINER.replace("\n", " ")
+    said = i18n.text("cls.explainer", "en").replace("\n", " ")
     assert "*pooler* (a dense layer and a tanh" in said
     assert "Riemann sum" in said and "exactly" not in said
     model = lab.model("classification").model
@@ -54,5 +63,22 @@ def test_the_classifier_explainer_mentions_the_pooler_and_the_approximation(lab)
 
 
 def test_the_learning_rate_advice_covers_lora_and_new_heads():
-    said = finetune.EXPLAINER.replace("\n", " ")
+    said = i18n.text("ft.explainer", "en").replace("\n", " ")
     assert "LoRA adapters and a new head on a frozen encoder" in said and "(1e-4 to 1e-3)" in said
+
+
+def test_the_fine_tune_tab_names_what_training_names_in_the_same_english():
+    """The tab's catalog says the names training/ defines (tasks, file kinds, metrics, ways of training)
+    in every language: its English must stay theirs, word for word."""
+    from training import workflows
+    from training.config import STRATEGIES, help_for
+
+    english = i18n.catalog("en")
+    for task, title in workflows.TASKS.items():
+        assert english[f"ft.task.{task}"] == title and english[f"ft.file_hint.{task}"] == workflows.FILE_HINT[task]
+        assert english[f"ft.training_data.{task}"] == f"Training data ({workflows.FILE_HINT[task]})"
+        headline = f"Validation score: **{workflows.HEADLINE[task]}**" + (" (entity-level)" if task == "ner" else "")
+        assert english[f"ft.metric_note.{task}"] == headline
+    assert english["ft.strategy_info"] == "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items())
+    assert all(english[f"ft.strategy.{k}"] == k for k in STRATEGIES) and set(finetune.STRATEGY_LABELS) == set(STRATEGIES)
+    assert english["ft.class_weights_sms"].startswith(f"{help_for('class_weights')} Here: ")

@@ -77,6 +77,14 @@ def test_a_message_is_english_text_that_says_itself_in_other_languages():
     assert "question answering" in nested and "tanya-jawab" in nested.say("id") and "問答" in nested.say("zh-TW")
 
 
+def test_a_message_crosses_to_a_worker_process_and_back():
+    import pickle
+
+    error = pickle.loads(pickle.dumps(LabInputError(i18n.msg("lessons.no_step", step="'x'"))))
+    assert str(error) == "No step 'x': pick one from the list."
+    assert i18n.say(error.args[0], "id").startswith("Tidak ada langkah")
+
+
 def test_a_key_defined_twice_is_refused(tmp_path):
     (tmp_path / "en").mkdir()
     (tmp_path / "en" / "a.json").write_text('{"x.y": "1"}', encoding="utf-8")
