@@ -113,9 +113,9 @@ def transfer(page, expect) -> None:
 
 
 def lessons(page, expect) -> None:
-    """The crosslingual step in Traditional Chinese, its self-check revealed."""
-    page.get_by_role("tab", name="Lessons").click()
-    page.locator("#lesson-language").get_by_text("繁體中文").click()
+    """The crosslingual step, the whole page in Traditional Chinese, its self-check revealed."""
+    page.locator("#language").get_by_text("繁體中文").click()
+    page.get_by_role("tab", name="課程").click()
     page.locator("#lesson-step input").click()
     page.get_by_role("option", name="9.", exact=False).first.click()
     page.locator("#lesson-answer label").first.click()
@@ -123,9 +123,19 @@ def lessons(page, expect) -> None:
     expect(page.locator("#lesson-feedback")).not_to_be_empty()
 
 
+def indonesian(page, expect) -> None:
+    """The page in Bahasa Indonesia: the Fill-mask tab on its Indonesian example (an English-only
+    model's guesses: the crosslingual lesson)."""
+    page.locator("#language").get_by_text("Bahasa Indonesia").click()
+    page.get_by_role("tab", name="Isi [MASK]").click()
+    page.get_by_text("Saya [MASK] anjing dan kucing.").click()
+    page.locator("#fm-run").click()
+    expect(page.locator("#fm-info")).to_contain_text("Dijawab oleh")
+
+
 SHOTS = {"tokenizer": tokenizer, "attention": attention, "fill-mask": fill_mask, "classification": classification,
          "ner": ner, "qa": qa, "fine-tune": fine_tune, "transfer": transfer,
-         "models": models, "lessons": lessons}
+         "models": models, "lessons": lessons, "indonesian": indonesian}
 
 
 def main(argv: list[str] | None = None) -> list[Path]:

@@ -39,9 +39,9 @@ class LessonsTab:
         return (language, *self.show(language, None))
 
     def build(self, session_models: gr.State | None = None) -> None:
-        # Follows the switch at the top of the page; an input of /lesson and /check_lesson.
-        self.language = gr.Radio([(name, key) for key, name in i18n.LANGUAGES.items()], value=i18n.DEFAULT,
-                                 label="Language", elem_id="lesson-language", visible=False)
+        # Follows the switch at the top of the page; an input of /lesson and /check_lesson, where a
+        # caller may also name a language another way ("zh-Hant", "id-ID": lab.i18n.normalize).
+        self.language = gr.Textbox(value=i18n.DEFAULT, label="Language", elem_id="lesson-language", visible=False)
         self.step = gr.Dropdown(self._choices("en"), value=lessons.steps("en")[0].id, label=t("lessons.step"),
                                 elem_id="lesson-step")
         self.body = gr.Markdown(elem_id="lesson-body")
