@@ -72,8 +72,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
             gr.Markdown(t("app.intro"), elem_id="intro")
             language = i18n_tabs.language_switch()
         notice = lab.offline_notice()
-        if notice:
-            gr.Markdown(f"📴 {notice}", elem_classes="lab-banner", elem_id="offline-notice")
+        banner = gr.Markdown(f"📴 {notice}", elem_classes="lab-banner", elem_id="offline-notice", visible=bool(notice))
         # Models fine-tuned in this browser session (lab/session.py). Per session, so one
         # student's model is never listed in another student's tabs.
         session_models = gr.State(session.empty())
@@ -104,10 +103,10 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
         # Gradio's labels in the browser and what the server wrote: examples, lessons, limits.
         # Gradio re-translates a tab's title only once the tab is shown: the titles are sent again.
         localized = [tab for tab in tabs.values() if hasattr(tab, "localize")]
-        outputs = [limits, *titles.values(), *[box for tab in localized for box in tab.localized_outputs]]
+        outputs = [limits, banner, *titles.values(), *[box for tab in localized for box in tab.localized_outputs]]
 
         def localize(language: str) -> list:
-            return [limits_text(lab.settings, language),
+            return [limits_text(lab.settings, language), f"📴 {i18n.say(notice, language)}" if notice else gr.skip(),
                     *[gr.Tab(label=t(f"app.tab.{key}")) for key in titles],
                     *[update for tab in localized for update in tab.localize(language)]]
 
