@@ -31,7 +31,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lab import batching, lean_bert
+from lab import batching, lean_bert, word_shape
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.options import NER_IGNORE as IGNORE
@@ -347,7 +347,9 @@ def tag_entities(
     device = next(model.parameters()).device
     inputs = {"input_ids": torch.tensor([ids], device=device),
               "attention_mask": torch.tensor([encoding["attention_mask"][0]], device=device)}
-    if "token_type_ids" in encoding:
+    if word_shape.enabled(model.config):  # the head reads capitals from the segment ids
+        inputs["token_type_ids"] = torch.tensor([word_shape.from_text(text, offsets, word_ids)], device=device)
+    elif "token_type_ids" in encoding:
         inputs["token_type_ids"] = torch.tensor([encoding["token_type_ids"][0]], device=device)
     logits = _token_logits(model, tokenizer, inputs).float().cpu().numpy()  # (seq, labels)
     probs = softmax(logits)

@@ -38,6 +38,7 @@ from transformers import (
 )
 
 from lab.errors import LabInputError
+from lab import word_shape as shapes
 from lab.i18n import msg
 from lab.qa import make_windows, select_answer
 from lab.settings import Settings
@@ -85,10 +86,11 @@ class TokenClassificationTask:
     name = "ner"
     auto_class = AutoModelForTokenClassification
 
-    def __init__(self, label_names: Sequence[str], label_all_pieces: bool = False):
+    def __init__(self, label_names: Sequence[str], label_all_pieces: bool = False, word_shape: bool = False):
         self.label_names = list(label_names)
         self.label2id = {n: i for i, n in enumerate(self.label_names)}
         self.label_all_pieces = label_all_pieces
+        self.word_shape = word_shape  # capitals as segment ids (lab/word_shape.py), for uncased encoders
         self.types = ner_metrics.entity_types(self.label_names)
 
     def check(self, config: TrainConfig, train: TokenDataset, val: TokenDataset, test: TokenDataset | None) -> None:
@@ -132,6 +134,9 @@ class TokenClassificationTask:
             kept = [w for w in ids if w is not None]
             truncated += bool(kept) and kept[-1] < len(tags) - 1
         columns = {k: encoded[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in encoded}
+        if self.word_shape:
+            columns["token_type_ids"] = [shapes.from_words(words, ids)
+                                         for words, ids in zip(data.sentences, word_ids)]
         return Features(Dataset.from_dict({**columns, "labels": labels}), None,
                         {"word_ids": word_ids, "truncated": truncated})
 

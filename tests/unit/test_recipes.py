@@ -13,6 +13,7 @@ import pytest
 
 from lab.classify import classify
 from lab.loading import ModelCache
+from lab import word_shape
 from lab.ner import tag_entities
 from lab.qa import answer_question
 from lab.registry import embedded_ref
@@ -25,13 +26,12 @@ STEPS = ["--max-steps", "2", "--evals-per-epoch", "1", "--checkpoint-minutes", "
 
 @pytest.fixture
 def data_dir(tmp_path):
-    """WikiANN-style files (an "en:" prefix on every token), a SQuAD file of six articles and an
-    SST-2-style train.tsv (text, tab, 0 or 1)."""
-    wikiann = tmp_path / "data" / "wikiann_en"
-    wikiann.mkdir(parents=True)
-    lines = [f"en:{line}" if line.strip() else line for line in (SAMPLES / "ner.conll").read_text().splitlines()]
-    for split in ("train", "dev", "test"):
-        (wikiann / split).write_text("\n".join(lines) + "\n")
+    """CoNLL-style files (train.txt, valid.txt), a SQuAD file of six articles and an SST-2-style
+    train.tsv (text, tab, 0 or 1)."""
+    conll = tmp_path / "data" / "conll2003"
+    conll.mkdir(parents=True)
+    for split in ("train", "valid"):
+        shutil.copy(SAMPLES / "ner.conll", conll / f"{split}.txt")
     (tmp_path / "data" / "squad").mkdir()
     shutil.copy(SAMPLES / "qa.json", tmp_path / "data" / qa.SQUAD_FILE)
     (tmp_path / "data" / "sst2").mkdir()
@@ -43,19 +43,21 @@ def data_dir(tmp_path):
 
 def test_sentiment_recipe_trains_resumes_exports_and_the_head_loads(tmp_path, data_dir):
     run = tmp_path / "run"
-    common = ["--data-dir", str(data_dir), "--output", str(run), "--val-fraction", "0.25", "--batch-size", "8",
+    common = ["--data-dir", str(data_dir), "--output", str(run), "--heldout", "12", "--batch-size", "8",
               "--evals-per-epoch", "1", "--checkpoint-minutes", "0"]
     first = sentiment.main([*common, "--max-steps", "2"])
     assert first["steps_done"] == 2 and (run / "checkpoint.pt").is_file()
     metrics = sentiment.main([*common, "--max-steps", "3", "--resume"])
     assert metrics["steps_done"] == 3 and [h["step"] for h in metrics["history"]] == [2, 3]
     assert metrics["best_step"] in (2, 3) and 0.0 <= metrics["heldout_accuracy"] <= 1.0
-    assert metrics["heldout_examples"] + metrics["train_examples"] == len(
-        (data_dir / "sst2" / "train.tsv").read_text().splitlines()) - 1
+    assert metrics["selection_examples"] == metrics["heldout_examples"] == 6
+    train, select, heldout = sentiment.heldout_split(data_dir, 12, 42)
+    for sentence in select.texts + heldout.texts:  # nothing of a held-out sentence is trained on
+        assert not any(f" {t} " in f" {sentence} " for t in train.texts)
 
     assets = tmp_path / "assets"
     result = export.main(["classification", str(run), "--assets", str(assets), "--data-dir", str(data_dir)])
-    assert result["export"]["max_logit_diff"] < 0.1
+    assert result["export"]["max_logit_diff"] < 0.1 and result["export"]["int8_diffs"]  # blocks trained in full
     loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("classification"))
     answer = classify(loaded.model, loaded.tokenizer, "A wonderful film.", explain=False)
     assert set(answer.probabilities) == {"negative", "positive"} and answer.predicted in answer.probabilities
@@ -63,18 +65,20 @@ def test_sentiment_recipe_trains_resumes_exports_and_the_head_loads(tmp_path, da
 
 def test_ner_recipe_trains_exports_and_the_head_loads(tmp_path, data_dir):
     run = tmp_path / "run"
-    metrics = ner.main(["--data-dir", str(data_dir), "--output", str(run), "--dev-sample", "10", *STEPS])
-    assert metrics["steps_done"] == 2 and metrics["best_step"] in (1, 2)
-    assert metrics["test"]["sentences"] == metrics["test_sentences"] > 10  # the whole test file scored
+    metrics = ner.main(["--data-dir", str(data_dir), "--output", str(run), *STEPS])
+    assert metrics["steps_done"] == 2 and metrics["best_step"] in (1, 2) and metrics["word_shape"]
+    assert metrics["held_out"]["sentences"] == metrics["held_out_sentences"] > 5  # the held-out half scored
+    assert metrics["held_out_sentences"] + metrics["dev_sentences_scored"] == metrics["train_sentences"]
     assert (run / "best" / "model.safetensors").is_file() and (run / "checkpoint.pt").is_file()
     assert json.loads((run / "metrics.json").read_text())["train_sentences"] == metrics["train_sentences"]
 
     assets = tmp_path / "assets"
     result = export.main(["ner", str(run), "--assets", str(assets), "--data-dir", str(data_dir)])
-    assert result["export"]["max_logit_diff"] < 0.1 and result["export"]["low_rank"]  # LoRA shipped as pairs
+    assert result["export"]["max_logit_diff"] < 0.1 and result["export"]["int8_diffs"]  # blocks trained in full
     card = (assets / "models" / "ner" / "README.md").read_text()
-    assert "WikiANN" in card and "## Scores" in card and f"{result['scores']['f1']:.3f}" in card
+    assert "CoNLL-2003" in card and "## Scores" in card and f"{result['scores']['f1']:.3f}" in card
     loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("ner"))
+    assert word_shape.enabled(loaded.model.config)  # the capitals travel with the head
     tags = tag_entities(loaded.model, loaded.tokenizer, "She flew to Paris.", aggregation="none")
     assert {p.tag for p in tags.pieces} <= set(loaded.model.config.id2label.values())
 

@@ -8,7 +8,15 @@ the training data and of licence terms.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import torch
+
+from lab.settings import ASSETS_DIR
+
+# Held out from every fill-mask training: dated, written before a model answered it, never edited.
+EVERYDAY = ASSETS_DIR / "eval" / "cloze-everyday.json"
 
 CLOZE: list[tuple[str, tuple[str, ...]]] = [
     ("I [MASK] dogs and cats.", ("love", "like", "have", "hate", "own", "prefer", "keep", "feed", "loved")),
@@ -72,15 +80,23 @@ def top_k_fills(model, tokenizer, sentence: str, k: int = 5) -> list[str]:
     return tokenizer.convert_ids_to_tokens(logits.topk(k).indices.tolist())
 
 
-def cloze_scores(model, tokenizer, k: int = 5) -> dict:
-    """Top-1 and top-k hit rates over ``CLOZE``, and each sentence's guesses (for the model card)."""
+def read_cloze_file(path: Path = EVERYDAY) -> list[tuple[str, tuple[str, ...]]]:
+    """A cloze file's (sentence, accepted answers), in ``CLOZE``'s shape."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [(row["text"], tuple(row["accept"])) for row in data["sentences"]]
+
+
+def cloze_scores(model, tokenizer, k: int = 5, sentences: list[tuple[str, tuple[str, ...]]] | None = None) -> dict:
+    """Top-1 and top-k hit rates over ``sentences`` (default ``CLOZE``), and each sentence's guesses
+    (for the model card)."""
     model.eval()
+    sentences = CLOZE if sentences is None else sentences
     rows, top1, topk = [], 0, 0
-    for sentence, answers in CLOZE:
+    for sentence, answers in sentences:
         guesses = top_k_fills(model, tokenizer, sentence, k)
         hit1, hitk = guesses[0] in answers, any(g in answers for g in guesses)
         top1 += hit1
         topk += hitk
         rows.append({"sentence": sentence, "guesses": guesses, "top1": hit1, f"top{k}": hitk})
-    n = len(CLOZE)
+    n = len(sentences)
     return {"sentences": n, "top1": top1 / n, f"top{k}": topk / n, "rows": rows}

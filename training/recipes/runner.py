@@ -107,11 +107,16 @@ def _rows(features: Features) -> list[dict]:
 
 def train_lora(task, model, tokenizer, train_feats: Features, val_feats: Features, val_data, head: list[str],
                args: argparse.Namespace, log: logging.Logger) -> RunOutcome:
-    """Train ``model`` with LoRA on every block (+ the modules named in ``head`` in full), resumably.
+    """Train ``model`` with LoRA on every block (+ the modules named in ``head`` in full), resumably;
+    with ``--lora-r 0``, only the modules in ``head``, in full.
 
     Keeps the weights of the best validation score (``task.is_better``) and returns them merged.
     """
-    add_lora(model, args.lora_r)
+    if args.lora_r:
+        add_lora(model, args.lora_r)
+    else:
+        for p in model.parameters():
+            p.requires_grad_(False)
     for name in head:  # the new head trains in full
         for p in model.get_submodule(name).parameters():
             p.requires_grad_(True)
