@@ -37,8 +37,8 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from lab.errors import LabInputError
 from lab import word_shape as shapes
+from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.qa import make_windows, select_answer
 from lab.settings import Settings

@@ -11,9 +11,9 @@ import shutil
 
 import pytest
 
+from lab import word_shape
 from lab.classify import classify
 from lab.loading import ModelCache
-from lab import word_shape
 from lab.ner import tag_entities
 from lab.qa import answer_question
 from lab.registry import embedded_ref

@@ -28,7 +28,6 @@ from accelerate.utils import set_seed
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.registry import embedded_encoder_dir
-from training.data import split_dataset
 from training.dataset import TextDataset
 from training.metrics import classification_report
 from training.recipes.common import (
