@@ -49,7 +49,7 @@ def explainer_text(lab: Lab, language: str = i18n.DEFAULT) -> str:
     return i18n.text("ner.explainer", language) + "\n\n" + types_text(entity_types(lab), language)
 
 
-# Per language: what a student of that class would type. The offline head is English (WikiANN), so
+# Per language: what a student of that class would type. The offline head is English (CoNLL news), so
 # the Indonesian and Chinese sets start with a sentence in the language (what an English-only model
 # makes of it: the Indonesian names survive, the rest is guesswork; the Chinese finds nothing) and
 # keep English ones, about people and places the class knows, that it tags well.

@@ -18,11 +18,14 @@ from pathlib import Path
 from datasets import Dataset, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
+from lab.settings import Settings
 from training.dataset import TextDataset
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache" / "bert-transfer-lab")) / "tokenized"
+def default_cache_dir() -> Path:
+    """Settings' cache folder (LAB_CACHE_DIR), read when it is needed, not when this module is imported."""
+    return Settings.from_env().cache_dir / "tokenized"
 
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
@@ -54,7 +57,7 @@ def tokenize(
     Returns (dataset, cache_hit). No padding here: the collator pads each batch to its own
     longest row (dynamic padding), which is what makes short-text batches cheap.
     """
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     entry = cache_dir / cache_key(data, tokenizer, max_length)
     if (entry / "dataset_info.json").is_file():
         try:

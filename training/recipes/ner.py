@@ -4,8 +4,10 @@
     nice -n 19 python -m training.recipes.ner --output runs/recipe-ner --resume
     python -m training.recipes.export ner runs/recipe-ner
 
-Trains every encoder block and the classifier in full (the word embeddings stay as they are, so
-the head ships as int8 changes of the blocks) on CoNLL-2003 train. The encoder is uncased, so
+Trains every encoder block and the classifier in full on CoNLL-2003 train (the word embeddings
+stay as they are, so the head ships as int8 changes of the blocks). Every piece of a word learns
+its tag (``B-`` on the first, ``I-`` on the rest), so each of the NER tab's aggregations rebuilds
+whole words; scores read the first piece of each word. The encoder is uncased, so
 each word's capital letter reaches it through the segment ids (``--word-shape``,
 lab/word_shape.py). CoNLL's valid split is cut in two halves by document, fixed by the seed: the
 best checkpoint is picked on one, and the other, which nothing in the run looks at before the
@@ -46,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Folder holding conll2003/{train,valid}.txt.")
     p.add_argument("--no-word-shape", dest="word_shape", action="store_false",
                    help="Leave capitals out (segment ids all 0), to measure what they bring.")
+    p.add_argument("--first-piece-only", dest="label_all_pieces", action="store_false",
+                   help="Learn a tag on each word's first piece only; by default a word's later pieces learn "
+                        "I- of its type too, so every aggregation of the NER tab groups them back into the word.")
     p.add_argument("--limit-train", type=int, default=0, help="Train on the first N sentences only (timing).")
     add_loop_args(p, epochs=3.0, batch_size=32, lr=1e-4, lora_r=0, max_length=128, evals_per_epoch=3)
     return p
@@ -104,7 +109,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     encoder = embedded_encoder_dir()
     tokenizer = AutoTokenizer.from_pretrained(encoder)
-    task = TokenClassificationTask(train.label_names, word_shape=args.word_shape)
+    task = TokenClassificationTask(train.label_names, label_all_pieces=args.label_all_pieces,
+                                   word_shape=args.word_shape)
     train_feats = task.features(train, tokenizer, args.max_length, None, training=True)
     dev_feats = task.features(dev, tokenizer, args.max_length, None, training=False)
 
@@ -123,7 +129,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = {
         "task": "ner", "data": "CoNLL-2003 English: ../shared/data/conll2003/{train,valid}.txt",
         "train_sentences": len(train), "dev_sentences_scored": len(dev), "held_out_sentences": len(held_out),
-        "word_shape": args.word_shape, "held_out": report, **outcome_metrics(outcome, args),
+        "word_shape": args.word_shape, "label_all_pieces": args.label_all_pieces, "held_out": report, **outcome_metrics(outcome, args),
     }
     write_json(args.output / "metrics.json", metrics)
     log.info("done in %.1f min: held-out entity F1 %.4f (P %.4f, R %.4f), saved %s", outcome.seconds / 60,
