@@ -73,11 +73,15 @@ def test_ner_recipe_trains_exports_and_the_head_loads(tmp_path, data_dir):
     assert (run / "best" / "model.safetensors").is_file() and (run / "checkpoint.pt").is_file()
     assert json.loads((run / "metrics.json").read_text())["train_sentences"] == metrics["train_sentences"]
 
+    plain = tmp_path / "plain"  # the same recipe without capitals, for the card's comparison
+    assert not ner.main(["--data-dir", str(data_dir), "--output", str(plain), "--no-word-shape", *STEPS])["word_shape"]
+
     assets = tmp_path / "assets"
-    result = export.main(["ner", str(run), "--assets", str(assets), "--data-dir", str(data_dir)])
+    result = export.main(["ner", str(run), "--assets", str(assets), "--data-dir", str(data_dir), "--compare", str(plain)])
     assert result["export"]["max_logit_diff"] < 0.1 and result["export"]["int8_diffs"]  # blocks trained in full
     card = (assets / "models" / "ner" / "README.md").read_text()
     assert "CoNLL-2003" in card and "## Scores" in card and f"{result['scores']['f1']:.3f}" in card
+    assert "What the capitals bring" in card and "--no-word-shape" in card
     loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("ner"))
     assert word_shape.enabled(loaded.model.config)  # the capitals travel with the head
     tags = tag_entities(loaded.model, loaded.tokenizer, "She flew to Paris.", aggregation="none")

