@@ -36,7 +36,7 @@ from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.options import NER_IGNORE as IGNORE
 from lab.options import NER_STRATEGIES as STRATEGIES
-from lab.options import entity_type
+from lab.options import entity_type, split_tag
 from lab.tokenization import max_input_length
 
 WORD_STRATEGIES = ("first", "average", "max")
@@ -105,20 +105,6 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     logits = np.asarray(logits, dtype=np.float32)
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
     return shifted / shifted.sum(axis=-1, keepdims=True)
-
-
-def split_tag(label: str) -> tuple[str, str]:
-    """("B", "PER") for "B-PER", ("I", "PER") for "I-PER".
-
-    A label without a B-/I- prefix ("PER", "O") counts as I-: it continues a neighbour of the
-    same type rather than starting a new entity.
-    """
-    if label.startswith("B-"):
-        return "B", label[2:]
-    if label.startswith("I-"):
-        return "I", label[2:]
-    return "I", label
-
 
 
 def wordpiece_join(tokens: Sequence[str]) -> str:

@@ -12,6 +12,20 @@ NER_STRATEGIES = ("none", "simple", "first", "average", "max")
 NER_IGNORE = ("O",)  # labels that are "no entity": dropped from the result
 
 
+def split_tag(tag: str) -> tuple[str, str]:
+    """("B", "PER") for "B-PER", ("I", "PER") for "I-PER", ("O", "") for "O".
+
+    A tag without a B-/I- prefix ("PER") continues a neighbour of its type, as an I- tag does
+    (transformers' token-classification pipeline reads it so). Files are IOB2 once read
+    (training/ner_data.py), so scoring only meets one in a model's own label set.
+    """
+    if tag == "O":
+        return "O", ""
+    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BI":
+        return tag[0], tag[2:]
+    return "I", tag
+
+
 def entity_type(label: str) -> str:
     """The type an entity is named by: "B-PER" -> "PER", "O" -> "O"."""
     return label.split("-", 1)[-1]

@@ -13,16 +13,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from lab.options import split_tag
+
 MODES = ("strict", "lenient")
-
-
-def split_tag(tag: str) -> tuple[str, str]:
-    """("B", "PER") for "B-PER", ("O", "") for "O"; anything else is ("?", tag)."""
-    if tag == "O":
-        return "O", ""
-    if len(tag) > 2 and tag[1] == "-" and tag[0] in "BI":
-        return tag[0], tag[2:]
-    return "?", tag
 
 
 def entity_spans(tags: Sequence[str], mode: str = "strict") -> list[tuple[str, int, int]]:
