@@ -51,7 +51,8 @@ def explainer_text(lab: Lab, language: str = i18n.DEFAULT) -> str:
 
 # Per language: what a student of that class would type. The offline head is English (CoNLL news), so
 # the Indonesian and Chinese sets start with a sentence in the language (what an English-only model
-# makes of it: the Indonesian names survive, the rest is guesswork; the Chinese finds nothing) and
+# makes of it: it finds the Indonesian names by their capitals but guesses their types; the Chinese
+# finds nothing) and
 # keep English ones, about people and places the class knows, that it tags well.
 EXAMPLES = {
     "en": [
