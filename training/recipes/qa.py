@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-articles", type=int, default=6, help="The last N articles: the test set.")
     p.add_argument("--dev-articles", type=int, default=2, help="The N articles before them: model selection.")
     p.add_argument("--stride", type=int, default=64, help="Tokens consecutive windows of a context share.")
+    p.add_argument("--full-blocks", default="",
+                   help="Encoder blocks trained in full beside the LoRA adapters, e.g. '3,4,5' (shipped as int8 "
+                        "changes, ~1.8 MB a block); '' trains LoRA only.")
     p.add_argument("--limit-train", type=int, default=0, help="Train on the first N questions only (timing).")
     add_loop_args(p, epochs=2.0, batch_size=16, lr=8e-4, lora_r=16, max_length=256, evals_per_epoch=3)
     return p
@@ -80,7 +83,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     set_seed(args.seed)  # qa_outputs' initialisation, then LoRA's A matrices
     model = AutoModelForQuestionAnswering.from_pretrained(encoder, use_safetensors=True)
-    outcome = train_lora(task, model, tokenizer, train_feats, dev_feats, dev, ["qa_outputs"], args, log)
+    blocks = [f"bert.encoder.layer.{int(b)}" for b in args.full_blocks.split(",") if b.strip()]
+    outcome = train_lora(task, model, tokenizer, train_feats, dev_feats, dev, ["qa_outputs", *blocks], args, log)
 
     merged = outcome.merged
     merged.save_pretrained(args.output / "best")
