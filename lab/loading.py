@@ -163,6 +163,12 @@ def _load_embedded(task: str, settings: Settings):
             raise NoHeadAvailable(no_head_message(task))
         model = _from_pretrained(_auto_class(task), encoder)
         return model.eval(), tokenizer
+    return load_head(head, encoder, task).eval(), tokenizer
+
+
+def load_head(head: Path, encoder: Path, task: str = "") -> PreTrainedModel:
+    """The model a shipped head folder describes: the wheel's ``encoder`` with the head's
+    ``delta.safetensors`` (full tensors, low-rank pairs, int8 differences) applied."""
     config = AutoConfig.from_pretrained(head)
     model_cls = getattr(transformers, config.architectures[0])
     model, info = _from_pretrained(model_cls, encoder, config=config, output_loading_info=True)
@@ -174,7 +180,7 @@ def _load_embedded(task: str, settings: Settings):
     if not_covered or unexpected or problems:
         raise ModelLoadError(msg("msg.lab.loading.head_mismatch", task=task, head=str(head),
                                  uncovered=str(sorted(not_covered)[:3]), unexpected=str((unexpected + problems)[:3])))
-    return model.eval(), tokenizer
+    return model
 
 
 LORA_A, LORA_B = ".lora_A", ".lora_B"

@@ -6,7 +6,10 @@ quality (the shipped head's own tests check that).
 """
 
 import csv
+import json
 import shutil
+
+import numpy as np
 
 import pytest
 import torch
@@ -21,7 +24,7 @@ from training.recipes.qa import SQUAD_FILE
 
 SAMPLES = ASSETS_DIR / "samples"
 SMALL = ["--batch-size", "2", "--block", "32", "--heldout-blocks", "4", "--eval-every", "1",
-         "--checkpoint-minutes", "0", "--threads", "1"]
+         "--checkpoint-minutes", "0", "--threads", "1", "--lr", "2e-4", "--encoder-lr", "1e-4"]
 
 
 @pytest.fixture
@@ -40,12 +43,22 @@ def data_dir(tmp_path):
     (data / "wikiann_en").mkdir()
     lines = [f"en:{line}" if line.strip() else line for line in (SAMPLES / "ner.conll").read_text().splitlines()]
     (data / "wikiann_en" / "train").write_text("\n".join(lines) + "\n")
+    (data / "conll2003").mkdir()
+    (data / "conll2003" / "train.txt").write_text("-DOCSTART- -X- -X- O\n\n" + (SAMPLES / "ner.conll").read_text())
+    (data / "wnut17").mkdir()
+    for name in ("wnut17train.conll", "emerging.dev.conll"):
+        shutil.copy(SAMPLES / "ner.conll", data / "wnut17" / name)
     return data
 
 
 def test_sources_are_cleaned_and_split_without_overlap(data_dir):
     sources = mlm.read_sources(data_dir)
-    assert set(sources) == {"wikitext2", "squad_contexts", "sst2", "wikiann"} and all(sources.values())
+    assert set(sources) == {"wikitext2", "squad_contexts", "sst2", "wikiann", "conll2003", "wnut17", "project"}
+    assert all(sources.values())
+    assert not any("DOCSTART" in line for line in sources["conll2003"])
+    # the project's own text: its WordPiece corpus and every sample dataset's sentences
+    assert any("Missed the last bus" in line for line in sources["project"])
+    assert any(line.startswith("The lab opens every morning") for line in sources["project"])
     assert not any(line.startswith("=") for line in sources["wikitext2"])
     assert "1,200 feet" in sources["wikitext2"][0] and "light-keeper" in sources["wikitext2"][1]
     train, heldout = mlm.split_lines(sources)
@@ -102,3 +115,46 @@ def test_blocks_trained_in_full_get_their_own_learning_rate():
     assert all(names[id(p)].startswith("cls.") for p in by_lr[1e-3])
     assert sum(len(g["params"]) for g in groups) == sum(p.requires_grad for p in model.parameters())
     assert all(g["weight_decay"] == 0.0 for g in groups if any(names[id(p)].endswith("bias") for p in g["params"]))
+
+
+def test_whole_words_are_masked_together():
+    from transformers import AutoTokenizer, DataCollatorForLanguageModeling
+
+    from lab.registry import embedded_encoder_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(embedded_encoder_dir())
+    continues = np.array([t.startswith("##") for t in tokenizer.convert_ids_to_tokens(range(len(tokenizer)))])
+    text = "The snowboarding instructor adjusted her goggles beside the gondola"
+    block = tokenizer(text)["input_ids"]
+    pieces = tokenizer.convert_ids_to_tokens(block)
+    assert sum(p.startswith("##") for p in pieces) >= 2  # words of several pieces are in the sentence
+    word_of = np.cumsum([not p.startswith("##") for p in pieces])
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.4, whole_word_mask=True,
+                                               mask_replace_prob=1.0, random_replace_prob=0.0)
+    masked_words = 0
+    for seed in range(20):
+        batch = mlm.make_batch(collator, [block, block[:5] + [block[-1]]], seed, continues)
+        assert batch["input_ids"].shape == (2, len(block)) and batch["attention_mask"][1].sum() == 6
+        masked = (batch["labels"][0] != -100).numpy()
+        for word in set(word_of[masked]):  # a word is masked in all its pieces or in none
+            assert masked[word_of == word].all(), pieces
+        assert not masked[[0, -1]].any()  # never [CLS] or [SEP]
+        assert (batch["input_ids"][0][masked] == tokenizer.mask_token_id).all()
+        masked_words += len(set(word_of[masked]))
+    assert masked_words > 20  # ~40% of 10 words, 20 times
+    again = mlm.make_batch(collator, [block], 3, continues)
+    assert torch.equal(again["labels"][0], mlm.make_batch(collator, [block], 3, continues)["labels"][0])
+
+
+def test_training_can_start_from_an_exported_head(tmp_path, data_dir):
+    run = tmp_path / "run"
+    common = ["--data-dir", str(data_dir), "--full-layers", "5", "--lora-layers", "none", *SMALL]
+    mlm.main([*common, "--output", str(run), "--max-steps", "1"])
+    assets = tmp_path / "assets"
+    export.main(["fill-mask", str(run), "--assets", str(assets), "--data-dir", str(data_dir)])
+    head = assets / "models" / "fill-mask"
+    more = mlm.main([*common, "--output", str(tmp_path / "more"), "--max-steps", "1", "--init", str(head)])
+    # step 0 of the continued run is the exported head, not a fresh one
+    exported = json.loads((run / "export.json").read_text())["scores"]["heldout"]
+    assert more["step0"]["perplexity"] == pytest.approx(exported["perplexity"], rel=0.05)
+    assert more["init"] == str(head)

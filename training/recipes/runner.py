@@ -105,12 +105,14 @@ def _rows(features: Features) -> list[dict]:
     return features.dataset.to_list()
 
 
-def train_lora(task, model, tokenizer, train_feats: Features, val_feats: Features, val_data, head: list[str],
+def train_lora(task, model, tokenizer, train_feats: Features, val_feats: Features | None, val_data, head: list[str],
                args: argparse.Namespace, log: logging.Logger) -> RunOutcome:
     """Train ``model`` with LoRA on every block (+ the modules named in ``head`` in full), resumably;
     with ``--lora-r 0``, only the modules in ``head``, in full.
 
     Keeps the weights of the best validation score (``task.is_better``) and returns them merged.
+    Without validation data (``val_feats`` None: a final run on all the data, its schedule chosen
+    by an earlier run that held some out) it keeps the last weights.
     """
     if args.lora_r:
         add_lora(model, args.lora_r)
@@ -130,20 +132,24 @@ def train_lora(task, model, tokenizer, train_feats: Features, val_feats: Feature
         total_steps = min(total_steps, args.max_steps)
     model, optimizer, scheduler, accelerator = prepare(model, args, total_steps)
     collator = task.collator(tokenizer)
-    val_loader, val_order = _eval_loader(val_feats.dataset, collator, 2 * args.batch_size)
+    if val_feats is not None:
+        val_loader, val_order = _eval_loader(val_feats.dataset, collator, 2 * args.batch_size)
 
     def loss(batch_rows: list[int], step: int) -> torch.Tensor:
         batch = {k: v.to(accelerator.device) for k, v in collator([rows[i] for i in batch_rows]).items()}
         return task.loss(model, batch, None)[0]
 
     def evaluate() -> dict:
+        if val_feats is None:
+            return {}
         evaluation = task.evaluate(model, val_loader, val_order, val_feats, val_data, accelerator)
         return {"val_loss": evaluation.loss, **evaluation.metrics}
 
     return resumable_loop(
         model, optimizer, scheduler, accelerator, args, log, total_steps=total_steps,
         steps_per_epoch=steps_per_epoch, epoch_batches=lambda epoch: epoch_batches(
-            lengths, args.batch_size, args.seed, epoch), loss=loss, evaluate=evaluate, is_better=task.is_better,
+            lengths, args.batch_size, args.seed, epoch), loss=loss, evaluate=evaluate,
+        is_better=task.is_better if val_feats is not None else lambda row, best: True,
         describe=lambda row: ", ".join(f"{k} {row[k]:.4f}" for k in row if k not in ("step", "epoch", "seconds")),
         eval_every=max(1, steps_per_epoch // args.evals_per_epoch))
 
