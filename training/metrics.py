@@ -1,8 +1,8 @@
-"""Classification metrics in plain numpy (no sklearn): accuracy, per-class P/R/F1, confusion.
+"""Classification metrics from scikit-learn: accuracy, per-class P/R/F1, confusion, as one report.
 
-Definitions follow scikit-learn's: a class with no predictions has precision 0, a class with no
-true examples has recall 0 (instead of a division-by-zero warning), and macro averages weigh
-every class in ``label_names`` equally, present in ``y_true`` or not.
+A class with no predictions has precision 0, a class with no true examples has recall 0
+(``zero_division=0`` instead of a warning), and macro averages weigh every class in
+``label_names`` equally, present in ``y_true`` or not.
 """
 
 from __future__ import annotations
@@ -10,18 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from sklearn.metrics import confusion_matrix as sk_confusion_matrix
+from sklearn.metrics import precision_recall_fscore_support
 
 
 def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int) -> np.ndarray:
     """(num_labels, num_labels) counts; rows are true labels, columns predicted labels."""
-    y_true, y_pred = np.asarray(y_true, dtype=np.int64), np.asarray(y_pred, dtype=np.int64)
-    matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
-    np.add.at(matrix, (y_true, y_pred), 1)
-    return matrix
-
-
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros(num.shape, dtype=np.float64), where=den > 0)
+    return sk_confusion_matrix(y_true, y_pred, labels=list(range(num_labels)))
 
 
 def classification_report(
@@ -35,20 +30,22 @@ def classification_report(
     and ``support`` (number of examples).
     """
     names = list(label_names)
-    matrix = confusion_matrix(y_true, y_pred, len(names)).astype(np.float64)
-    tp = np.diag(matrix)
-    support = matrix.sum(axis=1)  # true examples per class
-    predicted = matrix.sum(axis=0)  # predictions per class
-    precision = _safe_divide(tp, predicted)
-    recall = _safe_divide(tp, support)
-    f1 = _safe_divide(2 * precision * recall, precision + recall)
-    total = float(matrix.sum())
+    total = len(y_true)
+    if not names or not total:
+        return {"accuracy": 0.0, "macro_precision": 0.0, "macro_recall": 0.0, "macro_f1": 0.0, "weighted_f1": 0.0,
+                "per_class": {name: {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0} for name in names},
+                "confusion": np.zeros((len(names), len(names)), dtype=np.int64).tolist(), "labels": names,
+                "support": 0}
+    labels = list(range(len(names)))
+    matrix = confusion_matrix(y_true, y_pred, len(names))
+    precision, recall, f1, support = precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                                     zero_division=0)
     return {
-        "accuracy": float(tp.sum() / total) if total else 0.0,
-        "macro_precision": float(precision.mean()) if names else 0.0,
-        "macro_recall": float(recall.mean()) if names else 0.0,
-        "macro_f1": float(f1.mean()) if names else 0.0,
-        "weighted_f1": float((f1 * support).sum() / total) if total else 0.0,
+        "accuracy": float(np.trace(matrix) / total),
+        "macro_precision": float(precision.mean()),
+        "macro_recall": float(recall.mean()),
+        "macro_f1": float(f1.mean()),
+        "weighted_f1": float((f1 * support).sum() / total),
         "per_class": {
             name: {"precision": float(precision[i]), "recall": float(recall[i]),
                    "f1": float(f1[i]), "support": int(support[i])}
@@ -56,7 +53,7 @@ def classification_report(
         },
         "confusion": matrix.astype(np.int64).tolist(),
         "labels": names,
-        "support": int(total),
+        "support": total,
     }
 
 

@@ -1,10 +1,10 @@
-"""Entity-level NER metrics in plain python/numpy (no seqeval): spans, per-type P/R/F1, confusion.
+"""Entity-level NER metrics from seqeval: spans, per-type P/R/F1, and an entity confusion matrix.
 
 An entity counts as found only when a predicted entity has exactly the gold one's type and
-boundaries (CoNLL's rule, seqeval's ``mode="strict"`` with IOB2). Entities are read from IOB2
-tags: ``B-X`` starts one, following ``I-X`` continue it. An ``I-X`` that doesn't continue an
-entity of type X (after ``O`` or another type: "I- without B-") is invalid IOB2; strict mode
-drops it, ``mode="lenient"`` reads it as the start of an entity (conlleval's rule).
+boundaries (CoNLL's rule): seqeval's ``mode="strict"`` with the IOB2 scheme, where an ``I-X``
+that doesn't continue an entity of type X ("I- without B-") is no entity. ``mode="lenient"`` is
+seqeval's default (conlleval's rule), which reads such an ``I-X`` as the start of one. seqeval
+has no confusion matrix; the one here pairs its entities by boundaries.
 """
 
 from __future__ import annotations
@@ -12,10 +12,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+from seqeval.metrics.sequence_labeling import get_entities
+from seqeval.metrics.sequence_labeling import precision_recall_fscore_support as conlleval_prfs
+from seqeval.metrics.v1 import precision_recall_fscore_support as strict_prfs
+from seqeval.scheme import IOB2, Entities
 
 from lab.options import split_tag
 
 MODES = ("strict", "lenient")
+
+
+def _iob2(tags: Sequence[str]) -> list[str]:
+    """Tags as seqeval reads them: a bare "PER" (a model's own label set) as "I-PER"."""
+    return [tag if prefix == "O" else f"{prefix}-{kind}" for tag, (prefix, kind) in zip(tags, map(split_tag, tags))]
 
 
 def entity_spans(tags: Sequence[str], mode: str = "strict") -> list[tuple[str, int, int]]:
@@ -28,16 +37,9 @@ def entity_spans(tags: Sequence[str], mode: str = "strict") -> list[tuple[str, i
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES} (got {mode!r})")
-    spans: list[tuple[str, int, int]] = []
-    current: list | None = None  # [type, start] of the open entity
-    for i, tag in enumerate(list(tags) + ["O"]):
-        prefix, kind = split_tag(tag)
-        if current is not None and (prefix != "I" or kind != current[0]):
-            spans.append((current[0], current[1], i))
-            current = None
-        if prefix == "B" or (prefix == "I" and current is None and mode == "lenient"):
-            current = [kind, i]
-    return spans
+    if mode == "strict":
+        return [(e.tag, e.start, e.end) for e in Entities([_iob2(tags)], IOB2).entities[0]]
+    return [(kind, start, end + 1) for kind, start, end in get_entities(_iob2(tags))]
 
 
 def entity_types(tag_names: Sequence[str]) -> list[str]:
@@ -45,8 +47,11 @@ def entity_types(tag_names: Sequence[str]) -> list[str]:
     return sorted({split_tag(t)[1] for t in tag_names if split_tag(t)[0] in "BI"})
 
 
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-    return np.divide(num, den, out=np.zeros(np.shape(num), dtype=np.float64), where=np.asarray(den) > 0)
+def _scores(gold: list[list[str]], pred: list[list[str]], mode: str, average: str | None):
+    """seqeval's precision, recall, F1 and support, per type (sorted) or micro-averaged."""
+    if mode == "strict":
+        return strict_prfs(gold, pred, average=average, zero_division=0, mode="strict", scheme=IOB2)
+    return conlleval_prfs(gold, pred, average=average, zero_division=0)
 
 
 def entity_report(
@@ -60,8 +65,8 @@ def entity_report(
     ``gold``/``pred`` are tag sequences per sentence, word by word (the same lengths). Returns
     (JSON-able):
 
-    - ``precision``, ``recall``, ``f1``: micro averages over all entities (CoNLL's headline F1);
-      ``macro_f1``: the mean of the per-type F1s.
+    - ``precision``, ``recall``, ``f1``: seqeval's micro averages over all entities (CoNLL's
+      headline F1); ``macro_f1``: the mean of the per-type F1s.
     - ``per_type``: type -> precision, recall, f1, support (gold entities), predicted.
     - ``accuracy``: share of words whose predicted tag equals the gold tag (O included, so it is
       high even for a model that finds nothing: read F1).
@@ -100,22 +105,24 @@ def entity_report(
         for t, s, e in ps:
             if (s, e) not in gold_bounds:
                 matrix[o, index[t]] += 1
-    tp = np.diag(matrix)[:o].astype(np.float64)
-    support = matrix[:o, :].sum(axis=1).astype(np.float64)
-    predicted = matrix[:, :o].sum(axis=0).astype(np.float64)
-    precision, recall = _safe_divide(tp, predicted), _safe_divide(tp, support)
-    f1 = _safe_divide(2 * precision * recall, precision + recall)
-    p_all = float(tp.sum() / predicted.sum()) if predicted.sum() else 0.0
-    r_all = float(tp.sum() / support.sum()) if support.sum() else 0.0
+    support = matrix[:o, :].sum(axis=1)
+    predicted = matrix[:, :o].sum(axis=0)
+    per_type = {t: {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": int(support[i]),
+                    "predicted": int(predicted[i])} for i, t in enumerate(names)}
+    g_iob2, p_iob2 = [_iob2(g) for g in gold], [_iob2(p) for p in pred]
+    if seen:
+        for t, *values in zip(sorted(seen), *_scores(g_iob2, p_iob2, mode, None)):
+            per_type[t].update(precision=float(values[0]), recall=float(values[1]), f1=float(values[2]))
+        p_all, r_all, f_all, _ = (float(x) for x in _scores(g_iob2, p_iob2, mode, "micro"))
+    else:
+        p_all = r_all = f_all = 0.0
     return {
         "precision": p_all,
         "recall": r_all,
-        "f1": 2 * p_all * r_all / (p_all + r_all) if p_all + r_all else 0.0,
-        "macro_f1": float(f1.mean()) if o else 0.0,
+        "f1": f_all,
+        "macro_f1": float(np.mean([v["f1"] for v in per_type.values()])) if o else 0.0,
         "accuracy": correct / tokens if tokens else 0.0,
-        "per_type": {t: {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]),
-                         "support": int(support[i]), "predicted": int(predicted[i])}
-                     for i, t in enumerate(names)},
+        "per_type": per_type,
         "labels": names,
         "confusion": matrix.tolist(),
         "confusion_labels": names + ["O"],

@@ -73,3 +73,11 @@ def test_entity_types_and_best_rule():
     assert is_better({"f1": 0.5, "accuracy": 0.8}, None)
     assert is_better({"f1": 0.5, "accuracy": 0.9}, {"f1": 0.5, "accuracy": 0.8})
     assert not is_better({"f1": 0.4, "accuracy": 0.99}, {"f1": 0.5, "accuracy": 0.8})
+
+
+def test_tags_without_a_prefix_read_as_inside_tags():
+    # a model's own label set may name a type bare ("PER"): it continues a neighbour, as I- does
+    assert entity_spans(["B-PER", "PER", "O"]) == [("PER", 0, 2)]
+    assert entity_spans(["O", "PER", "PER"], mode="lenient") == [("PER", 1, 3)]
+    r = entity_report([["B-PER", "I-PER", "O"]], [["B-PER", "PER", "O"]])
+    assert r["f1"] == 1.0 and r["per_type"]["PER"]["support"] == 1

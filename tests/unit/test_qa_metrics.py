@@ -42,3 +42,33 @@ def test_best_over_gold_answers_and_mean_scores():
     assert scores == {"exact_match": pytest.approx(1 / 3), "f1": pytest.approx(1.5 / 3), "questions": 3}
     assert is_better({"f1": 0.6, "exact_match": 0.1}, {"f1": 0.5, "exact_match": 0.4})
     assert not is_better({"f1": 0.5, "exact_match": 0.3}, {"f1": 0.5, "exact_match": 0.4})
+
+
+def test_scores_equal_the_official_definition_on_real_answers():
+    """EM and F1 of the shipped QA head's answers to the sample questions (each with its top 3 spans,
+    so near misses and wrong spans are in), as torchmetrics' implementation of the official
+    SQuAD v1.1 script computes them."""
+    from torchmetrics.functional.text import squad
+
+    from lab.loading import ModelCache
+    from lab.qa import answer_question
+    from lab.registry import embedded_ref
+    from lab.settings import ASSETS_DIR, Settings
+    from training.qa_data import read_squad
+
+    loaded = ModelCache(Settings(offline=True)).get(embedded_ref("qa"))
+    predictions, references = {}, {}
+    for example in read_squad(ASSETS_DIR / "samples" / "qa.json"):
+        result = answer_question(loaded.model, loaded.tokenizer, example.question, example.context, top_k=3)
+        for rank, candidate in enumerate(result.candidates):
+            qid = f"{example.id}-{rank}"
+            predictions[qid] = candidate.text
+            references[qid] = [a["text"] for a in example.answers]
+    ours = squad_scores(predictions, references)
+    official = squad([{"prediction_text": text, "id": qid} for qid, text in predictions.items()],
+                     [{"answers": {"answer_start": [0] * len(golds), "text": golds}, "id": qid}
+                      for qid, golds in references.items()])
+    assert ours["questions"] == len(predictions) > 50
+    assert 0 < ours["exact_match"] < 1 and 0 < ours["f1"] < 1  # right, wrong and partial answers alike
+    assert ours["exact_match"] * 100 == pytest.approx(official["exact_match"].item(), abs=1e-4)
+    assert ours["f1"] * 100 == pytest.approx(official["f1"].item(), abs=1e-4)
