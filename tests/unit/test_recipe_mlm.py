@@ -10,7 +10,6 @@ import json
 import shutil
 
 import numpy as np
-
 import pytest
 import torch
 from safetensors.torch import load_file
