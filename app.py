@@ -11,14 +11,14 @@ import os
 import threading
 from pathlib import Path
 
-from lab import gradio_import
+import patches
 
-gradio_import.skip_stub_writing()  # before gradio's first import: ~3 s less to the first page
+patches.skip_gradio_stub_writing()  # before gradio's first import: ~3 s less to the first page
 
 import gradio as gr  # noqa: E402
 from starlette.middleware import Middleware  # noqa: E402
 
-from lab import batching, gradio_sessions, i18n, lazy, logs, machine, memory, session  # noqa: E402
+from lab import batching, i18n, lazy, logs, machine, memory, session  # noqa: E402
 from lab.context import Lab  # noqa: E402
 from lab.precision import inference_precision  # noqa: E402
 from lab.settings import ASSETS_DIR, Settings  # noqa: E402
@@ -66,7 +66,7 @@ def tab_id(title: str) -> str:
 
 def build_app(lab: Lab | None = None) -> gr.Blocks:
     lab = lab or Lab(Settings.from_env())
-    gradio_sessions.install()  # a new session builds its ~300 component configs on demand, not up front
+    patches.lazy_gradio_session_configs()  # a new session builds its ~300 component configs on demand, not up front
     with gr.Blocks(title=TITLE) as demo:
         with gr.Row(equal_height=True):
             gr.Markdown(t("app.intro"), elem_id="intro")

@@ -16,9 +16,9 @@ os.environ.update(
 # whole suite as a CPU with native bf16 would (training's auto precision then picks bf16).
 os.environ.setdefault("LAB_CPU_BF16", "no")
 
-from lab import gradio_import  # noqa: E402
+import patches  # noqa: E402
 
-gradio_import.skip_stub_writing()  # as app.py: gradio imports ~3 s faster in the test process
+patches.skip_gradio_stub_writing()  # as app.py: gradio imports ~3 s faster in the test process
 
 import socket  # noqa: E402
 import tempfile  # noqa: E402

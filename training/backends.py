@@ -209,11 +209,12 @@ def _cancelled_before_start() -> Exception:
 
 
 def _ray_code() -> Path:
-    """What a Ray node runs: lab/ and training/, and the lab's words (assets/i18n: errors and notices are
-    lab.i18n Messages, made on the node from the catalog), in one folder shaped as the project is."""
+    """What a Ray node runs: lab/, training/ and patches.py, and the lab's words (assets/i18n: errors and
+    notices are lab.i18n Messages, made on the node from the catalog), in one folder shaped as the project is."""
     folder = Path(tempfile.mkdtemp(prefix="lab-ray-code-"))
     for part in ("lab", "training", "assets/i18n"):
         shutil.copytree(ROOT / part, folder / part, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copy2(ROOT / "patches.py", folder / "patches.py")
     return folder
 
 

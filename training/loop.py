@@ -30,7 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from accelerate import Accelerator
-from accelerate.state import AcceleratorState, GradientState, PartialState
+from accelerate.state import PartialState
 from accelerate.utils import parse_flag_from_env, set_seed
 from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
@@ -44,6 +44,7 @@ from transformers import (
     get_scheduler,
 )
 
+import patches
 from lab import attn_impl, logs, machine, registry
 from lab.errors import LabInputError, ModelLoadError
 from lab.i18n import msg
@@ -380,24 +381,23 @@ def _acquire_accelerator(precision: str, note: str, log_with: str | None,
                          project_dir: Path) -> tuple[Accelerator, str, str]:
     """An Accelerator for one run, and the precision it really uses (with the reason).
 
-    accelerate keeps one process-wide state. Under ``accelerate launch`` there is one run per
-    process and it is used as it is. In the app (one process, runs in threads) and in tests,
-    runs follow each other with different precisions, so the state is reset when no other run
-    is active; a run that overlaps another takes that run's precision and says so.
+    accelerate keeps one process-wide state, its precision fixed by the first Accelerator. Under
+    ``accelerate launch`` there is one run per process and it is used as it is. A worker process
+    (and the tests) trains runs one after another with different precisions, so the state is
+    reset when no other run is active (``patches.reset_accelerate_state``); a run that overlaps
+    another, or any later run where the reset is off, takes the precision already set and says so.
     """
     global _active_runs
     wanted = "bf16" if precision == "bf16" else "no"
     with _STATE_LOCK:
-        if launch_state().num_processes == 1:
-            current = AcceleratorState._shared_state.get("_mixed_precision")
-            if _active_runs == 0:
-                AcceleratorState._reset_state()
-                GradientState._reset_state()
-            elif current is not None and current != wanted:
-                wanted = current
-                precision = "bf16" if current == "bf16" else "fp32"
-                note = f"{precision}: another training run in this process is using it (one precision per process)"
-        accelerator = Accelerator(mixed_precision=wanted, log_with=log_with, project_dir=str(project_dir))
+        if launch_state().num_processes == 1 and _active_runs == 0:
+            patches.reset_accelerate_state()
+        try:
+            accelerator = Accelerator(mixed_precision=wanted, log_with=log_with, project_dir=str(project_dir))
+        except ValueError:  # the state was made with another precision and stays: use it
+            accelerator = Accelerator(log_with=log_with, project_dir=str(project_dir))
+            precision = "bf16" if accelerator.mixed_precision == "bf16" else "fp32"
+            note = f"{precision}: another training run in this process is using it (one precision per process)"
         _active_runs += 1
     return accelerator, precision, note
 

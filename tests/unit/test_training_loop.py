@@ -401,6 +401,17 @@ def test_overlapping_runs_share_one_precision(tmp_path):
     assert precision3 == "bf16" and alone.mixed_precision == "bf16"  # no run active: the state was reset
 
 
+def test_without_the_state_reset_a_later_run_keeps_the_first_precision_and_says_so(tmp_path, monkeypatch):
+    import patches
+
+    first, _, _ = loop._acquire_accelerator("bf16", "bf16 as requested", None, tmp_path)
+    loop._release_accelerator(first)
+    monkeypatch.setitem(patches.WRITTEN_FOR, "accelerate", ("0.1",))  # an accelerate the reset doesn't know
+    later, precision, note = loop._acquire_accelerator("fp32", "fp32 as requested", None, tmp_path)
+    loop._release_accelerator(later)
+    assert precision == "bf16" and later.mixed_precision == "bf16" and "one precision per process" in note
+
+
 def test_fused_adamw_gives_the_same_update_as_the_default():
     import torch
 
