@@ -22,7 +22,6 @@ p95 under 1 s for fill-mask and classify; 0 errors.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -33,16 +32,13 @@ from collections import Counter
 from pathlib import Path
 
 from bench.common import (
+    begin,
+    bench_parser,
     default_out,
     free_port,
-    machine,
     percentile,
-    print_machine,
-    set_offline_env,
-    start_app,
-    stop_app,
+    served_app,
     table,
-    wait_for_page,
     write_results,
 )
 
@@ -96,8 +92,7 @@ def _start_ray(extra_workers: int, env: dict) -> tuple[str, str]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--students", type=int, default=30, help="Students pressing Train at the same instant.")
     parser.add_argument("--explorers", type=int, default=50, help="Clients making quick calls meanwhile.")
     parser.add_argument("--duration", type=float, default=60.0, help="Seconds the explorers keep calling.")
@@ -112,13 +107,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--ray-workers", type=int, default=1, help="Extra local Ray worker nodes (1 CPU each).")
     parser.add_argument("--timeout", type=float, default=1800.0, help="Seconds a student waits at most.")
     parser.add_argument("--out", type=Path, default=default_out("classroom"), help="Where to write the JSON.")
-    args = parser.parse_args(argv)
+    args, info = begin(parser, argv)
 
-    set_offline_env()
     from gradio_client import Client, handle_file
 
-    info = machine()
-    print_machine(info)
     env_extra = {"LAB_MAX_TRAININGS": str(args.workers), "LAB_CACHE_DIR": tempfile.mkdtemp(prefix="bench-class-")}
     ray_cli = None
     if args.ray:
@@ -126,76 +118,70 @@ def main(argv: list[str] | None = None) -> dict:
         env_extra["LAB_RAY_ADDRESS"] = address
         print(f"Ray head at {address} with {args.ray_workers} extra worker node(s)")
     os.environ.update(env_extra)  # start_app passes this process's environment on
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log_path = Path(tempfile.gettempdir()) / f"bench-classroom-app-{port}.log"
-    print(f"app log: {log_path}")
-    proc = start_app(port, {}, log_path)
     students: list[dict] = []
     calls: list[tuple[str, float, str | None]] = []
     lock = threading.Lock()
     try:
-        wait_for_page(url, proc, 180)
-        warm = Client(url, verbose=False, ssl_verify=False)
-        for endpoint, arguments in EXPLORE.items():
-            warm.predict(*arguments, api_name=endpoint)
-        warm.close()
-        # download_files=False: a student's browser shows the model's zip as a link, it does not fetch 90 MB
-        clients = [Client(url, verbose=False, ssl_verify=False, download_files=False) for _ in range(args.students)]
-        # the sample as each student's session holds it (a path on this machine: the app runs on loopback)
-        files = [c.predict(args.dataset, args.size, api_name="/load_dataset")[0]["path"] for c in clients]
-        explorers = [Client(url, verbose=False, ssl_verify=False) for _ in range(args.explorers)]
-        go = threading.Barrier(args.students + args.explorers + 1)
-        stop_at = [0.0]
+        with served_app("classroom", {}) as (url, proc, _):
+            warm = Client(url, verbose=False, ssl_verify=False)
+            for endpoint, arguments in EXPLORE.items():
+                warm.predict(*arguments, api_name=endpoint)
+            warm.close()
+            # download_files=False: a student's browser shows the model's zip as a link, it does not fetch 90 MB
+            clients = [Client(url, verbose=False, ssl_verify=False, download_files=False) for _ in range(args.students)]
+            # the sample as each student's session holds it (a path on this machine: the app runs on loopback)
+            files = [c.predict(args.dataset, args.size, api_name="/load_dataset")[0]["path"] for c in clients]
+            explorers = [Client(url, verbose=False, ssl_verify=False) for _ in range(args.explorers)]
+            go = threading.Barrier(args.students + args.explorers + 1)
+            stop_at = [0.0]
 
-        def student(index: int) -> None:
-            record = {"student": index, "positions": [], "error": None}
-            go.wait()
-            pressed = time.perf_counter()
-            try:
-                job = clients[index].submit(handle_file(files[index]), strategy=args.strategy, epochs=args.epochs,
-                                            api_name="/finetune")
-                while not job.done() and time.perf_counter() - pressed < args.timeout:
-                    rank = job.status().rank
-                    if rank is not None and (not record["positions"] or record["positions"][-1] != rank):
-                        record["positions"].append(rank)
-                    time.sleep(0.5)
-                final = job.result(timeout=5)[0]
-                record.update(seconds=time.perf_counter() - pressed, score=final.get("accuracy"),
-                              trained_on=final.get("trained_on"), status=final.get("status"))
-            except Exception as exc:  # a result here: counted and shown
-                record.update(seconds=time.perf_counter() - pressed, error=f"{type(exc).__name__}: {str(exc)[:200]}")
-            with lock:
-                students.append(record)
-
-        def explorer(index: int) -> None:
-            go.wait()
-            n = index
-            while time.perf_counter() < stop_at[0]:
-                endpoint = list(EXPLORE)[n % len(EXPLORE)]
-                n += 1
-                t0, error = time.perf_counter(), None
+            def student(index: int) -> None:
+                record = {"student": index, "positions": [], "error": None}
+                go.wait()
+                pressed = time.perf_counter()
                 try:
-                    explorers[index].predict(*EXPLORE[endpoint], api_name=endpoint)
-                except Exception as exc:
-                    error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    job = clients[index].submit(handle_file(files[index]), strategy=args.strategy, epochs=args.epochs,
+                                                api_name="/finetune")
+                    while not job.done() and time.perf_counter() - pressed < args.timeout:
+                        rank = job.status().rank
+                        if rank is not None and (not record["positions"] or record["positions"][-1] != rank):
+                            record["positions"].append(rank)
+                        time.sleep(0.5)
+                    final = job.result(timeout=5)[0]
+                    record.update(seconds=time.perf_counter() - pressed, score=final.get("accuracy"),
+                                  trained_on=final.get("trained_on"), status=final.get("status"))
+                except Exception as exc:  # a result here: counted and shown
+                    record.update(seconds=time.perf_counter() - pressed, error=f"{type(exc).__name__}: {str(exc)[:200]}")
                 with lock:
-                    calls.append((endpoint, time.perf_counter() - t0, error))
-                time.sleep(args.think)
+                    students.append(record)
 
-        threads = ([threading.Thread(target=student, args=(i,), daemon=True) for i in range(args.students)]
-                   + [threading.Thread(target=explorer, args=(i,), daemon=True) for i in range(args.explorers)])
-        for thread in threads:
-            thread.start()
-        stop_at[0] = time.perf_counter() + args.duration
-        go.wait()
-        for thread in threads:
-            thread.join(args.timeout + 60)
-        server_rss, workers_rss = _tree_peak_rss(proc.pid)
-        for client in clients + explorers:
-            client.close()
+            def explorer(index: int) -> None:
+                go.wait()
+                n = index
+                while time.perf_counter() < stop_at[0]:
+                    endpoint = list(EXPLORE)[n % len(EXPLORE)]
+                    n += 1
+                    t0, error = time.perf_counter(), None
+                    try:
+                        explorers[index].predict(*EXPLORE[endpoint], api_name=endpoint)
+                    except Exception as exc:
+                        error = f"{type(exc).__name__}: {str(exc)[:200]}"
+                    with lock:
+                        calls.append((endpoint, time.perf_counter() - t0, error))
+                    time.sleep(args.think)
+
+            threads = ([threading.Thread(target=student, args=(i,), daemon=True) for i in range(args.students)]
+                       + [threading.Thread(target=explorer, args=(i,), daemon=True) for i in range(args.explorers)])
+            for thread in threads:
+                thread.start()
+            stop_at[0] = time.perf_counter() + args.duration
+            go.wait()
+            for thread in threads:
+                thread.join(args.timeout + 60)
+            server_rss, workers_rss = _tree_peak_rss(proc.pid)
+            for client in clients + explorers:
+                client.close()
     finally:
-        stop_app(proc)
         if ray_cli:
             subprocess.run([ray_cli, "stop", "--force"], capture_output=True)
 

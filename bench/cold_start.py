@@ -16,25 +16,20 @@ process is spawned:
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import (
+    begin,
+    bench_parser,
     default_out,
-    free_port,
-    machine,
     median,
     model_overrides,
     peak_rss_bytes,
-    print_machine,
-    set_offline_env,
+    served_app,
     sst2_sample,
-    start_app,
-    stop_app,
     table,
-    wait_for_page,
     write_results,
 )
 
@@ -63,14 +58,10 @@ def tab_calls(csv_path: Path | None) -> list[tuple[str, tuple, dict]]:
 def one_start(overrides: dict[str, str], csv_path: Path | None, timeout: float) -> dict:
     from gradio_client import Client
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log_path = Path(tempfile.gettempdir()) / f"bench-cold-app-{port}.log"
+    out: dict = {"calls": {}, "errors": {}}
     t0 = time.perf_counter()
-    proc = start_app(port, overrides, log_path)
-    out: dict = {"log": str(log_path), "calls": {}, "errors": {}}
-    try:
-        out["first_page_s"] = wait_for_page(url, proc, timeout) - t0
+    with served_app("cold", overrides, timeout) as (url, proc, first_page_s):
+        out["first_page_s"] = first_page_s
         client = Client(url, verbose=False)
         out["client_connected_s"] = time.perf_counter() - t0
         client.predict("Unbelievably, I love dogs!", api_name="/tokenize")
@@ -91,25 +82,19 @@ def one_start(overrides: dict[str, str], csv_path: Path | None, timeout: float) 
         out["all_tabs_used_s"] = time.perf_counter() - t0
         out["peak_rss_bytes"] = peak_rss_bytes(proc.pid)
         client.close()
-    finally:
-        stop_app(proc)
     return out
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--repeats", type=int, default=3, help="Fresh app starts; medians are reported.")
     parser.add_argument("--skip-finetune", action="store_true",
                         help="Leave out the fine-tune call (the slowest and most memory-hungry tab).")
     parser.add_argument("--finetune-rows", type=int, default=40, help="SST-2 sentences in the fine-tune upload.")
     parser.add_argument("--startup-timeout", type=float, default=180.0, help="Seconds to wait for the first page.")
     parser.add_argument("--out", type=Path, default=default_out("cold_start"), help="Where to write the JSON.")
-    args = parser.parse_args(argv)
+    args, info = begin(parser, argv)
 
-    set_offline_env()
-    info = machine()
-    print_machine(info)
     overrides, notes = model_overrides()
     for note in notes:
         print("model:", note)

@@ -5,6 +5,8 @@ Nothing here is imported by the app (the tests check its statistics); the benchm
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import json
 import math
 import os
@@ -246,6 +248,25 @@ def wait_for_page(url: str, proc: subprocess.Popen, timeout_s: float = 120.0, po
     raise TimeoutError(f"no page from {url} within {timeout_s:.0f} s")
 
 
+@contextlib.contextmanager
+def served_app(name: str, overrides: dict[str, str], timeout_s: float = 180.0):
+    """``python app.py`` on a free loopback port while the block runs, stopped after it.
+
+    Yields (url, process, seconds from start to the first page); the app's output goes to a log
+    file in the temp folder, named after the benchmark and printed.
+    """
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log_path = Path(tempfile.gettempdir()) / f"bench-{name}-app-{port}.log"
+    print(f"app log: {log_path}")
+    t0 = time.perf_counter()
+    proc = start_app(port, overrides, log_path)
+    try:
+        yield url, proc, wait_for_page(url, proc, timeout_s) - t0
+    finally:
+        stop_app(proc)
+
+
 def stop_app(proc: subprocess.Popen) -> None:
     """Stop the app this benchmark started (by its own process id) and close its log."""
     if proc.poll() is None:
@@ -304,6 +325,22 @@ def print_machine(info: dict) -> None:
     print(f"machine: {info['cpu']}, {info['cores']} cores ({info['torch_threads']} torch threads), "
           f"native bf16 {info['native_bf16']}, load avg {info['load_avg_at_start'][0]:.2f}; "
           f"torch {v['torch']}, transformers {v['transformers']}, gradio {v['gradio']}")
+
+
+def bench_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's command line: its docstring's first paragraph, defaults in the help."""
+    return argparse.ArgumentParser(description=doc.split("\n\n")[0],
+                                   formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+
+
+def begin(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
+    """What every benchmark does first: read its command line, keep everything offline, and say
+    which machine it measures on. Returns (args, the machine as ``machine()`` reads it)."""
+    args = parser.parse_args(argv)
+    set_offline_env()
+    info = machine()
+    print_machine(info)
+    return args, info
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str]) -> str:

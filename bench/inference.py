@@ -23,12 +23,12 @@ a random head (speed does not depend on the head's training), and the output say
 
 from __future__ import annotations
 
-import argparse
 import copy
 import time
 from pathlib import Path
 
 from bench.common import (
+    bench_parser,
     default_out,
     machine,
     median,
@@ -88,8 +88,7 @@ def sdpa_copy(model):
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--rounds", type=int, default=40,
                         help="Timed calls of each contestant per task (inputs cycle); medians are reported.")
     parser.add_argument("--qa-rounds", type=int, default=12,

@@ -29,26 +29,20 @@ same instant wait for 20 of those first. ``--open-sessions`` lets each client ma
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 from bench.common import (
+    begin,
+    bench_parser,
     default_out,
-    free_port,
-    machine,
     median,
     model_overrides,
     peak_rss_bytes,
     percentile,
-    print_machine,
-    set_offline_env,
-    start_app,
-    stop_app,
+    served_app,
     table,
-    wait_for_page,
     write_results,
 )
 
@@ -64,8 +58,7 @@ TARGETS = {"/fill_mask": 1.0, "/classify": 1.0}  # the p95 target in seconds, wi
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--clients", type=int, default=20, help="Concurrent clients (threads, one session each).")
     parser.add_argument("--calls-per-client", type=int, default=5, help="Calls each client makes at most.")
     parser.add_argument("--duration", type=float, default=180.0,
@@ -77,25 +70,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--open-sessions", action="store_true",
                         help="Each client makes one untimed /tokenize call first, so its server session exists.")
     parser.add_argument("--out", type=Path, default=default_out("load"), help="Where to write the JSON.")
-    args = parser.parse_args(argv)
+    args, info = begin(parser, argv)
 
-    set_offline_env()
     from gradio_client import Client
 
-    info = machine()
-    print_machine(info)
     endpoints = [e.strip() for e in args.endpoints.split(",") if e.strip()]
     overrides, notes = model_overrides()
     for note in notes:
         print("model:", note)
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/"
-    log_path = Path(tempfile.gettempdir()) / f"bench-load-app-{port}.log"
-    print(f"app log: {log_path}")
-    proc = start_app(port, overrides, log_path)
-    try:
-        wait_for_page(url, proc, args.startup_timeout)
+    with served_app("load", overrides, args.startup_timeout) as (url, proc, _):
         warm = Client(url, verbose=False, ssl_verify=args.ssl_verify)
         warmup_s = {}
         for endpoint in endpoints:  # first calls load the models
@@ -144,8 +128,6 @@ def main(argv: list[str] | None = None) -> dict:
         rss = peak_rss_bytes(proc.pid)
         for client in clients:
             client.close()
-    finally:
-        stop_app(proc)
 
     rows, per_endpoint = [], {}
     for endpoint in endpoints:

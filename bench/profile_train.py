@@ -20,14 +20,13 @@ operators by self CPU time for each side (the profiler slows the run down a litt
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import tempfile
 import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.common import default_out, machine, print_machine, set_offline_env, sst2_sample, table, write_results
+from bench.common import begin, bench_parser, default_out, sst2_sample, table, write_results
 
 TIMERS: dict[str, float] = defaultdict(float)
 COUNTS: dict[str, int] = defaultdict(int)
@@ -83,8 +82,7 @@ OUTSIDE = ["tokenization (project)", "evaluation (project)", "checkpoint save (p
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--train-size", type=int, default=640, help="SST-2 sentences to train on.")
     parser.add_argument("--val-size", type=int, default=200, help="SST-2 sentences to validate on.")
     parser.add_argument("--min-words", type=int, default=3, help="Skip SST-2 rows shorter than this many words.")
@@ -101,9 +99,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="Also record torch.profiler and print the top operators by self CPU time.")
     parser.add_argument("--top", type=int, default=12, help="Operators to list with --torch-profiler.")
     parser.add_argument("--out", type=Path, default=default_out("profile_train"), help="Where to write the JSON.")
-    args = parser.parse_args(argv)
+    args, info = begin(parser, argv)
 
-    set_offline_env()
     import datasets
     import torch
     import transformers
@@ -112,8 +109,6 @@ def main(argv: list[str] | None = None) -> dict:
 
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
-    info = machine()
-    print_machine(info)
     install_timers()
     train, val = sst2_sample(args.train_size, args.val_size, seed=args.data_seed, min_words=args.min_words)
     print(f"data: {len(train)} train / {len(val)} validation SST-2 sentences, {args.epochs} epoch(s), "

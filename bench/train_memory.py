@@ -13,13 +13,12 @@ is printed beside it.
 
 from __future__ import annotations
 
-import argparse
 import json
 import subprocess
 import sys
 from pathlib import Path
 
-from bench.common import ROOT, default_out, machine, print_machine, set_offline_env, table, write_results
+from bench.common import ROOT, begin, bench_parser, default_out, table, write_results
 
 CASES = "8x64,16x128,32x128,16x256,32x256,16x512"
 
@@ -58,15 +57,11 @@ print(json.dumps({"batch": batch, "length": length, "classes": classes, "precisi
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--cases", default=CASES, help="Comma-separated BATCHxLENGTH cases.")
     parser.add_argument("--classes", type=int, default=100, help="Labels of the new head (the default class cap).")
     parser.add_argument("--out", type=Path, default=default_out("train_memory"), help="Where to write the JSON.")
-    args = parser.parse_args(argv)
-    set_offline_env()
-    info = machine()
-    print_machine(info)
+    args, info = begin(parser, argv)
     rows, runs = [], []
     for case in args.cases.split(","):
         batch, length = (int(x) for x in case.lower().split("x"))

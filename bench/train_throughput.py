@@ -23,19 +23,17 @@ measured in the same run, in fp32 and bf16.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import time
 from pathlib import Path
 
 from bench.common import (
     TrainingFlopCounter,
+    begin,
+    bench_parser,
     default_out,
-    machine,
     matmul_peak,
     median,
-    print_machine,
-    set_offline_env,
     sst2_sample,
     table,
     write_results,
@@ -194,8 +192,7 @@ SIDES = {"project": run_project, "trainer_tuned": run_tuned_trainer, "trainer": 
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = bench_parser(__doc__)
     parser.add_argument("--train-size", type=int, default=2000, help="SST-2 sentences to train on.")
     parser.add_argument("--val-size", type=int, default=500, help="SST-2 sentences to validate on (disjoint).")
     parser.add_argument("--min-words", type=int, default=3,
@@ -216,9 +213,8 @@ def main(argv: list[str] | None = None) -> dict:
                         help="Runs of each side, alternating which goes first; medians are reported.")
     parser.add_argument("--peak-seconds", type=float, default=1.5, help="Seconds per matmul-peak case.")
     parser.add_argument("--out", type=Path, default=default_out("train_throughput"), help="Where to write the JSON.")
-    args = parser.parse_args(argv)
+    args, info = begin(parser, argv)
 
-    set_offline_env()
     import datasets
     import torch
     import transformers
@@ -226,8 +222,6 @@ def main(argv: list[str] | None = None) -> dict:
     datasets.disable_progress_bars()
     transformers.logging.set_verbosity_error()
 
-    info = machine()
-    print_machine(info)
     train, val = sst2_sample(args.train_size, args.val_size, seed=args.data_seed, min_words=args.min_words)
     print(f"data: {len(train)} train / {len(val)} validation SST-2 sentences (>= {args.min_words} words), "
           f"{args.epochs} epoch(s), batch {args.batch_size}, seed {args.seed}")

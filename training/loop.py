@@ -599,14 +599,7 @@ def train_classifier(
     val: TextDataset,
     output_dir: str | Path,
     test: TextDataset | None = None,
-    on_event: Callable[[ProgressEvent], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    settings: Settings | None = None,
-    cache_dir: Path | None = None,
-    log_with: str | None = None,
-    *,
-    hub_online: bool | None = None,
-    local_models: dict[str, str] | None = None,
+    **run_options,
 ) -> TrainResult:
     """Fine-tune ``config.base_model`` on ``train``, keep the best checkpoint by validation.
 
@@ -615,10 +608,9 @@ def train_classifier(
     ``should_stop`` is polled after every step, and ``config.max_train_minutes`` caps the
     training time: either way the run ends cleanly with the best checkpoint so far.
     ``output_dir/metrics.json`` holds the history, best/test metrics, config and timings.
-    ``hub_online``/``local_models`` are passed to the registry (the app knows both; None probes).
+    ``run_options`` are ``run_task``'s (progress events, stop flag, settings, caches, tracker).
     """
-    return run_task(ClassificationTask(train.label_names), config, train, val, output_dir, test, on_event,
-                    should_stop, settings, cache_dir, log_with, hub_online=hub_online, local_models=local_models)
+    return run_task(ClassificationTask(train.label_names), config, train, val, output_dir, test, **run_options)
 
 
 def run_task(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,6 @@ from lab import word_shape as shapes
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.qa import make_windows, select_answer
-from lab.settings import Settings
 from training import ner_metrics, qa_metrics
 from training.config import TrainConfig
 from training.data import DataError
@@ -50,7 +49,6 @@ from training.loop import (
     SPLITS,
     Evaluation,
     Features,
-    ProgressEvent,
     TrainResult,
     build_model,
     compute_class_weights,
@@ -219,26 +217,19 @@ def train_token_classifier(
     val: TokenDataset,
     output_dir: str | Path,
     test: TokenDataset | None = None,
-    on_event: Callable[[ProgressEvent], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    settings: Settings | None = None,
-    cache_dir: Path | None = None,
-    log_with: str | None = None,
     *,
-    hub_online: bool | None = None,
-    local_models: dict[str, str] | None = None,
     label_all_pieces: bool = False,
+    **run_options,
 ) -> TrainResult:
     """Fine-tune ``config.base_model`` for NER on ``train``; keep the best checkpoint by entity F1.
 
     ``output_dir/best`` loads with ``AutoModelForTokenClassification`` (id2label = the training
     tags), so the NER tab can use it. ``val_report`` is ``ner_metrics.entity_report`` (+ val_loss,
-    truncated_sentences); ``misclassified`` lists sentences with wrong words. ``cache_dir`` is
-    accepted for symmetry; NER features are built each run (they take seconds).
+    truncated_sentences); ``misclassified`` lists sentences with wrong words. ``run_options`` are
+    ``run_task``'s (a ``cache_dir`` is accepted for symmetry; NER features take seconds to build).
     """
     task = TokenClassificationTask(train.label_names, label_all_pieces)
-    return run_task(task, config, train, val, output_dir, test, on_event, should_stop, settings, cache_dir,
-                    log_with, hub_online=hub_online, local_models=local_models)
+    return run_task(task, config, train, val, output_dir, test, **run_options)
 
 
 # --------------------------------------------------------------------------------------------
@@ -414,16 +405,10 @@ def train_qa(
     val: list[QAExample],
     output_dir: str | Path,
     test: list[QAExample] | None = None,
-    on_event: Callable[[ProgressEvent], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    settings: Settings | None = None,
-    cache_dir: Path | None = None,
-    log_with: str | None = None,
     *,
-    hub_online: bool | None = None,
-    local_models: dict[str, str] | None = None,
     stride: int | None = None,
     max_answer_len: int = 30,
+    **run_options,
 ) -> TrainResult:
     """Fine-tune ``config.base_model`` for extractive QA; keep the best checkpoint by SQuAD F1.
 
@@ -432,8 +417,8 @@ def train_qa(
     ``output_dir/best`` loads with ``AutoModelForQuestionAnswering``. ``val_report`` holds
     exact_match, f1, questions, per_article, windows, answers_outside_windows,
     contexts_in_train, max_length, stride, max_answer_len (+ val_loss); ``misclassified``
-    lists questions not answered exactly. Examples per second count windows.
+    lists questions not answered exactly. Examples per second count windows. ``run_options``
+    are ``run_task``'s.
     """
-    task = QuestionAnsweringTask(stride, max_answer_len)
-    return run_task(task, config, train, val, output_dir, test, on_event, should_stop, settings, cache_dir,
-                    log_with, hub_online=hub_online, local_models=local_models)
+    return run_task(QuestionAnsweringTask(stride, max_answer_len), config, train, val, output_dir, test,
+                    **run_options)

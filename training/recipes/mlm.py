@@ -46,7 +46,7 @@ from training.recipes.common import (
     count_trainable,
     write_json,
 )
-from training.recipes.runner import outcome_metrics, prepare, resumable_loop, setup
+from training.recipes.runner import add_run_args, outcome_metrics, prepare, resumable_loop, setup
 
 log = logging.getLogger("recipe.mlm")
 
@@ -59,8 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
                    help="Folder holding wikitext2_raw/, squad/, sst2/ and wikiann_en/.")
-    p.add_argument("--output", type=Path, required=True, help="Run folder: checkpoint, best/, metrics.json.")
-    p.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint.pt if it exists.")
     p.add_argument("--block", type=int, default=128, help="Tokens per training sequence (whole lines packed).")
     p.add_argument("--batch-size", type=int, default=16, help="Sequences per optimizer step.")
     p.add_argument("--max-steps", type=int, default=2400, help="Optimizer steps (the schedule's length).")
@@ -88,11 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42, help="Seed of the head's init, data order and masking.")
     p.add_argument("--heldout-blocks", type=int, default=64, help="Held-out sequences scored at each evaluation.")
     p.add_argument("--eval-every", type=int, default=100, help="Score held-out text and cloze every N steps.")
-    p.add_argument("--checkpoint-minutes", type=float, default=3.0, help="Write a resumable checkpoint this often.")
-    p.add_argument("--max-minutes", type=float, default=0.0,
-                   help="Stop after this much wall time in all (resumed runs included), keep the best; 0 = no limit.")
-    p.add_argument("--threads", type=int, default=2,
-                   help="torch CPU threads (2 on an idle 2-core machine; 1 is faster when other jobs share it).")
+    add_run_args(p, threads=2)
     return p
 
 

@@ -37,7 +37,7 @@ from training.recipes.common import (
     epoch_batches,
     write_json,
 )
-from training.recipes.runner import outcome_metrics, prepare, resumable_loop, setup
+from training.recipes.runner import add_loop_args, outcome_metrics, prepare, resumable_loop, setup
 
 log = logging.getLogger("recipe.sentiment")
 
@@ -48,27 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m training.recipes.sentiment", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="Folder holding sst2/train.tsv.")
-    p.add_argument("--output", type=Path, required=True, help="Run folder: checkpoint, best/, metrics.json, log.")
-    p.add_argument("--resume", action="store_true", help="Continue from OUTPUT/checkpoint.pt if it exists.")
-    p.add_argument("--epochs", type=float, default=2.0, help="Passes over the training split.")
-    p.add_argument("--batch-size", type=int, default=32, help="Sentences per optimizer step.")
-    p.add_argument("--lr", type=float, default=5e-5, help="Peak AdamW learning rate (LoRA likes ~10x full FT's).")
-    p.add_argument("--warmup-ratio", type=float, default=0.06, help="Share of steps with a rising learning rate.")
-    p.add_argument("--weight-decay", type=float, default=0.01, help="AdamW weight decay (not on biases/LayerNorm).")
-    p.add_argument("--lora-r", type=int, default=0, help="Rank of LoRA adapters; 0 trains the blocks in full.")
-    p.add_argument("--max-length", type=int, default=128, help="Truncate sentences to this many tokens.")
+    add_loop_args(p, epochs=2.0, batch_size=32, lr=5e-5, lora_r=0, max_length=128, evals_per_epoch=4)
     p.add_argument("--heldout", type=int, default=1000,
                    help="Whole sentences held out (with every phrase inside them): half select, half score.")
-    p.add_argument("--seed", type=int, default=42, help="Seed of the split, the head's init and the data order.")
-    p.add_argument("--evals-per-epoch", type=int, default=4, help="Validation scores (and best-so-far kept) per epoch.")
-    p.add_argument("--checkpoint-minutes", type=float, default=3.0, help="Write a resumable checkpoint this often.")
-    p.add_argument("--max-minutes", type=float, default=0.0,
-                   help="Stop after this much wall time in all (resumed runs included) and keep the best; 0 = no limit.")
     p.add_argument("--limit-train", type=int, default=0, help="Train on the first N training examples only (timing).")
-    p.add_argument("--max-steps", type=int, default=0, help="Stop after N steps (timing); 0 = no limit.")
-    p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads. 1 is fastest on a busy 2-core machine (measured 5x faster than 2 "
-                        "under load: no spinning OpenMP barriers); raise it on an idle many-core machine.")
     return p
 
 
