@@ -333,6 +333,22 @@ def bench_parser(doc: str) -> argparse.ArgumentParser:
                                    formatter_class=argparse.ArgumentDefaultsHelpFormatter)
 
 
+def add_sst2_training_args(parser: argparse.ArgumentParser, train_size: int, val_size: int) -> None:
+    """The flags of a benchmark that fine-tunes on an SST-2 sample (the same for every side it compares)."""
+    parser.add_argument("--train-size", type=int, default=train_size, help="SST-2 sentences to train on.")
+    parser.add_argument("--val-size", type=int, default=val_size, help="SST-2 sentences to validate on (disjoint).")
+    parser.add_argument("--min-words", type=int, default=3,
+                        help="Skip SST-2 rows shorter than this many words (the file holds many tiny phrases).")
+    parser.add_argument("--epochs", type=int, default=1, help="Passes over the training sentences (every side).")
+    parser.add_argument("--batch-size", type=int, default=16, help="Training batch size (every side).")
+    parser.add_argument("--max-length", type=int, default=128, help="Truncation length in tokens (every side).")
+    parser.add_argument("--seed", type=int, default=42, help="Seed of the head init and data order (every side).")
+    parser.add_argument("--data-seed", type=int, default=0, help="Seed of the SST-2 sample.")
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                        help="The project's TrainConfig.precision and the tuned Trainer's bf16 (auto: bf16 only on "
+                             "CPUs with native bf16).")
+
+
 def begin(parser: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, dict]:
     """What every benchmark does first: read its command line, keep everything offline, and say
     which machine it measures on. Returns (args, the machine as ``machine()`` reads it)."""

@@ -26,7 +26,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from bench.common import begin, bench_parser, default_out, sst2_sample, table, write_results
+from bench.common import add_sst2_training_args, begin, bench_parser, default_out, sst2_sample, table, write_results
 
 TIMERS: dict[str, float] = defaultdict(float)
 COUNTS: dict[str, int] = defaultdict(int)
@@ -83,16 +83,7 @@ OUTSIDE = ["tokenization (project)", "evaluation (project)", "checkpoint save (p
 
 def main(argv: list[str] | None = None) -> dict:
     parser = bench_parser(__doc__)
-    parser.add_argument("--train-size", type=int, default=640, help="SST-2 sentences to train on.")
-    parser.add_argument("--val-size", type=int, default=200, help="SST-2 sentences to validate on.")
-    parser.add_argument("--min-words", type=int, default=3, help="Skip SST-2 rows shorter than this many words.")
-    parser.add_argument("--epochs", type=int, default=1, help="Passes over the training sentences.")
-    parser.add_argument("--batch-size", type=int, default=16, help="Training batch size.")
-    parser.add_argument("--max-length", type=int, default=128, help="Truncation length in tokens.")
-    parser.add_argument("--seed", type=int, default=42, help="Seed of the head init and data order.")
-    parser.add_argument("--data-seed", type=int, default=0, help="Seed of the SST-2 sample.")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                        help="The project's TrainConfig.precision.")
+    add_sst2_training_args(parser, train_size=640, val_size=200)
     parser.add_argument("--sides", default="project,trainer",
                         help="Comma-separated: project (train_classifier) and/or trainer (transformers.Trainer).")
     parser.add_argument("--torch-profiler", action="store_true",

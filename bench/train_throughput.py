@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bench.common import (
     TrainingFlopCounter,
+    add_sst2_training_args,
     begin,
     bench_parser,
     default_out,
@@ -193,18 +194,7 @@ SIDES = {"project": run_project, "trainer_tuned": run_tuned_trainer, "trainer": 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = bench_parser(__doc__)
-    parser.add_argument("--train-size", type=int, default=2000, help="SST-2 sentences to train on.")
-    parser.add_argument("--val-size", type=int, default=500, help="SST-2 sentences to validate on (disjoint).")
-    parser.add_argument("--min-words", type=int, default=3,
-                        help="Skip SST-2 rows shorter than this many words (the file holds many tiny phrases).")
-    parser.add_argument("--epochs", type=int, default=1, help="Passes over the training sentences (both sides).")
-    parser.add_argument("--batch-size", type=int, default=16, help="Training batch size (both sides).")
-    parser.add_argument("--max-length", type=int, default=128, help="Truncation length in tokens (both sides).")
-    parser.add_argument("--seed", type=int, default=42, help="Seed of the head init and data order (both sides).")
-    parser.add_argument("--data-seed", type=int, default=0, help="Seed of the SST-2 sample.")
-    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
-                        help="The project's TrainConfig.precision and the tuned Trainer's bf16 (auto: bf16 only on "
-                             "CPUs with native bf16).")
+    add_sst2_training_args(parser, train_size=2000, val_size=500)
     parser.add_argument("--warmup", type=int, default=96,
                         help="Sentences of an untimed warm-up run of each side first (0: none). The first "
                              "training in a process runs up to 2x slower (allocator growth, oneDNN kernel "

@@ -57,6 +57,18 @@ def _labels(names):
 
 
 @pytest.fixture(scope="session")
+def base_dir(tmp_path_factory) -> Path:
+    """A tiny random BertModel: the base the unit tests' trainings fine-tune."""
+    return save_tiny(tmp_path_factory.mktemp("tiny") / "tiny-bert-base", "BertModel")
+
+
+@pytest.fixture(scope="session")
+def settings(base_dir) -> Settings:
+    """Offline settings whose fine-tune base is the tiny BertModel."""
+    return Settings(offline=True, model_overrides={"finetune-base": str(base_dir)})
+
+
+@pytest.fixture(scope="session")
 def tiny_mlm_dir(tmp_path_factory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("tiny") / "tiny-bert-mlm", "BertForMaskedLM")
 

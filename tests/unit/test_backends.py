@@ -11,17 +11,10 @@ import zipfile
 import pytest
 
 from lab.settings import Settings
-from tests.tiny import save_tiny
 from training import backends, workflows
 from training.config import TrainConfig
 from training.dataset import TextDataset
 from training.jobs import JobSpec
-
-
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory) -> Settings:
-    base = save_tiny(tmp_path_factory.mktemp("backends") / "tiny-base", "BertModel")
-    return Settings(offline=True, model_overrides={"finetune-base": str(base)})
 
 
 def _prepared(n: int = 64) -> workflows.Prepared:

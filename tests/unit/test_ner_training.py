@@ -20,7 +20,6 @@ from lab.loading import ModelCache
 from lab.ner import tag_entities
 from lab.registry import ModelRef
 from lab.settings import Settings
-from tests.tiny import save_tiny
 from training.config import TrainConfig
 from training.data import DataError
 from training.loop import count_parameters
@@ -62,16 +61,6 @@ def write_conll(path: Path, data, sep: str = "\t", docstart: bool = True) -> Pat
 
 # Tiny random weights learn slowly at BERT's usual 5e-5: a larger step makes a few steps enough.
 FAST = dict(learning_rate=1e-2, warmup_ratio=0.0, batch_size=8, evals_per_epoch=1, precision="fp32")
-
-
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("ner-base") / "tiny-bert", "BertModel")
-
-
-@pytest.fixture(scope="module")
-def settings(base_dir) -> Settings:
-    return Settings(offline=True, model_overrides={"finetune-base": str(base_dir)})
 
 
 @pytest.fixture(scope="module")
@@ -142,31 +131,23 @@ def test_token_csv(tmp_path):
     assert load_ner(path).tags == ds.tags  # .csv goes to the table reader
 
 
-@pytest.mark.parametrize("content, message", [
-    ("alice\tB-PER\nmet\nbob\tB-PER\n", r"1 line\(s\) hold a token without a tag \(line 2\)"),
-    ("alice\tB-PER\n\tO\n", r"empty token \(line 2\)"),
-    ("alice\tPERSON\nmet\tO\n\nbob\tPERSON\n", r"unknown tag scheme: tag\(s\) 'PERSON' \(lines 1 and 4\).*IO scheme"),
-    ("alice\tb-per\n", r"unknown tag scheme.*'b-per' \(line 1\).*upper-case"),
-    ("alice\tO\nmet\tO\n", "no entity to learn"),
-    ("\n\n-DOCSTART- -X- O O\n\n", "holds no sentences"),
+@pytest.mark.parametrize("name, content, message", [
+    ("bad.conll", "alice\tB-PER\nmet\nbob\tB-PER\n", r"1 line\(s\) hold a token without a tag \(line 2\)"),
+    ("bad.conll", "alice\tB-PER\n\tO\n", r"empty token \(line 2\)"),
+    ("bad.conll", "alice\tPERSON\nmet\tO\n\nbob\tPERSON\n",
+     r"unknown tag scheme: tag\(s\) 'PERSON' \(lines 1 and 4\).*IO scheme"),
+    ("bad.conll", "alice\tb-per\n", r"unknown tag scheme.*'b-per' \(line 1\).*upper-case"),
+    ("bad.conll", "alice\tO\nmet\tO\n", "no entity to learn"),
+    ("bad.conll", "\n\n-DOCSTART- -X- O O\n\n", "holds no sentences"),
+    ("bad.csv", "tokens,tags\nalice met bob,B-PER O B-PER\nacme corp,B-ORG\n", r"line 3: 2 tokens but 1 tags"),
+    ("bad.csv", "tokens,tags\nalice met bob,B-PER O B-PER\n  ,O O\n", r"1 empty sentence\(s\) \(no tokens; line 3\)"),
+    ("bad.csv", "words,labelz\nalice,B-PER\n", "needs a 'tokens' column and a 'tags' column"),
 ])
-def test_conll_errors_name_the_lines(tmp_path, content, message):
-    path = tmp_path / "bad.conll"
+def test_file_errors_name_the_lines(tmp_path, name, content, message):
+    path = tmp_path / name
     path.write_text(content)
     with pytest.raises(DataError, match=message):
-        read_conll(path)
-
-
-@pytest.mark.parametrize("content, message", [
-    ("tokens,tags\nalice met bob,B-PER O B-PER\nacme corp,B-ORG\n", r"line 3: 2 tokens but 1 tags"),
-    ("tokens,tags\nalice met bob,B-PER O B-PER\n  ,O O\n", r"1 empty sentence\(s\) \(no tokens; line 3\)"),
-    ("words,labelz\nalice,B-PER\n", "needs a 'tokens' column and a 'tags' column"),
-])
-def test_csv_errors_name_the_lines(tmp_path, content, message):
-    path = tmp_path / "bad.csv"
-    path.write_text(content)
-    with pytest.raises(DataError, match=message):
-        read_token_csv(path)
+        (read_token_csv if name.endswith(".csv") else read_conll)(path)
 
 
 def test_validation_file_with_an_unknown_tag(tmp_path, files):

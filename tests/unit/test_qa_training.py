@@ -16,7 +16,6 @@ from lab.loading import ModelCache
 from lab.qa import answer_question
 from lab.registry import ModelRef
 from lab.settings import Settings
-from tests.tiny import save_tiny
 from training.config import TrainConfig
 from training.data import DataError
 from training.loop import count_parameters
@@ -51,16 +50,6 @@ def write_squad(path: Path, n_articles: int, seed: int = 0) -> Path:
 
 
 FAST = dict(learning_rate=5e-3, warmup_ratio=0.0, batch_size=8, evals_per_epoch=1, precision="fp32", max_length=48)
-
-
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("qa-base") / "tiny-bert", "BertModel")
-
-
-@pytest.fixture(scope="module")
-def settings(base_dir) -> Settings:
-    return Settings(offline=True, model_overrides={"finetune-base": str(base_dir)})
 
 
 @pytest.fixture(scope="module")

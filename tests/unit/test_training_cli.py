@@ -12,17 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.tiny import save_tiny
 from tests.unit.test_training_loop import synthetic
 from training.__main__ import build_parser, main
 from training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("cli-base") / "tiny-bert", "BertModel")
 
 
 def write_csv(path: Path, n: int, seed: int, delimiter: str = ",") -> Path:

@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
-from tests.tiny import save_tiny
 from tests.unit.test_ner_training import sentences, write_conll
 from tests.unit.test_qa_training import write_squad
 from training.__main__ import build_parser, main
-
-
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("cli-tasks-base") / "tiny-bert", "BertModel")
 
 
 def test_task_flags_and_defaults():

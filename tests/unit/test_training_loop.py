@@ -16,8 +16,6 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.errors import LabInputError
-from lab.settings import Settings
-from tests.tiny import save_tiny
 from training import loop
 from training.cache import tokenize
 from training.config import TrainConfig
@@ -50,16 +48,6 @@ def synthetic(n: int, seed: int) -> TextDataset:
 
 # Tiny random weights learn slowly at BERT's usual 5e-5: a larger step makes a few steps enough.
 FAST = dict(learning_rate=1e-2, warmup_ratio=0.0, batch_size=8, evals_per_epoch=2, precision="fp32")
-
-
-@pytest.fixture(scope="module")
-def base_dir(tmp_path_factory) -> Path:
-    return save_tiny(tmp_path_factory.mktemp("base") / "tiny-bert", "BertModel")
-
-
-@pytest.fixture(scope="module")
-def settings(base_dir) -> Settings:
-    return Settings(offline=True, model_overrides={"finetune-base": str(base_dir)})
 
 
 @pytest.fixture(scope="module")
