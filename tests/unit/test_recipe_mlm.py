@@ -157,3 +157,9 @@ def test_training_can_start_from_an_exported_head(tmp_path, data_dir):
     exported = json.loads((run / "export.json").read_text())["scores"]["heldout"]
     assert more["step0"]["perplexity"] == pytest.approx(exported["perplexity"], rel=0.05)
     assert more["init"] == str(head)
+    export.main(["fill-mask", str(tmp_path / "more"), "--assets", str(tmp_path / "assets2"), "--data-dir",
+                 str(data_dir), "--init-commit", "abc1234"])
+    card = (tmp_path / "assets2" / "models" / "fill-mask" / "README.md").read_text()
+    assert f"git archive abc1234 {head}" in card and f"--init runs/fill-mask-start/{head}" in card
+    assert "**everyday cloze, top-5** (`assets/eval/cloze-everyday.json`, 60 sentences)" in card
+    assert "| home |" in card and "masked whole" in card  # misses by topic; whole-word masking

@@ -252,6 +252,21 @@ def masked_lm(model: BertForMaskedLM, batch: dict) -> tuple[torch.Tensor, torch.
     return F.cross_entropy(logits.float(), labels[where]), logits, labels[where]
 
 
+def masking_collator(tokenizer, prob: float, whole_word: bool) -> DataCollatorForLanguageModeling:
+    """transformers' MLM collator: pieces masked 80/10/10 as BERT, or whole words, masked [MASK]
+    only (transformers does no random replacement for whole words). No pad_to_multiple_of: the
+    blocks are nearly all full length already."""
+    if whole_word:
+        return DataCollatorForLanguageModeling(tokenizer, mlm_probability=prob, whole_word_mask=True,
+                                               mask_replace_prob=1.0, random_replace_prob=0.0)
+    return DataCollatorForLanguageModeling(tokenizer, mlm_probability=prob)
+
+
+def word_continuations(tokenizer) -> np.ndarray:
+    """(vocab,) True for the ``##`` pieces, which continue a word."""
+    return np.array([t.startswith("##") for t in tokenizer.convert_ids_to_tokens(range(len(tokenizer)))])
+
+
 def word_examples(blocks: list[list[int]], continues: np.ndarray) -> list[dict]:
     """Blocks as the examples transformers' collator masks whole words in: padded to one length,
     with offsets that touch within a word (``continues[id]``: a ``##`` piece) and have a gap
@@ -288,13 +303,14 @@ def make_batch(collator, blocks: list[list[int]], seed: int, continues: np.ndarr
 
 @torch.no_grad()
 def heldout_scores(model: BertForMaskedLM, collator, blocks: list[list[int]], seed: int = 0,
-                   batch_size: int = 32) -> dict:
-    """Masked-token accuracy, top-5 accuracy and perplexity on held-out text (fixed masks)."""
+                   batch_size: int = 32, continues: np.ndarray | None = None) -> dict:
+    """Masked-token accuracy, top-5 accuracy and perplexity on held-out text (fixed masks;
+    ``continues`` as ``make_batch`` takes it, for a whole-word collator)."""
     was_training = model.training
     model.eval()
     total_loss, n, top1, top5 = 0.0, 0, 0, 0
     for i in range(0, len(blocks), batch_size):
-        batch = make_batch(collator, blocks[i:i + batch_size], seed + i)
+        batch = make_batch(collator, blocks[i:i + batch_size], seed + i, continues)
         _, logits, labels = masked_lm(model, batch)
         total_loss += F.cross_entropy(logits.float(), labels, reduction="sum").item()
         n += len(labels)
@@ -328,13 +344,10 @@ def main(argv: list[str] | None = None) -> dict:
     val_blocks = heldout_blocks(heldout_lines, tokenizer, args.block, args.heldout_blocks)
     log.info("lines per source %s; %d training sequences (%d tokens), %d held-out sequences",
              {k: len(v) for k, v in sources.items()}, len(train_blocks), sum(map(len, train_blocks)), len(val_blocks))
-    # Why not pad_to_multiple_of: the blocks are nearly all full length already.
-    # Whole words are masked [MASK] only (transformers does no random replacement for them).
-    collator = DataCollatorForLanguageModeling(
-        tokenizer, mlm_probability=args.mask_prob, whole_word_mask=args.whole_word,
-        **({"mask_replace_prob": 1.0, "random_replace_prob": 0.0} if args.whole_word else {}))
-    continues = np.array([t.startswith("##") for t in tokenizer.convert_ids_to_tokens(range(len(tokenizer)))])
-    eval_collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=EVAL_MASK_PROB)
+    # Held-out text is masked as training masks it (whole words or pieces), at BERT's 15%.
+    collator = masking_collator(tokenizer, args.mask_prob, args.whole_word)
+    eval_collator = masking_collator(tokenizer, EVAL_MASK_PROB, args.whole_word)
+    continues = word_continuations(tokenizer)
 
     model = build_model(encoder, train_blocks, args.seed, args.init)
     layers = None if args.lora_layers == "all" else [] if args.lora_layers == "none" else [
@@ -365,7 +378,8 @@ def main(argv: list[str] | None = None) -> dict:
         return masked_lm(model, {k: v.to(accelerator.device) for k, v in batch.items()})[0]
 
     def evaluate() -> dict:
-        scores, cloze = heldout_scores(model, eval_collator, val_blocks), cloze_scores(model, tokenizer)
+        scores = heldout_scores(model, eval_collator, val_blocks, continues=continues)
+        cloze = cloze_scores(model, tokenizer)
         example[:] = cloze["rows"][0]["guesses"]
         return {**scores, "cloze_top1": cloze["top1"], "cloze_top5": cloze["top5"]}
 
@@ -386,7 +400,7 @@ def main(argv: list[str] | None = None) -> dict:
     metrics = {
         "task": "fill-mask", "sources": {k: len(v) for k, v in sources.items()},
         "train_sequences": len(train_blocks), "train_tokens": sum(map(len, train_blocks)),
-        "heldout": heldout_scores(merged, eval_collator, val_blocks), "cloze": cloze,
+        "heldout": heldout_scores(merged, eval_collator, val_blocks, continues=continues), "cloze": cloze,
         "step0": outcome.history[0], "max_steps": args.max_steps,
         "tokens_seen": outcome.steps_done * args.batch_size * args.block, "lora_layers": args.lora_layers,
         "full_layers": args.full_layers, "whole_word": args.whole_word,
