@@ -11,3 +11,7 @@ class NoHeadAvailable(RuntimeError):
 
 class ModelLoadError(RuntimeError):
     """A model could not be loaded; the message says which and why."""
+
+
+class TrainingFailed(RuntimeError):
+    """A training run failed for a reason other than the user's input; the message says why."""

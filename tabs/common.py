@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 from lab import i18n
-from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable
+from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable, TrainingFailed
 from lab.registry import embedded_head_dir, no_head_message
 from lab.tokenization import check_unicode
 from tabs.i18n import request_language, t
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-USER_ERRORS = (LabInputError, NoHeadAvailable, ModelLoadError)
+USER_ERRORS = (LabInputError, NoHeadAvailable, ModelLoadError, TrainingFailed)
 
 # Queue lanes (Gradio concurrency groups): answers that take tens of milliseconds never wait
 # behind ones that take seconds (QA windows, saliency, model cards, data checks). A lane runs

@@ -8,17 +8,14 @@ models are lab.session.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import shutil
-import threading
-import time
 from pathlib import Path
 
 import gradio as gr
 from gradio import utils as gradio_utils
 
-from lab import i18n, memory
+from lab import i18n
 from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
@@ -27,10 +24,10 @@ from lab.lazy import lazy_import
 from tabs.common import SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Number, Slider
 from tabs.i18n import request_language, t
-from training import backends, catalog, classroom, hub_push, workflows
+from training import catalog, classroom, hub_push, session_runs, workflows
 from training.classroom import ClassBoard
 from training.config import STRATEGIES, TrainConfig, help_for
-from training.jobs import Job, JobSpec, RunRecord, curves_frame, export_runs, runs_frame
+from training.jobs import RunRecord, curves_frame, export_runs, runs_frame
 
 # The training stack (torch, accelerate, datasets, peft): imported after the page is served.
 before_after = lazy_import("training.before_after")
@@ -89,18 +86,12 @@ def card_text(card: catalog.DatasetCard | None, language: str) -> str:
 class FinetuneTab:
     def __init__(self, lab: Lab):
         self.lab = lab
-        self._jobs: dict[str, Job] = {}  # session hash -> running job (for Cancel)
         # A session's uploads in Gradio's cache, and when its files go (lab/session.py).
         self.uploads = session_state.SessionFiles()
         self.reaper = session_state.Reaper(self.remove_session, lab.settings.session_grace_minutes * 60)
-        self._lock = threading.Lock()
         # The runs students share with the class (the instructor's Class tab reads it).
         self.board = ClassBoard(lab.settings.instructor_token)
-
-    @property
-    def backend(self):
-        """Where runs train (training/backends.py): worker processes unless the host chose otherwise."""
-        return backends.shared(self.lab.settings)
+        self.runs = session_runs.FinetuneRuns(lab, self.board)  # plans, jobs, records: training/session_runs.py
 
     # ----------------------------------------------------------------------------- data
     def _tokenizer(self, base_model: str | None):
@@ -219,20 +210,14 @@ class FinetuneTab:
         """Gradio says the tab closed: stop its training (freeing the slot); its models stay for the
         grace period (a dropped heartbeat looks the same), then go with remove_session."""
         key = getattr(request, "session_hash", None)
-        with self._lock:
-            job = self._jobs.get(key)
-        if job is not None:
-            job.cancel()
         if key:
+            self.runs.cancel(key)
             self.reaper.closed(key)
 
     def remove_session(self, session_hash: str) -> None:
         """The session is over: its training stops, and everything it made goes: its runs and models
         (from memory too), the copies of its zips in Gradio's cache, and uploads no other session holds."""
-        with self._lock:
-            job = self._jobs.pop(session_hash, None)
-        if job is not None:
-            job.cancel()
+        self.runs.forget(session_hash)
         runs = Path(self.lab.settings.runs_dir) / session_hash
         self.lab.forget_models_under(runs)
         gone = [*session_state.cached_zips(gradio_utils.get_upload_folder(), session_hash),
@@ -269,102 +254,43 @@ class FinetuneTab:
             weight_decay=float(weight_decay), seed=int(seed), class_weights=bool(class_weights),
             test_fraction=float(test_fraction), max_train_minutes=self.lab.settings.max_train_minutes,
         )
-        model_limit = self.lab.tokenizer("finetune-base", config.base_model).model_max_length
-        if config.max_length > model_limit:
-            raise LabInputError(msg("ft.max_length_limit", length=config.max_length, limit=model_limit))
-        if task not in workflows.TASKS:
-            raise LabInputError(msg("ft.unknown_task", task=task, tasks=", ".join(workflows.TASKS)))
-        if not file:
-            raise LabInputError(msg("ft.upload_first", hint=file_hint(task)))
-        if share_with_class and self.board.enabled:
-            student_name = classroom.student_name(student_name)  # refused before training, not after
-        data = workflows.prepare(task, file, config, text_column, label_column, validation_file)
-        workflows.check_memory(data, config, self.lab.settings, self.lab.hub.online)  # before the estimate's own step
-        runs = list(runs or [])
-        session_dir = self._session_dir(request)
-        key = getattr(request, "session_hash", None) or "cli"
-        plans = [config] + ([dataclasses.replace(config, from_scratch=True)] if compare_scratch else [])
-        if config.strategy == "features":  # nothing to measure: one forward pass per text, then a regression
-            expected = i18n.text("ft.features_expected", language)
-            if compare_scratch:
-                raise LabInputError(msg("ft.features_no_scratch"))
-        else:
-            per_step = estimate.seconds_per_step(self.lab, config, data.typical_length)
-            memory.release()  # the estimate's model and optimizer: freed before training allocates its own
-            steps = estimate.total_steps(data.items, config) * len(plans)
-            expected = i18n.text("ft.expected_time", language, time=estimate.human(per_step * steps),
-                                 steps=f"{steps:,}", per_step=f"{per_step:.2f}")
+        plan = self.runs.plan(session_runs.FinetuneRequest(
+            task, file, config, text_column, label_column, validation_file, bool(label_all_pieces),
+            bool(compare_scratch), bool(share_with_class), student_name))
+        data = plan.data
         yield ({"status": "starting", "task": task, "train": len(data.train), "validation": len(data.val)},
                i18n.text("ft.starting", language, train=f"{len(data.train):,}", validation=f"{len(data.val):,}",
-                         expected=expected),
+                         expected=i18n.say(plan.expected, language)),
                *[gr.skip()] * 10)
 
-        results = []
-        metric = workflows.HEADLINE[task]
-        for cfg in plans:
-            name = f"run-{len(runs) + 1}" + ("-scratch" if cfg.from_scratch else "")
-            record = RunRecord(name, {"task": task, **dataclasses.asdict(cfg)})
-            runs.append(record)
-            out_dir = session_dir / name
+        runs, session_dir = list(runs or []), self._session_dir(request)
+        key = getattr(request, "session_hash", None) or "cli"
+        metric, finished = workflows.HEADLINE[task], []
+        for event in self.runs.run(plan, runs, session_dir, key, session_models,
+                                   lambda name: self._download_path(session_dir.name, name)):
+            if isinstance(event, session_runs.Waiting):
+                yield (gr.skip(), i18n.text("ft.waiting", language, name=event.name, ahead=event.ahead),
+                       *[gr.skip()] * 10)
+            elif isinstance(event, session_runs.Progress):
+                progress((event.step, event.total_steps), desc=i18n.text("ft.progress", language, name=event.record.name),
+                         unit=i18n.text("ft.progress_unit", language))
+                shown = runs[-len(plan.configs):]
+                yield (self._live(event.record, task), self._status(event.record, language),
+                       curves_frame(shown, "loss"), curves_frame(shown, metric), *[gr.skip()] * 5, runs,
+                       runs_frame(runs), gr.skip())
+            else:
+                finished.append(event)
+                session_models = event.session_models
 
-            archive = self._download_path(session_dir.name, name) if cfg is plans[0] else None
-            job = self.backend.submit(JobSpec(data, cfg, str(out_dir), self.lab.settings, self.lab.hub.online,
-                                              bool(label_all_pieces), str(archive) if archive else None))
-            with self._lock:
-                self._jobs[key] = job
-            started = time.monotonic()
-            try:
-                for events in job.watch(every_s=1.0):
-                    if not events:
-                        if job.position > 0:  # every worker busy: say where this run stands
-                            yield (gr.skip(), i18n.text("ft.waiting", language, name=name, ahead=job.position - 1),
-                                   *[gr.skip()] * 10)
-                        continue
-                    record.history += [e if isinstance(e, dict) else dataclasses.asdict(e) for e in events]
-                    last = record.history[-1]
-                    total = last.get("total_steps") or 1
-                    progress((last.get("step", 0), total), desc=i18n.text("ft.progress", language, name=name),
-                             unit=i18n.text("ft.progress_unit", language))
-                    record.seconds = time.monotonic() - started
-                    shown = runs[-len(plans):]
-                    yield (self._live(record, task), self._status(record, language), curves_frame(shown, "loss"),
-                           curves_frame(shown, metric), *[gr.skip()] * 5, runs, runs_frame(runs), gr.skip())
-            finally:
-                with self._lock:
-                    self._jobs.pop(key, None)
-                if isinstance(self.backend, backends.ThreadBackend):
-                    memory.release()  # the run's model, gradients and optimizer state: back to the OS
-            if job.error is not None:
-                record.status = "failed"
-                if isinstance(job.error, LabInputError):
-                    raise job.error
-                log.exception("training failed", exc_info=job.error)
-                reason = job.error.args[0] if len(job.error.args) == 1 else str(job.error)  # a Message is said in the language
-                raise gr.Error(i18n.text("ft.training_failed", language, error=reason)) from job.error
-            result = job.result
-            results.append(result)
-            record.status = result.stopped_early or "done"
-            record.seconds, record.best_metrics = result.seconds, result.best_metrics
-            record.history, record.best_dir = result.history, str(result.best_dir)
-            record.trainable_params, record.total_params = result.trainable_params, result.total_params
-            record.examples_per_second, record.precision = result.examples_per_second, result.precision
-            if not cfg.from_scratch or len(plans) == 1:
-                session_models = session_state.add_model(session_models, task, name, result.best_dir)
-            if share_with_class and self.board.enabled:
-                self.board.share(student_name, name, task, Path(file).name, record.config,
-                                 result.best_metrics.get(metric), metric, result.seconds)
-            if result.stopped_early == "cancelled":
-                break
-
-        main, main_result = runs[-len(plans)], results[0]  # the pretrained run; a scratch one follows it
+        main, main_result = finished[0].record, finished[0].result  # the pretrained run; a scratch one follows it
         per, confusion, mistakes = workflows.result_tables(task, main_result)
-        where = {"classification": msg("ft.where.classification"), "ner": msg("ft.where.ner"),
-                 "qa": msg("ft.where.qa")}[task]
+        shown = runs[-len(plan.configs):]
         yield (
             self._final(main, main_result, task),
-            self._status(main, language) + "\n\n" + i18n.text("ft.now_in", language, name=main.name, where=where),
-            curves_frame(runs[-len(plans):], "loss"),
-            curves_frame(runs[-len(plans):], metric),
+            self._status(main, language) + "\n\n" + i18n.text("ft.now_in", language, name=main.name,
+                                                               where=msg(session_runs.WHERE[task])),
+            curves_frame(shown, "loss"),
+            curves_frame(shown, metric),
             per,
             confusion,
             mistakes,
@@ -372,7 +298,7 @@ class FinetuneTab:
             session_models,
             runs,
             runs_frame(runs),
-            gr.update(choices=[r.name for r in runs], value=[r.name for r in runs[-len(plans):]]),
+            gr.update(choices=[r.name for r in runs], value=[r.name for r in shown]),
         )
 
     @staticmethod
@@ -425,12 +351,8 @@ class FinetuneTab:
                 "trained_on": result.extra.get("node") or result.extra.get("worker") or "the server's process"}
 
     def cancel(self, request: gr.Request = None) -> str:
-        key = getattr(request, "session_hash", None) or "cli"
-        with self._lock:
-            job = self._jobs.get(key)
-        if job is None:
+        if not self.runs.cancel(getattr(request, "session_hash", None) or "cli"):
             return i18n.text("ft.cancel.nothing", request_language(request))
-        job.cancel()
         return i18n.text("ft.cancel.stopping", request_language(request))
 
     # ------------------------------------------------------------------ using the model

@@ -39,6 +39,14 @@ class RunRecord:
     examples_per_second: float = 0.0
     precision: str = ""
 
+    def finish(self, result) -> None:
+        """Take a finished run's result (a ``training.loop.TrainResult``)."""
+        self.status = result.stopped_early or "done"
+        self.seconds, self.best_metrics = result.seconds, result.best_metrics
+        self.history, self.best_dir = result.history, str(result.best_dir)
+        self.trainable_params, self.total_params = result.trainable_params, result.total_params
+        self.examples_per_second, self.precision = result.examples_per_second, result.precision
+
     def row(self) -> dict:
         keys = ("base_model", "strategy", "learning_rate", "batch_size", "epochs", "max_length",
                 "class_weights", "from_scratch")

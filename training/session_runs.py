@@ -1,0 +1,198 @@
+"""A session's fine-tune runs, without gradio: check a request, plan it, run it as jobs, record it.
+
+A CSV's way to a saved model, in one place: ``FinetuneRuns.plan`` refuses what can't train
+(before any work), reads and splits the data and says how long it will take; ``run`` trains
+the plan's runs one after another on the backend (worker processes, Ray or a thread), yields
+what the student sees while they do, and registers each model in the session. One job per
+session is tracked, for Cancel and for a closed tab. The Fine-tune tab (tabs/finetune.py) only
+lays out, streams what ``run`` yields, and says it in the student's language.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lab import memory
+from lab import session as session_state
+from lab.errors import LabInputError, TrainingFailed
+from lab.i18n import Message, msg
+from lab.lazy import lazy_import
+from training import backends, classroom, workflows
+from training.classroom import ClassBoard
+from training.config import TrainConfig
+from training.jobs import Job, JobSpec, RunRecord
+
+# The time estimate builds a model (torch): imported on the first plan, after the page is served.
+estimate = lazy_import("training.estimate")
+
+log = logging.getLogger(__name__)
+
+WHERE = {"classification": "ft.where.classification", "ner": "ft.where.ner", "qa": "ft.where.qa"}
+
+
+@dataclass
+class FinetuneRequest:
+    """What a student asked for: the task, the files and columns, and the run's settings."""
+
+    task: str
+    file: str | None
+    config: TrainConfig
+    text_column: str = ""
+    label_column: str = ""
+    validation_file: str | None = None
+    label_all_pieces: bool = False
+    compare_scratch: bool = False  # also train the same model from random weights, for the comparison
+    share_with_class: bool = False
+    student_name: str = ""
+
+
+@dataclass
+class Plan:
+    """A checked request: its data read and split, the runs to train, and how long they should take."""
+
+    request: FinetuneRequest
+    data: workflows.Prepared
+    configs: list[TrainConfig]  # the run, then (compare_scratch) the same from scratch
+    expected: Message
+
+
+@dataclass
+class Waiting:
+    """Every worker is busy: ``ahead`` runs go first."""
+
+    name: str
+    ahead: int
+
+
+@dataclass
+class Progress:
+    """New progress events of a run (its record holds them all)."""
+
+    record: RunRecord
+    step: int
+    total_steps: int
+
+
+@dataclass
+class Finished:
+    """A run is over: its result, and the session's models with it registered."""
+
+    record: RunRecord
+    result: object  # training.loop.TrainResult
+    session_models: dict | None = field(default=None)
+
+
+class FinetuneRuns:
+    """The fine-tune runs of every session of one server."""
+
+    def __init__(self, lab, board: ClassBoard):
+        self.lab = lab
+        self.board = board
+        self._jobs: dict[str, Job] = {}  # session key -> running job (for Cancel)
+        self._lock = threading.Lock()
+
+    @property
+    def backend(self):
+        """Where runs train (training/backends.py): worker processes unless the host chose otherwise."""
+        return backends.shared(self.lab.settings)
+
+    def plan(self, request: FinetuneRequest) -> Plan:
+        """The request checked and its data read, or a ``LabInputError`` saying what to change."""
+        config, task = request.config, request.task
+        model_limit = self.lab.tokenizer("finetune-base", config.base_model).model_max_length
+        if config.max_length > model_limit:
+            raise LabInputError(msg("ft.max_length_limit", length=config.max_length, limit=model_limit))
+        if task not in workflows.TASKS:
+            raise LabInputError(msg("ft.unknown_task", task=task, tasks=", ".join(workflows.TASKS)))
+        if not request.file:
+            raise LabInputError(msg("ft.upload_first", hint=msg(f"ft.file_hint.{task}")))
+        if request.share_with_class and self.board.enabled:  # refused before training, not after
+            request = dataclasses.replace(request, student_name=classroom.student_name(request.student_name))
+        data = workflows.prepare(task, request.file, config, request.text_column, request.label_column,
+                                 request.validation_file)
+        workflows.check_memory(data, config, self.lab.settings, self.lab.hub.online)  # before the estimate's step
+        configs = [config] + ([dataclasses.replace(config, from_scratch=True)] if request.compare_scratch else [])
+        if config.strategy == "features":  # nothing to measure: one forward pass per text, then a regression
+            if request.compare_scratch:
+                raise LabInputError(msg("ft.features_no_scratch"))
+            return Plan(request, data, configs, msg("ft.features_expected"))
+        per_step = estimate.seconds_per_step(self.lab, config, data.typical_length)
+        memory.release()  # the estimate's model and optimizer: freed before training allocates its own
+        steps = estimate.total_steps(data.items, config) * len(configs)
+        return Plan(request, data, configs, msg("ft.expected_time", time=estimate.human(per_step * steps),
+                                                steps=f"{steps:,}", per_step=f"{per_step:.2f}"))
+
+    def run(self, plan: Plan, runs: list[RunRecord], session_dir: Path, key: str, session_models: dict | None,
+            archive: Callable[[str], Path]) -> Iterator[Waiting | Progress | Finished]:
+        """Train the plan's runs in turn, appending their records to ``runs``.
+
+        ``archive(name)`` is where the first run's zip goes (the download). A run that fails
+        raises: the student's own mistake as it is, anything else as ``TrainingFailed``.
+        A cancelled run ends the plan.
+        """
+        request, task = plan.request, plan.request.task
+        metric = workflows.HEADLINE[task]
+        for cfg in plan.configs:
+            name = f"run-{len(runs) + 1}" + ("-scratch" if cfg.from_scratch else "")
+            record = RunRecord(name, {"task": task, **dataclasses.asdict(cfg)})
+            runs.append(record)
+            zip_path = archive(name) if cfg is plan.configs[0] else None
+            job = self.backend.submit(JobSpec(plan.data, cfg, str(session_dir / name), self.lab.settings,
+                                              self.lab.hub.online, bool(request.label_all_pieces),
+                                              str(zip_path) if zip_path else None))
+            with self._lock:
+                self._jobs[key] = job
+            started = time.monotonic()
+            try:
+                for events in job.watch(every_s=1.0):
+                    if not events:
+                        if job.position > 0:  # every worker busy: say where this run stands
+                            yield Waiting(name, job.position - 1)
+                        continue
+                    record.history += [e if isinstance(e, dict) else dataclasses.asdict(e) for e in events]
+                    record.seconds = time.monotonic() - started
+                    last = record.history[-1]
+                    yield Progress(record, last.get("step", 0), last.get("total_steps") or 1)
+            finally:
+                with self._lock:
+                    self._jobs.pop(key, None)
+                if isinstance(self.backend, backends.ThreadBackend):
+                    memory.release()  # the run's model, gradients and optimizer state: back to the OS
+            if job.error is not None:
+                record.status = "failed"
+                if isinstance(job.error, LabInputError):
+                    raise job.error
+                log.error("training failed", exc_info=job.error)
+                reason = job.error.args[0] if len(job.error.args) == 1 else str(job.error)  # a Message stays one
+                raise TrainingFailed(msg("ft.training_failed", error=reason)) from job.error
+            result = job.result
+            record.finish(result)
+            if not cfg.from_scratch or len(plan.configs) == 1:
+                session_models = session_state.add_model(session_models, task, name, result.best_dir)
+            if request.share_with_class and self.board.enabled:
+                self.board.share(request.student_name, name, task, Path(request.file).name, record.config,
+                                 result.best_metrics.get(metric), metric, result.seconds)
+            yield Finished(record, result, session_models)
+            if result.stopped_early == "cancelled":
+                break
+
+    def cancel(self, key: str) -> bool:
+        """Stop the session's running job; False when it has none."""
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is not None:
+            job.cancel()
+        return job is not None
+
+    def forget(self, key: str) -> None:
+        """The session is over: its job stops and is no longer tracked."""
+        with self._lock:
+            job = self._jobs.pop(key, None)
+        if job is not None:
+            job.cancel()
