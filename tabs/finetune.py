@@ -1,8 +1,9 @@
 """Fine-tune tab: upload a CSV, check it, train with accelerate, watch it learn, use the model.
 
-The handlers stay thin: reading and checking data is training.data, the loop is
-training.loop, the background job and run records are training.jobs, and the session's
-models are lab.session.
+The handlers stay thin: a request's checks, plan, time estimate, jobs, run records and the
+session's models are training.session_runs; the loop is training.loop; data checks are
+training.data. This module lays out, streams what a run yields, and says it in the student's
+language.
 """
 
 from __future__ import annotations
