@@ -14,7 +14,7 @@ from lab.errors import LabInputError, TrainingFailed
 from lab.settings import ASSETS_DIR
 from training.classroom import ClassBoard
 from training.config import TrainConfig
-from training.session_runs import Finished, FinetuneRequest, FinetuneRuns, Progress
+from training.session_runs import FinetuneRequest, FinetuneRuns, Finished, Progress
 
 SENTIMENT = str(ASSETS_DIR / "samples" / "sentiment.csv")
 FAST = dict(learning_rate=1e-2, warmup_ratio=0.0, batch_size=16, evals_per_epoch=1, precision="fp32", epochs=1,
