@@ -19,6 +19,11 @@ from training.config import TrainConfig
 # al. 2021): adapting those two already matches full fine-tuning on GLUE-sized tasks.
 LORA_TARGETS = {"distilbert": ["q_lin", "v_lin"]}
 DEFAULT_LORA_TARGETS = ["query", "value"]  # BERT, RoBERTa, ELECTRA, MiniLM (BERT layout)
+# Every linear layer of a BERT block: attention (query/key/value and its output projection) and
+# the feed-forward pair. Adapting the feed-forward layers too, not only query/value, is what
+# brings LoRA close to full fine-tuning on a small encoder (Hu et al. 2021; QLoRA 2023): the
+# recipes of the shipped heads adapt these.
+ALL_LINEAR_TARGETS = ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]
 
 
 def count(model: nn.Module) -> tuple[int, int]:
@@ -62,20 +67,25 @@ def head_module_names(model: PreTrainedModel) -> list[str]:
             if module is not base and any(True for _ in module.parameters())]
 
 
-def add_lora(model: PreTrainedModel, r: int) -> PreTrainedModel:
-    """Inject LoRA adapters on query/value into ``model`` in place; freeze everything else but the head.
+def add_lora(model: PreTrainedModel, r: int, *, targets: list[str] | None = None, layers: list[int] | None = None,
+             dropout: float = 0.1) -> PreTrainedModel:
+    """Inject LoRA adapters (alpha = 2r) into ``model`` in place; freeze everything else but the head.
 
-    peft's ``inject_adapter_in_model`` keeps the transformers model class (no PeftModel wrapper),
-    so accelerate, the loop and ``save_pretrained`` see the same kind of model for every strategy.
+    ``targets`` are the adapted modules (default: the architecture's query/value, the Fine-tune
+    tab's choice; the recipes pass ``ALL_LINEAR_TARGETS``); ``layers`` limits the adapters to those
+    encoder blocks (None: all). peft's ``inject_adapter_in_model`` keeps the transformers model
+    class (no PeftModel wrapper), so accelerate, the loop and ``save_pretrained`` see the same kind
+    of model for every strategy.
     """
-    from peft import LoraConfig, TaskType, inject_adapter_in_model
+    from peft import LoraConfig, inject_adapter_in_model
 
     lora_config = LoraConfig(
-        task_type=TaskType.SEQ_CLS,
         r=r,
         lora_alpha=2 * r,  # alpha/r = 2 keeps the adapter's scale the same whatever r is
-        lora_dropout=0.1,
-        target_modules=LORA_TARGETS.get(model.config.model_type, DEFAULT_LORA_TARGETS),
+        lora_dropout=dropout,
+        target_modules=targets or LORA_TARGETS.get(model.config.model_type, DEFAULT_LORA_TARGETS),
+        layers_to_transform=layers,
+        layers_pattern="layer" if layers is not None else None,
     )
     for p in model.parameters():
         p.requires_grad_(False)

@@ -1,4 +1,4 @@
-"""What the recipes share: data location, LoRA placement, resumable checkpoints, timing."""
+"""What the recipes share: data location, resumable checkpoints, timing."""
 
 from __future__ import annotations
 
@@ -16,31 +16,10 @@ from training.loop import LengthGroupedSampler
 
 DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
 
-# Every linear layer of a BERT block: attention (query/key/value and its output projection) and
-# the feed-forward pair. Adapting the feed-forward layers too, not only query/value, is what
-# brings LoRA close to full fine-tuning on a small encoder (Hu et al. 2021; QLoRA 2023).
-LORA_TARGETS = ["query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"]
-
 CHECKPOINT = "checkpoint.pt"
 
 # Parameters AdamW does not decay (as transformers' no_trainer examples).
 NO_DECAY = ("bias", "LayerNorm.weight")
-
-
-def add_lora(model: nn.Module, r: int, layers: list[int] | None = None, dropout: float = 0.1) -> None:
-    """Inject LoRA adapters (alpha = 2r) into ``model`` in place; freeze all else.
-
-    ``layers`` limits the adapters to those encoder blocks (None: all). The caller unfreezes the
-    head. peft's ``inject_adapter_in_model`` keeps the transformers class, so the model still
-    saves and merges as a plain BERT.
-    """
-    from peft import LoraConfig, inject_adapter_in_model
-
-    for p in model.parameters():
-        p.requires_grad_(False)
-    config = LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=dropout, target_modules=LORA_TARGETS,
-                        layers_to_transform=layers, layers_pattern="layer" if layers is not None else None)
-    inject_adapter_in_model(config, model)
 
 
 def trainable_state(model: nn.Module) -> dict[str, torch.Tensor]:

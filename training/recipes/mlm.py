@@ -42,11 +42,11 @@ from training.recipes.cloze_eval import cloze_scores
 from training.recipes.common import (
     DEFAULT_DATA_DIR,
     NO_DECAY,
-    add_lora,
     count_trainable,
     write_json,
 )
 from training.recipes.runner import add_run_args, outcome_metrics, prepare, resumable_loop, setup
+from training.strategies import ALL_LINEAR_TARGETS, add_lora
 
 log = logging.getLogger("recipe.mlm")
 
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> dict:
         for p in model.parameters():
             p.requires_grad_(False)
     else:
-        add_lora(model, args.lora_r, layers)
+        add_lora(model, args.lora_r, targets=ALL_LINEAR_TARGETS, layers=layers)
     for name, p in model.cls.named_parameters():  # the head trains in full, not the tied decoder
         p.requires_grad_("decoder.weight" not in name)
     full = parse_blocks(args.full_layers, model.config.num_hidden_layers)

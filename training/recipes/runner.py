@@ -26,7 +26,6 @@ from training.loop import Features, _eval_loader
 from training.recipes.common import (
     NO_DECAY,
     Clock,
-    add_lora,
     count_trainable,
     epoch_batches,
     hardware,
@@ -34,7 +33,7 @@ from training.recipes.common import (
     save_checkpoint,
     trainable_state,
 )
-from training.strategies import merged_copy
+from training.strategies import ALL_LINEAR_TARGETS, add_lora, merged_copy
 
 
 def add_run_args(p: argparse.ArgumentParser, *, threads: int = 1) -> None:
@@ -122,7 +121,7 @@ def train_lora(task, model, tokenizer, train_feats: Features, val_feats: Feature
     by an earlier run that held some out) it keeps the last weights.
     """
     if args.lora_r:
-        add_lora(model, args.lora_r)
+        add_lora(model, args.lora_r, targets=ALL_LINEAR_TARGETS)
     else:
         for p in model.parameters():
             p.requires_grad_(False)

@@ -32,12 +32,12 @@ from training.dataset import TextDataset
 from training.metrics import classification_report
 from training.recipes.common import (
     DEFAULT_DATA_DIR,
-    add_lora,
     count_trainable,
     epoch_batches,
     write_json,
 )
 from training.recipes.runner import add_loop_args, outcome_metrics, prepare, resumable_loop, setup
+from training.strategies import ALL_LINEAR_TARGETS, add_lora
 
 log = logging.getLogger("recipe.sentiment")
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> dict:
         encoder, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)},
         use_safetensors=True)
     if args.lora_r:
-        add_lora(model, args.lora_r)
+        add_lora(model, args.lora_r, targets=ALL_LINEAR_TARGETS)
         trained = (model.bert.pooler, model.classifier)  # the head trains in full
     else:  # everything but the embeddings, in full
         for p in model.parameters():
