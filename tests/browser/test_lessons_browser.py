@@ -13,7 +13,7 @@ def test_a_lesson_opens_the_fill_mask_tab_with_its_sentence(page):
     page.locator("#lesson-check").click()
     expect(page.locator("#lesson-feedback")).not_to_be_empty()
     page.locator("#lesson-try").click()
-    expect(page.locator("#fm-text textarea")).to_have_value("I [MASK] a letter from my mother.")
+    expect(page.locator("#fm-text textarea")).to_have_value("She [MASK] the book from her brother.")
     expect(page.locator("#fm-text textarea")).to_be_visible()  # the Fill-mask tab is open
 
 

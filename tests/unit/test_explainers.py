@@ -19,7 +19,7 @@ def test_the_bidirectional_example_flips_with_the_shipped_model(lab):
     loaded = lab.model("fill-mask")
     top = {}
     for word in ("to", "from"):
-        text = f"I [MASK] a letter {word} my mother."
+        text = f"She [MASK] the book {word} her brother."
         for language in i18n.LANGUAGES:  # every language's explainer quotes the same English example
             assert text in i18n.text("fill_mask.explainer", language).replace("\n", " ")
         top[word] = fill_mask.fill_mask(loaded.model, loaded.tokenizer, text, top_k=1).masks[0].candidates[0].token

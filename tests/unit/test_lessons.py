@@ -26,7 +26,7 @@ def test_every_language_walks_the_whole_lecture(language):
 
 def test_the_worked_examples_are_what_the_app_answers():
     steps = {s.id: s for s in lessons.steps("en")}
-    assert steps["mlm-bidirectional"].inputs == {"fm-text": "I [MASK] a letter from my mother."}
+    assert steps["mlm-bidirectional"].inputs == {"fm-text": "She [MASK] the book from her brother."}
     assert "received" in steps["mlm-bidirectional"].body  # tests/unit/test_explainers.py checks the model
     assert steps["qa-spans"].tab == "question-answering" and set(steps["qa-spans"].inputs) == {"qa-question",
                                                                                                "qa-context"}

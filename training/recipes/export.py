@@ -628,11 +628,12 @@ def card_qa(metrics: dict, scores: dict, export: dict) -> str:
                      f"{', '.join(t.replace('_', ' ') for t in held['dev_titles'])} (best at step {best['step']}, "
                      f"dev F1 {best['f1']:.1%}) and was scored once on the last {h['test_articles']} articles. "
                      f"This head then trained on all 36 articles with that schedule; its last weights ship")
-        scores_intro = (f"This head trained on every article of the file, so none is left to score it on. The "
+        scores_intro = (f"This head trained on every article of the file, so none is left to score it on. Its "
                         f"estimate is the selection run's score on the **last {h['test_articles']} articles** "
-                        f"({test['questions']:,} questions), which it never trained on; the shipped head trained "
-                        f"on {metrics['train_questions'] - held['train_questions']:,} more questions (those "
-                        f"articles and the dev ones), so expect it a little higher on new articles.")
+                        f"({test['questions']:,} questions), which that run never trained on")
+        after_table = (f"\nThe shipped head trained on {metrics['train_questions'] - held['train_questions']:,} more "
+                       "questions than the selection run (those articles and the dev ones), so expect it a little "
+                       "higher on new articles.\n")
     else:
         selection = (f"SQuAD F1 on articles {', '.join(t.replace('_', ' ') for t in metrics['dev_titles'])} "
                      f"({metrics['dev_questions']} questions); best at step {best['step']} (dev EM "
@@ -640,6 +641,7 @@ def card_qa(metrics: dict, scores: dict, export: dict) -> str:
         scores_intro = (f"On the **last {a['test_articles']} articles** of the file ({scores['questions']:,} "
                         "questions), held out by article (no paragraph of them was trained on or used to pick the "
                         "checkpoint)")
+        after_table = ""
     return f"""# Embedded extractive-QA head (SQuAD v1.1) for all-MiniLM-L6-v2
 
 Answers a question with a span of the given context: a start and an end logit per token (the
@@ -665,7 +667,7 @@ answers:
 | --- | --- | --- | --- |
 | **all held-out articles** | {test['questions']:,} | **{test['exact_match']:.1%}** | **{test['f1']:.1%}** |
 {per_article}
-
+{after_table}
 For scale: models fine-tuned on the full SQuAD train set (88k questions) reach EM ~80 / F1 ~88
 (bert-base); this head saw {metrics['train_questions']:,} questions, as SQuAD's train split is not
 available here, on a sentence-embedding encoder adapted on a CPU.
