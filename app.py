@@ -34,7 +34,6 @@ from tabs.ner import NerTab  # noqa: E402
 from tabs.qa import QaTab  # noqa: E402
 from tabs.tokenizer import TokenizerTab  # noqa: E402
 from tabs.transfer import TransferTab  # noqa: E402
-from training.data import DataLimits  # noqa: E402
 
 log = logging.getLogger("lab.app")  # in the server's log with lab's own lines (lab/logs.py)
 
@@ -117,8 +116,8 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
 
 
 def limits_text(settings: Settings, language: str = i18n.DEFAULT) -> str:
-    """The caps a host set (lab/settings.py, training/data.py DataLimits), stated to users."""
-    data = DataLimits.from_env()
+    """The caps a host set (lab/settings.py), stated to users."""
+    data = settings.data_limits
     lines = [
         i18n.text("app.limits.uploads", language, mb=f"{data.max_bytes / 2**20:.0f}", rows=f"{data.max_rows:,}",
                   classes=f"{data.max_classes:,}", chars=f"{data.max_text_chars:,}"),
@@ -143,7 +142,7 @@ def launch_kwargs(demo: gr.Blocks | None = None) -> dict:
         "i18n": i18n_tabs.I18N,  # the labels' words in every language (assets/i18n)
         "css_paths": [ASSETS_DIR / "style.css"],
         # Refused by the server before a byte reaches our code; DataLimits says it in words.
-        "max_file_size": DataLimits.from_env().max_bytes,
+        "max_file_size": Settings.from_env().data_limits.max_bytes,
         **({"app_kwargs": {"middleware": [Middleware(session.SessionActivity, reaper=demo.lab_tabs["Fine-tune"].reaper)]}}
            if demo is not None else {}),
     }

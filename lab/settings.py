@@ -36,6 +36,46 @@ def _env_flag(name: str, default: bool = False) -> bool:
 
 
 @dataclass(frozen=True)
+class DataLimits:
+    """Caps on what an upload may hold; a host changes them with LAB_MAX_UPLOAD_MB / LAB_MAX_ROWS /
+    LAB_MAX_UPLOAD_TEXT_CHARS."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_rows: int = 200_000
+    # Longer than any sensible classification text; it mostly catches a stray quote that swallowed
+    # the rest of the file, or a file that isn't a table at all.
+    max_text_chars: int = 20_000
+    # Classes a classification run may have: the results (per-class scores, a confusion matrix) and
+    # the head grow with them, and a column of 10,000 two-row "classes" is ids, not labels.
+    max_classes: int = 100
+    # A label is a class name; a longer one is a text in the wrong column.
+    max_label_chars: int = 100
+
+    @classmethod
+    def from_env(cls) -> DataLimits:
+        default = cls()
+
+        def number(name: str, fallback: float) -> float:
+            value = os.environ.get(name)
+            if value is None or not value.strip():
+                return fallback
+            try:
+                number = float(value)
+            except ValueError:
+                raise ValueError(f"{name} must be a number (got {value!r}).") from None
+            if number <= 0:
+                raise ValueError(f"{name} must be positive (got {value!r}).")
+            return number
+
+        return cls(
+            max_bytes=int(number("LAB_MAX_UPLOAD_MB", default.max_bytes / 2**20) * 2**20),
+            max_rows=int(number("LAB_MAX_ROWS", default.max_rows)),
+            max_text_chars=int(number("LAB_MAX_UPLOAD_TEXT_CHARS", default.max_text_chars)),
+            max_classes=int(number("LAB_MAX_CLASSES", default.max_classes)),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     # Never try the hub; use the embedded model (HF_HUB_OFFLINE=1 does the same).
     offline: bool = False
@@ -99,6 +139,8 @@ class Settings:
     # one pass per core (more only slow each other down), requests arriving meanwhile share the next.
     forward_slots: int = field(default_factory=machine.cores)
     max_batch: int = 8
+    # Caps on what an upload may hold (LAB_MAX_UPLOAD_MB, LAB_MAX_ROWS, ...).
+    data_limits: DataLimits = field(default_factory=DataLimits)
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -132,4 +174,5 @@ class Settings:
             torch_threads=int(os.environ.get("LAB_TORCH_THREADS", "1")),
             forward_slots=int(os.environ.get("LAB_FORWARD_SLOTS") or machine.cores()),
             max_batch=int(os.environ.get("LAB_MAX_BATCH", "8")),
+            data_limits=DataLimits.from_env(),
         )

@@ -14,7 +14,6 @@ import array
 import csv
 import io
 import math
-import os
 import random
 import re
 from collections import Counter
@@ -26,6 +25,7 @@ import pandas as pd
 
 from lab.errors import LabInputError
 from lab.i18n import Message, msg
+from lab.settings import DataLimits  # the upload caps, with the rest of the settings
 from training.config import TrainConfig
 from training.dataset import TextDataset
 
@@ -70,46 +70,6 @@ def number_list(numbers: Sequence[int], word: str, limit: int = 8) -> Message:
     if len(shown) == 1:
         return msg(f"msg.data.where.{word}", n=shown[0])
     return msg(f"msg.data.where.{word}s", numbers=", ".join(shown[:-1]), last=shown[-1])
-
-
-@dataclass(frozen=True)
-class DataLimits:
-    """Caps on what an upload may hold; a host changes them with LAB_MAX_UPLOAD_MB / LAB_MAX_ROWS /
-    LAB_MAX_UPLOAD_TEXT_CHARS."""
-
-    max_bytes: int = 50 * 1024 * 1024
-    max_rows: int = 200_000
-    # Longer than any sensible classification text; it mostly catches a stray quote that swallowed
-    # the rest of the file, or a file that isn't a table at all.
-    max_text_chars: int = 20_000
-    # Classes a classification run may have: the results (per-class scores, a confusion matrix) and
-    # the head grow with them, and a column of 10,000 two-row "classes" is ids, not labels.
-    max_classes: int = 100
-    # A label is a class name; a longer one is a text in the wrong column.
-    max_label_chars: int = 100
-
-    @classmethod
-    def from_env(cls) -> DataLimits:
-        default = cls()
-
-        def number(name: str, fallback: float) -> float:
-            value = os.environ.get(name)
-            if value is None or not value.strip():
-                return fallback
-            try:
-                number = float(value)
-            except ValueError:
-                raise ValueError(f"{name} must be a number (got {value!r}).") from None
-            if number <= 0:
-                raise ValueError(f"{name} must be positive (got {value!r}).")
-            return number
-
-        return cls(
-            max_bytes=int(number("LAB_MAX_UPLOAD_MB", default.max_bytes / 2**20) * 2**20),
-            max_rows=int(number("LAB_MAX_ROWS", default.max_rows)),
-            max_text_chars=int(number("LAB_MAX_UPLOAD_TEXT_CHARS", default.max_text_chars)),
-            max_classes=int(number("LAB_MAX_CLASSES", default.max_classes)),
-        )
 
 
 # --------------------------------------------------------------------------------------------
