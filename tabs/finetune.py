@@ -261,7 +261,7 @@ class FinetuneTab:
         data = plan.data
         yield ({"status": "starting", "task": task, "train": len(data.train), "validation": len(data.val)},
                i18n.text("ft.starting", language, train=f"{len(data.train):,}", validation=f"{len(data.val):,}",
-                         expected=i18n.say(plan.expected, language)),
+                         expected=plan.expected),
                *[gr.skip()] * 10)
 
         runs, session_dir = list(runs or []), self._session_dir(request)
@@ -289,7 +289,7 @@ class FinetuneTab:
         yield (
             self._final(main, main_result, task),
             self._status(main, language) + "\n\n" + i18n.text("ft.now_in", language, name=main.name,
-                                                               where=msg(session_runs.WHERE[task])),
+                                                               where=msg(f"ft.where.{task}")),
             curves_frame(shown, "loss"),
             curves_frame(shown, metric),
             per,

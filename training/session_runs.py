@@ -15,7 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from lab import memory
@@ -32,8 +32,6 @@ from training.jobs import Job, JobSpec, RunRecord
 estimate = lazy_import("training.estimate")
 
 log = logging.getLogger(__name__)
-
-WHERE = {"classification": "ft.where.classification", "ner": "ft.where.ner", "qa": "ft.where.qa"}
 
 
 @dataclass
@@ -85,7 +83,7 @@ class Finished:
 
     record: RunRecord
     result: object  # training.loop.TrainResult
-    session_models: dict | None = field(default=None)
+    session_models: dict | None = None
 
 
 class FinetuneRuns:
