@@ -40,6 +40,13 @@ class FastDropout:
         self.forwards = [(m, self._forward(m)) for m in self.modules]
         self._attention = None
 
+    def state_dict(self) -> dict:
+        """The generator's position: part of a resumable checkpoint (accelerate's save_state)."""
+        return self.rng.bit_generator.state
+
+    def load_state_dict(self, state: dict) -> None:
+        self.rng.bit_generator.state = state
+
     def mask(self, shape: torch.Size, p: float) -> torch.Tensor:
         """A float32 mask of ``shape``: each element 0 with probability ``p`` (rounded to 16 bits),
         else the scale that keeps the expectation, 1 / (1 - p) (nn.Dropout's noise)."""

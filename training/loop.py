@@ -58,12 +58,16 @@ from training.first_token import first_token_only
 from training.grad_clip import GradClipper
 from training.metrics import classification_report, is_better
 from training.sparse_embeddings import LazyAdamW, lazy_adamw_ok, sparse_word_embeddings
-from training.strategies import apply_strategy, has_lora, merged_copy
+from training.strategies import apply_strategy, count, has_lora, merged_copy
 
 log = logging.getLogger(__name__)
 
 BEST = "best"
 METRICS_FILE = "metrics.json"
+CHECKPOINT = "checkpoint"  # accelerate's save_state folder of a resumable run
+LOOP_STATE = "loop_state.json"  # in it: the loop's own counters (step, best, history, seconds)
+# Parameters AdamW does not decay (as transformers' no_trainer examples).
+NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight")
 MAX_MISCLASSIFIED = 200  # kept in the result and metrics.json, most confident mistakes first
 TRACKERS = ("tensorboard", "mlflow")
 # The held-out sets by name, as messages name them ("The validation set's labels ...").
@@ -92,6 +96,24 @@ class ProgressEvent:
     # eval: val_loss and the task's metrics (classification: accuracy, macro_f1; NER: precision,
     # recall, f1, accuracy; QA: exact_match, f1) + is_best; done: the best checkpoint's (+ test_*)
     metrics: dict | None = None
+
+
+@dataclass
+class LongRun:
+    """What an hour-long background run (the recipes of the shipped heads) adds to a run.
+
+    The Fine-tune tab and the CLI leave it at its defaults: no checkpoints, epochs decide the length.
+    """
+
+    model: PreTrainedModel | None = None  # built by the caller, its trainable parts set (training.strategies)
+    param_groups: Callable[[PreTrainedModel], list[dict]] | None = None  # AdamW groups with their own rates
+    max_steps: int = 0  # stop (and end the schedule) after this many steps; 0: the epochs decide
+    eval_every: int = 0  # steps between evaluations; 0: config.evals_per_epoch decides
+    evaluate_first: bool = False  # score the starting point as step 0
+    # A resumable checkpoint (OUTPUT/checkpoint, accelerate's save_state) this often and at the
+    # end; None writes none. ``resume`` goes on from one: same weights, schedule, RNGs and batches.
+    checkpoint_minutes: float | None = None
+    resume: bool = False
 
 
 @dataclass
@@ -327,6 +349,10 @@ class LengthGroupedSampler(Sampler[int]):
     def __len__(self) -> int:
         return len(self.lengths)
 
+    def set_epoch(self, epoch: int) -> None:
+        """accelerate's prepared loader calls this before each epoch (and a resumed run, to go back)."""
+        self.epoch = epoch
+
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
         self.epoch += 1
@@ -336,6 +362,11 @@ class LengthGroupedSampler(Sampler[int]):
             batches = [chunk[i:i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
             for b in torch.randperm(len(batches), generator=g).tolist():
                 yield from batches[b]
+
+
+def _total_steps(epochs: float, steps_per_epoch: int, max_steps: int) -> int:
+    total = max(1, math.ceil(epochs * steps_per_epoch))
+    return min(total, max_steps) if max_steps else total
 
 
 def save_atomically(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, target: Path) -> Path:
@@ -357,7 +388,12 @@ def save_atomically(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    old = target.parent / f".{target.name}.old-{tag}"
+    return _swap_in(tmp, target)
+
+
+def _swap_in(tmp: Path, target: Path) -> Path:
+    """Rename the finished folder ``tmp`` to ``target``, the previous ``target`` removed after."""
+    old = target.parent / f".{target.name}.old-{uuid.uuid4().hex[:8]}"
     if target.exists():
         os.replace(target, old)
     os.replace(tmp, target)
@@ -367,11 +403,11 @@ def save_atomically(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
 
 def _clean_leftovers(output_dir: Path) -> None:
     """Temp dirs of an earlier run that was killed mid-save."""
-    for path in output_dir.glob(f".{BEST}.*-*"):
+    for path in [*output_dir.glob(f".{BEST}.*-*"), *output_dir.glob(f".{CHECKPOINT}.*")]:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def _write_json(path: Path, data: dict) -> None:
+def write_json(path: Path, data: dict) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
     tmp.write_text(json.dumps(data, indent=2, default=str))
     os.replace(tmp, path)
@@ -489,7 +525,7 @@ class Task(Protocol):
 def _check_data(train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
     if len(train.label_names) < 2:
         raise LabInputError(msg("msg.training.loop.two_labels"))
-    if len(train) == 0 or len(val) == 0:
+    if len(train) == 0 or (val is not None and len(val) == 0):
         raise LabInputError(msg("msg.training.loop.empty_split"))
     for name, part in ((SPLITS["validation"], val), (SPLITS["test"], test)):
         if part is not None and list(part.label_names) != list(train.label_names):
@@ -628,11 +664,14 @@ def run_task(
     *,
     hub_online: bool | None = None,
     local_models: dict[str, str] | None = None,
+    long_run: LongRun | None = None,
 ) -> TrainResult:
     """Fine-tune ``config.base_model`` for ``task``: the shared body of every ``train_*`` function.
 
     ``task.check`` refuses unusable data before anything is loaded; then the base model is
     resolved through the registry, the precision chosen once, and the run gets its Accelerator.
+    ``val`` None trains without held-out data and keeps the last weights (a final run whose
+    schedule an earlier run chose). ``long_run`` adds what the recipes' hour-long runs need.
     """
     t_start = _now()
     settings = settings or Settings.from_env()
@@ -650,14 +689,14 @@ def run_task(
     accelerator, precision, precision_note = _acquire_accelerator(precision, precision_note, log_with, output_dir)
     try:
         return _run(task, config, train, val, test, output_dir, on_event, should_stop, cache_dir, log_with,
-                    accelerator, source, display, notice, precision, precision_note, t_start)
+                    accelerator, source, display, notice, precision, precision_note, t_start, long_run or LongRun())
     finally:
         _release_accelerator(accelerator)
 
 
 def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
          on_event, should_stop, cache_dir, log_with, accelerator: Accelerator, source: str, display: str,
-         notice: str | None, precision: str, precision_note: str, t_start: float) -> TrainResult:
+         notice: str | None, precision: str, precision_note: str, t_start: float, long_run: LongRun) -> TrainResult:
     """The body of ``run_task`` once the run has its Accelerator."""
     best_dir = output_dir / BEST
     label_names = list(task.label_names)
@@ -681,8 +720,12 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
     except OSError as exc:
         raise ModelLoadError(msg("msg.training.loop.tokenizer_failed", source=source,
                                  reason=str(exc).splitlines()[0][:300])) from exc
-    model = task.build_model(source, config.from_scratch, config.seed)
-    trainable_params, total_params = apply_strategy(model, config)
+    if long_run.model is not None:  # built by the caller, its trainable parts chosen (training.strategies)
+        model = long_run.model
+        trainable_params, total_params = count(model)
+    else:
+        model = task.build_model(source, config.from_scratch, config.seed)
+        trainable_params, total_params = apply_strategy(model, config)
     load_s = _now() - t0
 
     # ---- data: classification is tokenized once per (content, tokenizer, max_length) and cached on disk
@@ -692,37 +735,39 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
     t0 = _now()
     with accelerator.main_process_first():  # the main process fills the cache, the others read it
         train_feats = task.features(train, tokenizer, max_length, cache_dir, training=True)
-        val_feats = task.features(val, tokenizer, max_length, cache_dir, training=False)
+        val_feats = task.features(val, tokenizer, max_length, cache_dir, training=False) if val is not None else None
         test_feats = task.features(test, tokenizer, max_length, cache_dir, training=False) if test is not None else None
     tokenize_s = _now() - t0
 
     collator = task.collator(tokenizer)
     train_loader = DataLoader(train_feats.dataset, batch_size=config.batch_size, collate_fn=collator,
                               sampler=LengthGroupedSampler(train_feats.lengths, config.batch_size, config.seed))
-    val_loader, val_order = _eval_loader(val_feats.dataset, collator, config.batch_size * 2)
+    val_loader, val_order = (_eval_loader(val_feats.dataset, collator, config.batch_size * 2)
+                             if val_feats is not None else (None, None))
 
     # ---- optimizer and schedule (as the no_trainer examples: no decay on biases and LayerNorm)
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight")
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     # On one CPU process only the word-embedding rows a batch used are updated (sparse_embeddings).
     lazy = lazy_adamw_ok(accelerator.num_processes, accelerator.device) and sparse_word_embeddings(model) is not None
-    optimizer = (LazyAdamW if lazy else torch.optim.AdamW)([
-        {"params": [p for n, p in params if not any(nd in n for nd in no_decay)],
-         "weight_decay": config.weight_decay},
-        {"params": [p for n, p in params if any(nd in n for nd in no_decay)], "weight_decay": 0.0},
-    ], lr=config.learning_rate, fused=fused_adamw_ok([p for _, p in params]))
+    groups = long_run.param_groups(model) if long_run.param_groups is not None else [
+        {"params": [p for n, p in params if not any(nd in n for nd in NO_DECAY)], "weight_decay": config.weight_decay},
+        {"params": [p for n, p in params if any(nd in n for nd in NO_DECAY)], "weight_decay": 0.0},
+    ]
+    optimizer = (LazyAdamW if lazy else torch.optim.AdamW)(
+        groups, lr=config.learning_rate, fused=fused_adamw_ok([p for _, p in params]))
     # The scheduler is built on the un-sharded step count: accelerate's prepared scheduler steps
     # once per process for every optimizer step, so these totals line up with the sharded loop.
-    total_steps_all = max(1, math.ceil(config.epochs * len(train_loader)))
+    total_steps_all = _total_steps(config.epochs, len(train_loader), long_run.max_steps)
     scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(config.warmup_ratio * total_steps_all),
                               num_training_steps=total_steps_all)
 
-    model, optimizer, train_loader, val_loader, scheduler = accelerator.prepare(
-        model, optimizer, train_loader, val_loader, scheduler)
+    model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
+    if val_loader is not None:
+        val_loader = accelerator.prepare_data_loader(val_loader)
     # The training loader is sharded now: recompute the per-process step counts.
     steps_per_epoch = len(train_loader)
-    total_steps = max(1, math.ceil(config.epochs * steps_per_epoch))
-    eval_every = max(1, steps_per_epoch // config.evals_per_epoch)
+    total_steps = _total_steps(config.epochs, steps_per_epoch, long_run.max_steps)
+    eval_every = long_run.eval_every or max(1, steps_per_epoch // config.evals_per_epoch)
 
     class_weights = task.class_weights(config, train)
     weight = torch.tensor(class_weights, device=accelerator.device) if class_weights else None
@@ -731,28 +776,53 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
         accelerator.init_trackers("bert-transfer-lab", config={**asdict(config), "base_model_source": source,
                                                                "task": task.name})
 
+    # Dropout masks from numpy's faster generator on a CPU (fast_dropout.py), seeded by the run;
+    # its generator is part of a checkpoint, so a resumed run draws the masks it would have drawn.
+    dropout = FastDropout(model, config.seed * 1_000 + accelerator.process_index,
+                          enabled=accelerator.device.type == "cpu")
+    accelerator.register_for_checkpointing(dropout)
+
     # ---- train
     best: dict | None = None
     best_eval: Evaluation | None = None
+    saved: dict = {}  # a resumed run's best report and mistakes (its Evaluation is not kept)
     timings = {"load_s": load_s, "tokenize_s": tokenize_s, "eval_s": 0.0, "save_s": 0.0, "train_s": 0.0}
     examples = 0
     step = 0
-    last_eval_step = -1
+    before = 0.0  # seconds the run had trained before it was resumed
+    checkpoint_dir = output_dir / CHECKPOINT
+    if long_run.resume and (checkpoint_dir / LOOP_STATE).is_file():
+        accelerator.load_state(str(checkpoint_dir))  # weights, optimizer, schedule, RNGs, dropout generator
+        state = json.loads((checkpoint_dir / LOOP_STATE).read_text())
+        step, best, history[:], before = state["step"], state["best"], state["history"], state["seconds"]
+        saved = {"report": state["best_report"], "mistakes": state["best_mistakes"]}
+        # The learning rate of this step under this run's schedule (a resumed run may train longer
+        # than the one that saved the checkpoint, whose last rate was its schedule's end).
+        scheduler.scheduler.last_epoch -= 1
+        scheduler.scheduler.step()
+        log.info("resumed at step %d of %d (%.0f s already spent)", step, total_steps, before)
+    first_step = step
+    last_eval_step = step if best is not None and best["step"] == step else -1
     stopped: str | None = None
-    deadline = _now() + config.max_train_minutes * 60
     t_train = _now()
+    deadline = t_train + config.max_train_minutes * 60 - before
+    last_checkpoint = t_train
+
+    def elapsed() -> float:
+        return before + _now() - t_train
 
     def evaluate() -> None:
-        nonlocal best, best_eval, last_eval_step
+        nonlocal best, best_eval, last_eval_step, saved
         t = _now()
-        evaluation = task.evaluate(model, val_loader, val_order, val_feats, val, accelerator)
-        metrics = {"val_loss": evaluation.loss, **evaluation.metrics}
+        evaluation = (task.evaluate(model, val_loader, val_order, val_feats, val, accelerator)
+                      if val is not None else None)
+        metrics = {"val_loss": evaluation.loss, **evaluation.metrics} if evaluation is not None else {}
         timings["eval_s"] += _now() - t
         last_eval_step = step
         epoch = step / steps_per_epoch
-        if task.is_better(metrics, best):
+        if evaluation is None or task.is_better(metrics, best):  # no held-out data: the last weights
             best = {"step": step, "epoch": epoch, **metrics}
-            best_eval = evaluation
+            best_eval, saved = evaluation, {}
             t = _now()
             accelerator.wait_for_everyone()
             if main:
@@ -760,17 +830,32 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
             timings["save_s"] += _now() - t
         if log_with:
             accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=step)
-        emit(ProgressEvent("eval", step, total_steps, epoch, elapsed_s=_now() - t_train,
+        emit(ProgressEvent("eval", step, total_steps, epoch, elapsed_s=elapsed(),
                            metrics={**metrics, "is_best": best["step"] == step}))
 
-    # Dropout masks from numpy's faster generator on a CPU (fast_dropout.py), seeded by the run.
-    dropout = FastDropout(model, config.seed * 1_000 + accelerator.process_index,
-                          enabled=accelerator.device.type == "cpu")
+    def checkpoint() -> None:
+        """accelerate's ``save_state`` + the loop's own counters, swapped in whole (never half-written)."""
+        tmp = output_dir / f".{CHECKPOINT}.tmp"
+        accelerator.save_state(str(tmp))
+        if main:
+            (tmp / LOOP_STATE).write_text(json.dumps({
+                "step": step, "best": best, "history": history, "seconds": elapsed(),
+                "best_report": best_eval.report if best_eval is not None else saved.get("report"),
+                "best_mistakes": task.mistakes(best_eval, val) if best_eval is not None else saved.get("mistakes"),
+            }, default=str))
+            _swap_in(tmp, checkpoint_dir)
+        accelerator.wait_for_everyone()
+
+    if long_run.evaluate_first and step == 0:
+        evaluate()  # the starting point, e.g. a fresh head over the pre-trained encoder
     # Clipping to norm 1 (as the Trainer): with the lazy optimizer, without extra passes (grad_clip.py).
     clipper = GradClipper(model.parameters(), 1.0) if lazy else None
     model.train()
+    epoch, skip = divmod(step, steps_per_epoch)
     while step < total_steps and stopped is None:
-        for batch in train_loader:
+        # The sampler's order is a function of (seed, epoch): a resumed run skips to where it was.
+        train_loader.set_epoch(epoch)
+        for batch in accelerator.skip_first_batches(train_loader, skip) if skip else train_loader:
             t = _now()
             with dropout:
                 loss, n_examples = task.loss(model, batch, weight)
@@ -786,13 +871,12 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
             examples += n_examples * accelerator.num_processes
             step += 1
 
-            elapsed = _now() - t_train
             lr = scheduler.get_last_lr()[0]
             emit(ProgressEvent("step", step, total_steps, step / steps_per_epoch, loss=loss.item(), lr=lr,
-                               elapsed_s=elapsed, eta_s=elapsed / step * (total_steps - step)))
+                               elapsed_s=elapsed(), eta_s=(_now() - t_train) / (step - first_step) * (total_steps - step)))
             if log_with:
                 accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=step)
-            if step % eval_every == 0 or step == total_steps:
+            if val is not None and (step % eval_every == 0 or step == total_steps):
                 evaluate()
 
             # Every process must agree to stop, or the others would wait forever in a collective.
@@ -805,8 +889,12 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
             if accelerator.check_trigger():
                 stopped = stopped or "cancelled"
                 break
+            if long_run.checkpoint_minutes is not None and _now() - last_checkpoint > long_run.checkpoint_minutes * 60:
+                checkpoint()
+                last_checkpoint = _now()
             if step >= total_steps:
                 break
+        epoch, skip = epoch + 1, 0
 
     if clipper is not None:
         clipper.remove()
@@ -814,12 +902,15 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
     # kept yet (Cancel should return quickly).
     if best is None or (step != last_eval_step and stopped != "cancelled"):
         evaluate()
+    if long_run.checkpoint_minutes is not None:
+        checkpoint()  # a later --resume with more steps goes on from here
     accelerator.wait_for_everyone()
 
     # ---- final reports: validation from the best evaluation, test with the saved best model
-    assert best is not None and best_eval is not None
-    val_report = {**best_eval.report, "val_loss": best["val_loss"]}
-    misclassified = task.mistakes(best_eval, val)
+    assert best is not None
+    report = best_eval.report if best_eval is not None else saved.get("report") or {}
+    val_report = {**report, "val_loss": best["val_loss"]} if "val_loss" in best else report
+    misclassified = (task.mistakes(best_eval, val) if best_eval is not None else saved.get("mistakes")) or []
     test_report = None
     if test is not None:
         with MODEL_LOAD_LOCK:
@@ -830,7 +921,7 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
         evaluation = task.evaluate(best_model, test_loader, test_order, test_feats, test, accelerator)
         test_report = {**evaluation.report, "test_loss": evaluation.loss}
 
-    seconds = _now() - t_start
+    seconds = before + _now() - t_start
     timings["total_s"] = seconds
     examples_per_second = examples / timings["train_s"] if timings["train_s"] else 0.0
     done_metrics = {**best}
@@ -842,8 +933,8 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
 
     extra = {
         "task": task.name, **task.extra(), "base_model": display, "base_model_source": source, "notice": notice,
-        "max_length": max_length,
-        "tokenize_cache": {"train": cache_state(train_feats), "validation": cache_state(val_feats)},
+        "max_length": max_length, "train_rows": len(train_feats.dataset),
+        "tokenize_cache": {"train": cache_state(train_feats), "validation": cache_state(val_feats) if val_feats else "off"},
         "timings": timings, "steps_done": step, "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
         "num_processes": accelerator.num_processes, "lora_merged": has_lora(accelerator.unwrap_model(model)),
     }
@@ -855,7 +946,7 @@ def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
         precision_note=precision_note, metrics_path=output_dir / METRICS_FILE, extra=extra,
     )
     if main:
-        _write_json(output_dir / METRICS_FILE, {
+        write_json(output_dir / METRICS_FILE, {
             "config": asdict(config), "labels": label_names, "id2label": _label_kwargs(label_names)["id2label"],
             "label2id": _label_kwargs(label_names)["label2id"], "best_metrics": best,
             "val_report": val_report, "test_report": test_report, "misclassified": misclassified,

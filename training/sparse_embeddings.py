@@ -73,12 +73,12 @@ class LazyAdamW(torch.optim.AdamW):
 
     def _lazy_update(self, group: dict, p: torch.Tensor, grad: torch.Tensor, grad_factor: float = 1.0) -> None:
         state = self.state[p]
-        if "lazy_step" not in state:
-            state["lazy_step"] = 0
+        if "step" not in state:  # the names and types torch's AdamW keeps, so its state_dict reloads
+            state["step"] = torch.tensor(0.0)
             state["exp_avg"] = torch.zeros_like(p)
             state["exp_avg_sq"] = torch.zeros_like(p)
-        state["lazy_step"] += 1
-        step = state["lazy_step"]
+        state["step"] += 1
+        step = int(state["step"])
         beta1, beta2 = group["betas"]
         lr, eps, decay = group["lr"], group["eps"], group["weight_decay"]
         rows, g = grad._indices()[0], grad._values()  # (n,), (n, dim)

@@ -94,7 +94,7 @@ class TokenClassificationTask:
     def check(self, config: TrainConfig, train: TokenDataset, val: TokenDataset, test: TokenDataset | None) -> None:
         if not self.types:
             raise LabInputError(msg("msg.training.tasks.no_entity_types"))
-        if len(train) == 0 or len(val) == 0:
+        if len(train) == 0 or (val is not None and len(val) == 0):
             raise LabInputError(msg("msg.training.tasks.no_sentences"))
         for name, part in ((SPLITS["validation"], val), (SPLITS["test"], test)):
             if part is None:
@@ -252,12 +252,12 @@ class QuestionAnsweringTask:
               test: list[QAExample] | None) -> None:
         if config.class_weights:
             raise LabInputError(msg("msg.training.tasks.qa_class_weights"))
-        if not train or not val:
+        if not train or (val is not None and not val):  # None: no held-out data, the last weights kept
             raise LabInputError(msg("msg.training.tasks.no_questions"))
         if self.max_answer_len < 1:
             raise LabInputError(msg("msg.training.tasks.answer_length"))
         # Separate files may share paragraphs; the report says so (split_by_context never does).
-        self.contexts_in_train = len({e.context for e in val} & {e.context for e in train})
+        self.contexts_in_train = len({e.context for e in val or ()} & {e.context for e in train})
 
     def build_model(self, source: str, from_scratch: bool, seed: int):
         return build_model(source, [], from_scratch, seed, AutoModelForQuestionAnswering)

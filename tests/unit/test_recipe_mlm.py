@@ -68,10 +68,12 @@ def test_sources_are_cleaned_and_split_without_overlap(data_dir):
 
 def test_recipe_trains_resumes_exports_and_the_head_loads(tmp_path, data_dir):
     run = tmp_path / "run"
+    # Seed 4: the held-out loss (4 short blocks, a noisy measure) falls within these 3 steps, so the
+    # kept weights are trained ones and the export has a changed block to ship.
     common = ["--data-dir", str(data_dir), "--output", str(run), "--full-layers", "5", "--lora-layers", "none",
-              *SMALL]
+              "--seed", "4", *SMALL]
     first = mlm.main([*common, "--max-steps", "2"])
-    assert first["steps_done"] == 2 and (run / "checkpoint.pt").is_file()
+    assert first["steps_done"] == 2 and (run / "checkpoint" / "loop_state.json").is_file()
     metrics = mlm.main([*common, "--max-steps", "3", "--resume"])
     assert metrics["steps_done"] == 3 and [h["step"] for h in metrics["history"]] == [0, 1, 2, 3]
     assert metrics["full_layers"] == "5"

@@ -46,7 +46,7 @@ def test_sentiment_recipe_trains_resumes_exports_and_the_head_loads(tmp_path, da
     common = ["--data-dir", str(data_dir), "--output", str(run), "--heldout", "12", "--batch-size", "8",
               "--evals-per-epoch", "1", "--checkpoint-minutes", "0"]
     first = sentiment.main([*common, "--max-steps", "2"])
-    assert first["steps_done"] == 2 and (run / "checkpoint.pt").is_file()
+    assert first["steps_done"] == 2 and (run / "checkpoint" / "loop_state.json").is_file()
     metrics = sentiment.main([*common, "--max-steps", "3", "--resume"])
     assert metrics["steps_done"] == 3 and [h["step"] for h in metrics["history"]] == [2, 3]
     assert metrics["best_step"] in (2, 3) and 0.0 <= metrics["heldout_accuracy"] <= 1.0
@@ -70,7 +70,7 @@ def test_ner_recipe_trains_exports_and_the_head_loads(tmp_path, data_dir):
     assert metrics["word_shape"] and metrics["label_all_pieces"]  # capitals in, every piece of a word taught
     assert metrics["held_out"]["sentences"] == metrics["held_out_sentences"] > 5  # the held-out half scored
     assert metrics["held_out_sentences"] + metrics["dev_sentences_scored"] == metrics["train_sentences"]
-    assert (run / "best" / "model.safetensors").is_file() and (run / "checkpoint.pt").is_file()
+    assert (run / "best" / "model.safetensors").is_file() and (run / "checkpoint" / "loop_state.json").is_file()
     assert json.loads((run / "metrics.json").read_text())["train_sentences"] == metrics["train_sentences"]
 
     plain = tmp_path / "plain"  # the same recipe without capitals, for the card's comparison

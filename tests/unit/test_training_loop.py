@@ -420,3 +420,29 @@ def test_fused_adamw_gives_the_same_update_as_the_default():
     for plain, fused in zip(*results):
         assert torch.allclose(plain, fused, atol=1e-6)
     assert fused_adamw_ok(start) and not fused_adamw_ok([]) and not fused_adamw_ok([torch.zeros(2, dtype=torch.long)])
+
+
+def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, settings, data, cache_dir):
+    """accelerate's save_state/load_state + the sampler's epoch + skip_first_batches: a run cancelled
+    mid-epoch and resumed trains on the same batches with the same dropout masks as one that never
+    stopped. Without held-out data each run keeps its last weights."""
+    train, _, _ = data
+    config = TrainConfig(epochs=2, **FAST)  # 8 steps an epoch
+    whole = train_classifier(config, train, None, tmp_path / "whole", settings=settings, cache_dir=cache_dir,
+                             long_run=loop.LongRun(checkpoint_minutes=60))
+    assert whole.best_metrics["step"] == whole.extra["steps_done"] == 16 and whole.val_report == {}
+
+    steps = []
+    stopped = train_classifier(config, train, None, tmp_path / "split", settings=settings, cache_dir=cache_dir,
+                               on_event=lambda e: steps.append(e.step) if e.kind == "step" else None,
+                               should_stop=lambda: len(steps) >= 11, long_run=loop.LongRun(checkpoint_minutes=60))
+    assert stopped.stopped_early == "cancelled" and stopped.extra["steps_done"] == 11
+    assert (tmp_path / "split" / loop.CHECKPOINT / loop.LOOP_STATE).is_file()
+    resumed = train_classifier(config, train, None, tmp_path / "split", settings=settings, cache_dir=cache_dir,
+                               on_event=lambda e: steps.append(e.step) if e.kind == "step" else None,
+                               long_run=loop.LongRun(checkpoint_minutes=60, resume=True))
+    assert steps == list(range(1, 17)) and resumed.extra["steps_done"] == 16
+    assert [h["step"] for h in resumed.history if h["kind"] == "eval"] == [11, 16]
+    a, b = load_file(whole.best_dir / "model.safetensors"), load_file(resumed.best_dir / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    before = load_file(tmp_path / "whole" / loop.CHECKPOINT / "model.safetensors")

@@ -262,7 +262,7 @@ Binary sentiment (`negative` / `positive`) over the real all-MiniLM-L6-v2 encode
 | shipped | {export['size_kb']:.0f} KB: {len(export['full'])} full tensors, {len(export.get('int8_diffs', []))} int8 differences, {len(export['low_rank'])} low-rank pairs |
 | trainable parameters | {metrics['trainable_params']:,} of {metrics['total_params']:,} |
 | training data | SST-2 train without the held-out sentences and every phrase inside them: {metrics['train_examples']:,} sentences/phrases |
-| model selection | accuracy on {metrics['selection_examples']:,} held-out whole sentences (seed {a['seed']}), {len(metrics['history'])} evaluations; best at step {metrics['best_step']} ({metrics['best']['accuracy']:.1%}) |
+| model selection | macro F1 (ties: accuracy) on {metrics['selection_examples']:,} held-out whole sentences (seed {a['seed']}), {len(metrics['history'])} evaluations; best at step {metrics['best_step']} ({metrics['best']['accuracy']:.1%}) |
 | training | {metrics['steps_done']} steps of batch {a['batch_size']} ({metrics['steps_done'] * a['batch_size'] / metrics['train_examples']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule, warm-up {a['warmup_ratio']:g}{_stopped(metrics)} |
 | hardware | {metrics['hardware']} |
 | wall time | {_minutes(metrics['seconds'])} |
@@ -284,7 +284,7 @@ dev sentences. The GLUE dev set itself is not in the project (it is kept for eva
 
 ```bash
 {cmd}
-# killed or stopped? the same command with --resume continues from runs/recipe-sentiment/checkpoint.pt
+# killed or stopped? the same command with --resume continues from runs/recipe-sentiment/checkpoint/
 python -m training.recipes.export classification runs/recipe-sentiment
 ```
 
@@ -445,7 +445,7 @@ What still fails, by topic of the everyday file (top-5 hits, then misses with th
 
 ```bash
 {_fill_mask_reproduce(metrics)}
-# killed or stopped? the same command with --resume continues from runs/recipe-mlm/checkpoint.pt
+# killed or stopped? the same command with --resume continues from runs/recipe-mlm/checkpoint/
 python -m training.recipes.export fill-mask runs/recipe-mlm{f" --init-commit {metrics['init_commit']}" if metrics.get("init_commit") else ""}
 ```
 
@@ -486,7 +486,7 @@ def _reproduce(cmd: str, task: str, data: str, attribution: str, export_args: st
 
 ```bash
 {cmd}
-# killed or stopped? the same command with --resume continues from its checkpoint.pt
+# killed or stopped? the same command with --resume continues from its checkpoint/
 python -m training.recipes.export {task} runs/recipe-{task}{export_args}
 ```
 

@@ -33,19 +33,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from accelerate.utils import set_seed
+from datasets import Dataset
 from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, DataCollatorForLanguageModeling
 
 from lab.loading import load_head
 from lab.registry import embedded_encoder_dir
 from lab.settings import ASSETS_DIR
+from training.loop import NO_DECAY, Evaluation, Features
 from training.recipes.cloze_eval import cloze_scores
-from training.recipes.common import (
-    DEFAULT_DATA_DIR,
-    NO_DECAY,
-    count_trainable,
-    write_json,
-)
-from training.recipes.runner import add_run_args, outcome_metrics, prepare, resumable_loop, setup
+from training.recipes.common import DEFAULT_DATA_DIR
+from training.recipes.runner import add_run_args, evaluations, run_recipe, setup, write_metrics
 from training.strategies import ALL_LINEAR_TARGETS, add_lora
 
 log = logging.getLogger("recipe.mlm")
@@ -288,15 +285,19 @@ def word_examples(blocks: list[list[int]], continues: np.ndarray) -> list[dict]:
     return examples
 
 
+def mask_blocks(collator, blocks: list[list[int]], continues: np.ndarray | None = None) -> dict:
+    """A masked batch of ``blocks``: whole words when the collator masks them (``continues`` marks
+    the ``##`` pieces of the vocabulary). Draws from torch's generator, which a checkpoint keeps."""
+    if collator.whole_word_mask:
+        return collator(word_examples(blocks, continues))
+    return collator([{"input_ids": b} for b in blocks])
+
+
 def make_batch(collator, blocks: list[list[int]], seed: int, continues: np.ndarray | None = None) -> dict:
-    """Mask a batch with its own seed, so a resumed run masks exactly as the first one would;
-    whole words when the collator does (``continues`` marks the ``##`` pieces of the vocabulary)."""
+    """A batch masked with its own seed: held-out text is masked the same way at every evaluation."""
     state = torch.get_rng_state()
     torch.manual_seed(seed)
-    if collator.whole_word_mask:
-        batch = collator(word_examples(blocks, continues))
-    else:
-        batch = collator([{"input_ids": b} for b in blocks])
+    batch = mask_blocks(collator, blocks, continues)
     torch.set_rng_state(state)
     return batch
 
@@ -329,6 +330,66 @@ def heldout_blocks(heldout_lines: list[str], tokenizer, block: int = 128, limit:
     return blocks[::step][:limit]
 
 
+class MaskedLMTask:
+    """Masked-LM on packed blocks of token ids, as the loop asks a task (``training.loop.Task``).
+
+    Training batches are masked as they are drawn; evaluation scores fixed masks of held-out
+    blocks (``heldout_scores``) and the project's cloze sentences. The best weights are those of
+    the lowest held-out loss.
+    """
+
+    name = "fill-mask"
+    auto_class = BertForMaskedLM
+    label_names: list[str] = []
+
+    def __init__(self, tokenizer, mask_prob: float, whole_word: bool):
+        self.tokenizer = tokenizer
+        self.continues = word_continuations(tokenizer)
+        self.train_collator = masking_collator(tokenizer, mask_prob, whole_word)
+        # Held-out text is masked as training masks it (whole words or pieces), at BERT's 15%.
+        self.eval_collator = masking_collator(tokenizer, EVAL_MASK_PROB, whole_word)
+        self.guesses: list[str] = []  # the last evaluation's guesses for the first cloze sentence
+
+    def check(self, config, train, val, test) -> None:
+        if not train:
+            raise ValueError("no training text")
+
+    def build_model(self, source: str, from_scratch: bool, seed: int):
+        raise NotImplementedError("the recipe builds the model (build_model) and passes it to the loop")
+
+    def features(self, data: list[list[int]], tokenizer, max_length: int, cache_dir, training: bool) -> Features:
+        return Features(Dataset.from_dict({"input_ids": data}))
+
+    def collator(self, tokenizer):
+        return lambda rows: mask_blocks(self.train_collator, [r["input_ids"] for r in rows], self.continues)
+
+    def class_weights(self, config, train) -> None:
+        return None
+
+    def loss(self, model, batch: dict, weight) -> tuple[torch.Tensor, int]:
+        return masked_lm(model, batch)[0], len(batch["input_ids"])
+
+    def evaluate(self, model, loader, order, features, data: list[list[int]], accelerator) -> Evaluation:
+        model = accelerator.unwrap_model(model)
+        scores = heldout_scores(model, self.eval_collator, data, continues=self.continues)
+        cloze = cloze_scores(model, self.tokenizer)
+        self.guesses = cloze["rows"][0]["guesses"]
+        metrics = {**scores, "cloze_top1": cloze["top1"], "cloze_top5": cloze["top5"]}
+        return Evaluation(scores["loss"], metrics, metrics)
+
+    def is_better(self, metrics: dict, best: dict | None) -> bool:
+        return best is None or metrics["val_loss"] < best["val_loss"]
+
+    def mistakes(self, evaluation: Evaluation, data) -> list[dict]:
+        return []
+
+    def test_metrics(self, report: dict) -> dict:
+        return {}
+
+    def extra(self) -> dict:
+        return {}
+
+
 # ------------------------------------------------------------------------------------------- main
 
 def main(argv: list[str] | None = None) -> dict:
@@ -344,10 +405,7 @@ def main(argv: list[str] | None = None) -> dict:
     val_blocks = heldout_blocks(heldout_lines, tokenizer, args.block, args.heldout_blocks)
     log.info("lines per source %s; %d training sequences (%d tokens), %d held-out sequences",
              {k: len(v) for k, v in sources.items()}, len(train_blocks), sum(map(len, train_blocks)), len(val_blocks))
-    # Held-out text is masked as training masks it (whole words or pieces), at BERT's 15%.
-    collator = masking_collator(tokenizer, args.mask_prob, args.whole_word)
-    eval_collator = masking_collator(tokenizer, EVAL_MASK_PROB, args.whole_word)
-    continues = word_continuations(tokenizer)
+    task = MaskedLMTask(tokenizer, args.mask_prob, args.whole_word)
 
     model = build_model(encoder, train_blocks, args.seed, args.init)
     layers = None if args.lora_layers == "all" else [] if args.lora_layers == "none" else [
@@ -363,51 +421,27 @@ def main(argv: list[str] | None = None) -> dict:
     for i in full:
         for p in model.bert.encoder.layer[i].parameters():
             p.requires_grad_(True)
-    log.info("trainable parameters: %d of %d", count_trainable(model), sum(p.numel() for p in model.parameters()))
 
-    model, optimizer, scheduler, accelerator = prepare(model, args, args.max_steps, param_groups(model, full, args))
-    batches_per_epoch = len(train_blocks) // args.batch_size
-    example = []  # the last evaluation's guesses for its first cloze sentence, for the log
+    def describe(row: dict) -> str:
+        return (f"held-out acc {row['accuracy']:.3f} top5 {row['top5_accuracy']:.3f} ppl {row['perplexity']:.1f} | "
+                f"cloze top1 {row['cloze_top1']:.2f} top5 {row['cloze_top5']:.2f} | e.g. {task.guesses}")
 
-    def batches(epoch: int) -> list[list[int]]:
-        order = torch.randperm(len(train_blocks), generator=torch.Generator().manual_seed(args.seed + epoch)).tolist()
-        return [order[b * args.batch_size:(b + 1) * args.batch_size] for b in range(batches_per_epoch)]
+    # The schedule's length is --max-steps (the epochs only bound it); step 0 scores the fresh
+    # head over the pre-trained encoder (word frequencies only).
+    result = run_recipe(task, model, train_blocks, val_blocks, args, log, describe=describe, log_every=20,
+                        param_groups=lambda m: param_groups(m, full, args), eval_every=args.eval_every,
+                        evaluate_first=True)
 
-    def loss(rows: list[int], step: int) -> torch.Tensor:
-        batch = make_batch(collator, [train_blocks[i] for i in rows], args.seed * 100_003 + step, continues)
-        return masked_lm(model, {k: v.to(accelerator.device) for k, v in batch.items()})[0]
-
-    def evaluate() -> dict:
-        scores = heldout_scores(model, eval_collator, val_blocks, continues=continues)
-        cloze = cloze_scores(model, tokenizer)
-        example[:] = cloze["rows"][0]["guesses"]
-        return {**scores, "cloze_top1": cloze["top1"], "cloze_top5": cloze["top5"]}
-
-    outcome = resumable_loop(
-        model, optimizer, scheduler, accelerator, args, log, total_steps=args.max_steps,
-        steps_per_epoch=batches_per_epoch, epoch_batches=batches, loss=loss, evaluate=evaluate,
-        is_better=lambda row, best: best is None or row["loss"] < best["loss"],
-        describe=lambda row: (f"held-out acc {row['accuracy']:.3f} top5 {row['top5_accuracy']:.3f} ppl "
-                              f"{row['perplexity']:.1f} | cloze top1 {row['cloze_top1']:.2f} top5 "
-                              f"{row['cloze_top5']:.2f} | e.g. {example}"),
-        eval_every=args.eval_every, log_every=20,
-        evaluate_first=True)  # step 0: the fresh head over the pre-trained encoder (word frequencies only)
-
-    merged = outcome.merged
-    merged.save_pretrained(output / "best")
-    tokenizer.save_pretrained(output / "best")
-    cloze = cloze_scores(merged, tokenizer)
-    metrics = {
+    best = BertForMaskedLM.from_pretrained(output / "best", use_safetensors=True)
+    cloze = cloze_scores(best, tokenizer)
+    metrics = write_metrics(result, args, {
         "task": "fill-mask", "sources": {k: len(v) for k, v in sources.items()},
         "train_sequences": len(train_blocks), "train_tokens": sum(map(len, train_blocks)),
-        "heldout": heldout_scores(merged, eval_collator, val_blocks, continues=continues), "cloze": cloze,
-        "step0": outcome.history[0], "max_steps": args.max_steps,
-        "tokens_seen": outcome.steps_done * args.batch_size * args.block, "lora_layers": args.lora_layers,
-        "full_layers": args.full_layers, "whole_word": args.whole_word,
-        "init": str(args.init) if args.init else None, **outcome_metrics(outcome, args),
-    }
-    write_json(output / "metrics.json", metrics)
-    log.info("done in %.1f min: held-out acc %.3f ppl %.1f, cloze top1 %.2f top5 %.2f", outcome.seconds / 60,
+        "heldout": heldout_scores(best, task.eval_collator, val_blocks, continues=task.continues), "cloze": cloze,
+        "max_steps": args.max_steps, "tokens_seen": result.extra["steps_done"] * args.batch_size * args.block,
+        "lora_layers": args.lora_layers, "full_layers": args.full_layers, "whole_word": args.whole_word,
+        "init": str(args.init) if args.init else None, "step0": evaluations(result)[0]})
+    log.info("done in %.1f min: held-out acc %.3f ppl %.1f, cloze top1 %.2f top5 %.2f", result.seconds / 60,
              metrics["heldout"]["accuracy"], metrics["heldout"]["perplexity"], cloze["top1"], cloze["top5"])
     return metrics
 

@@ -13,7 +13,7 @@ lab/word_shape.py). CoNLL's valid split is cut in two halves by document, fixed 
 best checkpoint is picked on one, and the other, which nothing in the run looks at before the
 end, gives the reported strict entity-level P/R/F1 (seqeval's CoNLL scoring). CoNLL's test split
 is not in the project and is never used. Features, loss and scoring are the Fine-tune tab's
-(``training.tasks.TokenClassificationTask``); the loop is ``training.recipes.runner``.
+(``training.tasks.TokenClassificationTask``), and so is the loop (``training.loop``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from lab import word_shape
 from lab.registry import embedded_encoder_dir
 from training.data import DataLimits
 from training.ner_data import TokenDataset, read_conll
-from training.recipes.common import DEFAULT_DATA_DIR, write_json
-from training.recipes.runner import add_loop_args, evaluate_split, outcome_metrics, setup, train_lora
+from training.recipes.common import DEFAULT_DATA_DIR
+from training.recipes.runner import add_loop_args, evaluate_split, run_recipe, setup, write_metrics
+from training.strategies import train_in_part
 from training.tasks import TokenClassificationTask
 
 log = logging.getLogger("recipe.ner")
@@ -108,31 +109,24 @@ def main(argv: list[str] | None = None) -> dict:
              train.label_names)
 
     encoder = embedded_encoder_dir()
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
     task = TokenClassificationTask(train.label_names, label_all_pieces=args.label_all_pieces,
                                    word_shape=args.word_shape)
-    train_feats = task.features(train, tokenizer, args.max_length, None, training=True)
-    dev_feats = task.features(dev, tokenizer, args.max_length, None, training=False)
-
     set_seed(args.seed)  # the classifier's initialisation (and LoRA's, with --lora-r)
     model = AutoModelForTokenClassification.from_pretrained(
         encoder, num_labels=len(train.label_names), id2label=dict(enumerate(train.label_names)),
         label2id={n: i for i, n in enumerate(train.label_names)}, use_safetensors=True)
     if args.word_shape:
         setattr(model.config, word_shape.CONFIG_KEY, word_shape.CAPITALIZED)  # saved in config.json
-    outcome = train_lora(task, model, tokenizer, train_feats, dev_feats, dev, TRAINED, args, log)
+    train_in_part(model, args.lora_r, TRAINED)
+    result = run_recipe(task, model, train, dev, args, log)
 
-    merged = outcome.merged
-    merged.save_pretrained(args.output / "best")
-    tokenizer.save_pretrained(args.output / "best")
-    report = score(merged, tokenizer, held_out, args.max_length)
-    metrics = {
+    best = AutoModelForTokenClassification.from_pretrained(args.output / "best", use_safetensors=True)
+    report = score(best, AutoTokenizer.from_pretrained(args.output / "best"), held_out, args.max_length)
+    metrics = write_metrics(result, args, {
         "task": "ner", "data": "CoNLL-2003 English: ../shared/data/conll2003/{train,valid}.txt",
         "train_sentences": len(train), "dev_sentences_scored": len(dev), "held_out_sentences": len(held_out),
-        "word_shape": args.word_shape, "label_all_pieces": args.label_all_pieces, "held_out": report, **outcome_metrics(outcome, args),
-    }
-    write_json(args.output / "metrics.json", metrics)
-    log.info("done in %.1f min: held-out entity F1 %.4f (P %.4f, R %.4f), saved %s", outcome.seconds / 60,
+        "word_shape": args.word_shape, "label_all_pieces": args.label_all_pieces, "held_out": report})
+    log.info("done in %.1f min: held-out entity F1 %.4f (P %.4f, R %.4f), saved %s", result.seconds / 60,
              report["f1"], report["precision"], report["recall"], args.output / "best")
     return metrics
 

@@ -24,8 +24,9 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 from lab.registry import embedded_encoder_dir
 from training.data import DataLimits
 from training.qa_data import QAExample, read_squad
-from training.recipes.common import DEFAULT_DATA_DIR, write_json
-from training.recipes.runner import add_loop_args, evaluate_split, outcome_metrics, setup, train_lora
+from training.recipes.common import DEFAULT_DATA_DIR
+from training.recipes.runner import add_loop_args, evaluate_split, run_recipe, setup, write_metrics
+from training.strategies import train_in_part
 from training.tasks import QuestionAnsweringTask
 
 log = logging.getLogger("recipe.qa")
@@ -75,31 +76,24 @@ def main(argv: list[str] | None = None) -> dict:
              ", ".join(dict.fromkeys(e.title for e in dev)), len(test), ", ".join(dict.fromkeys(e.title for e in test)))
 
     encoder = embedded_encoder_dir()
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
-    task = QuestionAnsweringTask(args.stride)
-    train_feats = task.features(train, tokenizer, args.max_length, None, training=True)
-    # No dev articles: the final run on every article, with a schedule a run that held some out chose.
-    dev_feats = task.features(dev, tokenizer, args.max_length, None, training=False) if dev else None
-    log.info("windows: train %d, dev %d", len(train_feats.dataset), len(dev_feats.dataset) if dev else 0)
-
     set_seed(args.seed)  # qa_outputs' initialisation, then LoRA's A matrices
     model = AutoModelForQuestionAnswering.from_pretrained(encoder, use_safetensors=True)
     blocks = [f"bert.encoder.layer.{int(b)}" for b in args.full_blocks.split(",") if b.strip()]
-    outcome = train_lora(task, model, tokenizer, train_feats, dev_feats, dev, ["qa_outputs", *blocks], args, log)
+    train_in_part(model, args.lora_r, ["qa_outputs", *blocks])
+    # No dev articles: the final run on every article, with a schedule a run that held some out chose.
+    task = QuestionAnsweringTask(args.stride)
+    result = run_recipe(task, model, train, dev or None, args, log)
 
-    merged = outcome.merged
-    merged.save_pretrained(args.output / "best")
-    tokenizer.save_pretrained(args.output / "best")
-    report = score(merged, tokenizer, test, args.max_length, args.stride) if test else None
-    metrics = {
+    best = AutoModelForQuestionAnswering.from_pretrained(args.output / "best", use_safetensors=True)
+    tokenizer = AutoTokenizer.from_pretrained(args.output / "best")
+    report = score(best, tokenizer, test, args.max_length, args.stride) if test else None
+    metrics = write_metrics(result, args, {
         "task": "qa", "data": f"SQuAD v1.1 dev articles 0-35: ../shared/data/{SQUAD_FILE}",
-        "train_questions": len(train), "train_windows": len(train_feats.dataset), "dev_questions": len(dev),
+        "train_questions": len(train), "train_windows": result.extra["train_rows"], "dev_questions": len(dev),
         "test_questions": len(test), "train_articles": len({e.title for e in train}),
         "dev_titles": list(dict.fromkeys(e.title for e in dev)), "test_titles": list(dict.fromkeys(e.title for e in test)),
-        "test": report, **outcome_metrics(outcome, args),
-    }
-    write_json(args.output / "metrics.json", metrics)
-    log.info("done in %.1f min: %s, saved %s", outcome.seconds / 60, f"test EM {report['exact_match']:.4f}, F1 "
+        "test": report})
+    log.info("done in %.1f min: %s, saved %s", result.seconds / 60, f"test EM {report['exact_match']:.4f}, F1 "
              f"{report['f1']:.4f}" if report else "no test articles", args.output / "best")
     return metrics
 

