@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lab import batching, lean_bert
 from lab.attention import model_inputs
+from lab.predict import SequenceLogits
 from lab.saliency import INTEGRATED_GRADIENTS, Saliency
 from lab.saliency import explain as explain_word_weights
 from lab.tokenization import max_input_length
@@ -26,14 +26,6 @@ class ClassifyResult:
     def label(self) -> dict[str, float]:
         """The probabilities in gr.Label form."""
         return dict(self.probabilities)
-
-
-def sequence_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: dict) -> torch.Tensor:
-    """The logits (num_labels,) of one text's inputs, in one pass with other requests' texts when
-    they come at once (lab/batching.py)."""
-    return batching.shared_pass(("sequence", model), inputs, batching.right_pad_id(tokenizer),
-                                lambda batch: lean_bert.forward(model, batch).logits,
-                                lambda logits, i, _: logits[i])
 
 
 def classify(
@@ -58,7 +50,7 @@ def classify(
     full_length = len(tokenizer(text, truncation=False)["input_ids"])
     truncated = full_length > encoding["input_ids"].shape[1]
     with torch.inference_mode():
-        logits = sequence_logits(model, tokenizer, model_inputs(model, encoding)).float()  # (num_labels,)
+        logits = SequenceLogits.for_model(model, tokenizer)(model_inputs(model, encoding)).float()  # (num_labels,)
     multi_label = model.config.problem_type == "multi_label_classification" or logits.numel() == 1
     probs = logits.sigmoid() if multi_label else logits.softmax(-1)
     id2label = model.config.id2label

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lab import batching, lean_bert
 from lab.errors import LabInputError
 from lab.i18n import msg
+from lab.predict import MaskLogits
 from lab.tokenization import max_input_length
 
 # A blank typed as three or more underscores ("I ___ dogs") means a mask too.
@@ -81,35 +81,6 @@ def _target_ids(tokenizer, targets: list[str]) -> tuple[list[tuple[str, int]], l
     return ids, warnings
 
 
-def mask_logits(model: PreTrainedModel, encoded, positions: list[int], pad_id: int | None = None) -> torch.Tensor:
-    """The vocabulary logits at ``positions`` of the first row only: (len(positions), vocab).
-
-    For a BERT MLM the head's decoder (hidden x 30,522) costs about as much per token as the
-    whole 6-layer MiniLM encoder, and the pipeline runs it on every token; here it runs on the
-    masks alone (the same numbers, ~1.5-2x less work on a short sentence). A plain BERT encoder
-    runs ``lean_bert``'s pass, its last layer at the masks alone too. Other architectures take
-    the plain forward. With ``pad_id`` (one row only), requests that come at once share one pass
-    (lab/batching.py).
-    """
-    head = getattr(model, "cls", None)  # BertForMaskedLM: transform + decoder
-    base = getattr(model, getattr(model, "base_model_prefix", ""), None)
-    if head is None or base is None or not hasattr(head, "predictions"):
-        return model(**encoded).logits[0, positions]
-    if pad_id is None:
-        return head(lean_bert.hidden_states(base, encoded, rows=positions)[0])  # (n_masks, vocab)
-
-    def run(items: list[tuple]) -> list[torch.Tensor]:
-        batch = batching.pad([e for e, _ in items], pad_id)
-        width = max(len(p) for _, p in items)
-        # Each row's mask positions, repeated to one width (the repeats are dropped below).
-        rows = torch.tensor([p + p[:1] * (width - len(p)) for _, p in items], device=batch["input_ids"].device)
-        hidden = lean_bert.hidden_states(base, batch, rows=rows)  # (n, width, hidden)
-        logits = head(torch.cat([h[:len(p)] for h, (_, p) in zip(hidden, items)]))  # one head pass for all
-        return list(logits.split([len(p) for _, p in items]))
-
-    return batching.FORWARDS.run(("masks", model), (encoded, positions), run)
-
-
 @torch.inference_mode()
 def fill_mask(
     model: PreTrainedModel,
@@ -138,7 +109,7 @@ def fill_mask(
     positions = (encoded["input_ids"][0] == tokenizer.mask_token_id).nonzero().flatten().tolist()
     if not positions:
         raise LabInputError(msg("msg.lab.fill_mask.masks_beyond_length"))
-    logits = mask_logits(model, encoded, positions, batching.right_pad_id(tokenizer))  # (n_masks, vocab)
+    logits = MaskLogits.for_model(model, tokenizer)(encoded, positions)  # (n_masks, vocab)
     probs = logits.float().softmax(-1)
     target_ids, warnings = _target_ids(tokenizer, [t.strip() for t in targets or [] if t.strip()])
     if len(positions) < n_masks:

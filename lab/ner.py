@@ -31,12 +31,13 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lab import batching, lean_bert, word_shape
+from lab import word_shape
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.options import NER_IGNORE as IGNORE
 from lab.options import NER_STRATEGIES as STRATEGIES
 from lab.options import entity_type, split_tag
+from lab.predict import TokenLogits
 from lab.tokenization import max_input_length
 
 WORD_STRATEGIES = ("first", "average", "max")
@@ -296,14 +297,6 @@ def piece_tags(
 # --- Running the model -----------------------------------------------------------------------
 
 
-def _token_logits(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, inputs: dict) -> torch.Tensor:
-    """The logits (seq, labels) of one text's inputs, in one pass with other requests' texts when
-    they come at once (lab/batching.py)."""
-    return batching.shared_pass(("tokens", model), inputs, batching.right_pad_id(tokenizer),
-                                lambda batch: lean_bert.forward(model, batch).logits,
-                                lambda logits, i, item: logits[i, :item["input_ids"].shape[-1]])  # no padding
-
-
 @torch.inference_mode()
 def tag_entities(
     model: PreTrainedModel,
@@ -337,7 +330,7 @@ def tag_entities(
         inputs["token_type_ids"] = torch.tensor([word_shape.from_text(text, offsets, word_ids)], device=device)
     elif "token_type_ids" in encoding:
         inputs["token_type_ids"] = torch.tensor([encoding["token_type_ids"][0]], device=device)
-    logits = _token_logits(model, tokenizer, inputs).float().cpu().numpy()  # (seq, labels)
+    logits = TokenLogits.for_model(model, tokenizer)(inputs).float().cpu().numpy()  # (seq, labels)
     probs = softmax(logits)
     labels = [model.config.id2label[i] for i in range(probs.shape[-1])]
     # An [UNK] piece reads as the characters it stands for, as the pipeline shows it.

@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from lab import batching, lean_bert
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.options import QA_MAX_TOP_K as MAX_TOP_K
+from lab.predict import SpanLogits
 from lab.tokenization import max_input_length
 
 MIN_MAX_LENGTH = 32  # shorter windows leave almost nothing of the context next to the question
@@ -323,21 +323,6 @@ def _same_length_batches(windows: list[Window]) -> list[list[Window]]:
             for i in range(0, len(group), WINDOWS_PER_FORWARD)]
 
 
-def _window_logits(model: PreTrainedModel, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-    """Start and end logits (windows, tokens) of windows of one length. The pass goes through
-    lab/batching.py: it takes one of the forward slots, so a QA answer never runs beside the
-    quick tasks' passes on a core they need, and windows of this length from other requests
-    (same model) join it, unpadded."""
-
-    def run(items: list[dict]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        joined = {k: torch.cat([item[k] for item in items]) for k in items[0]}
-        out = lean_bert.forward(model, joined)
-        sizes = [len(item["input_ids"]) for item in items]
-        return list(zip(out.start_logits.split(sizes), out.end_logits.split(sizes)))
-
-    return batching.FORWARDS.run(("windows", model, batch["input_ids"].shape[1], tuple(sorted(batch))), batch, run)
-
-
 @torch.inference_mode()
 def answer_question(
     model: PreTrainedModel,
@@ -373,7 +358,7 @@ def answer_question(
         batch = {"input_ids": torch.tensor([w.input_ids for w in chunk])}
         if "token_type_ids" in names and chunk[0].token_type_ids is not None:
             batch["token_type_ids"] = torch.tensor([w.token_type_ids for w in chunk])
-        start_logits, end_logits = _window_logits(model, batch)
+        start_logits, end_logits = SpanLogits.for_model(model, tokenizer)(batch)
         rows, n = [w.index for w in chunk], len(chunk[0].input_ids)
         starts[rows, :n] = start_logits.float().numpy()
         ends[rows, :n] = end_logits.float().numpy()

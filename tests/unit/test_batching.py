@@ -13,6 +13,7 @@ from lab.batching import Batcher, pad
 from lab.classify import classify
 from lab.fill_mask import fill_mask
 from lab.ner import tag_entities
+from lab.predict import MaskLogits, SequenceLogits, TokenLogits
 from lab.qa import answer_question
 
 
@@ -157,13 +158,13 @@ def test_tasks_batched_answer_as_they_do_alone(task, held_forwards, tiny_cls_dir
 
     alone = [answer(t) for t in texts]
     assert list(held_forwards.batch_sizes) == [1] * len(texts)
-    key = {"classify": "sequence", "ner": "tokens", "fill-mask": "masks"}[task]
+    key = {"classify": SequenceLogits, "ner": TokenLogits, "fill-mask": MaskLogits}[task].for_model(model, bert_tokenizer)
     results: list = [None] * len(texts)
     held_forwards._slots.acquire()
     threads = [threading.Thread(target=lambda i=i: results.__setitem__(i, answer(texts[i]))) for i in range(len(texts))]
     for t in threads:
         t.start()
-    wait_until(lambda: queued(held_forwards, (key, model)) == len(texts))
+    wait_until(lambda: queued(held_forwards, key) == len(texts))
     held_forwards._slots.release()
     for t in threads:
         t.join(30)

@@ -4,7 +4,8 @@ from transformers import AutoModelForMaskedLM, pipeline
 
 from lab import render
 from lab.errors import LabInputError
-from lab.fill_mask import fill_mask, mask_logits, normalize_masks
+from lab.fill_mask import fill_mask, normalize_masks
+from lab.predict import MaskLogits
 
 
 @pytest.fixture(scope="module")
@@ -68,4 +69,4 @@ def test_mask_logits_equal_the_full_forward(tiny_mlm_dir, bert_tokenizer):
     positions = (encoded["input_ids"][0] == bert_tokenizer.mask_token_id).nonzero().flatten().tolist()
     with torch.inference_mode():
         full = model(**encoded).logits[0, positions]
-        assert torch.allclose(mask_logits(model, encoded, positions), full, atol=1e-5)
+        assert torch.allclose(MaskLogits.for_model(model, bert_tokenizer)(encoded, positions), full, atol=1e-5)
