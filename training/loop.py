@@ -688,277 +688,329 @@ def run_task(
     precision, precision_note = choose_precision(config.precision, launch_state().device)
     accelerator, precision, precision_note = _acquire_accelerator(precision, precision_note, log_with, output_dir)
     try:
-        return _run(task, config, train, val, test, output_dir, on_event, should_stop, cache_dir, log_with,
-                    accelerator, source, display, notice, precision, precision_note, t_start, long_run or LongRun())
+        origin = _Origin(source, display, notice, precision, precision_note, t_start)
+        return _Run(task, config, train, val, test, output_dir, on_event, should_stop, cache_dir, log_with,
+                    accelerator, origin, long_run or LongRun()).execute()
     finally:
         _release_accelerator(accelerator)
 
 
-def _run(task: Task, config: TrainConfig, train, val, test, output_dir: Path,
-         on_event, should_stop, cache_dir, log_with, accelerator: Accelerator, source: str, display: str,
-         notice: str | None, precision: str, precision_note: str, t_start: float, long_run: LongRun) -> TrainResult:
-    """The body of ``run_task`` once the run has its Accelerator."""
-    best_dir = output_dir / BEST
-    label_names = list(task.label_names)
-    main = accelerator.is_main_process
-    if main:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        _clean_leftovers(output_dir)
+@dataclass
+class _Origin:
+    """Where a run's model came from and how it computes: decided by ``run_task`` before the loop."""
 
-    def emit(event: ProgressEvent, record: bool = True) -> None:
+    source: str  # what from_pretrained loads
+    display: str  # the name the UI shows
+    notice: str | None  # why another model trained instead (a Message), or None
+    precision: str
+    precision_note: str
+    t_start: float
+
+
+class _Run:
+    """One run once it has its Accelerator: ``execute`` sets it up, trains it and reports it.
+
+    The run's state (step, best evaluation, history, timings) lives on the object, so evaluating,
+    checkpointing and the training step read and change the same fields.
+    """
+
+    def __init__(self, task: Task, config: TrainConfig, train, val, test, output_dir: Path, on_event, should_stop,
+                 cache_dir, log_with: str | None, accelerator: Accelerator, origin: _Origin, long_run: LongRun):
+        self.task, self.config, self.train_data, self.val, self.test = task, config, train, val, test
+        self.output_dir, self.best_dir = output_dir, output_dir / BEST
+        self.on_event, self.should_stop, self.cache_dir, self.log_with = on_event, should_stop, cache_dir, log_with
+        self.accelerator, self.origin, self.long_run = accelerator, origin, long_run
+        self.main = accelerator.is_main_process
+        self.history: list[dict] = []
+        self.best: dict | None = None
+        self.best_eval: Evaluation | None = None
+        self.saved: dict = {}  # a resumed run's best report and mistakes (its Evaluation is not kept)
+        self.step, self.last_eval_step, self.examples = 0, -1, 0
+        self.before = 0.0  # seconds the run had trained before it was resumed
+        self.stopped: str | None = None
+        self.timings = {"eval_s": 0.0, "save_s": 0.0, "train_s": 0.0}
+
+    def execute(self) -> TrainResult:
+        if self.main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            _clean_leftovers(self.output_dir)
+        self._load()
+        self._prepare()
+        if self.long_run.resume and (self.output_dir / CHECKPOINT / LOOP_STATE).is_file():
+            self._resume()
+        self._train()
+        return self._report()
+
+    def emit(self, event: ProgressEvent, record: bool = True) -> None:
         if record:
-            history.append(asdict(event))
-        if main and on_event is not None:
-            on_event(event)
+            self.history.append(asdict(event))
+        if self.main and self.on_event is not None:
+            self.on_event(event)
 
-    history: list[dict] = []
+    def elapsed(self) -> float:
+        return self.before + _now() - self.t_train
 
-    # ---- model and tokenizer
-    t0 = _now()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
-    except OSError as exc:
-        raise ModelLoadError(msg("msg.training.loop.tokenizer_failed", source=source,
-                                 reason=str(exc).splitlines()[0][:300])) from exc
-    if long_run.model is not None:  # built by the caller, its trainable parts chosen (training.strategies)
-        model = long_run.model
-        trainable_params, total_params = count(model)
-    else:
-        model = task.build_model(source, config.from_scratch, config.seed)
-        trainable_params, total_params = apply_strategy(model, config)
-    load_s = _now() - t0
+    # ---- model, tokenizer and data
+    def _load(self) -> None:
+        t0 = _now()
+        source = self.origin.source
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+        except OSError as exc:
+            raise ModelLoadError(msg("msg.training.loop.tokenizer_failed", source=source,
+                                     reason=str(exc).splitlines()[0][:300])) from exc
+        if self.long_run.model is not None:  # built by the caller, its trainable parts chosen (training.strategies)
+            self.model = self.long_run.model
+            self.trainable_params, self.total_params = count(self.model)
+        else:
+            self.model = self.task.build_model(source, self.config.from_scratch, self.config.seed)
+            self.trainable_params, self.total_params = apply_strategy(self.model, self.config)
+        self.timings["load_s"] = _now() - t0
 
-    # ---- data: classification is tokenized once per (content, tokenizer, max_length) and cached on disk
-    max_length = config.max_length
-    if tokenizer.model_max_length and tokenizer.model_max_length < 100_000:
-        max_length = min(max_length, tokenizer.model_max_length)
-    t0 = _now()
-    with accelerator.main_process_first():  # the main process fills the cache, the others read it
-        train_feats = task.features(train, tokenizer, max_length, cache_dir, training=True)
-        val_feats = task.features(val, tokenizer, max_length, cache_dir, training=False) if val is not None else None
-        test_feats = task.features(test, tokenizer, max_length, cache_dir, training=False) if test is not None else None
-    tokenize_s = _now() - t0
+        # classification is tokenized once per (content, tokenizer, max_length) and cached on disk
+        self.max_length = self.config.max_length
+        if self.tokenizer.model_max_length and self.tokenizer.model_max_length < 100_000:
+            self.max_length = min(self.max_length, self.tokenizer.model_max_length)
+        t0 = _now()
 
-    collator = task.collator(tokenizer)
-    train_loader = DataLoader(train_feats.dataset, batch_size=config.batch_size, collate_fn=collator,
-                              sampler=LengthGroupedSampler(train_feats.lengths, config.batch_size, config.seed))
-    val_loader, val_order = (_eval_loader(val_feats.dataset, collator, config.batch_size * 2)
-                             if val_feats is not None else (None, None))
+        def features(data, training: bool) -> Features | None:
+            if data is None:
+                return None
+            return self.task.features(data, self.tokenizer, self.max_length, self.cache_dir, training=training)
 
-    # ---- optimizer and schedule (as the no_trainer examples: no decay on biases and LayerNorm)
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    # On one CPU process only the word-embedding rows a batch used are updated (sparse_embeddings).
-    lazy = lazy_adamw_ok(accelerator.num_processes, accelerator.device) and sparse_word_embeddings(model) is not None
-    groups = long_run.param_groups(model) if long_run.param_groups is not None else [
-        {"params": [p for n, p in params if not any(nd in n for nd in NO_DECAY)], "weight_decay": config.weight_decay},
-        {"params": [p for n, p in params if any(nd in n for nd in NO_DECAY)], "weight_decay": 0.0},
-    ]
-    optimizer = (LazyAdamW if lazy else torch.optim.AdamW)(
-        groups, lr=config.learning_rate, fused=fused_adamw_ok([p for _, p in params]))
-    # The scheduler is built on the un-sharded step count: accelerate's prepared scheduler steps
-    # once per process for every optimizer step, so these totals line up with the sharded loop.
-    total_steps_all = _total_steps(config.epochs, len(train_loader), long_run.max_steps)
-    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(config.warmup_ratio * total_steps_all),
-                              num_training_steps=total_steps_all)
+        with self.accelerator.main_process_first():  # the main process fills the cache, the others read it
+            self.train_feats = features(self.train_data, True)
+            self.val_feats, self.test_feats = features(self.val, False), features(self.test, False)
+        self.timings["tokenize_s"] = _now() - t0
 
-    model, optimizer, train_loader, scheduler = accelerator.prepare(model, optimizer, train_loader, scheduler)
-    if val_loader is not None:
-        val_loader = accelerator.prepare_data_loader(val_loader)
-    # The training loader is sharded now: recompute the per-process step counts.
-    steps_per_epoch = len(train_loader)
-    total_steps = _total_steps(config.epochs, steps_per_epoch, long_run.max_steps)
-    eval_every = long_run.eval_every or max(1, steps_per_epoch // config.evals_per_epoch)
+    # ---- optimizer, schedule, loaders, all through accelerate.prepare
+    def _prepare(self) -> None:
+        config, accelerator, model = self.config, self.accelerator, self.model
+        self.collator = self.task.collator(self.tokenizer)
+        train_loader = DataLoader(self.train_feats.dataset, batch_size=config.batch_size, collate_fn=self.collator,
+                                  sampler=LengthGroupedSampler(self.train_feats.lengths, config.batch_size, config.seed))
+        val_loader, self.val_order = (_eval_loader(self.val_feats.dataset, self.collator, config.batch_size * 2)
+                                      if self.val_feats is not None else (None, None))
 
-    class_weights = task.class_weights(config, train)
-    weight = torch.tensor(class_weights, device=accelerator.device) if class_weights else None
+        # as the no_trainer examples: no decay on biases and LayerNorm
+        params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+        # On one CPU process only the word-embedding rows a batch used are updated (sparse_embeddings).
+        self.lazy = (lazy_adamw_ok(accelerator.num_processes, accelerator.device)
+                     and sparse_word_embeddings(model) is not None)
+        groups = self.long_run.param_groups(model) if self.long_run.param_groups is not None else [
+            {"params": [p for n, p in params if not any(nd in n for nd in NO_DECAY)],
+             "weight_decay": config.weight_decay},
+            {"params": [p for n, p in params if any(nd in n for nd in NO_DECAY)], "weight_decay": 0.0},
+        ]
+        optimizer = (LazyAdamW if self.lazy else torch.optim.AdamW)(
+            groups, lr=config.learning_rate, fused=fused_adamw_ok([p for _, p in params]))
+        # The scheduler is built on the un-sharded step count: accelerate's prepared scheduler steps
+        # once per process for every optimizer step, so these totals line up with the sharded loop.
+        total_all = _total_steps(config.epochs, len(train_loader), self.long_run.max_steps)
+        scheduler = get_scheduler("linear", optimizer, num_warmup_steps=round(config.warmup_ratio * total_all),
+                                  num_training_steps=total_all)
 
-    if log_with:
-        accelerator.init_trackers("bert-transfer-lab", config={**asdict(config), "base_model_source": source,
-                                                               "task": task.name})
+        self.model, self.optimizer, self.train_loader, self.scheduler = accelerator.prepare(
+            model, optimizer, train_loader, scheduler)
+        self.val_loader = accelerator.prepare_data_loader(val_loader) if val_loader is not None else None
+        # The training loader is sharded now: recompute the per-process step counts.
+        self.steps_per_epoch = len(self.train_loader)
+        self.total_steps = _total_steps(config.epochs, self.steps_per_epoch, self.long_run.max_steps)
+        self.eval_every = self.long_run.eval_every or max(1, self.steps_per_epoch // config.evals_per_epoch)
 
-    # Dropout masks from numpy's faster generator on a CPU (fast_dropout.py), seeded by the run;
-    # its generator is part of a checkpoint, so a resumed run draws the masks it would have drawn.
-    dropout = FastDropout(model, config.seed * 1_000 + accelerator.process_index,
-                          enabled=accelerator.device.type == "cpu")
-    accelerator.register_for_checkpointing(dropout)
+        self.class_weights = self.task.class_weights(config, self.train_data)
+        self.weight = torch.tensor(self.class_weights, device=accelerator.device) if self.class_weights else None
+        if self.log_with:
+            accelerator.init_trackers("bert-transfer-lab", config={
+                **asdict(config), "base_model_source": self.origin.source, "task": self.task.name})
+        # Dropout masks from numpy's faster generator on a CPU (fast_dropout.py), seeded by the run;
+        # its generator is part of a checkpoint, so a resumed run draws the masks it would have drawn.
+        self.dropout = FastDropout(self.model, config.seed * 1_000 + accelerator.process_index,
+                                   enabled=accelerator.device.type == "cpu")
+        accelerator.register_for_checkpointing(self.dropout)
 
-    # ---- train
-    best: dict | None = None
-    best_eval: Evaluation | None = None
-    saved: dict = {}  # a resumed run's best report and mistakes (its Evaluation is not kept)
-    timings = {"load_s": load_s, "tokenize_s": tokenize_s, "eval_s": 0.0, "save_s": 0.0, "train_s": 0.0}
-    examples = 0
-    step = 0
-    before = 0.0  # seconds the run had trained before it was resumed
-    checkpoint_dir = output_dir / CHECKPOINT
-    if long_run.resume and (checkpoint_dir / LOOP_STATE).is_file():
-        accelerator.load_state(str(checkpoint_dir))  # weights, optimizer, schedule, RNGs, dropout generator
+    # ---- resumable checkpoints: accelerate's save_state + the loop's own counters
+    def _resume(self) -> None:
+        checkpoint_dir = self.output_dir / CHECKPOINT
+        self.accelerator.load_state(str(checkpoint_dir))  # weights, optimizer, schedule, RNGs, dropout generator
         state = json.loads((checkpoint_dir / LOOP_STATE).read_text())
-        step, best, history[:], before = state["step"], state["best"], state["history"], state["seconds"]
-        saved = {"report": state["best_report"], "mistakes": state["best_mistakes"]}
+        self.step, self.best, self.history[:], self.before = (state[k] for k in ("step", "best", "history", "seconds"))
+        self.saved = {"report": state["best_report"], "mistakes": state["best_mistakes"]}
+        if self.best is not None and self.best["step"] == self.step:
+            self.last_eval_step = self.step
         # The learning rate of this step under this run's schedule (a resumed run may train longer
         # than the one that saved the checkpoint, whose last rate was its schedule's end).
-        scheduler.scheduler.last_epoch -= 1
-        scheduler.scheduler.step()
-        log.info("resumed at step %d of %d (%.0f s already spent)", step, total_steps, before)
-    first_step = step
-    last_eval_step = step if best is not None and best["step"] == step else -1
-    stopped: str | None = None
-    t_train = _now()
-    deadline = t_train + config.max_train_minutes * 60 - before
-    last_checkpoint = t_train
+        self.scheduler.scheduler.last_epoch -= 1
+        self.scheduler.scheduler.step()
+        log.info("resumed at step %d of %d (%.0f s already spent)", self.step, self.total_steps, self.before)
 
-    def elapsed() -> float:
-        return before + _now() - t_train
+    def checkpoint(self) -> None:
+        """Written to a temp folder and swapped in whole, so a kill never leaves half a checkpoint."""
+        tmp = self.output_dir / f".{CHECKPOINT}.tmp"
+        self.accelerator.save_state(str(tmp))
+        if self.main:
+            best_eval = self.best_eval
+            (tmp / LOOP_STATE).write_text(json.dumps({
+                "step": self.step, "best": self.best, "history": self.history, "seconds": self.elapsed(),
+                "best_report": best_eval.report if best_eval is not None else self.saved.get("report"),
+                "best_mistakes": (self.task.mistakes(best_eval, self.val) if best_eval is not None
+                                  else self.saved.get("mistakes")),
+            }, default=str))
+            _swap_in(tmp, self.output_dir / CHECKPOINT)
+        self.accelerator.wait_for_everyone()
 
-    def evaluate() -> None:
-        nonlocal best, best_eval, last_eval_step, saved
+    # ---- evaluation: score the validation set, keep the best weights in best/
+    def evaluate(self) -> None:
+        accelerator, step = self.accelerator, self.step
         t = _now()
-        evaluation = (task.evaluate(model, val_loader, val_order, val_feats, val, accelerator)
-                      if val is not None else None)
+        evaluation = (self.task.evaluate(self.model, self.val_loader, self.val_order, self.val_feats, self.val,
+                                         accelerator) if self.val is not None else None)
         metrics = {"val_loss": evaluation.loss, **evaluation.metrics} if evaluation is not None else {}
-        timings["eval_s"] += _now() - t
-        last_eval_step = step
-        epoch = step / steps_per_epoch
-        if evaluation is None or task.is_better(metrics, best):  # no held-out data: the last weights
-            best = {"step": step, "epoch": epoch, **metrics}
-            best_eval, saved = evaluation, {}
+        self.timings["eval_s"] += _now() - t
+        self.last_eval_step = step
+        epoch = step / self.steps_per_epoch
+        if evaluation is None or self.task.is_better(metrics, self.best):  # no held-out data: the last weights
+            self.best = {"step": step, "epoch": epoch, **metrics}
+            self.best_eval, self.saved = evaluation, {}
             t = _now()
             accelerator.wait_for_everyone()
-            if main:
-                save_atomically(_model_to_save(accelerator.unwrap_model(model)), tokenizer, best_dir)
-            timings["save_s"] += _now() - t
-        if log_with:
+            if self.main:
+                save_atomically(_model_to_save(accelerator.unwrap_model(self.model)), self.tokenizer, self.best_dir)
+            self.timings["save_s"] += _now() - t
+        if self.log_with:
             accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=step)
-        emit(ProgressEvent("eval", step, total_steps, epoch, elapsed_s=elapsed(),
-                           metrics={**metrics, "is_best": best["step"] == step}))
+        self.emit(ProgressEvent("eval", step, self.total_steps, epoch, elapsed_s=self.elapsed(),
+                                metrics={**metrics, "is_best": self.best["step"] == step}))
 
-    def checkpoint() -> None:
-        """accelerate's ``save_state`` + the loop's own counters, swapped in whole (never half-written)."""
-        tmp = output_dir / f".{CHECKPOINT}.tmp"
-        accelerator.save_state(str(tmp))
-        if main:
-            (tmp / LOOP_STATE).write_text(json.dumps({
-                "step": step, "best": best, "history": history, "seconds": elapsed(),
-                "best_report": best_eval.report if best_eval is not None else saved.get("report"),
-                "best_mistakes": task.mistakes(best_eval, val) if best_eval is not None else saved.get("mistakes"),
-            }, default=str))
-            _swap_in(tmp, checkpoint_dir)
+    # ---- the loop
+    def _train(self) -> None:
+        accelerator, model, optimizer, scheduler, long_run = (
+            self.accelerator, self.model, self.optimizer, self.scheduler, self.long_run)
+        self.t_train = _now()
+        deadline = self.t_train + self.config.max_train_minutes * 60 - self.before
+        last_checkpoint, first_step = self.t_train, self.step
+        if long_run.evaluate_first and self.step == 0:
+            self.evaluate()  # the starting point, e.g. a fresh head over the pre-trained encoder
+        # Clipping to norm 1 (as the Trainer): with the lazy optimizer, without extra passes (grad_clip.py).
+        clipper = GradClipper(model.parameters(), 1.0) if self.lazy else None
+        model.train()
+        epoch, skip = divmod(self.step, self.steps_per_epoch)
+        while self.step < self.total_steps and self.stopped is None:
+            # The sampler's order is a function of (seed, epoch): a resumed run skips to where it was.
+            self.train_loader.set_epoch(epoch)
+            for batch in accelerator.skip_first_batches(self.train_loader, skip) if skip else self.train_loader:
+                t = _now()
+                with self.dropout:
+                    loss, n_examples = self.task.loss(model, batch, self.weight)
+                accelerator.backward(loss)
+                if clipper is not None:  # the norm was summed during backward; AdamW applies the factor
+                    optimizer.optimizer.scale_next_step(clipper.factor()[1])
+                else:
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                self.timings["train_s"] += _now() - t
+                self.examples += n_examples * accelerator.num_processes
+                self.step += 1
+                step = self.step
+
+                lr = scheduler.get_last_lr()[0]
+                self.emit(ProgressEvent("step", step, self.total_steps, step / self.steps_per_epoch, loss=loss.item(),
+                                        lr=lr, elapsed_s=self.elapsed(),
+                                        eta_s=(_now() - self.t_train) / (step - first_step) * (self.total_steps - step)))
+                if self.log_with:
+                    accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=step)
+                if self.val is not None and (step % self.eval_every == 0 or step == self.total_steps):
+                    self.evaluate()
+
+                # Every process must agree to stop, or the others would wait forever in a collective.
+                if self.should_stop is not None and self.should_stop():
+                    self.stopped = "cancelled"
+                    accelerator.set_trigger()
+                elif _now() > deadline:
+                    self.stopped = "time limit"
+                    accelerator.set_trigger()
+                if accelerator.check_trigger():
+                    self.stopped = self.stopped or "cancelled"
+                    break
+                if long_run.checkpoint_minutes is not None and _now() - last_checkpoint > long_run.checkpoint_minutes * 60:
+                    self.checkpoint()
+                    last_checkpoint = _now()
+                if step >= self.total_steps:
+                    break
+            epoch, skip = epoch + 1, 0
+
+        if clipper is not None:
+            clipper.remove()
+        # A time-limited run is scored on its last weights; a cancelled one only when nothing was
+        # kept yet (Cancel should return quickly).
+        if self.best is None or (self.step != self.last_eval_step and self.stopped != "cancelled"):
+            self.evaluate()
+        if long_run.checkpoint_minutes is not None:
+            self.checkpoint()  # a later --resume with more steps goes on from here
         accelerator.wait_for_everyone()
 
-    if long_run.evaluate_first and step == 0:
-        evaluate()  # the starting point, e.g. a fresh head over the pre-trained encoder
-    # Clipping to norm 1 (as the Trainer): with the lazy optimizer, without extra passes (grad_clip.py).
-    clipper = GradClipper(model.parameters(), 1.0) if lazy else None
-    model.train()
-    epoch, skip = divmod(step, steps_per_epoch)
-    while step < total_steps and stopped is None:
-        # The sampler's order is a function of (seed, epoch): a resumed run skips to where it was.
-        train_loader.set_epoch(epoch)
-        for batch in accelerator.skip_first_batches(train_loader, skip) if skip else train_loader:
-            t = _now()
-            with dropout:
-                loss, n_examples = task.loss(model, batch, weight)
-            accelerator.backward(loss)
-            if clipper is not None:  # the norm was summed during backward; AdamW applies the factor
-                optimizer.optimizer.scale_next_step(clipper.factor()[1])
-            else:
-                accelerator.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad()
-            timings["train_s"] += _now() - t
-            examples += n_examples * accelerator.num_processes
-            step += 1
-
-            lr = scheduler.get_last_lr()[0]
-            emit(ProgressEvent("step", step, total_steps, step / steps_per_epoch, loss=loss.item(), lr=lr,
-                               elapsed_s=elapsed(), eta_s=(_now() - t_train) / (step - first_step) * (total_steps - step)))
-            if log_with:
-                accelerator.log({"train/loss": loss.item(), "train/lr": lr}, step=step)
-            if val is not None and (step % eval_every == 0 or step == total_steps):
-                evaluate()
-
-            # Every process must agree to stop, or the others would wait forever in a collective.
-            if should_stop is not None and should_stop():
-                stopped = "cancelled"
-                accelerator.set_trigger()
-            elif _now() > deadline:
-                stopped = "time limit"
-                accelerator.set_trigger()
-            if accelerator.check_trigger():
-                stopped = stopped or "cancelled"
-                break
-            if long_run.checkpoint_minutes is not None and _now() - last_checkpoint > long_run.checkpoint_minutes * 60:
-                checkpoint()
-                last_checkpoint = _now()
-            if step >= total_steps:
-                break
-        epoch, skip = epoch + 1, 0
-
-    if clipper is not None:
-        clipper.remove()
-    # A time-limited run is scored on its last weights; a cancelled one only when nothing was
-    # kept yet (Cancel should return quickly).
-    if best is None or (step != last_eval_step and stopped != "cancelled"):
-        evaluate()
-    if long_run.checkpoint_minutes is not None:
-        checkpoint()  # a later --resume with more steps goes on from here
-    accelerator.wait_for_everyone()
-
     # ---- final reports: validation from the best evaluation, test with the saved best model
-    assert best is not None
-    report = best_eval.report if best_eval is not None else saved.get("report") or {}
-    val_report = {**report, "val_loss": best["val_loss"]} if "val_loss" in best else report
-    misclassified = (task.mistakes(best_eval, val) if best_eval is not None else saved.get("mistakes")) or []
-    test_report = None
-    if test is not None:
-        with MODEL_LOAD_LOCK:
-            best_model = task.auto_class.from_pretrained(best_dir, use_safetensors=True)
-        test_loader, test_order = _eval_loader(test_feats.dataset, collator, config.batch_size * 2)
-        best_model = accelerator.prepare_model(best_model, evaluation_mode=True)
-        test_loader = accelerator.prepare_data_loader(test_loader)
-        evaluation = task.evaluate(best_model, test_loader, test_order, test_feats, test, accelerator)
-        test_report = {**evaluation.report, "test_loss": evaluation.loss}
+    def _report(self) -> TrainResult:
+        task, accelerator, best, config, origin = self.task, self.accelerator, self.best, self.config, self.origin
+        assert best is not None
+        report = self.best_eval.report if self.best_eval is not None else self.saved.get("report") or {}
+        val_report = {**report, "val_loss": best["val_loss"]} if "val_loss" in best else report
+        misclassified = (task.mistakes(self.best_eval, self.val) if self.best_eval is not None
+                         else self.saved.get("mistakes")) or []
+        test_report = None
+        if self.test is not None:
+            with MODEL_LOAD_LOCK:
+                best_model = task.auto_class.from_pretrained(self.best_dir, use_safetensors=True)
+            test_loader, test_order = _eval_loader(self.test_feats.dataset, self.collator, config.batch_size * 2)
+            best_model = accelerator.prepare_model(best_model, evaluation_mode=True)
+            test_loader = accelerator.prepare_data_loader(test_loader)
+            evaluation = task.evaluate(best_model, test_loader, test_order, self.test_feats, self.test, accelerator)
+            test_report = {**evaluation.report, "test_loss": evaluation.loss}
 
-    seconds = before + _now() - t_start
-    timings["total_s"] = seconds
-    examples_per_second = examples / timings["train_s"] if timings["train_s"] else 0.0
-    done_metrics = {**best}
-    if test_report is not None:
-        done_metrics.update(task.test_metrics(test_report))
+        seconds = self.before + _now() - origin.t_start
+        self.timings["total_s"] = seconds
+        train_s = self.timings["train_s"]
+        examples_per_second = self.examples / train_s if train_s else 0.0
+        done_metrics = {**best}
+        if test_report is not None:
+            done_metrics.update(task.test_metrics(test_report))
 
-    def cache_state(features: Features) -> str:
-        return "off" if features.cache_hit is None else "hit" if features.cache_hit else "miss"
+        def cache_state(features: Features | None) -> str:
+            return "off" if features is None or features.cache_hit is None else "hit" if features.cache_hit else "miss"
 
-    extra = {
-        "task": task.name, **task.extra(), "base_model": display, "base_model_source": source, "notice": notice,
-        "max_length": max_length, "train_rows": len(train_feats.dataset),
-        "tokenize_cache": {"train": cache_state(train_feats), "validation": cache_state(val_feats) if val_feats else "off"},
-        "timings": timings, "steps_done": step, "total_steps": total_steps, "steps_per_epoch": steps_per_epoch,
-        "num_processes": accelerator.num_processes, "lora_merged": has_lora(accelerator.unwrap_model(model)),
-    }
-    result = TrainResult(
-        output_dir=output_dir, best_dir=best_dir, history=history, best_metrics=best, val_report=val_report,
-        test_report=test_report, misclassified=misclassified, class_weights=class_weights,
-        trainable_params=trainable_params, total_params=total_params, seconds=seconds,
-        examples_per_second=examples_per_second, precision=precision, stopped_early=stopped,
-        precision_note=precision_note, metrics_path=output_dir / METRICS_FILE, extra=extra,
-    )
-    if main:
-        write_json(output_dir / METRICS_FILE, {
-            "config": asdict(config), "labels": label_names, "id2label": _label_kwargs(label_names)["id2label"],
-            "label2id": _label_kwargs(label_names)["label2id"], "best_metrics": best,
-            "val_report": val_report, "test_report": test_report, "misclassified": misclassified,
-            "class_weights": class_weights, "trainable_params": trainable_params, "total_params": total_params,
-            "precision": precision, "precision_note": precision_note, "stopped_early": stopped,
-            "seconds": seconds, "examples_per_second": examples_per_second, **extra, "history": history,
-        })
-    emit(ProgressEvent("done", step, total_steps, step / steps_per_epoch, elapsed_s=seconds, eta_s=0.0,
-                       metrics=done_metrics), record=False)
-    if log_with:
-        accelerator.end_training()
-    return result
+        extra = {
+            "task": task.name, **task.extra(), "base_model": origin.display, "base_model_source": origin.source,
+            "notice": origin.notice, "max_length": self.max_length, "train_rows": len(self.train_feats.dataset),
+            "tokenize_cache": {"train": cache_state(self.train_feats), "validation": cache_state(self.val_feats)},
+            "timings": self.timings, "steps_done": self.step, "total_steps": self.total_steps,
+            "steps_per_epoch": self.steps_per_epoch, "num_processes": accelerator.num_processes,
+            "lora_merged": has_lora(accelerator.unwrap_model(self.model)),
+        }
+        result = TrainResult(
+            output_dir=self.output_dir, best_dir=self.best_dir, history=self.history, best_metrics=best,
+            val_report=val_report, test_report=test_report, misclassified=misclassified,
+            class_weights=self.class_weights, trainable_params=self.trainable_params, total_params=self.total_params,
+            seconds=seconds, examples_per_second=examples_per_second, precision=origin.precision,
+            stopped_early=self.stopped, precision_note=origin.precision_note,
+            metrics_path=self.output_dir / METRICS_FILE, extra=extra,
+        )
+        if self.main:
+            label_names = list(task.label_names)
+            write_json(self.output_dir / METRICS_FILE, {
+                "config": asdict(config), "labels": label_names, **_label_kwargs(label_names),
+                "best_metrics": best, "val_report": val_report, "test_report": test_report,
+                "misclassified": misclassified, "class_weights": self.class_weights,
+                "trainable_params": self.trainable_params, "total_params": self.total_params,
+                "precision": origin.precision, "precision_note": origin.precision_note, "stopped_early": self.stopped,
+                "seconds": seconds, "examples_per_second": examples_per_second, **extra, "history": self.history,
+            })
+        self.emit(ProgressEvent("done", self.step, self.total_steps, self.step / self.steps_per_epoch,
+                                elapsed_s=seconds, eta_s=0.0, metrics=done_metrics), record=False)
+        if self.log_with:
+            accelerator.end_training()
+        return result
 
 
 def _model_to_save(model: PreTrainedModel) -> PreTrainedModel:
