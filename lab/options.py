@@ -33,6 +33,9 @@ def entity_type(label: str) -> str:
 
 # QA: the most candidate spans a call may ask for.
 QA_MAX_TOP_K = 20
+# QA: the tab's (and the API's) windows: tokens per window, tokens neighbouring windows share.
+# The QA recipe scores the shipped head with them too: its scores are what the tab gives.
+QA_MAX_LENGTH, QA_STRIDE = 384, 128
 
 # Classification: the saliency methods, by the value the API takes, with the name people read.
 INTEGRATED_GRADIENTS = "integrated_gradients"

@@ -21,6 +21,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lab.errors import LabInputError
 from lab.i18n import msg
+from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from lab.options import QA_MAX_TOP_K as MAX_TOP_K
 from lab.predict import SpanLogits
 from lab.tokenization import max_input_length
@@ -104,8 +105,8 @@ def make_windows(
     tokenizer: PreTrainedTokenizerBase,
     question: str,
     context: str,
-    max_length: int = 384,
-    stride: int = 128,
+    max_length: int = QA_MAX_LENGTH,
+    stride: int = QA_STRIDE,
 ) -> list[Window]:
     """Split (question, context) into overlapping windows, each no longer than ``max_length``.
 
@@ -329,8 +330,8 @@ def answer_question(
     tokenizer: PreTrainedTokenizerBase,
     question: str,
     context: str,
-    max_length: int = 384,
-    stride: int = 128,
+    max_length: int = QA_MAX_LENGTH,
+    stride: int = QA_STRIDE,
     max_answer_len: int = 30,
     top_k: int = 5,
     no_answer_threshold: float = 0.0,

@@ -10,7 +10,7 @@ import gradio as gr
 from lab import i18n
 from lab.context import Lab
 from lab.lazy import lazy_import
-from lab.options import QA_MAX_TOP_K
+from lab.options import QA_MAX_LENGTH, QA_MAX_TOP_K, QA_STRIDE
 from lab.tokenization import check_text
 from tabs.common import SLOW, explainer, head_banner, lane, model_dropdown, model_line, table, user_errors
 from tabs.components import Slider
@@ -122,7 +122,7 @@ class QaTab:
         self.model: gr.Dropdown | None = None
 
     @user_errors
-    def qa(self, question: str, context: str, top_k: int = 5, max_length: int = 384, stride: int = 128,
+    def qa(self, question: str, context: str, top_k: int = 5, max_length: int = QA_MAX_LENGTH, stride: int = QA_STRIDE,
            max_answer_len: int = 30, no_answer_threshold: float = 0.0, model: str | None = None,
            session_models: dict | None = None):
         """Answer the question from the context; ``session_models`` is the session state (lab.session)."""
@@ -167,9 +167,9 @@ class QaTab:
                 run = gr.Button(t("qa.run"), variant="primary", elem_id="qa-run")
         with gr.Accordion(t("qa.windows_accordion"), open=False):
             with gr.Row():
-                max_length = Slider(32, 512, value=384, step=8, label=t("qa.max_length"),
+                max_length = Slider(32, 512, value=QA_MAX_LENGTH, step=8, label=t("qa.max_length"),
                                        info=t("qa.max_length_info"))
-                stride = Slider(0, 256, value=128, step=8, label=t("qa.stride"))
+                stride = Slider(0, 256, value=QA_STRIDE, step=8, label=t("qa.stride"))
         with gr.Row():
             # In English here, a plain string: the API's description of /qa names its first return
             # by this label ("Answer"); localize() says it in the page's language.

@@ -115,10 +115,13 @@ def test_qa_recipe_splits_by_article_trains_exports_and_the_head_loads(tmp_path,
     assert metrics["best_step"] == metrics["steps_done"] == 2
     with pytest.raises(SystemExit, match="--selection"):
         export.main(["qa", str(final), "--assets", str(tmp_path / "nowhere"), "--data-dir", str(data_dir)])
-    export.main(["qa", str(final), "--assets", str(assets), "--data-dir", str(data_dir), "--selection", str(run)])
+    estimate = export.main(["qa", str(final), "--assets", str(assets), "--data-dir", str(data_dir),
+                            "--selection", str(run)])["scores"]
     card = (assets / "models" / "qa" / "README.md").read_text()
-    selection = json.loads((run / "metrics.json").read_text())["test"]
-    assert f"**{selection['f1']:.1%}**" in card and "--selection runs/recipe-qa-selection" in card
+    # the selection run's head on its held-out articles: with the tab's windows, then the training ones
+    selection = json.loads((run / "metrics.json").read_text())
+    assert estimate == selection["test_tab_windows"] and f"**{estimate['f1']:.1%}**" in card
+    assert f"F1 {selection['test']['f1']:.1%}" in card and "--selection runs/recipe-qa-selection" in card
     assert "encoder blocks 5 trained in full" in card and "--dev-articles 0 --test-articles 0" in card
     loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("qa"))
     assert answer_question(loaded.model, loaded.tokenizer, "Where did she fly?", "She flew to Paris.").answer

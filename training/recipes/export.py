@@ -33,6 +33,7 @@ from transformers import (
 )
 
 from lab.loading import ModelCache
+from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from lab.registry import embedded_encoder_dir, embedded_ref
 from lab.settings import ASSETS_DIR, Settings
 from training.recipes.common import DEFAULT_DATA_DIR, write_json
@@ -227,14 +228,18 @@ def score_ner(model, tokenizer, data_dir: Path, metrics: dict) -> tuple[dict, li
 
 
 def score_qa(model, tokenizer, data_dir: Path, metrics: dict) -> tuple[dict, list[str]]:
+    """The held-out articles read with the QA tab's windows: by the shipped head, or for a final run
+    (every article trained on) by the selection run's head, whose score stands for it."""
     from training.recipes.qa import score, splits
 
     args = metrics["args"]
     train, _, test = splits(data_dir, args["dev_articles"], args["test_articles"])
-    if not test:  # a final run trained on every article: the selection run's held-out score stands for it
-        return {}, [e.question + " " + e.context[:300] for e in train[::250]]
-    report = score(model, tokenizer, test, args["max_length"], args["stride"])
-    return report, [e.question + " " + e.context[:300] for e in test[:32]]
+    if not test:
+        selection = metrics["selection"]["args"]
+        _, _, test = splits(data_dir, selection["dev_articles"], selection["test_articles"])
+        model = CLASSES["qa"].from_pretrained(Path(metrics["selection_dir"]) / "best", use_safetensors=True).eval()
+        return score(model, tokenizer, test), [e.question + " " + e.context[:300] for e in train[::250]]
+    return score(model, tokenizer, test), [e.question + " " + e.context[:300] for e in test[:32]]
 
 
 # ----------------------------------------------------------------------------------- the card
@@ -613,7 +618,8 @@ def card_qa(metrics: dict, scores: dict, export: dict) -> str:
     final = a["test_articles"] == 0
     held = metrics["selection"] if final else metrics  # the run whose held-out articles give the scores
     h = held["args"]
-    test = held["test"]
+    test = scores  # the held-out articles read with the QA tab's windows (score_qa)
+    trained_windows = held["test"]  # the same articles read with the training windows
     per_article = "\n".join(f"| {t.replace('_', ' ')} | {v['questions']} | {v['exact_match']:.1%} | {v['f1']:.1%} |"
                              for t, v in test["per_article"].items())
     best = held["best"]
@@ -630,7 +636,8 @@ def card_qa(metrics: dict, scores: dict, export: dict) -> str:
                      f"This head then trained on all 36 articles with that schedule; its last weights ship")
         scores_intro = (f"This head trained on every article of the file, so none is left to score it on. Its "
                         f"estimate is the selection run's score on the **last {h['test_articles']} articles** "
-                        f"({test['questions']:,} questions), which that run never trained on")
+                        f"({test['questions']:,} questions), which that run never trained on, read as the QA tab "
+                        f"reads a context (windows of {QA_MAX_LENGTH} tokens, stride {QA_STRIDE})")
         after_table = (f"\nThe shipped head trained on {metrics['train_questions'] - held['train_questions']:,} more "
                        "questions than the selection run (those articles and the dev ones), so expect it a little "
                        "higher on new articles.\n")
@@ -640,7 +647,8 @@ def card_qa(metrics: dict, scores: dict, export: dict) -> str:
                      f"{best['exact_match']:.1%}, F1 {best['f1']:.1%})")
         scores_intro = (f"On the **last {a['test_articles']} articles** of the file ({scores['questions']:,} "
                         "questions), held out by article (no paragraph of them was trained on or used to pick the "
-                        "checkpoint)")
+                        f"checkpoint), read as the QA tab reads a context (windows of {QA_MAX_LENGTH} tokens, stride "
+                        f"{QA_STRIDE})")
         after_table = ""
     return f"""# Embedded extractive-QA head (SQuAD v1.1) for all-MiniLM-L6-v2
 
@@ -667,6 +675,9 @@ answers:
 | --- | --- | --- | --- |
 | **all held-out articles** | {test['questions']:,} | **{test['exact_match']:.1%}** | **{test['f1']:.1%}** |
 {per_article}
+
+With the training windows ({h['max_length']} tokens, stride {h['stride']}) the same articles score EM
+{trained_windows['exact_match']:.1%} / F1 {trained_windows['f1']:.1%}.
 {after_table}
 For scale: models fine-tuned on the full SQuAD train set (88k questions) reach EM ~80 / F1 ~88
 (bert-base); this head saw {metrics['train_questions']:,} questions, as SQuAD's train split is not
@@ -703,6 +714,7 @@ def main(argv: list[str] | None = None) -> dict:
         metrics["init_commit"] = args.init_commit
     if args.selection is not None:
         metrics["selection"] = json.loads((args.selection / "metrics.json").read_text())
+        metrics["selection_dir"] = str(args.selection)
     elif args.task == "qa" and not metrics["args"]["test_articles"]:
         raise SystemExit("A QA run with no test articles needs --selection: the run that held articles out.")
     cls = CLASSES[args.task]
