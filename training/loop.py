@@ -1,14 +1,17 @@
 """The fine-tuning loop on accelerate (no ``Trainer``): classification here, NER and QA in training.tasks.
 
-Shared by the Fine-tune tab (events drive its live curves, ``should_stop`` is its Cancel) and
-the CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes). It
-follows transformers' ``run_glue_no_trainer.py``: model, optimizer, loaders and scheduler are
-prepared together, step counts are recomputed after ``prepare``, tokenization runs under
-``main_process_first``, and only the main process writes files and reports progress.
+Shared by the Fine-tune tab (events drive its live curves, ``should_stop`` is its Cancel), the
+CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes) and the
+recipes of the shipped heads (``training.recipes``, with a ``LongRun``). It follows transformers'
+``run_glue_no_trainer.py``: model, optimizer, loaders and scheduler are prepared together, step
+counts are recomputed after ``prepare``, tokenization runs under ``main_process_first``, and only
+the main process writes files and reports progress. A long run resumes as accelerate's examples
+do: ``save_state``/``load_state`` (weights, optimizer, schedule, RNGs, the dropout generator),
+the sampler set to the epoch, ``skip_first_batches`` to the step.
 
 The loop itself is task-agnostic: a ``Task`` says how to build the model, turn data into
-features, compute the loss and score a split; best checkpoint, cancel, time limit, precision,
-atomic save and metrics.json are the same code for every task.
+features, compute the loss and score a split; best checkpoint, cancel, time limit, resume,
+precision, atomic save and metrics.json are the same code for every task.
 """
 
 from __future__ import annotations
