@@ -412,7 +412,7 @@ encoder; `lab.loading` builds one `BertForMaskedLM` from both. {started}
 | trainable parameters | {metrics['trainable_params']:,} ({trained}); the 11.7M word embeddings stay frozen and are not shipped |
 | training data | {sources}: {metrics['train_sequences']:,} sequences of up to {a['block']} tokens ({metrics['train_tokens']:,} tokens), every {20}th line of each source held out |
 | training | {metrics['steps_done']} steps of {a['batch_size']} sequences ({metrics['tokens_seen'] / metrics['train_tokens']:.2f} epochs), {masking}, AdamW, linear schedule; best held-out loss kept (step {metrics['best_step']}){_stopped(metrics)} |
-| hardware | {metrics['hardware']}, shared with other jobs, run at `nice -n 19` |
+| hardware | {metrics['hardware']} |
 | wall time | {_minutes(metrics['seconds'])} from start to end, pauses included |
 | export check | max abs logit difference, reloaded delta vs trained fp32 model: {export['max_logit_diff']:.2e} |
 
@@ -480,7 +480,7 @@ def _shipped_rows(export: dict, metrics: dict, head: str) -> str:
     a = metrics["args"]
     return f"""| shipped | {export['size_kb']:.0f} KB ({export['dtype']}), {export['params']:,} numbers: {len(export['full'])} full tensors, {len(export['low_rank'])} low-rank pairs |
 | trainable parameters | {metrics['trainable_params']:,} of {metrics['total_params']:,} (LoRA r={a['lora_r']} on query/key/value/attention output/intermediate/output of all six blocks, + `{head}` in full) |
-| hardware | {metrics['hardware']}, shared with other jobs, run at `nice -n 19` |
+| hardware | {metrics['hardware']} |
 | wall time | {_minutes(metrics['seconds'])} |
 | export check | max abs logit difference, reloaded delta vs trained fp32 model: {export['max_logit_diff']:.2e} |"""
 
