@@ -445,4 +445,6 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, s
     assert [h["step"] for h in resumed.history if h["kind"] == "eval"] == [11, 16]
     a, b = load_file(whole.best_dir / "model.safetensors"), load_file(resumed.best_dir / "model.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
-    before = load_file(tmp_path / "whole" / loop.CHECKPOINT / "model.safetensors")
+    # the checkpoint written at the end holds those last weights: a longer --resume goes on from them
+    end = load_file(tmp_path / "whole" / loop.CHECKPOINT / "model.safetensors")
+    assert end.keys() & a.keys() and all(torch.equal(end[k], a[k]) for k in end.keys() & a.keys())
