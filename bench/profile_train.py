@@ -7,7 +7,7 @@ default ``transformers.Trainer`` too, for contrast) with timers wrapped around e
 - backward / clip: ``Accelerator.backward`` / ``Accelerator.clip_grad_norm_`` (both sides use them);
 - optimizer: ``AcceleratedOptimizer.step`` and ``zero_grad``; scheduler: ``AcceleratedScheduler.step``;
 - collation: ``DataCollatorWithPadding.__call__``;
-- the project only: tokenization (``training.loop.tokenize``), evaluation (``_predict``), checkpoint
+- the project only: tokenization (``training.tasks.tokenize``), evaluation (``_predict``), checkpoint
   saving (``save_atomically``), model loading (``build_model``).
 
 The rest of the training phase (Arrow row fetching, per-step events and logging, the loss, Python
@@ -58,7 +58,7 @@ def install_timers() -> None:
     from accelerate.optimizer import AcceleratedOptimizer
     from accelerate.scheduler import AcceleratedScheduler
 
-    from training import loop
+    from training import loop, tasks
 
     patches = [
         (transformers.BertForSequenceClassification, "forward", "forward", True),
@@ -68,10 +68,10 @@ def install_timers() -> None:
         (AcceleratedOptimizer, "zero_grad", "zero_grad", False),
         (AcceleratedScheduler, "step", "scheduler.step", False),
         (transformers.DataCollatorWithPadding, "__call__", "collation", False),
-        (loop, "tokenize", "tokenization (project)", False),
-        (loop, "_predict", "evaluation (project)", False),
+        (tasks, "tokenize", "tokenization (project)", False),
+        (tasks, "_predict", "evaluation (project)", False),
         (loop, "save_atomically", "checkpoint save (project)", False),
-        (loop, "build_model", "model load (project)", False),
+        (tasks, "build_model", "model load (project)", False),
     ]
     for owner, attr, name, only_training in patches:
         setattr(owner, attr, timed(name, getattr(owner, attr), only_training))

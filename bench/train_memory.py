@@ -28,7 +28,8 @@ import json, sys, time
 import torch
 from lab.registry import embedded_encoder_dir
 from training import memory
-from training.loop import build_model, choose_precision, fused_adamw_ok
+from training.loop import choose_precision, fused_adamw_ok
+from training.models import build_model
 
 batch, length, classes = (int(x) for x in sys.argv[1:4])
 def rss(field):

@@ -44,11 +44,11 @@ from bench.common import (
 def run_project(train, val, args, workdir: Path) -> dict:
     """One ``train_classifier`` run; the training phase timed from its own progress events."""
     from lab.settings import Settings
-    from training import loop
+    from training import tasks
     from training.config import TrainConfig
 
     counter = TrainingFlopCounter()
-    original_build = loop.build_model
+    original_build = tasks.build_model
 
     def build_and_count(*a, **kw):  # attach the FLOP counter to the model the loop builds
         model = original_build(*a, **kw)
@@ -62,15 +62,15 @@ def run_project(train, val, args, workdir: Path) -> dict:
 
     config = TrainConfig(batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
                          max_length=args.max_length, precision=args.precision)
-    loop.build_model = build_and_count
+    tasks.build_model = build_and_count
     try:
         t0 = time.perf_counter()
-        result = loop.train_classifier(config, train, val, workdir / "project", on_event=on_event,
-                                       settings=Settings(offline=True), cache_dir=workdir / "cache",
-                                       hub_online=False)
+        result = tasks.train_classifier(config, train, val, workdir / "project", on_event=on_event,
+                                        settings=Settings(offline=True), cache_dir=workdir / "cache",
+                                        hub_online=False)
         total_s = time.perf_counter() - t0
     finally:
-        loop.build_model = original_build
+        tasks.build_model = original_build
 
     # An eval event arrives after the evaluation (and any checkpoint save) that followed the step
     # event of the same step: the gap between the two is time spent outside training.

@@ -33,7 +33,7 @@ from training.jobs import RunRecord, curves_frame, export_runs, runs_frame
 # The training stack (torch, accelerate, datasets, peft): imported after the page is served.
 before_after = lazy_import("training.before_after")
 estimate = lazy_import("training.estimate")
-loop = lazy_import("training.loop")
+models = lazy_import("training.models")
 
 log = logging.getLogger(__name__)
 DEFAULTS = TrainConfig()
@@ -192,7 +192,7 @@ class FinetuneTab:
                          base_model: str = "default"):
         config = TrainConfig(base_model=base_model or "default", strategy=strategy,
                              freeze_layers=int(freeze_layers), lora_r=int(lora_r))
-        trainable, total = loop.count_parameters(config, 2, self.lab.settings, hub_online=self.lab.hub.online)
+        trainable, total = models.count_parameters(config, 2, self.lab.settings, hub_online=self.lab.hub.online)
         return i18n.text("ft.params", request_language(), trainable=f"{trainable:,}", total=f"{total:,}",
                          share=f"{trainable / total:.1%}", strategy=strategy, about=STRATEGIES[strategy])
 

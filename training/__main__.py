@@ -301,7 +301,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the following argument is required: --output")
     if args.dataset_rows is not None and args.dataset is None:
         parser.error("--dataset-rows goes with --dataset")
-    from training.loop import launch_state, train_classifier
+    from training.loop import launch_state
+    from training.tasks import train_classifier
 
     main_process = launch_state().is_main_process
     try:

@@ -9,7 +9,8 @@ import torch
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from training.config import TrainConfig
-from training.loop import METRICS_FILE, build_model, resolve_base_model
+from training.loop import METRICS_FILE
+from training.models import build_model, resolve_base_model
 
 
 @torch.inference_mode()

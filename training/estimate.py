@@ -15,7 +15,8 @@ import torch
 
 from lab.i18n import msg
 from training.config import TrainConfig
-from training.loop import build_model, choose_precision, fused_adamw_ok, resolve_base_model
+from training.loop import choose_precision, fused_adamw_ok
+from training.models import build_model, resolve_base_model
 
 
 def total_steps(n_train: int, config: TrainConfig) -> int:

@@ -26,17 +26,10 @@ from lab.settings import Settings
 from training import features
 from training.config import TrainConfig
 from training.dataset import TextDataset
-from training.loop import (
-    BEST,
-    METRICS_FILE,
-    ProgressEvent,
-    TrainResult,
-    _misclassified,
-    build_model,
-    resolve_base_model,
-    save_atomically,
-)
+from training.loop import BEST, METRICS_FILE, ProgressEvent, TrainResult, save_atomically
 from training.metrics import classification_report
+from training.models import build_model, resolve_base_model
+from training.tasks import _misclassified
 
 
 def fit_head(train_x: np.ndarray, train_y: list[int], num_labels: int, class_weights: bool, seed: int):

@@ -92,7 +92,7 @@ def learning_curves(data: ViewData, base: TrainConfig, work_dir: Path, series: l
                     should_stop: Callable[[], bool] | None = None) -> list[CurvePoint]:
     """Train each series at each size and score it on ``data.val``.
 
-    ``train_run(config, train, val, out_dir)`` is the one training loop (training.loop.train_classifier
+    ``train_run(config, train, val, out_dir)`` is the one training loop (training.tasks.train_classifier
     bound to its settings) and returns its TrainResult; ``last_layer()`` gives the pretrained encoder's
     last-layer vectors of (data.train, data.val) for the frozen series. Each run's folder goes as soon as
     its score is read. ``should_stop`` ends the curves between runs (and inside a run, through the loop).

@@ -1,4 +1,4 @@
-"""The fine-tuning loop on accelerate (no ``Trainer``): classification here, NER and QA in training.tasks.
+"""The fine-tuning loop on accelerate (no ``Trainer``); the tasks it trains are in training.tasks.
 
 Shared by the Fine-tune tab (events drive its live curves, ``should_stop`` is its Cancel), the
 CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes) and the
@@ -9,9 +9,9 @@ the main process writes files and reports progress. A long run resumes as accele
 do: ``save_state``/``load_state`` (weights, optimizer, schedule, RNGs, the dropout generator),
 the sampler set to the epoch, ``skip_first_batches`` to the step.
 
-The loop itself is task-agnostic: a ``Task`` says how to build the model, turn data into
-features, compute the loss and score a split; best checkpoint, cancel, time limit, resume,
-precision, atomic save and metrics.json are the same code for every task.
+The loop itself is task-agnostic: a ``Task`` says how to build the model (on training.models),
+turn data into features, compute the loss and score a split; best checkpoint, cancel, time
+limit, resume, precision, atomic save and metrics.json are the same code for every task.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -34,32 +33,26 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 from accelerate.state import PartialState
-from accelerate.utils import parse_flag_from_env, set_seed
+from accelerate.utils import parse_flag_from_env
 from datasets import Dataset
 from torch.utils.data import DataLoader, Sampler
 from transformers import (
-    AutoConfig,
-    AutoModelForSequenceClassification,
     AutoTokenizer,
-    DataCollatorWithPadding,
     PreTrainedModel,
     PreTrainedTokenizerBase,
     get_scheduler,
 )
 
 import patches
-from lab import attn_impl, logs, machine, registry
+from lab import machine, registry
 from lab.errors import LabInputError, ModelLoadError
 from lab.i18n import msg
 from lab.loading import MODEL_LOAD_LOCK
 from lab.settings import Settings
-from training.cache import tokenize
 from training.config import TrainConfig
-from training.dataset import TextDataset
 from training.fast_dropout import FastDropout
-from training.first_token import first_token_only
 from training.grad_clip import GradClipper
-from training.metrics import classification_report, is_better
+from training.models import label_kwargs, resolve_base_model
 from training.sparse_embeddings import LazyAdamW, lazy_adamw_ok, sparse_word_embeddings
 from training.strategies import apply_strategy, count, has_lora, merged_copy
 
@@ -71,10 +64,7 @@ CHECKPOINT = "checkpoint"  # accelerate's save_state folder of a resumable run
 LOOP_STATE = "loop_state.json"  # in it: the loop's own counters (step, best, history, seconds)
 # Parameters AdamW does not decay (as transformers' no_trainer examples).
 NO_DECAY = ("bias", "LayerNorm.weight", "layer_norm.weight", "layernorm.weight")
-MAX_MISCLASSIFIED = 200  # kept in the result and metrics.json, most confident mistakes first
 TRACKERS = ("tensorboard", "mlflow")
-# The held-out sets by name, as messages name them ("The validation set's labels ...").
-SPLITS = {"validation": msg("msg.training.loop.split.validation"), "test": msg("msg.training.loop.split.test")}
 
 _now = time.perf_counter  # one clock for timings, ETA and the time limit (tests replace it)
 
@@ -164,22 +154,6 @@ def pad_multiple() -> int | None:
     return 8 if torch.cuda.is_available() else None
 
 
-def compute_class_weights(labels: list[int], num_labels: int) -> list[float]:
-    """Inverse class frequency, normalised so the classes present average 1.
-
-    A class with half as many examples counts twice as much in the loss. A class absent from
-    ``labels`` gets 0 (it never appears as a target, so its weight would never be used).
-    """
-    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels).astype(np.float64)
-    present = counts > 0
-    if not present.any():
-        raise LabInputError(msg("msg.training.loop.no_labelled_examples"))
-    weights = np.zeros(num_labels)
-    weights[present] = 1.0 / counts[present]
-    weights[present] /= weights[present].mean()
-    return [float(w) for w in weights]
-
-
 def choose_precision(requested: str, device: torch.device) -> tuple[str, str]:
     """("bf16" | "fp32", reason). Decided once per run, before the Accelerator is built.
 
@@ -211,125 +185,6 @@ def launch_state() -> PartialState:
     built decides for the whole process, so it must be built with that flag.
     """
     return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU"))
-
-
-def _hub_online(settings: Settings) -> bool:
-    """Probed once per process (callers that know, like the app, pass ``hub_online`` instead)."""
-    if settings.offline:
-        return False
-    return _hub_status(settings.hub_timeout_s).online
-
-
-@lru_cache(maxsize=4)
-def _hub_status(timeout_s: float):
-    from lab.hub import HubStatus
-
-    return HubStatus(Settings(hub_timeout_s=timeout_s))
-
-
-def resolve_base_model(
-    config: TrainConfig,
-    settings: Settings,
-    hub_online: bool | None = None,
-    local_models: dict[str, str] | None = None,
-) -> tuple[str, str]:
-    """(source for from_pretrained, display name) of ``config.base_model`` via the registry."""
-    online = _hub_online(settings) if hub_online is None else hub_online
-    ref = registry.resolve("finetune-base", config.base_model, settings, online, local_models)
-    if ref.kind == "embedded":
-        return str(registry.embedded_encoder_dir()), ref.display
-    return ref.id, ref.display
-
-
-def _label_kwargs(label_names: list[str]) -> dict:
-    return {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
-            "label2id": {name: i for i, name in enumerate(label_names)}}
-
-
-def build_model(source: str, label_names: list[str], from_scratch: bool, seed: int,
-                auto_class=AutoModelForSequenceClassification) -> PreTrainedModel:
-    """A model of ``auto_class`` on ``source``: pretrained weights + a new head, or all random.
-
-    ``label_names`` go into the config as id2label/label2id (empty for QA, whose head has 2 outputs).
-    """
-    kwargs = _label_kwargs(label_names) if label_names else {}
-    with MODEL_LOAD_LOCK:  # never two loads at once in this process (see lab.loading)
-        return _build_model(source, kwargs, from_scratch, seed, auto_class)
-
-
-def _log_new_weights(model: PreTrainedModel, info: dict, source: str) -> None:
-    """One line for the fresh head fine-tuning expects; a warning when the encoder itself lacks weights
-    (a checkpoint of another architecture would then train from partly random weights)."""
-    fresh = sorted(set(info["missing_keys"]) | {key for key, *_ in info.get("mismatched_keys", [])})
-    encoder = [key for key in fresh if key.startswith(model.base_model_prefix + ".")]
-    if encoder:
-        log.warning("%s lacks %d encoder weights (%s...): they start random", source, len(encoder),
-                    ", ".join(encoder[:3]))
-    log.info("base %s: new %s weights %s", source, type(model).__name__, ", ".join(fresh) or "none")
-
-
-def _build_model(source: str, kwargs: dict, from_scratch: bool, seed: int, auto_class) -> PreTrainedModel:
-    set_seed(seed)  # the new head's (or, from scratch, every) initialisation
-    try:
-        # lab_sdpa attention: SDPA, with the attention dropout's masks from FastDropout's generator
-        # while training (lab.attn_impl); a class that refuses it keeps transformers' default.
-        if from_scratch:
-            # Same architecture and size, random init: what pre-training buys, at the same budget.
-            config = AutoConfig.from_pretrained(source, trust_remote_code=False, **kwargs)
-            return attn_impl.from_pretrained(lambda **attn: auto_class.from_config(config, **attn), fallback=None)
-        with logs.own_head_checks():
-            model, info = attn_impl.from_pretrained(lambda **attn: auto_class.from_pretrained(
-                source, use_safetensors=True, trust_remote_code=False, output_loading_info=True,
-                # a checkpoint with a head for other labels gets a fresh head of the right size
-                ignore_mismatched_sizes=True, **attn, **kwargs), fallback=None)
-        _log_new_weights(model, info, source)
-        return model
-    except OSError as exc:
-        raise ModelLoadError(msg("msg.training.loop.base_model_failed", source=source,
-                                 reason=str(exc).splitlines()[0][:300])) from exc
-    except ValueError as exc:
-        what = {"AutoModelForTokenClassification": msg("msg.training.loop.what.token_classification"),
-                "AutoModelForQuestionAnswering": msg("msg.training.loop.what.question_answering"),
-                }.get(auto_class.__name__) or msg("msg.training.loop.what.classification")
-        raise LabInputError(msg("msg.training.loop.cannot_fine_tune", source=source, what=what,
-                                reason=str(exc)[:300])) from exc
-
-
-def count_parameters(
-    config: TrainConfig,
-    num_labels: int,
-    settings: Settings | None = None,
-    hub_online: bool | None = None,
-    local_models: dict[str, str] | None = None,
-    *,
-    task: str = "classification",
-) -> tuple[int, int]:
-    """(trainable, total) parameters for ``config``'s model and strategy, without training.
-
-    The model is built on the meta device (shapes only, no weights read, no memory used), so
-    the UI can call this whenever the strategy, freeze_layers or lora_r changes. ``task`` is
-    "classification", "ner" (``num_labels`` = tags) or "qa" (``num_labels`` is ignored).
-    """
-    settings = settings or Settings.from_env()
-    source, _ = resolve_base_model(config, settings, hub_online, local_models)
-    return _count_parameters(source, config.strategy, config.freeze_layers, config.lora_r, num_labels, task)
-
-
-_AUTO_CLASSES = {"classification": "AutoModelForSequenceClassification", "ner": "AutoModelForTokenClassification",
-                 "qa": "AutoModelForQuestionAnswering"}
-
-
-@lru_cache(maxsize=64)
-def _count_parameters(source: str, strategy: str, freeze_layers: int, lora_r: int, num_labels: int,
-                      task: str = "classification"):
-    import transformers
-
-    labels = _label_kwargs([str(i) for i in range(num_labels)]) if task != "qa" else {}
-    model_config = AutoConfig.from_pretrained(source, trust_remote_code=False, **labels)
-    with MODEL_LOAD_LOCK, torch.device("meta"):
-        model = getattr(transformers, _AUTO_CLASSES[task]).from_config(model_config)
-    probe = TrainConfig(strategy=strategy, freeze_layers=freeze_layers, lora_r=lora_r)
-    return apply_strategy(model, probe)
 
 
 class LengthGroupedSampler(Sampler[int]):
@@ -489,8 +344,8 @@ class Task(Protocol):
     """What the loop needs to know about a task; everything else (the accelerate loop, strategies,
     precision, best checkpoint, cancel, time limit, metrics.json) is shared.
 
-    ``training.loop.ClassificationTask``, ``training.tasks.TokenClassificationTask`` and
-    ``training.tasks.QuestionAnsweringTask`` implement it.
+    ``training.tasks`` (``ClassificationTask``, ``TokenClassificationTask``, ``QuestionAnsweringTask``)
+    and the fill-mask recipe's ``MaskedLMTask`` implement it.
     """
 
     name: str  # "classification" | "ner" | "qa"
@@ -525,131 +380,12 @@ class Task(Protocol):
         """Task settings recorded in TrainResult.extra and metrics.json (e.g. label_all_pieces)."""
 
 
-def _check_data(train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
-    if len(train.label_names) < 2:
-        raise LabInputError(msg("msg.training.loop.two_labels"))
-    if len(train) == 0 or (val is not None and len(val) == 0):
-        raise LabInputError(msg("msg.training.loop.empty_split"))
-    for name, part in ((SPLITS["validation"], val), (SPLITS["test"], test)):
-        if part is not None and list(part.label_names) != list(train.label_names):
-            raise LabInputError(msg("msg.training.loop.labels_differ", split=name, labels=str(part.label_names),
-                                    train_labels=str(train.label_names)))
-
-
-@torch.no_grad()
-def _predict(model, loader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray, float]:
-    """(probabilities (n, num_labels), true labels (n,), mean cross-entropy) in loader order."""
-    model.eval()
-    all_logits, all_labels = [], []
-    for batch in loader:
-        labels = batch.pop("labels")
-        with first_token_only(model):  # the logits read position 0 of the last layer only
-            logits = model(**batch).logits.float()  # (batch, num_labels)
-        # gather_for_metrics drops the samples accelerate duplicated to even out the last batch
-        logits, labels = accelerator.gather_for_metrics((logits, labels))
-        all_logits.append(logits.cpu())
-        all_labels.append(labels.cpu())
-    model.train()
-    logits, labels = torch.cat(all_logits), torch.cat(all_labels)
-    loss = torch.nn.functional.cross_entropy(logits, labels).item()
-    return torch.softmax(logits, dim=-1).numpy(), labels.numpy(), loss
-
-
 def _eval_loader(tokenized, collator, batch_size: int) -> tuple[DataLoader, np.ndarray]:
     """Rows sorted by length (least padding); ``order`` maps loader positions to rows."""
     order = np.argsort([-len(ids) for ids in tokenized["input_ids"]], kind="stable")
     loader = DataLoader(tokenized.select(order.tolist()), batch_size=batch_size, shuffle=False,
                         collate_fn=collator)
     return loader, order
-
-
-def _in_row_order(values: np.ndarray, order: np.ndarray) -> np.ndarray:
-    out = np.empty_like(values)
-    out[order] = values
-    return out
-
-
-def _misclassified(data: TextDataset, probs: np.ndarray) -> list[dict]:
-    preds = probs.argmax(axis=1)
-    wrong = [i for i in range(len(data)) if preds[i] != data.labels[i]]
-    wrong.sort(key=lambda i: -probs[i, preds[i]])  # confident mistakes are the instructive ones
-    return [{"row": data.rows[i], "text": data.texts[i], "true": data.label_names[data.labels[i]],
-             "predicted": data.label_names[preds[i]], "confidence": round(float(probs[i, preds[i]]), 4)}
-            for i in wrong[:MAX_MISCLASSIFIED]]
-
-
-class ClassificationTask:
-    """Sequence classification: one label per text (``train_classifier``)."""
-
-    name = "classification"
-    auto_class = AutoModelForSequenceClassification
-
-    def __init__(self, label_names: list[str]):
-        self.label_names = list(label_names)
-
-    def check(self, config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
-        _check_data(train, val, test)
-
-    def build_model(self, source: str, from_scratch: bool, seed: int) -> PreTrainedModel:
-        return build_model(source, self.label_names, from_scratch, seed)
-
-    def features(self, data: TextDataset, tokenizer, max_length: int, cache_dir: Path | None,
-                 training: bool) -> Features:
-        dataset, hit = tokenize(data, tokenizer, max_length, cache_dir)
-        return Features(dataset, hit)
-
-    def collator(self, tokenizer):
-        # Dynamic padding: each batch is padded to its own longest row, not to max_length. Rounding
-        # up to a multiple of 8 costs < 8 pad tokens per row but keeps shapes aligned for the fast
-        # bf16/fp16 kernels (tensor cores, AMX tiles) and limits how many distinct shapes occur.
-        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple())
-
-    def class_weights(self, config: TrainConfig, train: TextDataset) -> list[float] | None:
-        return compute_class_weights(train.labels, len(self.label_names)) if config.class_weights else None
-
-    def loss(self, model, batch: dict, weight: torch.Tensor | None) -> tuple[torch.Tensor, int]:
-        labels = batch.pop("labels")
-        with first_token_only(model):  # same logits and gradients, ~14% less work (first_token.py)
-            logits = model(**batch).logits  # (batch, num_labels)
-        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight), len(labels)
-
-    def evaluate(self, model, loader, order, features, data: TextDataset, accelerator) -> Evaluation:
-        probs, _, loss = _predict(model, loader, accelerator)
-        probs = _in_row_order(probs, order)
-        report = classification_report(data.labels, probs.argmax(axis=1).tolist(), self.label_names)
-        return Evaluation(loss, {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}, report, probs)
-
-    def is_better(self, metrics: dict, best: dict | None) -> bool:
-        return is_better(metrics, best)
-
-    def mistakes(self, evaluation: Evaluation, data: TextDataset) -> list[dict]:
-        return _misclassified(data, evaluation.outputs)
-
-    def test_metrics(self, report: dict) -> dict:
-        return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}
-
-    def extra(self) -> dict:
-        return {}
-
-
-def train_classifier(
-    config: TrainConfig,
-    train: TextDataset,
-    val: TextDataset,
-    output_dir: str | Path,
-    test: TextDataset | None = None,
-    **run_options,
-) -> TrainResult:
-    """Fine-tune ``config.base_model`` on ``train``, keep the best checkpoint by validation.
-
-    The best checkpoint (macro F1, ties by accuracy) is saved to ``output_dir/best`` whenever it
-    improves, atomically, as a plain transformers model with its tokenizer and label names.
-    ``should_stop`` is polled after every step, and ``config.max_train_minutes`` caps the
-    training time: either way the run ends cleanly with the best checkpoint so far.
-    ``output_dir/metrics.json`` holds the history, best/test metrics, config and timings.
-    ``run_options`` are ``run_task``'s (progress events, stop flag, settings, caches, tracker).
-    """
-    return run_task(ClassificationTask(train.label_names), config, train, val, output_dir, test, **run_options)
 
 
 def run_task(
@@ -1002,7 +738,7 @@ class _Run:
         if self.main:
             label_names = list(task.label_names)
             write_json(self.output_dir / METRICS_FILE, {
-                "config": asdict(config), "labels": label_names, **_label_kwargs(label_names),
+                "config": asdict(config), "labels": label_names, **label_kwargs(label_names),
                 "best_metrics": best, "val_report": val_report, "test_report": test_report,
                 "misclassified": misclassified, "class_weights": self.class_weights,
                 "trainable_params": self.trainable_params, "total_params": self.total_params,

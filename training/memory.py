@@ -18,7 +18,7 @@ OVERHEAD = 100 * 2**20  # the allocator's and autograd's own, whatever the batch
 
 def training_bytes(config, batch: int, length: int, trainable_params: int) -> int:
     """Bytes a training step of ``batch`` texts of ``length`` tokens adds to the process at its peak,
-    for a model of ``config`` with ``trainable_params`` weights to train (training.loop.count_parameters)."""
+    for a model of ``config`` with ``trainable_params`` weights to train (training.models.count_parameters)."""
     tokens = batch * length
     per_token = (HIDDEN_VALUES * config.hidden_size + INTERMEDIATE_VALUES * config.intermediate_size
                  + SCORE_VALUES * config.num_attention_heads * length)

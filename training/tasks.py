@@ -1,7 +1,8 @@
-"""Token classification (NER) and extractive QA on the shared accelerate loop (``training.loop.run_task``).
+"""The tasks of the shared accelerate loop (``training.loop.run_task``): classification, NER and extractive QA.
 
 Each task is a small adapter: how to build the model, turn its data into features, compute the
-loss and score a split. Strategies (LoRA included: the adapters go on query/value and the new
+loss and score a split. Classification tokenizes once per (content, tokenizer, max_length) into
+the on-disk cache and trains its head on the [CLS] position only. Strategies (LoRA included: the adapters go on query/value and the new
 head, ``classifier`` or ``qa_outputs``, trains in full), progress events, cancel, time limit,
 precision, the atomic best checkpoint and metrics.json come from the loop unchanged.
 
@@ -31,9 +32,11 @@ from accelerate import Accelerator
 from datasets import Dataset
 from transformers import (
     AutoModelForQuestionAnswering,
+    AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
     DataCollatorForTokenClassification,
     DataCollatorWithPadding,
+    PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
@@ -42,23 +45,21 @@ from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.qa import make_windows, select_answer
 from training import ner_metrics, qa_metrics
+from training.cache import tokenize
 from training.config import TrainConfig
 from training.data import DataError
-from training.loop import (
-    MAX_MISCLASSIFIED,
-    SPLITS,
-    Evaluation,
-    Features,
-    TrainResult,
-    build_model,
-    compute_class_weights,
-    pad_multiple,
-    run_task,
-)
+from training.dataset import TextDataset
+from training.first_token import first_token_only
+from training.loop import Evaluation, Features, TrainResult, pad_multiple, run_task
+from training.metrics import classification_report, is_better
+from training.models import build_model
 from training.ner_data import TokenDataset
 from training.qa_data import QAExample
 
 IGNORE = -100  # the label CrossEntropyLoss skips: special tokens, padding, non-first pieces
+MAX_MISCLASSIFIED = 200  # kept in the result and metrics.json, most confident mistakes first
+# The held-out sets by name, as messages name them ("The validation set's labels ...").
+SPLITS = {"validation": msg("msg.training.loop.split.validation"), "test": msg("msg.training.loop.split.test")}
 
 
 def _in_row_order(rows: list, order: np.ndarray) -> list:
@@ -72,6 +73,139 @@ def _gather_rows(accelerator: Accelerator, *tensors: torch.Tensor) -> list[np.nd
     """Pad (batch, seq) tensors to the longest seq across processes, gather, drop duplicated rows."""
     padded = [accelerator.pad_across_processes(t, dim=1, pad_index=0) if t.dim() > 1 else t for t in tensors]
     return [t.cpu().numpy() for t in accelerator.gather_for_metrics(tuple(padded))]
+
+
+# --------------------------------------------------------------------------------------------
+# Sequence classification
+
+
+def compute_class_weights(labels: list[int], num_labels: int) -> list[float]:
+    """Inverse class frequency, normalised so the classes present average 1.
+
+    A class with half as many examples counts twice as much in the loss. A class absent from
+    ``labels`` gets 0 (it never appears as a target, so its weight would never be used).
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=num_labels).astype(np.float64)
+    present = counts > 0
+    if not present.any():
+        raise LabInputError(msg("msg.training.loop.no_labelled_examples"))
+    weights = np.zeros(num_labels)
+    weights[present] = 1.0 / counts[present]
+    weights[present] /= weights[present].mean()
+    return [float(w) for w in weights]
+
+
+def _check_data(train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
+    if len(train.label_names) < 2:
+        raise LabInputError(msg("msg.training.loop.two_labels"))
+    if len(train) == 0 or (val is not None and len(val) == 0):
+        raise LabInputError(msg("msg.training.loop.empty_split"))
+    for name, part in ((SPLITS["validation"], val), (SPLITS["test"], test)):
+        if part is not None and list(part.label_names) != list(train.label_names):
+            raise LabInputError(msg("msg.training.loop.labels_differ", split=name, labels=str(part.label_names),
+                                    train_labels=str(train.label_names)))
+
+
+@torch.no_grad()
+def _predict(model, loader, accelerator: Accelerator) -> tuple[np.ndarray, np.ndarray, float]:
+    """(probabilities (n, num_labels), true labels (n,), mean cross-entropy) in loader order."""
+    model.eval()
+    all_logits, all_labels = [], []
+    for batch in loader:
+        labels = batch.pop("labels")
+        with first_token_only(model):  # the logits read position 0 of the last layer only
+            logits = model(**batch).logits.float()  # (batch, num_labels)
+        # gather_for_metrics drops the samples accelerate duplicated to even out the last batch
+        logits, labels = accelerator.gather_for_metrics((logits, labels))
+        all_logits.append(logits.cpu())
+        all_labels.append(labels.cpu())
+    model.train()
+    logits, labels = torch.cat(all_logits), torch.cat(all_labels)
+    loss = torch.nn.functional.cross_entropy(logits, labels).item()
+    return torch.softmax(logits, dim=-1).numpy(), labels.numpy(), loss
+
+
+def _misclassified(data: TextDataset, probs: np.ndarray) -> list[dict]:
+    preds = probs.argmax(axis=1)
+    wrong = [i for i in range(len(data)) if preds[i] != data.labels[i]]
+    wrong.sort(key=lambda i: -probs[i, preds[i]])  # confident mistakes are the instructive ones
+    return [{"row": data.rows[i], "text": data.texts[i], "true": data.label_names[data.labels[i]],
+             "predicted": data.label_names[preds[i]], "confidence": round(float(probs[i, preds[i]]), 4)}
+            for i in wrong[:MAX_MISCLASSIFIED]]
+
+
+class ClassificationTask:
+    """Sequence classification: one label per text (``train_classifier``)."""
+
+    name = "classification"
+    auto_class = AutoModelForSequenceClassification
+
+    def __init__(self, label_names: list[str]):
+        self.label_names = list(label_names)
+
+    def check(self, config: TrainConfig, train: TextDataset, val: TextDataset, test: TextDataset | None) -> None:
+        _check_data(train, val, test)
+
+    def build_model(self, source: str, from_scratch: bool, seed: int) -> PreTrainedModel:
+        return build_model(source, self.label_names, from_scratch, seed)
+
+    def features(self, data: TextDataset, tokenizer, max_length: int, cache_dir: Path | None,
+                 training: bool) -> Features:
+        dataset, hit = tokenize(data, tokenizer, max_length, cache_dir)
+        return Features(dataset, hit)
+
+    def collator(self, tokenizer):
+        # Dynamic padding: each batch is padded to its own longest row, not to max_length. Rounding
+        # up to a multiple of 8 costs < 8 pad tokens per row but keeps shapes aligned for the fast
+        # bf16/fp16 kernels (tensor cores, AMX tiles) and limits how many distinct shapes occur.
+        return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=pad_multiple())
+
+    def class_weights(self, config: TrainConfig, train: TextDataset) -> list[float] | None:
+        return compute_class_weights(train.labels, len(self.label_names)) if config.class_weights else None
+
+    def loss(self, model, batch: dict, weight: torch.Tensor | None) -> tuple[torch.Tensor, int]:
+        labels = batch.pop("labels")
+        with first_token_only(model):  # same logits and gradients, ~14% less work (first_token.py)
+            logits = model(**batch).logits  # (batch, num_labels)
+        return torch.nn.functional.cross_entropy(logits.float(), labels, weight=weight), len(labels)
+
+    def evaluate(self, model, loader, order, features, data: TextDataset, accelerator) -> Evaluation:
+        probs, _, loss = _predict(model, loader, accelerator)
+        probs = probs[np.argsort(order)]  # loader order back to row order
+        report = classification_report(data.labels, probs.argmax(axis=1).tolist(), self.label_names)
+        return Evaluation(loss, {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"]}, report, probs)
+
+    def is_better(self, metrics: dict, best: dict | None) -> bool:
+        return is_better(metrics, best)
+
+    def mistakes(self, evaluation: Evaluation, data: TextDataset) -> list[dict]:
+        return _misclassified(data, evaluation.outputs)
+
+    def test_metrics(self, report: dict) -> dict:
+        return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}
+
+    def extra(self) -> dict:
+        return {}
+
+
+def train_classifier(
+    config: TrainConfig,
+    train: TextDataset,
+    val: TextDataset,
+    output_dir: str | Path,
+    test: TextDataset | None = None,
+    **run_options,
+) -> TrainResult:
+    """Fine-tune ``config.base_model`` on ``train``, keep the best checkpoint by validation.
+
+    The best checkpoint (macro F1, ties by accuracy) is saved to ``output_dir/best`` whenever it
+    improves, atomically, as a plain transformers model with its tokenizer and label names.
+    ``should_stop`` is polled after every step, and ``config.max_train_minutes`` caps the
+    training time: either way the run ends cleanly with the best checkpoint so far.
+    ``output_dir/metrics.json`` holds the history, best/test metrics, config and timings.
+    ``run_options`` are ``run_task``'s (progress events, stop flag, settings, caches, tracker).
+    """
+    return run_task(ClassificationTask(train.label_names), config, train, val, output_dir, test, **run_options)
 
 
 # --------------------------------------------------------------------------------------------

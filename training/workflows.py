@@ -24,6 +24,7 @@ from training.config import TrainConfig
 
 # torch, accelerate, datasets: imported for the first training, not to lay out the Fine-tune tab.
 loop = lazy_import("training.loop")
+models = lazy_import("training.models")
 tasks = lazy_import("training.tasks")
 
 # Names and hints as the tab shows them: lab.i18n Messages (English, said in the student's language by the tab).
@@ -239,7 +240,7 @@ def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: C
     if prepared.task == "classification":
         # the Transfer tab shows this run on the rows it was validated on
         transfer.save_run_data(output_dir, prepared.train, prepared.val)
-        return loop.train_classifier(config, prepared.train, prepared.val, output_dir, **common)
+        return tasks.train_classifier(config, prepared.train, prepared.val, output_dir, **common)
     return tasks.train_qa(config, prepared.train, prepared.val, output_dir, **common)
 
 
@@ -259,10 +260,10 @@ def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_on
     to change when it is over the host's budget (LAB_MAX_TRAIN_MEMORY_MB); checked before any work."""
     from transformers import AutoConfig
 
-    source, _ = loop.resolve_base_model(config, settings, hub_online)
+    source, _ = models.resolve_base_model(config, settings, hub_online)
     model_config = AutoConfig.from_pretrained(source, trust_remote_code=False)
     classes = len(getattr(data.train, "label_names", None) or []) or 2
-    trainable, _ = loop.count_parameters(config, classes, settings, hub_online, task=data.task)
+    trainable, _ = models.count_parameters(config, classes, settings, hub_online, task=data.task)
     # A batch is padded to its longest text, and length-grouped batches put the longest together:
     # the largest step is batch_size texts of max_length tokens.
     need = memory.training_bytes(model_config, config.batch_size, config.max_length, trainable)

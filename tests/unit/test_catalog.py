@@ -23,7 +23,7 @@ from training import catalog as cat
 from training import ner_data, qa_data
 from training.config import TrainConfig
 from training.data import load_for_training, split_dataset
-from training.loop import train_classifier
+from training.tasks import train_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "assets" / "samples"

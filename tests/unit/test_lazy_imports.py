@@ -13,7 +13,7 @@ import pytest
 from lab import lazy
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ["torch", "transformers", "safetensors", "accelerate", "datasets", "peft", "training.loop"]
+HEAVY = ["torch", "transformers", "safetensors", "accelerate", "datasets", "peft", "training.loop", "training.models"]
 
 PROBE = textwrap.dedent("""
     import json, sys

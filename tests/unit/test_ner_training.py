@@ -22,7 +22,7 @@ from lab.registry import ModelRef
 from lab.settings import Settings
 from training.config import TrainConfig
 from training.data import DataError
-from training.loop import count_parameters
+from training.models import count_parameters
 from training.ner_data import (
     detect_scheme,
     load_ner,

@@ -18,7 +18,7 @@ from lab.registry import ModelRef
 from lab.settings import Settings
 from training.config import TrainConfig
 from training.data import DataError
-from training.loop import count_parameters
+from training.models import count_parameters
 from training.qa_data import QAExample, load_qa, read_qa_csv, read_squad, split_by_context, summarize_qa
 from training.qa_metrics import squad_scores
 from training.tasks import QuestionAnsweringTask, train_qa

@@ -8,7 +8,7 @@ from lab.registry import embedded_encoder_dir
 from lab.settings import Settings
 from training import memory, workflows
 from training.config import TrainConfig
-from training.loop import count_parameters
+from training.models import count_parameters
 
 
 @pytest.fixture(scope="module")

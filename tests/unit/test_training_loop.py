@@ -20,16 +20,10 @@ from training import loop
 from training.cache import tokenize
 from training.config import TrainConfig
 from training.dataset import TextDataset
-from training.loop import (
-    LengthGroupedSampler,
-    build_model,
-    choose_precision,
-    compute_class_weights,
-    count_parameters,
-    save_atomically,
-    train_classifier,
-)
+from training.loop import LengthGroupedSampler, choose_precision, save_atomically
+from training.models import build_model, count_parameters
 from training.strategies import apply_strategy, merged_copy
+from training.tasks import compute_class_weights, train_classifier
 
 FILLER = "the movie was a film plot actor scene story long short it really quite very".split()
 

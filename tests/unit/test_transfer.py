@@ -17,7 +17,7 @@ from tests.tiny import save_tiny
 from training import features, learning_curves, transfer
 from training.config import TrainConfig
 from training.dataset import TextDataset
-from training.loop import train_classifier
+from training.tasks import train_classifier
 
 TEXTS = ["a short one", "a somewhat longer sentence about cats and dogs", "hi", "the river bank was muddy",
          "transfer learning needs few labels"]

