@@ -123,5 +123,6 @@ def test_qa_recipe_splits_by_article_trains_exports_and_the_head_loads(tmp_path,
     assert estimate == selection["test_tab_windows"] and f"**{estimate['f1']:.1%}**" in card
     assert f"F1 {selection['test']['f1']:.1%}" in card and "--selection runs/recipe-qa-selection" in card
     assert "encoder blocks 5 trained in full" in card and "--dev-articles 0 --test-articles 0" in card
+    assert "--max-length 128 --stride 32" in card  # not the recipe's default windows (the tab's)
     loaded = ModelCache(Settings(offline=True, assets_dir=assets)).get(embedded_ref("qa"))
     assert answer_question(loaded.model, loaded.tokenizer, "Where did she fly?", "She flew to Paris.").answer

@@ -605,12 +605,24 @@ def _qa_adaptation(a: dict) -> str:
 
 
 def _qa_command(a: dict, output: str) -> str:
+    from training.recipes.qa import build_parser
+
+    defaults = build_parser().parse_args(["--output", output])
     cmd = f"nice -n 19 python -m training.recipes.qa --output {output} --epochs {a['epochs']:g} --lr {a['lr']:g}"
+    if (a["max_length"], a["stride"]) != (defaults.max_length, defaults.stride):
+        cmd += f" --max-length {a['max_length']} --stride {a['stride']}"
     if a.get("full_blocks"):
         cmd += f" --full-blocks {a['full_blocks']}"
     if a["test_articles"] != 6 or a["dev_articles"] != 2:
         cmd += f" --dev-articles {a['dev_articles']} --test-articles {a['test_articles']}"
     return cmd + (f" --max-minutes {a['max_minutes']:g}" if a.get("max_minutes") else "")
+
+
+def _training_windows(h: dict, scores: dict) -> str:
+    if (h["max_length"], h["stride"]) == (QA_MAX_LENGTH, QA_STRIDE):
+        return "These are the windows the selection run trained and chose its checkpoint with."
+    return (f"With the training windows ({h['max_length']} tokens, stride {h['stride']}) the same articles score EM\n"
+            f"{scores['exact_match']:.1%} / F1 {scores['f1']:.1%}.")
 
 
 def card_qa(metrics: dict, scores: dict, export: dict) -> str:
@@ -676,8 +688,7 @@ answers:
 | **all held-out articles** | {test['questions']:,} | **{test['exact_match']:.1%}** | **{test['f1']:.1%}** |
 {per_article}
 
-With the training windows ({h['max_length']} tokens, stride {h['stride']}) the same articles score EM
-{trained_windows['exact_match']:.1%} / F1 {trained_windows['f1']:.1%}.
+{_training_windows(h, trained_windows)}
 {after_table}
 For scale: models fine-tuned on the full SQuAD train set (88k questions) reach EM ~80 / F1 ~88
 (bert-base); this head saw {metrics['train_questions']:,} questions, as SQuAD's train split is not
