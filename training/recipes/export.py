@@ -749,7 +749,8 @@ def main(argv: list[str] | None = None) -> dict:
     write_json(args.run / "export.json", {"scores": scores, "export": export})
     log.info("wrote %s: %.0f KB delta, %d full tensors, %d low-rank pairs, max logit diff %.2e",
              target, export["size_kb"], len(summary["full"]), len(summary["low_rank"]), diff)
-    log.info("scores of the shipped head: %s", json.dumps(
+    scored = "the selection run's head (its estimate)" if args.selection is not None else "the shipped head"
+    log.info("held-out scores of %s: %s", scored, json.dumps(
         {k: v for k, v in scores.items() if not isinstance(v, (dict, list))} or
         {k: {m: x for m, x in v.items() if not isinstance(x, list)} for k, v in scores.items()}))
     if not math.isfinite(diff) or diff > 0.1:
