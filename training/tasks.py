@@ -1,10 +1,12 @@
 """The tasks of the shared accelerate loop (``training.loop.run_task``): classification, NER and extractive QA.
 
 Each task is a small adapter: how to build the model, turn its data into features, compute the
-loss and score a split. Classification tokenizes once per (content, tokenizer, max_length) into
-the on-disk cache and trains its head on the [CLS] position only. Strategies (LoRA included: the adapters go on query/value and the new
+loss and score a split. Strategies (LoRA included: the adapters go on query/value and the new
 head, ``classifier`` or ``qa_outputs``, trains in full), progress events, cancel, time limit,
 precision, the atomic best checkpoint and metrics.json come from the loop unchanged.
+
+Classification tokenizes once per (content, tokenizer, max_length) into the on-disk cache and
+reads its logits at the [CLS] position only (``first_token_only``).
 
 NER features follow transformers' ``run_ner_no_trainer.py``: words are split into WordPiece
 pieces and only a word's first piece carries its tag; the others get -100, which the loss
