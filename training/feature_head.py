@@ -29,7 +29,7 @@ from training.dataset import TextDataset
 from training.loop import BEST, METRICS_FILE, ProgressEvent, TrainResult, save_atomically
 from training.metrics import classification_report
 from training.models import build_model, resolve_base_model
-from training.tasks import _misclassified
+from training.tasks import misclassified
 
 
 def fit_head(train_x: np.ndarray, train_y: list[int], num_labels: int, class_weights: bool, seed: int):
@@ -110,13 +110,13 @@ def train_feature_head(config: TrainConfig, train: TextDataset, val: TextDataset
     extra = {"task": "classification", "base_model": display, "base_model_source": source, "strategy": "features",
              "feature_cache": {"train": "hit" if train_hit else "miss", "validation": "hit" if val_hit else "miss"},
              "timings": {"encode_s": encoded - started, "total_s": seconds}}
-    misclassified = _misclassified(val, val_probs)
+    mistakes = misclassified(val, val_probs)
     result = TrainResult(output_dir, best_dir, history, best, {**report, "val_loss": val_loss}, test_report,
-                         misclassified, None, trainable, total, seconds, len(train) / max(seconds, 1e-9), "fp32",
+                         mistakes, None, trainable, total, seconds, len(train) / max(seconds, 1e-9), "fp32",
                          None, "the head is fitted in fp32", output_dir / METRICS_FILE, extra)
     (output_dir / METRICS_FILE).write_text(json.dumps({
         "config": asdict(config), "labels": train.label_names, "best_metrics": best, "val_report": result.val_report,
-        "test_report": test_report, "misclassified": misclassified, "trainable_params": trainable,
+        "test_report": test_report, "misclassified": mistakes, "trainable_params": trainable,
         "total_params": total, "precision": "fp32", "seconds": seconds, **extra, "history": history,
     }, indent=2, default=str))
     done = {**best, **({"test_accuracy": test_report["accuracy"]} if test_report else {})}

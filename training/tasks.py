@@ -127,7 +127,7 @@ def _predict(model, loader, accelerator: Accelerator) -> tuple[np.ndarray, np.nd
     return torch.softmax(logits, dim=-1).numpy(), labels.numpy(), loss
 
 
-def _misclassified(data: TextDataset, probs: np.ndarray) -> list[dict]:
+def misclassified(data: TextDataset, probs: np.ndarray) -> list[dict]:
     preds = probs.argmax(axis=1)
     wrong = [i for i in range(len(data)) if preds[i] != data.labels[i]]
     wrong.sort(key=lambda i: -probs[i, preds[i]])  # confident mistakes are the instructive ones
@@ -181,7 +181,7 @@ class ClassificationTask:
         return is_better(metrics, best)
 
     def mistakes(self, evaluation: Evaluation, data: TextDataset) -> list[dict]:
-        return _misclassified(data, evaluation.outputs)
+        return misclassified(data, evaluation.outputs)
 
     def test_metrics(self, report: dict) -> dict:
         return {"test_accuracy": report["accuracy"], "test_macro_f1": report["macro_f1"]}

@@ -605,11 +605,8 @@ def _qa_adaptation(a: dict) -> str:
 
 
 def _qa_command(a: dict, output: str) -> str:
-    from training.recipes.qa import build_parser
-
-    defaults = build_parser().parse_args(["--output", output])
     cmd = f"nice -n 19 python -m training.recipes.qa --output {output} --epochs {a['epochs']:g} --lr {a['lr']:g}"
-    if (a["max_length"], a["stride"]) != (defaults.max_length, defaults.stride):
+    if (a["max_length"], a["stride"]) != (QA_MAX_LENGTH, QA_STRIDE):  # the recipe's defaults: the tab's windows
         cmd += f" --max-length {a['max_length']} --stride {a['stride']}"
     if a.get("full_blocks"):
         cmd += f" --full-blocks {a['full_blocks']}"
