@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from lab.errors import LabInputError
+from tests.shared import shared_data
 from training.data import (
     DataError,
     DataLimits,
@@ -17,8 +18,6 @@ from training.data import (
     summarize,
 )
 from training.dataset import TextDataset
-
-SST2 = Path(__file__).resolve().parents[3] / "shared" / "data" / "sst2" / "train.tsv"
 
 REVIEWS = [
     ("a gripping, beautifully shot film", "positive"),
@@ -483,11 +482,11 @@ def test_load_for_training_guesses_and_checks(tmp_path):
 
 
 def test_sst2_train_file():
-    assert SST2.is_file(), f"the shared SST-2 file is missing: {SST2}"
-    df = read_table(SST2, nrows=3000)
+    sst2 = shared_data("sst2", "train.tsv")
+    df = read_table(sst2, nrows=3000)
     assert len(df) == 3000 and df.attrs["delimiter"] == "\t" and df.attrs["has_header"]
     assert guess_columns(df) == ("text", "label")
     ds = build_dataset(df, "text", "label")
     assert ds.label_names == ["0", "1"] and all(n > 500 for n in ds.class_counts().values())
     with error("more than 3,000 data rows"):
-        read_table(SST2, DataLimits(max_rows=3000))
+        read_table(sst2, DataLimits(max_rows=3000))
