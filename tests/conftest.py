@@ -36,6 +36,14 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = Path(tempfile.mkdtemp(prefix="lab-test-runs-"))
 
 
+def pytest_collection_modifyitems(config, items):
+    """Everything under tests/api and tests/browser launches the app: slow by nature. Unit test
+    modules that train or load real models say so themselves (``pytestmark = pytest.mark.slow``)."""
+    for item in items:
+        if {"api", "browser"} & set(Path(str(item.fspath)).relative_to(ROOT).parts[1:2]):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def bert_tokenizer():
     """The real bert-base-uncased WordPiece tokenizer, from the embedded model (offline)."""
