@@ -87,9 +87,7 @@ class TransferTab:
                  if c.task == "classification"}
         if choice not in cards:
             raise LabInputError(i18n.msg("transfer.pick_data"))
-        card = cards[choice]
-        return transfer.file_data(catalog.materialize(card, dict(catalog.size_choices(card)).get("1,000 rows")),
-                                  card.title)
+        return transfer.card_data(cards[choice])
 
     def _model(self, choice: str | None, session: dict | None) -> str | None:
         """The model choice, refused unless it is in this session's list (typed hub ids only when online)."""

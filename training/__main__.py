@@ -247,8 +247,9 @@ def _load_task_data(args, config: TrainConfig):
     return train, val, test, what
 
 
-def _task_dataset_file(args, seed: int, announce: bool) -> str:
-    """--dataset NAME for --task ner/qa: the catalogue's file for that task."""
+def _dataset_file(args, seed: int, announce: bool) -> str:
+    """--dataset NAME as a file --train would take: the catalogue's file for --task (a subsample when
+    --dataset-rows is given: stratified by label for classification)."""
     from lab.hub import HubStatus
     from training import catalog
 
@@ -256,7 +257,7 @@ def _task_dataset_file(args, seed: int, announce: bool) -> str:
     card = catalog.find_card(args.dataset, settings, lambda: HubStatus(settings).online)
     if card.task != args.task:
         raise LabInputError(f"{card.name} is a {card.task} dataset, not {args.task}: pick a {args.task} dataset "
-                            "(see --list-datasets) or change --task.")
+                            f"(see --list-datasets) or train it with --task {card.task}.")
     path = catalog.materialize(card, args.dataset_rows, seed)
     if announce:
         print(f"dataset: {card.name} ({card.title}) from {path}", flush=True)
@@ -275,22 +276,6 @@ def list_datasets() -> list[str]:
             f"{f'{c.size:,} {c.unit}' if c.size is not None else '':<18}  {c.title}" for c in cards]
 
 
-def _dataset_file(name: str, rows: int | None, seed: int, announce: bool) -> str:
-    """--dataset NAME as a file --train would take (a stratified subsample when --dataset-rows is given)."""
-    from lab.hub import HubStatus
-    from training import catalog
-
-    settings = Settings.from_env()
-    card = catalog.find_card(name, settings, lambda: HubStatus(settings).online)
-    if card.task != "classification":
-        raise LabInputError(f"{card.name} is a {card.task} dataset: {card.task} training from the command line "
-                            "comes with a later update; the CLI trains classification datasets for now.")
-    path = catalog.materialize(card, rows, seed)
-    if announce:
-        print(f"dataset: {card.name} ({card.title}) from {path}", flush=True)
-    return str(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -307,10 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     main_process = launch_state().is_main_process
     try:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
-        if args.dataset and args.task != "classification":
-            args.train = _task_dataset_file(args, config.seed, main_process)
-        elif args.dataset:
-            args.train = _dataset_file(args.dataset, args.dataset_rows, config.seed, main_process)
+        if args.dataset:
+            args.train = _dataset_file(args, config.seed, main_process)
         if args.task == "classification":
             train, val, test, (text_column, label_column) = _load_data(args, config)
             what = f"examples, text column {text_column!r}, label column {label_column!r}, labels {train.label_names}"

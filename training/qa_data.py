@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.i18n import Message, msg
+from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from training.data import DataError, DataLimits, _decode, and_more, listing, read_table
 
 _MAX_SHOWN = 8
@@ -250,7 +251,8 @@ def _percentiles(values: Sequence[int], qs=(50, 90, 95, 99, 100)) -> dict[int, i
     return {q: ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] for q in qs}
 
 
-def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int = 384, stride: int = 128) -> dict:
+def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int = QA_MAX_LENGTH,
+                stride: int = QA_STRIDE) -> dict:
     """What the Fine-tune tab shows before training a QA model (JSON-able).
 
     ``questions``, ``contexts`` (distinct), ``articles`` (distinct titles), ``answers_per_question``

@@ -45,6 +45,7 @@ from transformers import (
 from lab import word_shape as shapes
 from lab.errors import LabInputError
 from lab.i18n import msg
+from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from lab.qa import make_windows, select_answer
 from training import ner_metrics, qa_metrics
 from training.cache import tokenize
@@ -399,7 +400,9 @@ class QuestionAnsweringTask:
         return build_model(source, [], from_scratch, seed, AutoModelForQuestionAnswering)
 
     def stride_for(self, max_length: int) -> int:
-        return self.stride if self.stride is not None else max_length // 4
+        """The tokens neighbouring windows share: as given, else the QA tab's proportion (128 of 384),
+        so a model fine-tuned here learns the windows the tab reads it with."""
+        return self.stride if self.stride is not None else max_length * QA_STRIDE // QA_MAX_LENGTH
 
     def features(self, data: list[QAExample], tokenizer: PreTrainedTokenizerBase, max_length: int,
                  cache_dir: Path | None, training: bool) -> Features:

@@ -67,6 +67,19 @@ def file_data(path: str | Path, name: str, val_fraction: float = 0.2, seed: int 
     return _capped(name, train, val, seed)
 
 
+def card_data(card: catalog.DatasetCard, seed: int = 42) -> ViewData:
+    """A catalogue dataset as the views use it: asked for at the size they keep (a stratified sample of
+    MAX_TRAIN_ROWS + MAX_VAL_ROWS rows, which file_data's 80/20 split turns into exactly the caps), so a
+    large hub dataset is never fetched whole to be cut."""
+    rows = MAX_TRAIN_ROWS + MAX_VAL_ROWS
+    data = file_data(catalog.materialize(card, rows, seed), card.title, seed=seed)
+    if card.size is not None and card.size > rows:
+        val = round(card.size * 0.2)
+        data.note = msg("msg.training.transfer.sampled", max_train=f"{MAX_TRAIN_ROWS:,}", max_val=f"{MAX_VAL_ROWS:,}",
+                        train=f"{card.size - val:,}", val=f"{val:,}")
+    return data
+
+
 def save_run_data(run_dir: Path, train: TextDataset, val: TextDataset) -> None:
     """Keep the rows a classification run trained and was validated on, so the views can show that
     very model on that very validation set (a few hundred KB at most: uploads are capped)."""

@@ -16,6 +16,7 @@ import pandas as pd
 from lab.errors import LabInputError
 from lab.i18n import Message, msg
 from lab.lazy import lazy_import
+from lab.options import QA_MAX_LENGTH
 from lab.render import md_text
 from lab.settings import Settings
 from training import data as tdata
@@ -177,7 +178,7 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
         preview = pd.DataFrame([{"question": e.question, "answer": e.answers[0]["text"],
                                  "context": e.context[:200] + ("…" if len(e.context) > 200 else "")}
                                 for e in examples[:_PREVIEW]])
-        return FileSummary(lines, counts, histogram(s["context_lengths"]), preview, 384)
+        return FileSummary(lines, counts, histogram(s["context_lengths"]), preview, QA_MAX_LENGTH)
     raise tdata.DataError(msg("msg.training.workflows.unknown_task", task=task, tasks=", ".join(TASKS)))
 
 

@@ -386,14 +386,15 @@ def test_cli_trains_on_a_sample_by_name(tiny_base, tmp_path):
     assert list((tmp_path / "cache" / "datasets").glob("sentiment-sample-100-42-*.csv"))
 
 
-def test_cli_lists_datasets_and_refuses_what_it_cant_train(capsys, no_hub):
+def test_cli_lists_datasets_and_refuses_a_dataset_of_another_task(capsys, no_hub):
     from training.__main__ import main
 
     assert main(["--list-datasets"]) == 0
     listed = capsys.readouterr().out
     assert all(name in listed for name in ("sentiment-sample", "topics-sample", "ner-sample", "qa-sample"))
     assert main(["--dataset", "ner-sample", "--output", "x"]) == 2
-    assert "comes with a later update" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "ner-sample is a ner dataset, not classification" in err and "--task ner" in err
     assert main(["--dataset", "nope", "--output", "x"]) == 2
     assert "No dataset called 'nope'" in capsys.readouterr().err
     assert no_hub == []

@@ -246,3 +246,12 @@ def test_class_weights_are_refused_for_qa(tmp_path, settings, run):
     with pytest.raises(LabInputError, match="Class weights"):
         train_qa(TrainConfig(class_weights=True, **FAST), train, val, tmp_path / "x", settings=settings)
     assert not (tmp_path / "x").exists()
+
+
+def test_fine_tuning_learns_the_windows_the_qa_tab_reads():
+    """Without a stride of its own (the Fine-tune tab gives none), training uses the QA tab's windows."""
+    from lab.options import QA_MAX_LENGTH, QA_STRIDE
+
+    assert QuestionAnsweringTask().stride_for(QA_MAX_LENGTH) == QA_STRIDE == 128
+    assert QuestionAnsweringTask().stride_for(192) == 64  # the same share of a shorter window
+    assert QuestionAnsweringTask(stride=16).stride_for(QA_MAX_LENGTH) == 16

@@ -197,6 +197,25 @@ def test_large_data_is_sampled_stratified_and_says_so(tmp_path):
     assert data.label_names == ["ham", "spam"] and abs(share - 0.1) < 0.01  # the rare class keeps its share
 
 
+def test_a_catalogue_dataset_is_asked_for_at_the_size_the_views_keep(tmp_path, monkeypatch):
+    """A hub dataset of 120,000 rows is fetched as a stratified 2,500, not whole and then cut."""
+    rows = ["text,label"] + [f"sentence number {i},{'spam' if i % 10 == 0 else 'ham'}" for i in range(3000)]
+    path = tmp_path / "big.csv"
+    path.write_text("\n".join(rows) + "\n")
+    asked = []
+
+    def materialize(card, rows=None, seed=42, cache_dir=None):
+        asked.append(rows)
+        return path
+
+    monkeypatch.setattr(transfer.catalog, "materialize", materialize)
+    card = transfer.catalog.DatasetCard("ag", "AG News", "classification", "hub", size=120_000, hub_id="ag_news")
+    data = transfer.card_data(card)
+    assert asked == [transfer.MAX_TRAIN_ROWS + transfer.MAX_VAL_ROWS]
+    assert len(data.train) == transfer.MAX_TRAIN_ROWS and len(data.val) == transfer.MAX_VAL_ROWS
+    assert "of 96,000 and 24,000" in str(data.note)
+
+
 # ------------------------------------------------------------------------- learning curves
 
 
