@@ -382,7 +382,7 @@ class FinetuneTab:
 
     def compare_runs(self, selected: list[str] | None, runs: list | None):
         chosen = [r for r in runs or [] if r.name in (selected or [])]
-        return curves_frame(chosen, "loss"), curves_frame(chosen, "accuracy")
+        return curves_frame(chosen, "loss"), curves_frame(chosen, None)  # each run's headline metric
 
     def export(self, fmt: str, runs: list | None, request: gr.Request = None) -> str:
         if not runs:

@@ -53,9 +53,15 @@ class RunRecord:
         return {
             "run": self.name, "status": self.status, **{k: self.config.get(k) for k in keys},
             "trainable": self.trainable_params, "seconds": round(self.seconds, 1),
-            "val_accuracy": _round(self.best_metrics.get("accuracy")),
-            "val_macro_f1": _round(self.best_metrics.get("macro_f1")),
+            "metric": self.headline, "val_score": _round(self.best_metrics.get(self.headline)),
         }
+
+    @property
+    def headline(self) -> str:
+        """The metric its task is judged by (accuracy; entity F1 for NER; F1 for QA), as the live plot shows."""
+        from training.workflows import HEADLINE
+
+        return HEADLINE[self.config.get("task", "classification")]
 
 
 def _round(value):
@@ -178,11 +184,12 @@ class TrainingJob(Job):
         return self
 
 
-def curves_frame(runs: list[RunRecord], metric: str = "loss") -> pd.DataFrame:
+def curves_frame(runs: list[RunRecord], metric: str | None = "loss") -> pd.DataFrame:
     """Long-form data for one plot of several runs.
 
     ``metric="loss"``: training loss per step and validation loss per evaluation;
-    otherwise that validation metric (e.g. "accuracy") per evaluation. Loss and accuracy
+    otherwise that validation metric (e.g. "accuracy") per evaluation, None: each run's headline
+    metric (runs of different tasks compared together). Loss and accuracy
     get separate plots: they live on different scales. A series' name is a lab.i18n Message
     (English, said in the student's language by the tab).
     """
@@ -190,15 +197,16 @@ def curves_frame(runs: list[RunRecord], metric: str = "loss") -> pd.DataFrame:
     for run in runs:
         train_loss = msg("msg.training.jobs.train_loss", run=run.name)
         val_loss = msg("msg.training.jobs.validation_loss", run=run.name)
-        val_metric = msg("msg.training.jobs.validation_metric", run=run.name, metric=metric)
+        name = metric or run.headline
+        val_metric = msg("msg.training.jobs.validation_metric", run=run.name, metric=name)
         for h in run.history:
             m = h.get("metrics") or {}
             if metric == "loss" and h.get("kind") == "step" and h.get("loss") is not None:
                 rows.append({"run": run.name, "epoch": h["epoch"], "value": h["loss"], "series": train_loss})
             elif h.get("kind") == "eval" and metric == "loss" and m.get("val_loss") is not None:
                 rows.append({"run": run.name, "epoch": h["epoch"], "value": m["val_loss"], "series": val_loss})
-            elif h.get("kind") == "eval" and metric in m:
-                rows.append({"run": run.name, "epoch": h["epoch"], "value": m[metric], "series": val_metric})
+            elif h.get("kind") == "eval" and metric != "loss" and name in m:
+                rows.append({"run": run.name, "epoch": h["epoch"], "value": m[name], "series": val_metric})
     return pd.DataFrame(rows, columns=["run", "epoch", "value", "series"])
 
 

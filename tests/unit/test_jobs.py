@@ -62,10 +62,24 @@ def test_curves_keep_loss_and_accuracy_apart():
     assert acc["value"].tolist() == [0.75, 0.75] and len(curves_frame([], "loss")) == 0
 
 
+def test_runs_of_every_task_are_listed_and_compared_by_their_headline_metric():
+    """NER runs by entity F1 and QA runs by F1, as the live plot shows them, not by accuracy."""
+    ner = RunRecord("run-1", {"task": "ner"}, status="done", best_metrics={"accuracy": 0.97, "f1": 0.61},
+                    history=[{"kind": "eval", "step": 1, "epoch": 1.0, "metrics": {"accuracy": 0.97, "f1": 0.61}}])
+    qa = RunRecord("run-2", {"task": "qa"}, status="done", best_metrics={"exact_match": 40.0, "f1": 52.5},
+                   history=[{"kind": "eval", "step": 1, "epoch": 1.0, "metrics": {"exact_match": 40.0, "f1": 52.5}}])
+    table = runs_frame([ner, qa])
+    assert table["metric"].tolist() == ["f1", "f1"] and table["val_score"].tolist() == [0.61, 52.5]
+    compared = curves_frame([ner, qa], None)
+    assert compared["value"].tolist() == [0.61, 52.5]
+    assert [str(s) for s in compared["series"]] == ["run-1 · validation f1", "run-2 · validation f1"]
+
+
 def test_runs_table_and_export(tmp_path):
     runs = [_record("run-1")]
     table = runs_frame(runs)
-    assert table.loc[0, "run"] == "run-1" and table.loc[0, "val_accuracy"] == 0.75
+    assert table.loc[0, "run"] == "run-1" and table.loc[0, "val_score"] == 0.75
+    assert table.loc[0, "metric"] == "accuracy"
     csv = export_runs(runs, tmp_path, "csv")
     assert pd.read_csv(csv).loc[0, "strategy"] == "full"
     data = json.loads(export_runs(runs, tmp_path, "json").read_text())
