@@ -110,6 +110,9 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                     *[update for tab in localized for update in tab.localize(language)]]
 
         i18n_tabs.connect(demo, language, outputs, localize)
+    # Gradio's own state for a session goes with the session's files (patches.py GradioSessions).
+    gradio_sessions = patches.GradioSessions(demo)
+    tabs["Fine-tune"].reaper.track(gradio_sessions.holds, gradio_sessions.forget)
     demo.lab = lab  # tests and benchmarks reach the same model cache
     demo.lab_tabs = tabs
     return demo
@@ -160,6 +163,18 @@ def warm_up(settings: Settings) -> None:
     backends.shared(settings)  # the training workers start now, not when the first student presses Train
 
 
+def sweep_leftovers(settings: Settings) -> list[str]:
+    """What the server's last run left: every session folder (a restart ended its sessions, those in
+    their grace period too) and the session's files in Gradio's cache. A runs folder that another
+    running server holds keeps its sessions; only folders older than LAB_SESSION_MAX_AGE_HOURS go."""
+    cache = Path(gr.utils.get_upload_folder())
+    if session.claim(settings.runs_dir):
+        return session.sweep(settings.runs_dir, cache)
+    log.warning("another server uses %s: only its sessions older than %g h are swept", settings.runs_dir,
+                settings.session_max_age_hours)
+    return session.sweep(settings.runs_dir, cache, max_age_s=settings.session_max_age_hours * 3600)
+
+
 def serve(settings: Settings) -> None:
     """Serve the app until interrupted. The page needs neither torch nor transformers (lab.lazy):
     they are imported in the background once it is served, so the first answer finds them loaded."""
@@ -167,8 +182,7 @@ def serve(settings: Settings) -> None:
     memory.configure_allocator()  # freed tensors go back to the OS (lab/memory.py)
     for name, value in GRADIO_QUEUE_ENV.items():  # read when the queue is made
         os.environ.setdefault(name, value)
-    # leftovers of a previous run: session folders, and their zips in Gradio's cache
-    session.sweep(settings.runs_dir, settings.session_max_age_hours, cache_dir=Path(gr.utils.get_upload_folder()))
+    sweep_leftovers(settings)
     batching.FORWARDS.configure(settings.forward_slots, settings.max_batch)
     demo = build_app(Lab(settings)).queue(default_concurrency_limit=2)
     demo.launch(prevent_thread_lock=True, **launch_kwargs(demo))

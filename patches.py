@@ -1,9 +1,11 @@
 """Every patch of a third-party library's internals, in one place.
 
-Three are worth their lines here (each measured or needed, see its section):
+Four are worth their lines here (each measured or needed, see its section):
 
 - gradio: ``import gradio`` without regenerating its type stubs (~3 s of a ~7 s cold start);
 - gradio: a new session's ~300 component configs made on demand (~35-90 ms per new session);
+- gradio: a session's state dropped when the session ends (~50 KB per session id, kept otherwise
+  until 10,000 newer ones push it out);
 - accelerate: its process-wide state reset between runs of one worker process, so that runs
   one after another can each have their own precision.
 
@@ -214,6 +216,54 @@ def lazy_gradio_session_configs() -> bool:
 
     state_holder.SessionState.__init__ = __init__
     return True
+
+
+# ------------------------------------------------------------- gradio: a session's state goes with it
+#
+# Gradio 6 keeps a ``SessionState`` (a copy of the page's block and event tables, ~50 KB here) for
+# every session id it has run an event for, until ``state_session_capacity`` (10,000) newer ones
+# push it out; a closed session's only loses its ``gr.State`` values after an hour. The page's
+# unload event counts: a GET of ``/gradio_api/heartbeat/<any id>`` makes one, so made-up ids cost
+# the server memory for as long as the capacity allows (1,000 such GETs: +56 MB). ``GradioSessions``
+# is the session reaper's owner of that state (lab/session.py): a state nothing was written to is
+# dropped as soon as the session's last connection ends, one with values or changed components
+# when the session's grace period is over. It only reads and deletes entries of Gradio's
+# ``StateHolder``; on a Gradio it was not written for it holds nothing and Gradio keeps its states.
+
+
+class GradioSessions:
+    """The per-session state a launched Gradio app keeps, as an owner for ``lab.session.Reaper``."""
+
+    def __init__(self, blocks):
+        self.blocks = blocks
+        self.on = written_for("gradio", "session state cleanup")
+
+    def _holder(self):
+        holder = getattr(self.blocks, "state_holder", None)  # set by launch()
+        return holder if self.on and holder is not None and hasattr(holder, "session_data") else None
+
+    def holds(self, session_hash: str) -> bool:
+        """Whether the session's state is worth its grace period; an untouched state is dropped now."""
+        holder = self._holder()
+        state = holder.session_data.get(session_hash) if holder is not None else None
+        if state is None:
+            return False
+        default = self.blocks.default_config.blocks
+        blocks = state.blocks_config.blocks
+        touched = bool(state.state_data) or len(blocks) != len(default) or any(
+            block is not default.get(key) for key, block in list(blocks.items()))
+        if not touched:
+            self.forget(session_hash)
+        return touched
+
+    def forget(self, session_hash: str) -> None:
+        holder = self._holder()
+        if holder is None:
+            return
+        holder.delete_state(session_hash)  # runs the gr.State values' delete callbacks
+        with holder.lock:
+            holder.session_data.pop(session_hash, None)
+            holder.time_last_used.pop(session_hash, None)
 
 
 # ------------------------------------------------------------------------ accelerate: state reset

@@ -11,12 +11,22 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import heapq
+import logging
 import re
+import secrets
 import shutil
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+from lab.errors import LabInputError
+from lab.i18n import msg
+from lab.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def empty() -> dict:
@@ -59,6 +69,11 @@ def directories(state: dict | None) -> list[str]:
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
+def valid_id(session_hash: str | None) -> bool:
+    """Whether ``session_hash`` can name a session's folder."""
+    return bool(session_hash) and bool(_SESSION_ID.match(session_hash))
+
+
 def session_dir(runs_dir: Path, session_hash: str | None) -> Path:
     """The one folder a browser session's runs live in (created on demand)."""
     if not session_hash or not _SESSION_ID.match(session_hash):
@@ -68,72 +83,129 @@ def session_dir(runs_dir: Path, session_hash: str | None) -> Path:
     return directory
 
 
-def remove_session_dir(runs_dir: Path, session_hash: str | None) -> bool:
-    """Delete a closed session's folder and everything it trained."""
-    if not session_hash or not _SESSION_ID.match(session_hash):
+def session_settings(settings: Settings, session_hash: str | None) -> Settings:
+    """``settings`` with the caches (tokenized data, encoder features) in the session's folder: what a
+    session's runs compute from its data is user text in another form, and goes with the session."""
+    return dataclasses.replace(settings, cache_dir=session_dir(settings.runs_dir, session_hash) / "cache")
+
+
+# A session's folder inside Gradio's cache (the files it downloads), named in its own folder.
+SERVED_NOTE = "served"
+_SERVED = re.compile(r"^lab-[A-Za-z0-9_-]{16,64}$")
+# Gradio keeps an upload at <cache>/<sha256 of a seed and its content>/<name> (gradio/route_utils.py upload_fn).
+_UPLOAD_FOLDER = re.compile(r"^[0-9a-f]{64}$")
+UPLOADS = "uploads"
+_served_lock = threading.Lock()
+
+
+def _served_name(own: Path) -> str | None:
+    try:
+        name = (own / SERVED_NOTE).read_text().strip()
+    except OSError:
+        return None
+    return name if _SERVED.match(name) else None
+
+
+def served_dir(runs_dir: Path, cache_dir: str | Path, session_hash: str | None) -> Path:
+    """The session's folder in Gradio's cache, for the files it downloads (model zips, exports).
+
+    Gradio serves a file there as it is; a file returned from elsewhere is copied into the cache for
+    each download, and that copy outlives the session. The folder's name is random, never the
+    session id (a download's URL is seen by whoever sees the page, and the id is the session), and
+    is noted in the session's folder, where the session's end, and the next start after a crash,
+    find it.
+    """
+    own = session_dir(runs_dir, session_hash)
+    with _served_lock:
+        name = _served_name(own)
+        if name is None:
+            name = f"lab-{secrets.token_urlsafe(24)}"
+            (own / SERVED_NOTE).write_text(name)
+    folder = Path(cache_dir) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def own_upload(runs_dir: Path, cache_dir: str | Path, session_hash: str | None, path: str | Path) -> Path:
+    """The session's own copy of a file it handed in, in the session's folder.
+
+    Gradio serves an upload to anyone who has its path, and any session can hand that path in.
+    So the first time a session hands one in, it moves into the session's folder: it goes with the
+    session, and the path on the page reaches nothing any more; handing the same path in again gets
+    the session's copy. Anything else in Gradio's cache (another session's downloads) is refused,
+    as is an upload that moved to another session. A file outside the cache (a caller's own path
+    in tests and the CLI, a sample copied into the session's folder) is used as it is.
+    """
+    path, cache = Path(path), Path(cache_dir).resolve()
+    resolved = path.resolve()
+    if not resolved.is_relative_to(cache):
+        return path
+    parts, folder = resolved.relative_to(cache).parts, session_dir(runs_dir, session_hash)
+    if parts[0] == _served_name(folder):
+        return resolved  # a file of the session's own downloads (a dataset it loaded)
+    if len(parts) != 2 or not _UPLOAD_FOLDER.match(parts[0]):
+        raise LabInputError(msg("msg.lab.session.upload_again"))
+    own = folder / UPLOADS / parts[0] / parts[1]
+    if resolved.is_file():
+        own.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):  # a second request of the session moved it first
+            shutil.move(resolved, own)
+        with contextlib.suppress(OSError):
+            resolved.parent.rmdir()  # Gradio's per-content folder, when nothing else is in it
+    if not own.is_file():
+        raise LabInputError(msg("msg.lab.session.upload_again"))
+    return own
+
+
+def remove_session_dir(runs_dir: Path, session_hash: str | None, cache_dir: str | Path | None = None) -> bool:
+    """Delete a closed session's folder and everything it trained, and its folder in ``cache_dir``."""
+    if not valid_id(session_hash):
         return False
     directory = Path(runs_dir) / session_hash
+    name = _served_name(directory) if cache_dir is not None else None
+    if name is not None:
+        shutil.rmtree(Path(cache_dir) / name, ignore_errors=True)
     if directory.is_dir():
         shutil.rmtree(directory, ignore_errors=True)
         return True
     return False
 
 
-# The model zips Gradio serves from its cache (tabs/finetune.py names them run-N-<session>.zip).
-CACHED_ZIPS = "*/run-*.zip"
-
-
-def sweep(runs_dir: Path, max_age_hours: float, now: float | None = None, cache_dir: Path | None = None) -> list[str]:
-    """Remove session folders untouched for longer than ``max_age_hours`` (crashed or abandoned
-    sessions), and as old copies of their zips in Gradio's ``cache_dir``."""
+def sweep(runs_dir: Path, cache_dir: Path | None = None, max_age_s: float | None = None,
+          now: float | None = None) -> list[str]:
+    """Remove the session folders in ``runs_dir`` with their folders in Gradio's ``cache_dir``: at
+    start, everything the server's last run left (its sessions, those in their grace period
+    included, ended with it); with ``max_age_s``, only folders untouched for that long."""
     runs_dir = Path(runs_dir)
-    cutoff = (now or time.time()) - max_age_hours * 3600
+    cutoff = None if max_age_s is None else (now or time.time()) - max_age_s
     removed = []
-    for child in runs_dir.iterdir() if runs_dir.is_dir() else ():
-        if child.is_dir() and child.stat().st_mtime < cutoff:
-            shutil.rmtree(child, ignore_errors=True)
+    for child in sorted(runs_dir.iterdir()) if runs_dir.is_dir() else ():
+        if not child.is_dir() or (cutoff is not None and child.stat().st_mtime >= cutoff):
+            continue
+        if remove_session_dir(runs_dir, child.name, cache_dir):
             removed.append(child.name)
-    for archive in Path(cache_dir).glob(CACHED_ZIPS) if cache_dir else ():
-        if archive.stat().st_mtime < cutoff:
-            archive.unlink(missing_ok=True)
-            removed.append(archive.name)
     return removed
 
 
-def cached_zips(cache_dir: str | Path, session_hash: str) -> list[Path]:
-    """The session's model zips in Gradio's cache (one folder per file). Other sessions' endings
-    remove folders meanwhile, which ``Path.glob`` does not survive: each folder is read on its own."""
-    suffix, found = f"-{session_hash}.zip", []
-    with contextlib.suppress(OSError):
-        for folder in Path(cache_dir).iterdir():
-            with contextlib.suppress(OSError):
-                found += [path for path in folder.iterdir() if path.name.startswith("run-") and path.name.endswith(suffix)]
-    return found
+_claims: list = []  # the open lock files: a lock lasts as long as this process
 
 
-class SessionFiles:
-    """Files outside a session's folder that it holds (its uploads in Gradio's cache). Gradio keeps
-    one copy per content, so two students who upload the same CSV share a file: it goes with the
-    last session that holds it."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._held: dict[str, set[str]] = {}  # path -> sessions
-
-    def add(self, session_hash: str, path: str | Path) -> None:
-        with self._lock:
-            self._held.setdefault(str(path), set()).add(session_hash)
-
-    def release(self, session_hash: str) -> list[str]:
-        """Let go of the session's files; return those that no session holds any more."""
-        free = []
-        with self._lock:
-            for path, holders in list(self._held.items()):
-                holders.discard(session_hash)
-                if not holders:
-                    del self._held[path]
-                    free.append(path)
-        return free
+def claim(runs_dir: Path) -> bool:
+    """Hold ``runs_dir`` for this server (an exclusive lock on a file in it, let go when the process
+    ends); False while another running server holds it, whose sessions must not be swept."""
+    try:
+        import fcntl
+    except ImportError:  # no flock here: the folder is taken to be this server's
+        return True
+    Path(runs_dir).mkdir(parents=True, exist_ok=True)
+    handle = open(Path(runs_dir) / ".server.lock", "a")  # noqa: SIM115 (kept open: it is the lock)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return False
+    _claims.append(handle)
+    return True
 
 
 class Reaper:
@@ -143,35 +215,49 @@ class Reaper:
     proxy closes it too, and the page goes on (the browser reconnects). So a session's files go
     only when nothing of it is connected (its heartbeat, a request in flight) and it has been quiet
     for ``grace_s``: a reconnect, or any request, restarts the clock, and nothing is deleted from
-    under a request. ``remove(session_hash)`` does the deleting.
+    under a request.
+
+    Anyone can name a session id in a URL, so an id costs nothing until it holds something: each
+    owner (``track``) says with ``holds(id)`` whether it keeps anything for the id, and an id no
+    owner holds is forgotten as soon as nothing of it is connected. One thread serves every clock:
+    deadlines sit in a heap and the thread sleeps until the earliest. ``clock`` is the time source;
+    a test that moves its own clock passes ``background=False`` and calls ``reap_due`` itself.
     """
 
-    def __init__(self, remove: Callable[[str], None], grace_s: float):
-        self.remove, self.grace_s = remove, grace_s
-        self._lock = threading.Lock()
-        self._live: dict[str, int] = {}  # open connections per session
-        self._seen: dict[str, float] = {}  # monotonic time of the last sign of life
-        self._timers: dict[str, threading.Timer] = {}
+    def __init__(self, remove: Callable[[str], None], grace_s: float, holds: Callable[[str], bool] | None = None,
+                 clock: Callable[[], float] = time.monotonic, background: bool = True):
+        self.grace_s, self.clock, self.background = grace_s, clock, background
+        self._owners: list[tuple[Callable[[str], bool], Callable[[str], None]]] = []
+        self.track(holds or (lambda session_hash: True), remove)
+        self._lock = threading.Condition()
+        self._live: dict[str, int] = {}  # open connections per session (only while some are open)
+        self._due: dict[str, float] = {}  # session -> when its files go, by ``clock``
+        self._heap: list[tuple[float, str]] = []  # (due, session); entries whose due moved are skipped
+        self._thread: threading.Thread | None = None
+
+    def track(self, holds: Callable[[str], bool], remove: Callable[[str], None]) -> None:
+        """Another owner of per-session things: ``remove(id)`` runs at a session's end when ``holds(id)``."""
+        self._owners.append((holds, remove))
 
     def connected(self, session_hash: str) -> None:
         with self._lock:
             self._live[session_hash] = self._live.get(session_hash, 0) + 1
-            self._seen[session_hash] = time.monotonic()
+            self._due.pop(session_hash, None)  # its heap entry is now stale
 
     def disconnected(self, session_hash: str) -> None:
         with self._lock:
-            left = self._live.get(session_hash, 1) - 1
-            self._live[session_hash] = max(0, left)
-            self._seen[session_hash] = time.monotonic()
-            if left <= 0:
-                self._schedule(session_hash, self.grace_s)
+            left = self._live.pop(session_hash, 1) - 1
+            if left > 0:
+                self._live[session_hash] = left
+                return
+        self._start_clock(session_hash)
 
     def closed(self, session_hash: str) -> None:
         """Gradio says the tab closed (its unload event): the clock starts unless something is connected."""
         with self._lock:
-            self._seen[session_hash] = time.monotonic()
-            if not self._live.get(session_hash):
-                self._schedule(session_hash, self.grace_s)
+            if self._live.get(session_hash):
+                return
+        self._start_clock(session_hash)
 
     def connections(self, session_hash: str) -> int:
         """Requests of the session running now (its heartbeat included)."""
@@ -181,31 +267,60 @@ class Reaper:
     def pending(self) -> list[str]:
         """Sessions whose clock is running."""
         with self._lock:
-            return sorted(self._timers)
+            return sorted(self._due)
 
-    def _schedule(self, session_hash: str, delay: float) -> None:  # with the lock held
-        old = self._timers.pop(session_hash, None)
-        if old is not None:
-            old.cancel()
-        timer = threading.Timer(max(0.0, delay), self._check, args=(session_hash,))
-        timer.daemon = True
-        self._timers[session_hash] = timer
-        timer.start()
-
-    def _check(self, session_hash: str) -> None:
+    def tracked(self) -> int:
+        """Session ids the reaper keeps anything for (connected or with a clock running)."""
         with self._lock:
-            if self._timers.get(session_hash) is not threading.current_thread():
-                return  # rescheduled meanwhile
-            del self._timers[session_hash]
+            return len(self._live.keys() | self._due.keys())
+
+    def _holders(self, session_hash: str) -> list[Callable[[str], None]]:
+        return [remove for holds, remove in self._owners if holds(session_hash)]
+
+    def _start_clock(self, session_hash: str) -> None:
+        held = bool(self._holders(session_hash))  # outside the lock: owners may look at the disk
+        with self._lock:
             if self._live.get(session_hash):
-                return  # back again: its next disconnect starts a new clock
-            quiet = time.monotonic() - self._seen.get(session_hash, 0.0)
-            if quiet < self.grace_s:
-                self._schedule(session_hash, self.grace_s - quiet)
+                return  # back meanwhile
+            if not held:
+                self._due.pop(session_hash, None)  # nothing to delete: nothing to remember
                 return
-            self._live.pop(session_hash, None)
-            self._seen.pop(session_hash, None)
-        self.remove(session_hash)
+            due = self.clock() + self.grace_s
+            self._due[session_hash] = due
+            heapq.heappush(self._heap, (due, session_hash))
+            if len(self._heap) > 2 * len(self._due) + 64:  # many restarts of the same clocks: drop stale entries
+                self._heap = [(when, key) for key, when in self._due.items()]
+                heapq.heapify(self._heap)
+            if self._thread is None and self.background:
+                self._thread = threading.Thread(target=self._serve, name="lab-session-reaper", daemon=True)
+                self._thread.start()
+            self._lock.notify()
+
+    def reap_due(self) -> list[str]:
+        """End every session whose grace period is over (by ``clock``); the ids ended."""
+        ended = []
+        with self._lock:
+            now = self.clock()
+            while self._heap and self._heap[0][0] <= now:
+                due, session_hash = heapq.heappop(self._heap)
+                if self._due.get(session_hash) == due and not self._live.get(session_hash):
+                    del self._due[session_hash]
+                    ended.append(session_hash)
+        for session_hash in ended:
+            for remove in self._holders(session_hash):
+                try:
+                    remove(session_hash)
+                except Exception:  # one owner's failure must not keep the others' files, or stop the thread
+                    log.exception("ending session %s", session_hash)
+        return ended
+
+    def _serve(self) -> None:
+        while True:
+            with self._lock:
+                wait = self._heap[0][0] - self.clock() if self._heap else None
+                if wait is None or wait > 0:
+                    self._lock.wait(None if wait is None else min(wait, 3600.0))
+            self.reap_due()
 
 
 # Where a request names its browser session: Gradio's heartbeat path and its queue's query string.

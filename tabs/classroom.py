@@ -4,12 +4,10 @@ checks the token again, so the API gives nothing without it."""
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import gradio as gr
+from gradio.utils import get_upload_folder
 
-from lab import i18n
+from lab import i18n, session
 from lab.context import Lab
 from tabs.common import explainer, user_errors
 from tabs.i18n import request_language, t
@@ -39,9 +37,11 @@ class ClassTab:
         return frame, summary, note
 
     @user_errors
-    def export(self, token: str) -> str:
+    def export(self, token: str, request: gr.Request = None) -> str:
+        """The CSV in the instructor's session's folder in Gradio's cache: it goes when the session ends."""
         self.board.check(token)
-        return str(self.board.export(Path(tempfile.mkdtemp(prefix="lab-class-"))))
+        key = getattr(request, "session_hash", None)
+        return str(self.board.export(session.served_dir(self.lab.settings.runs_dir, get_upload_folder(), key) / "class"))
 
     def build(self, tab: gr.Tab, demo: gr.Blocks) -> None:
         token = gr.Textbox(visible=False)  # filled on load for the instructor's page; an API caller passes it

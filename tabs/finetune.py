@@ -8,7 +8,6 @@ language.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import shutil
 from pathlib import Path
@@ -87,9 +86,9 @@ def card_text(card: catalog.DatasetCard | None, language: str) -> str:
 class FinetuneTab:
     def __init__(self, lab: Lab):
         self.lab = lab
-        # A session's uploads in Gradio's cache, and when its files go (lab/session.py).
-        self.uploads = session_state.SessionFiles()
-        self.reaper = session_state.Reaper(self.remove_session, lab.settings.session_grace_minutes * 60)
+        # When a session's files go (lab/session.py).
+        self.reaper = session_state.Reaper(self.remove_session, lab.settings.session_grace_minutes * 60,
+                                           holds=self.holds)
         # The runs students share with the class (the instructor's Class tab reads it).
         self.board = ClassBoard(lab.settings.instructor_token)
         self.runs = session_runs.FinetuneRuns(lab, self.board)  # plans, jobs, records: training/session_runs.py
@@ -102,9 +101,9 @@ class FinetuneTab:
     def inspect_data(self, file: str | None, text_column: str = "", label_column: str = "",
                      base_model: str = "default", task: str = "classification", request: gr.Request = None):
         """Read the upload as the task's data and show what training would see."""
-        self._hold_uploads(request, file)
         if not file:
             raise LabInputError(msg("ft.upload_first", hint=file_hint(task)))
+        file = self._own(request, file)
         summary = workflows.summarize_file(task, file, text_column, label_column, self._tokenizer(base_model))
         language = request_language(request)
         top = max(summary.counts["count"].tolist() or [1])
@@ -142,8 +141,8 @@ class FinetuneTab:
             raise LabInputError(msg("ft.pick_dataset"))
         rows = dict(catalog.size_choices(card)).get(size)
         source = catalog.materialize(card, rows, seed=DEFAULTS.seed)
-        # A copy in the session's folder: Gradio serves files from there, and it goes when the tab closes.
-        target = self._session_dir(request) / "data" / source.name
+        # A copy in the session's folder in Gradio's cache: served from there, and it goes when the session ends.
+        target = self._served_dir(request) / "data" / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
         return (str(target), *self.inspect_data(str(target), "", "", base_model, task))
@@ -200,12 +199,16 @@ class FinetuneTab:
     def _session_dir(self, request: gr.Request | None) -> Path:
         return session_state.session_dir(self.lab.settings.runs_dir, getattr(request, "session_hash", None))
 
-    def _hold_uploads(self, request: gr.Request | None, *files: str | None) -> None:
+    def _served_dir(self, request: gr.Request | None) -> Path:
+        return session_state.served_dir(self.lab.settings.runs_dir, gradio_utils.get_upload_folder(),
+                                        getattr(request, "session_hash", None))
+
+    def _own(self, request: gr.Request | None, file: str | None) -> str | None:
+        """The session's own copy of an upload (lab/session.py own_upload); a call without a session as it is."""
         key = getattr(request, "session_hash", None)
-        if key:
-            for file in files:
-                if file and Path(file).resolve().is_relative_to(Path(gradio_utils.get_upload_folder()).resolve()):
-                    self.uploads.add(key, file)
+        if not file or not key:
+            return file
+        return str(session_state.own_upload(self.lab.settings.runs_dir, gradio_utils.get_upload_folder(), key, file))
 
     def end_session(self, request: gr.Request) -> None:
         """Gradio says the tab closed: stop its training (freeing the slot); its models stay for the
@@ -215,23 +218,20 @@ class FinetuneTab:
             self.runs.cancel(key)
             self.reaper.closed(key)
 
+    def holds(self, session_hash: str) -> bool:
+        """Whether the session has anything to delete at its end: its folder (runs, uploads, the note of its
+        files in Gradio's cache) or a running job."""
+        return session_state.valid_id(session_hash) and (
+            (Path(self.lab.settings.runs_dir) / session_hash).exists() or self.runs.running(session_hash))
+
     def remove_session(self, session_hash: str) -> None:
-        """The session is over: its training stops, and everything it made goes: its runs and models
-        (from memory too), the copies of its zips in Gradio's cache, and uploads no other session holds."""
+        """The session is over: its training stops, and everything it made goes: its runs, models (from
+        memory too) and uploads, and its downloads in Gradio's cache."""
         self.runs.forget(session_hash)
         runs = Path(self.lab.settings.runs_dir) / session_hash
         self.lab.forget_models_under(runs)
-        gone = [*session_state.cached_zips(gradio_utils.get_upload_folder(), session_hash),
-                *self.uploads.release(session_hash)]
-        try:
-            for path in gone:
-                Path(path).unlink(missing_ok=True)
-                with contextlib.suppress(OSError):
-                    Path(path).parent.rmdir()  # Gradio's per-file folder, when nothing else is in it
-        finally:
-            # The session's folder last: once it is gone, so is everything else the session made.
-            session_state.remove_session_dir(self.lab.settings.runs_dir, session_hash)
-        log.info("session %s ended: its runs and %d cached file(s) deleted", session_hash, len(gone))
+        session_state.remove_session_dir(self.lab.settings.runs_dir, session_hash, gradio_utils.get_upload_folder())
+        log.info("session %s ended: its files deleted", session_hash)
 
     @user_errors
     def finetune(self, file: str | None, text_column: str = "", label_column: str = "",
@@ -246,7 +246,7 @@ class FinetuneTab:
                  session_models: dict | None = None,
                  runs: list | None = None, request: gr.Request = None, progress=gr.Progress()):
         """Train on the upload; stream progress; end with the metrics and the model in this session."""
-        self._hold_uploads(request, file, validation_file)
+        file, validation_file = self._own(request, file), self._own(request, validation_file)
         language = request_language(request)
         config = TrainConfig(
             base_model=base_model or "default", strategy=strategy, freeze_layers=int(freeze_layers),
@@ -264,11 +264,11 @@ class FinetuneTab:
                          expected=plan.expected),
                *[gr.skip()] * 10)
 
-        runs, session_dir = list(runs or []), self._session_dir(request)
+        runs, session_dir, served = list(runs or []), self._session_dir(request), self._served_dir(request)
         key = getattr(request, "session_hash", None) or "cli"
         metric, finished = workflows.HEADLINE[task], []
         for event in self.runs.run(plan, runs, session_dir, key, session_models,
-                                   lambda name: self._download_path(session_dir.name, name)):
+                                   lambda name: served / f"{name}.zip"):
             if isinstance(event, session_runs.Waiting):
                 yield (gr.skip(), i18n.text("ft.waiting", language, name=event.name, ahead=event.ahead),
                        *[gr.skip()] * 10)
@@ -295,19 +295,12 @@ class FinetuneTab:
             per,
             confusion,
             mistakes,
-            str(self._download_path(session_dir.name, main.name)),
+            str(served / f"{main.name}.zip"),
             session_models,
             runs,
             runs_frame(runs),
             gr.update(choices=[r.name for r in runs], value=[r.name for r in shown]),
         )
-
-    @staticmethod
-    def _download_path(session: str, run: str) -> Path:
-        """Where the worker writes a run's zip: in Gradio's own cache, which Gradio serves as it is (a
-        file outside it would be hashed and copied in, 90 MB in the server's process for every run).
-        ``run-N-<session>.zip``, so the session's end finds and deletes it (lab/session.py cached_zips)."""
-        return Path(gradio_utils.get_upload_folder()) / f"lab-{session}" / f"{run}-{session}.zip"
 
     @staticmethod
     def _live(record: RunRecord, task: str) -> dict:
@@ -387,7 +380,7 @@ class FinetuneTab:
     def export(self, fmt: str, runs: list | None, request: gr.Request = None) -> str:
         if not runs:
             raise gr.Error(i18n.text("ft.export.none", request_language(request)))
-        return str(export_runs(runs, self._session_dir(request) / "export", "json" if fmt == "JSON" else "csv"))
+        return str(export_runs(runs, self._served_dir(request) / "export", "json" if fmt == "JSON" else "csv"))
 
     # ------------------------------------------------------------------------ layout
     def build(self, session_models: gr.State | None = None) -> None:

@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
 from lab import i18n
 from lab import render_transfer as render
@@ -74,20 +75,29 @@ class TransferTab:
         return runs + [(t(title.key) if isinstance(title, i18n.Message) and not title.values else title, str(title))
                        for title in samples]
 
-    def _data(self, choice: str, file: str | None, session: dict | None):
+    def _data(self, choice: str, file: str | None, session: dict | None, request: gr.Request | None = None):
+        """(the data, the feature cache it goes in): the project's samples share one; an upload and a
+        session's run stay in the session's folder (the upload moved there), and go with it."""
+        key = getattr(request, "session_hash", None)
+
+        def own():
+            return features.FeatureCache(session_state.session_dir(self.lab.settings.runs_dir, key) / "features", 2)
+
         if file:
-            return transfer.file_data(file, Path(file).name)
+            if key:
+                file = str(session_state.own_upload(self.lab.settings.runs_dir, get_upload_folder(), key, file))
+            return transfer.file_data(file, Path(file).name), own()
         runs = session_state.models_for(session, "classification")
         name = (choice or "").removesuffix(RUN_SUFFIX)
         if choice and choice.endswith(RUN_SUFFIX) and name in runs:
             if not Path(runs[name]).is_dir():
                 raise LabInputError(i18n.msg("transfer.run_gone", name=name))
-            return transfer.run_data(Path(runs[name]).parent, name)
+            return transfer.run_data(Path(runs[name]).parent, name), own()
         cards = {c.title: c for c in catalog.catalog(self.lab.settings, self.lab.hub.online)
                  if c.task == "classification"}
         if choice not in cards:
             raise LabInputError(i18n.msg("transfer.pick_data"))
-        return transfer.card_data(cards[choice])
+        return transfer.card_data(cards[choice]), self.cache
 
     def _model(self, choice: str | None, session: dict | None) -> str | None:
         """The model choice, refused unless it is in this session's list (typed hub ids only when online)."""
@@ -107,11 +117,11 @@ class TransferTab:
     @user_errors
     def embedding_map(self, data_choice: str, file: str | None = None, model: str | None = None,
                       pooling: str = "cls", projection: str = "PCA", session_models: dict | None = None,
-                      progress=gr.Progress()):
+                      request: gr.Request = None, progress=gr.Progress()):
         language = request_language()
         encoding = i18n.text("transfer.progress.encoding", language)
-        data = self._data(data_choice, file, session_models)
-        result = transfer.embedding_map(self.lab, self.cache, data, self._model(model, session_models), session_models, pooling, projection,
+        data, cache = self._data(data_choice, file, session_models, request)
+        result = transfer.embedding_map(self.lab, cache, data, self._model(model, session_models), session_models, pooling, projection,
                                         on_batch=lambda done, total: progress((done, total), desc=encoding))
 
         def score(value):
@@ -129,11 +139,12 @@ class TransferTab:
 
     @user_errors
     def layer_probe(self, data_choice: str, file: str | None = None, model: str | None = None,
-                    pooling: str = "mean", session_models: dict | None = None, progress=gr.Progress()):
+                    pooling: str = "mean", session_models: dict | None = None, request: gr.Request = None,
+                    progress=gr.Progress()):
         language = request_language()
         encoding = i18n.text("transfer.progress.encoding", language)
-        data = self._data(data_choice, file, session_models)
-        result = transfer.layer_probe(self.lab, self.cache, data, self._model(model, session_models), session_models,
+        data, cache = self._data(data_choice, file, session_models, request)
+        result = transfer.layer_probe(self.lab, cache, data, self._model(model, session_models), session_models,
                                       pooling,
                                       on_batch=lambda done, total: progress((done, total), desc=encoding))
         bars = probe_bars(transfer.probe_frame(result.accuracies, result.finetuned, result.majority), language)
@@ -155,7 +166,7 @@ class TransferTab:
     def learning_curves(self, data_choice: str, file: str | None = None, series: list[str] | None = None,
                         session_models: dict | None = None, request: gr.Request = None, progress=gr.Progress()):
         language = request_language(request)
-        data = self._data(data_choice, file, session_models)
+        data, cache = self._data(data_choice, file, session_models, request)
         series = [s for s in SERIES if s in (series or [])]
         if not series:
             raise LabInputError(i18n.msg("transfer.no_series"))
@@ -179,7 +190,7 @@ class TransferTab:
         def train_run(config, train, val, out_dir):
             """One run as a job on the server's training backend (worker processes by default)."""
             spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), 64), config,
-                           str(out_dir), self.lab.settings, self.lab.hub.online)
+                           str(out_dir), session_state.session_settings(self.lab.settings, key), self.lab.hub.online)
             job = backends.shared(self.lab.settings).submit(spec)
             while not job.wait(0.5):
                 if stop.is_set():
@@ -190,7 +201,7 @@ class TransferTab:
 
         def last_layer():
             encoder = self.lab.model("finetune-base", base.base_model)
-            return tuple(transfer.layer_vectors(self.cache, encoder, part.texts, "mean")[-1]
+            return tuple(transfer.layer_vectors(cache, encoder, part.texts, "mean")[-1]
                          for part in (data.train, data.val))
 
         def work():

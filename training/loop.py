@@ -414,6 +414,7 @@ def run_task(
     """
     t_start = _now()
     settings = settings or Settings.from_env()
+    cache_dir = Path(cache_dir) if cache_dir is not None else Path(settings.cache_dir) / "tokenized"
     output_dir = Path(output_dir)
     task.check(config, train, val, test)
     _check_tracker(log_with)

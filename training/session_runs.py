@@ -141,7 +141,8 @@ class FinetuneRuns:
             record = RunRecord(name, {"task": task, **dataclasses.asdict(cfg)})
             runs.append(record)
             zip_path = archive(name) if cfg is plan.configs[0] else None
-            job = self.backend.submit(JobSpec(plan.data, cfg, str(session_dir / name), self.lab.settings,
+            job = self.backend.submit(JobSpec(plan.data, cfg, str(session_dir / name),
+                                              session_state.session_settings(self.lab.settings, key),
                                               self.lab.hub.online, bool(request.label_all_pieces),
                                               str(zip_path) if zip_path else None))
             with self._lock:
@@ -187,6 +188,10 @@ class FinetuneRuns:
         if job is not None:
             job.cancel()
         return job is not None
+
+    def running(self, key: str) -> bool:
+        with self._lock:
+            return key in self._jobs
 
     def forget(self, key: str) -> None:
         """The session is over: its job stops and is no longer tracked."""

@@ -1,3 +1,7 @@
+import threading
+import time
+from pathlib import Path
+
 from lab import session
 from lab.context import Lab
 from lab.settings import Settings
@@ -34,55 +38,183 @@ def test_lab_default_choice_uses_the_sessions_active_model(tiny_cls_dir):
 def test_session_folders_are_created_removed_and_swept(tmp_path):
     import os
 
-    a = session.session_dir(tmp_path, "abc123")
+    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    a = session.session_dir(runs, "abc123")
     (a / "run-1").mkdir()
-    assert a == tmp_path / "abc123" and a.is_dir()
+    assert a == runs / "abc123" and a.is_dir()
     # a hash that isn't a plain token never becomes a path
-    assert session.session_dir(tmp_path, "../../etc") == tmp_path / "anonymous"
-    assert not session.remove_session_dir(tmp_path, "../abc123")
-    assert session.remove_session_dir(tmp_path, "abc123") and not a.exists()
-    old, new = session.session_dir(tmp_path, "old"), session.session_dir(tmp_path, "new")
+    assert session.session_dir(runs, "../../etc") == runs / "anonymous"
+    assert not session.remove_session_dir(runs, "../abc123")
+    served = session.served_dir(runs, cache, "abc123")
+    (served / "run-1.zip").write_bytes(b"PK")
+    assert session.remove_session_dir(runs, "abc123", cache) and not a.exists() and not served.exists()
+    # at start: every session the last run left, with its files in the cache, whatever their age
+    left = [session.served_dir(runs, cache, key) for key in ("old", "new")]
+    assert session.sweep(runs, cache) == ["anonymous", "new", "old"] and not any(p.exists() for p in left)
+    assert list(runs.iterdir()) == [] and list(cache.iterdir()) == []
+    # beside another running server: only what is older than the age given
+    old, new = session.session_dir(runs, "old"), session.session_dir(runs, "new")
     os.utime(old, (0, 0))  # untouched since 1970
-    assert session.sweep(tmp_path, max_age_hours=1) == ["old"]
+    assert session.sweep(runs, cache, max_age_s=3600) == ["old"]
     assert new.is_dir() and not old.exists()
 
 
-def _reaper(grace_s: float):
-    removed = []
-    return session.Reaper(removed.append, grace_s), removed
+def test_a_sessions_downloads_folder_has_a_random_name_kept_in_its_folder(tmp_path):
+    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    first = session.served_dir(runs, cache, "abc123")
+    assert first == session.served_dir(runs, cache, "abc123") and first.parent == cache and first.is_dir()
+    assert "abc123" not in first.name and len(first.name) >= 30  # the URL does not carry the session id
+    assert first != session.served_dir(runs, cache, "def456")
+
+
+def _upload(cache, content: bytes = b"text,label\nsecret,pos\n", name: str = "mine.csv"):
+    import hashlib
+
+    folder = cache / hashlib.sha256(content).hexdigest()
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(content)
+    return folder / name
+
+
+def test_an_upload_moves_into_the_session_that_hands_it_in(tmp_path):
+    import pytest
+
+    from lab.errors import LabInputError
+
+    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    upload = _upload(cache)
+    own = session.own_upload(runs, cache, "a", upload)
+    assert own.is_relative_to(runs / "a") and own.read_bytes().endswith(b"secret,pos\n")
+    assert not upload.exists() and not upload.parent.exists()  # the served path reaches nothing now
+    assert session.own_upload(runs, cache, "a", upload) == own  # the page hands the same path in again
+    with pytest.raises(LabInputError, match="upload it again"):  # another session with a's path
+        session.own_upload(runs, cache, "b", upload)
+    # b uploads the same file itself: its own copy
+    assert session.own_upload(runs, cache, "b", _upload(cache)).is_relative_to(runs / "b")
+    # a session's downloads are its own inputs (a dataset it loaded), never another's
+    loaded = session.served_dir(runs, cache, "a") / "data" / "sample.csv"
+    loaded.parent.mkdir()
+    loaded.write_text("text,label\n")
+    assert session.own_upload(runs, cache, "a", loaded) == loaded.resolve()
+    zipped = session.served_dir(runs, cache, "a") / "run-1.zip"
+    zipped.write_bytes(b"PK")
+    for path in (loaded, zipped):
+        with pytest.raises(LabInputError):
+            session.own_upload(runs, cache, "b", path)
+    outside = tmp_path / "cli.csv"  # a caller's own file, outside Gradio's cache: as it is
+    outside.write_text("x")
+    assert session.own_upload(runs, cache, "a", outside) == outside
+
+
+def test_a_server_claims_its_runs_folder_once(tmp_path):
+    import subprocess
+    import sys
+
+    assert session.claim(tmp_path)
+    other = subprocess.run([sys.executable, "-c", f"from lab import session; print(session.claim({str(tmp_path)!r}))"],
+                           capture_output=True, text=True, cwd=str(Path(__file__).resolve().parents[2]))
+    assert other.stdout.strip() == "False", other.stderr
+
+
+class FakeClock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _reaper(grace_s: float, holds=None):
+    removed, clock = [], FakeClock()
+    return session.Reaper(removed.append, grace_s, holds=holds, clock=clock, background=False), removed, clock
 
 
 def test_the_reaper_waits_for_quiet_and_nothing_connected():
-    import time
-
-    reaper, removed = _reaper(0.3)
+    reaper, removed, clock = _reaper(60)
     reaper.connected("a")  # a request in flight
     reaper.closed("a")  # Gradio's unload: nothing happens while "a" is connected
-    time.sleep(0.5)
-    assert removed == [] and reaper.pending() == []
+    clock.now += 120
+    assert reaper.reap_due() == [] and removed == [] and reaper.pending() == []
     reaper.disconnected("a")  # the request ends: the clock starts
     assert reaper.pending() == ["a"]
-    time.sleep(0.15)
+    clock.now += 30
     reaper.connected("a")  # a reconnect before the grace period ends
-    time.sleep(0.4)
-    assert removed == []
+    clock.now += 60
+    assert reaper.reap_due() == [] and removed == []
     reaper.disconnected("a")
-    time.sleep(0.6)
-    assert removed == ["a"] and reaper.pending() == []
+    clock.now += 59
+    assert reaper.reap_due() == [] and removed == []  # the clock restarted at the disconnect
+    clock.now += 1
+    assert reaper.reap_due() == ["a"] and removed == ["a"] and reaper.pending() == []
 
 
 def test_the_reaper_counts_each_connection():
-    import time
-
-    reaper, removed = _reaper(0.2)
+    reaper, removed, clock = _reaper(10)
     reaper.connected("b")
     reaper.connected("b")  # the heartbeat and a result stream
     reaper.disconnected("b")
-    time.sleep(0.4)
-    assert removed == []  # one is still open
+    clock.now += 20
+    assert reaper.reap_due() == [] and removed == []  # one is still open
     reaper.disconnected("b")
-    time.sleep(0.4)
-    assert removed == ["b"]
+    clock.now += 10
+    assert reaper.reap_due() == ["b"] and removed == ["b"]
+
+
+def test_a_session_id_that_holds_nothing_costs_no_thread_and_no_state():
+    held = {"real"}
+    reaper, removed, clock = _reaper(3600, holds=held.__contains__)
+    threads = threading.active_count()
+    for i in range(10_000):
+        reaper.connected(f"made-up-{i}")
+        reaper.disconnected(f"made-up-{i}")
+        reaper.closed(f"made-up-{i}")
+    assert reaper.tracked() == 0 and reaper.pending() == []
+    assert threading.active_count() == threads  # nothing scheduled, no thread started
+    reaper.connected("real")
+    reaper.disconnected("real")
+    for _ in range(1000):  # many restarts of one clock keep the heap small
+        reaper.connected("real")
+        reaper.disconnected("real")
+    assert reaper.pending() == ["real"] and len(reaper._heap) < 100
+    clock.now += 3600
+    assert reaper.reap_due() == ["real"] and removed == ["real"]
+
+
+def test_every_owner_holding_a_session_removes_its_part():
+    reaper, removed, clock = _reaper(5, holds=lambda key: key == "a")
+    other = []
+    reaper.track(lambda key: key in ("a", "b"), other.append)
+    for key in ("a", "b", "c"):
+        reaper.connected(key)
+        reaper.disconnected(key)
+    assert reaper.pending() == ["a", "b"]
+    clock.now += 5
+    assert sorted(reaper.reap_due()) == ["a", "b"]
+    assert removed == ["a"] and sorted(other) == ["a", "b"]
+
+
+def test_a_failing_owner_does_not_keep_the_others_or_stop_the_reaper():
+    def broken(key):
+        raise OSError("disk gone")
+
+    reaper, removed, clock = _reaper(5)
+    reaper.track(lambda key: True, broken)
+    reaper.track(lambda key: True, removed.append)
+    reaper.disconnected("a")
+    clock.now += 5
+    assert reaper.reap_due() == ["a"] and removed == ["a", "a"]
+
+
+def test_one_thread_ends_every_session_on_time():
+    removed, threads = [], threading.active_count()
+    reaper = session.Reaper(removed.append, 0.2)
+    for i in range(200):
+        reaper.disconnected(f"s{i}")
+    assert threading.active_count() <= threads + 1  # one thread for every clock, not one each
+    deadline = time.monotonic() + 10
+    while len(removed) < 200 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(removed) == sorted(f"s{i}" for i in range(200)) and reaper.pending() == []
 
 
 def test_requests_name_their_session():
@@ -91,47 +223,3 @@ def test_requests_name_their_session():
     assert session.request_session("/gradio_api/queue/data", "other=1&session_hash=s2") == "s2"
     assert session.request_session("/gradio_api/file=/tmp/x.zip", "") is None
     assert session.request_session("/gradio_api/heartbeat/../../etc", "") is None
-
-
-def test_a_shared_upload_goes_with_the_last_session_holding_it():
-    files = session.SessionFiles()
-    files.add("a", "/cache/x/reviews.csv")
-    files.add("b", "/cache/x/reviews.csv")
-    files.add("a", "/cache/y/own.csv")
-    assert files.release("a") == ["/cache/y/own.csv"]
-    assert files.release("b") == ["/cache/x/reviews.csv"]
-    assert files.release("b") == []
-
-
-def test_sweep_also_removes_old_cached_zips(tmp_path):
-    import os
-    import time
-
-    runs, cache = tmp_path / "runs", tmp_path / "cache"
-    (cache / "h1").mkdir(parents=True)
-    (cache / "h2").mkdir()
-    old, new = cache / "h1" / "run-1-abc.zip", cache / "h2" / "run-2-def.zip"
-    old.write_bytes(b"PK"), new.write_bytes(b"PK"), (cache / "h1" / "upload.csv").write_text("x")
-    two_hours_ago = time.time() - 7200
-    os.utime(old, (two_hours_ago, two_hours_ago))
-    assert session.sweep(runs, max_age_hours=1, cache_dir=cache) == ["run-1-abc.zip"]
-    assert not old.exists() and new.exists() and (cache / "h1" / "upload.csv").exists()
-
-
-def test_cached_zips_are_found_while_other_folders_vanish(tmp_path, monkeypatch):
-    from pathlib import Path
-
-    for name, folder in (("run-1-abc.zip", "h1"), ("run-2-abc.zip", "h2"), ("run-1-other.zip", "h3")):
-        (tmp_path / folder).mkdir()
-        (tmp_path / folder / name).write_bytes(b"PK")
-    (tmp_path / "h4").mkdir()
-    real_iterdir = Path.iterdir
-
-    def vanishing(self):  # another session's ending removes h4 between the listing and its reading
-        if self.name == "h4":
-            raise FileNotFoundError(self)
-        return real_iterdir(self)
-
-    monkeypatch.setattr(Path, "iterdir", vanishing)
-    assert sorted(p.name for p in session.cached_zips(tmp_path, "abc")) == ["run-1-abc.zip", "run-2-abc.zip"]
-    assert session.cached_zips(tmp_path / "missing", "abc") == []
