@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.errors import LabInputError
-from lab.i18n import Message, msg
+from lab.i18n import Message, Safe, msg
 from lab.lazy import lazy_import
 from lab.render import md_text
 from lab.settings import Settings
@@ -109,7 +109,7 @@ class _Escaped(Message):
         return self
 
     def say(self, language: str | None) -> str:
-        return md_text(self.message.say(language))
+        return md_text(self.message, language)
 
     def __reduce__(self):
         return _Escaped, (self.message,)
@@ -141,7 +141,7 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
                 line=_percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length),
                 share=f"{s.truncated_share(s.suggested_max_length):.0%}"),
             msg("msg.training.workflows.label_mapping",
-                mapping=", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items())),
+                mapping=Safe(", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items()))),
         ]
         lines += [msg("msg.training.workflows.note", note=_md(n)) for n in s.notes]
         lines += [msg("msg.training.workflows.problem", problem=_md(n)) for n in s.problems]
@@ -155,7 +155,7 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
             msg("msg.training.workflows.summary.ner", sentences=f"{s['sentences']:,}", words=f"{s['tokens']:,}",
                 entities=f"{sum(s['entities'].values()):,}", types=len(s["entities"]), scheme=s["scheme"]),
             _percentile_line(s["length_percentiles"], s["length_unit"], s["suggested_max_length"]),
-            msg("msg.training.workflows.tags", tags=", ".join(md_text(t) for t in s["labels"])),
+            msg("msg.training.workflows.tags", tags=Safe(", ".join(md_text(t) for t in s["labels"]))),
         ] + [msg("msg.training.workflows.note", note=_md(n)) for n in s["notes"]]
         counts = pd.DataFrame({"name": list(s["entities"]), "count": list(s["entities"].values())})
         preview = pd.DataFrame([{"line": ds.lines[i], "words": " ".join(ds.sentences[i]),
