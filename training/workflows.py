@@ -7,6 +7,7 @@ the task itself.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,11 +233,15 @@ def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: C
         return tasks.train_token_classifier(config, prepared.train, prepared.val, output_dir, **common,
                                             label_all_pieces=label_all_pieces)
     if prepared.task == "classification" and config.strategy == "features":
-        from training.feature_head import train_feature_head
+        from training.feature_head import RunStopped, train_feature_head
 
         transfer.save_run_data(output_dir, prepared.train, prepared.val)
-        return train_feature_head(config, prepared.train, prepared.val, output_dir, prepared.test, on_event,
-                                  should_stop, settings, hub_online)
+        try:
+            return train_feature_head(config, prepared.train, prepared.val, output_dir, prepared.test, on_event,
+                                      should_stop, settings, hub_online)
+        except RunStopped:
+            shutil.rmtree(output_dir, ignore_errors=True)  # a run with no model leaves nothing behind
+            raise
     if prepared.task == "classification":
         # the Transfer tab shows this run on the rows it was validated on
         transfer.save_run_data(output_dir, prepared.train, prepared.val)
