@@ -12,10 +12,17 @@ serve two readers:
 Messages keep their English text as the ``str`` the code and the API see (``msg()`` returns a
 ``Message``, a ``str`` that remembers its key and values), so a log line or an API client without a
 language gets English, and the UI can render the same message in the student's language.
+
+A value a message quotes (a label, a cell, a file's name, a typed word, a dropdown's value) is
+text a user wrote, and messages are shown as HTML (Gradio's error toasts) or Markdown: ``text()``
+passes every value through ``quote()``, so a label ``<a href=...>`` is shown as typed and is no
+link. Text already escaped for a Markdown page (``Safe``, lab.render.md_text) is left as it is;
+``plain()`` fills a message in unescaped, for outputs that are no markup (the command line).
 """
 
 from __future__ import annotations
 
+import html
 import json
 import string
 from functools import cache
@@ -87,8 +94,25 @@ def placeholders(template: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(template) if name}
 
 
+class Safe(str):
+    """Text already escaped for the page it goes to (lab.render.md_text's output): quoted as it is."""
+
+
+def quote(value: object) -> str:
+    """A value as a message quotes it: ``& < >`` as entities, so HTML or Markdown shows it as typed
+    (``<input>`` is no password box in a toast); numbers and ``Safe`` text stay as they are."""
+    if isinstance(value, Safe | int | float):
+        return value
+    return html.escape(str(value), quote=False)
+
+
 def text(key: str, language: str | None = None, /, **values) -> str:
-    """The text of ``key`` in ``language`` (English where that language lacks it), filled in."""
+    """The text of ``key`` in ``language`` (English where that language lacks it), filled in with
+    ``values`` quoted (``quote``)."""
+    return _fill(key, language, values, markup=True)
+
+
+def _fill(key: str, language: str | None, values: dict, markup: bool) -> str:
     language = normalize(language) or DEFAULT
     template = catalog(language).get(key)
     if template is None:
@@ -96,7 +120,12 @@ def text(key: str, language: str | None = None, /, **values) -> str:
     if not values:
         return template
     # A value that is itself a message (a task's name, a reason) is said in the same language.
-    return template.format(**{name: say(value, language) for name, value in values.items()})
+    if markup:
+        filled = {name: value.say(language) if isinstance(value, Message) else quote(value)
+                  for name, value in values.items()}
+    else:
+        filled = {name: plain(value, language) for name, value in values.items()}
+    return template.format(**filled)
 
 
 class Message(str):
@@ -112,6 +141,9 @@ class Message(str):
 
     def say(self, language: str | None) -> str:
         return text(self.key, language, **self.values)
+
+    def plain(self, language: str | None = None) -> str:
+        return _fill(self.key, language, self.values, markup=False)
 
     def __reduce__(self):  # to a training worker's process and back, key and values intact
         return _message, (self.key, self.values)
@@ -129,3 +161,15 @@ def msg(key: str, /, **values) -> Message:
 def say(message: object, language: str | None) -> str:
     """Any message in ``language``: a Message is translated, any other text stays as it is."""
     return message.say(language) if isinstance(message, Message) else str(message)
+
+
+def plain(message: object, language: str | None = None) -> str:
+    """Any message in ``language`` with the values it quotes unescaped: for outputs that are no
+    markup (the command line, a log, Markdown escaped as a whole by lab.render.md_text)."""
+    return message.plain(language) if isinstance(message, Message) else str(message)
+
+
+def as_html(message: object, language: str | None = None) -> str:
+    """A message for a page that renders HTML (Gradio's error toasts): the whole text quoted, so
+    neither a value it quotes nor a template's ``token<TAB>tag`` is taken for a tag."""
+    return quote(plain(message, language))

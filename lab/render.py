@@ -10,6 +10,8 @@ import re
 from html import escape
 from typing import TYPE_CHECKING
 
+from lab.i18n import Safe, plain
+
 if TYPE_CHECKING:
     from lab.fill_mask import FillMaskResult
     from lab.tokenization import BatchRow, Piece
@@ -25,14 +27,18 @@ KIND_TITLES = {
 
 # Markdown's own characters; & < > become HTML entities first, which Markdown shows as text.
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|~])")
+# GitHub-flavoured Markdown links a bare ``https://...`` or ``name@host``: as entities they are text.
+_AUTOLINK = str.maketrans({":": "&#58;", "@": "&#64;"})
 
 
-def md_text(value: object) -> str:
-    """User text (a label name, a typed word) for a Markdown output: shown as typed, never as markup.
+def md_text(value: object, language: str | None = None) -> Safe:
+    """User text (a label name, a typed word, a message quoting them) for a Markdown output: shown as
+    typed, never as markup.
 
     HTML tags come out as text (``<img onerror=...>`` is no image), and Markdown's own characters
-    are escaped (a label ``*bold*`` or ``[x](y)`` is no emphasis and no link)."""
-    return _MARKDOWN.sub(r"\\\1", escape(str(value), quote=False))
+    are escaped (a label ``*bold*``, ``[x](y)`` or ``https://x`` is no emphasis and no link). A message is escaped
+    once, as a whole, in ``language``; the result is ``Safe``, so a message quoting it does not escape it again."""
+    return Safe(_MARKDOWN.sub(r"\\\1", escape(plain(value, language), quote=False)).translate(_AUTOLINK))
 
 
 def pieces_html(pieces: list[Piece]) -> str:

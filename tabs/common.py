@@ -62,7 +62,7 @@ def _refuse(exc: Exception, fn) -> gr.Error:
     """The user's mistake as a message in the UI, and one line in the log (no traceback)."""
     log.info("refused %s: %s", fn.__name__, str(exc).splitlines()[0][:200])
     message = exc.args[0] if len(exc.args) == 1 else str(exc)
-    return gr.Error(i18n.say(message, request_language()), title=i18n.text("shared.error_title", request_language()),
+    return gr.Error(i18n.as_html(message, request_language()), title=i18n.text("shared.error_title", request_language()),
                     print_exception=False)
 
 

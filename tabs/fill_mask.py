@@ -14,7 +14,7 @@ from lab.tokenization import check_text
 from tabs.attention import attention_panel
 from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, user_errors
 from tabs.components import Slider
-from tabs.i18n import Examples, t
+from tabs.i18n import Examples, request_language, t
 
 lab_fill_mask = lazy_import("lab.fill_mask")  # torch: imported after the page is served
 
@@ -60,7 +60,7 @@ class FillMaskTab:
         elapsed = time.perf_counter() - start
         info = model_line(loaded, elapsed)
         if result.warnings:
-            info += "\n\n" + "\n".join(f"- {md_text(w)}" for w in result.warnings)  # they quote typed words
+            info += "\n\n" + "\n".join(f"- {md_text(w, request_language())}" for w in result.warnings)  # they quote typed words
         raw = [
             {"mask": n + 1, "position": m.position,
              "predictions": [{"token": c.token, "score": round(c.score, 5)} for c in m.candidates],

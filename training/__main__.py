@@ -20,6 +20,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from lab.errors import LabInputError, ModelLoadError
+from lab.i18n import plain
 from lab.settings import Settings
 from training.config import TrainConfig
 from training.loop import TRACKERS, ProgressEvent, TrainResult
@@ -330,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             result = train_classifier(config, train, val, args.output, **common)
     except (LabInputError, ModelLoadError) as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+        print(f"error: {plain(exc.args[0]) if len(exc.args) == 1 else exc}", file=sys.stderr, flush=True)
         return 2
     if main_process:
         print("\n".join(summary_lines(result)), flush=True)

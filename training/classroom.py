@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import threading
 import time
+import unicodedata
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pandas as pd
 
 from lab.errors import LabInputError
 from lab.i18n import msg
+from training import cells
 
 MAX_NAME = 40
 COLUMNS = ["student", "run", "task", "strategy", "data", "score", "metric", "seconds", "learning_rate", "batch_size",
@@ -42,12 +44,20 @@ class SharedRun:
     shared_at: str
 
 
-def student_name(name: str) -> str:
-    """A name as the class board shows it: trimmed, one line, at most MAX_NAME characters, never empty."""
+def student_name(name: object) -> str:
+    """A name as the class board shows it: text, trimmed to one line, 1 to MAX_NAME characters, no
+    control characters (a NUL, an escape sequence, a right-to-left override); anything else is refused."""
+    if name is not None and not isinstance(name, str):
+        raise LabInputError(msg("msg.training.classroom.name_not_text", kind=type(name).__name__))
     name = " ".join((name or "").split())
     if not name:
         raise LabInputError(msg("msg.training.classroom.no_name"))
-    return name[:MAX_NAME]
+    if len(name) > MAX_NAME:
+        raise LabInputError(msg("msg.training.classroom.name_too_long", n=len(name), max=MAX_NAME))
+    control = next((c for c in name if unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co", "Cn")), None)
+    if control is not None:
+        raise LabInputError(msg("msg.training.classroom.name_control", code=f"U+{ord(control):04X}"))
+    return name
 
 
 class ClassBoard:
@@ -98,5 +108,5 @@ class ClassBoard:
     def export(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "class-runs.csv"
-        self.frame().to_csv(path, index=False)
+        cells.frame(self.frame()).to_csv(path, index=False)  # a name "=HYPERLINK(...)" stays text
         return path

@@ -6,6 +6,7 @@ one batch of the data's typical length, in the precision the run will use.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import threading
 import time
@@ -13,7 +14,8 @@ from functools import lru_cache
 
 import torch
 
-from lab.i18n import msg
+from lab.errors import LabInputError
+from lab.i18n import Message, msg
 from training.config import TrainConfig
 from training.loop import choose_precision, fused_adamw_ok
 from training.models import build_model, resolve_base_model
@@ -67,3 +69,20 @@ def seconds_per_step(lab, config: TrainConfig, typical_length: int) -> float:
     if config.strategy in ("frozen_encoder", "lora"):
         per_step *= 0.6  # no weight gradients for the frozen encoder: roughly the forward + a third
     return per_step
+
+
+# A forward pass is about a third of a training step (the backward pass costs about twice the forward).
+FORWARD_SHARE = 1 / 3
+
+
+def encoding_seconds(lab, config: TrainConfig, typical_length: int, texts: int) -> float:
+    """Measured seconds to encode ``texts`` texts with the frozen encoder (a features run's work)."""
+    return seconds_per_step(lab, dataclasses.replace(config, strategy="full"), typical_length) * FORWARD_SHARE * texts / config.batch_size
+
+
+def check_time(seconds: float, config: TrainConfig, what: Message, fix: Message) -> None:
+    """Refuse, before any work, a run estimated to need more than ``config.max_train_minutes``:
+    it would be stopped by the limit, holding a training worker all that time."""
+    if seconds > config.max_train_minutes * 60:
+        raise LabInputError(msg("msg.training.estimate.too_long", time=human(seconds), what=what,
+                                minutes=f"{config.max_train_minutes:g}", fix=fix))

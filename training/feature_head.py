@@ -8,12 +8,17 @@ regression on standardised vectors, fitted in well under a second; the standardi
 into its weights, which become the ``classifier`` layer of a plain ``BertForSequenceClassification``,
 saved like any other run's best checkpoint. So the model the Classification tab loads gives the
 head's answers (to float rounding: the cached vectors are float16), with no code of ours at inference.
+
+A run obeys Cancel and ``config.max_train_minutes`` as a fine-tuning run does, checked between
+encoding batches and between rounds of the regression's solver. It keeps nothing until its head is
+fitted, so a stopped run raises ``RunStopped`` (saying where it stopped) and leaves no model behind.
 """
 
 from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -22,6 +27,8 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
+from lab.errors import LabInputError
+from lab.i18n import msg
 from lab.settings import Settings
 from training import features
 from training.config import TrainConfig
@@ -31,15 +38,45 @@ from training.metrics import classification_report
 from training.models import build_model, resolve_base_model
 from training.tasks import misclassified
 
+MAX_ITER = 2000
+# The solver's iterations between two looks at Cancel and the clock: each round goes on from the last
+# one's weights (warm start), so a run of small data converges in the first round as one fit would.
+ROUND_ITER = 100
 
-def fit_head(train_x: np.ndarray, train_y: list[int], num_labels: int, class_weights: bool, seed: int):
-    """(weight (num_labels, hidden), bias (num_labels,)) giving the logistic regression's logits on raw vectors."""
+
+class RunStopped(LabInputError):
+    """A features run stopped by Cancel or the time limit before its head was fitted: nothing was kept."""
+
+    def __init__(self, message, reason: str):
+        super().__init__(message)
+        self.reason = reason  # "cancelled" | "time limit", as TrainResult.stopped_early says it
+
+    def __reduce__(self):  # to the server from a training worker, message and reason intact
+        return RunStopped, (self.args[0], self.reason)
+
+
+def fit_head(train_x: np.ndarray, train_y: list[int], num_labels: int, class_weights: bool, seed: int,
+             check: Callable[[], None] | None = None):
+    """(weight (num_labels, hidden), bias (num_labels,)) giving the logistic regression's logits on raw vectors.
+
+    ``check()`` is called between rounds of the solver (it raises to stop the fit)."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
     scaler = StandardScaler().fit(train_x)
-    probe = LogisticRegression(max_iter=2000, random_state=seed, class_weight="balanced" if class_weights else None)
-    probe.fit(scaler.transform(train_x), train_y)
+    scaled = scaler.transform(train_x)
+    probe = LogisticRegression(max_iter=ROUND_ITER, random_state=seed, warm_start=True,
+                               class_weight="balanced" if class_weights else None)
+    for done in range(0, MAX_ITER, ROUND_ITER):
+        if check is not None:
+            check()
+        with warnings.catch_warnings():
+            if done + ROUND_ITER < MAX_ITER:  # a round that ends unconverged is followed by the next one
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            probe.fit(scaled, train_y)
+        if int(np.max(probe.n_iter_)) < ROUND_ITER:  # converged within the round
+            break
     coef, intercept = probe.coef_, probe.intercept_  # (k or 1, hidden), (k or 1,)
     # w·((x - mean) / scale) + b == (w / scale)·x + (b - w·(mean / scale))
     weight = coef / scaler.scale_
@@ -61,8 +98,25 @@ def train_feature_head(config: TrainConfig, train: TextDataset, val: TextDataset
                        test: TextDataset | None = None, on_event: Callable | None = None,
                        should_stop: Callable[[], bool] | None = None, settings: Settings | None = None,
                        hub_online: bool | None = None) -> TrainResult:
-    """Frozen encoder + logistic-regression head; the same files and result as a fine-tuning run."""
+    """Frozen encoder + logistic-regression head; the same files and result as a fine-tuning run.
+
+    ``should_stop`` (Cancel) and ``config.max_train_minutes`` are checked between encoding batches
+    and solver rounds; a stopped run raises ``RunStopped`` before anything is saved."""
     started = time.perf_counter()
+    deadline = started + config.max_train_minutes * 60
+    stage = [msg("msg.training.feature_head.stage.fitting")]
+
+    def check() -> None:
+        if should_stop is not None and should_stop():
+            raise RunStopped(msg("msg.training.feature_head.cancelled", stage=stage[0]), "cancelled")
+        if time.perf_counter() > deadline:
+            raise RunStopped(msg("msg.training.feature_head.time_limit", stage=stage[0],
+                                 minutes=f"{config.max_train_minutes:g}"), "time limit")
+
+    def on_batch(done: int, total: int) -> None:
+        stage[0] = msg("msg.training.feature_head.stage.encoding", done=f"{done:,}", total=f"{total:,}")
+        check()
+
     settings = settings or Settings.from_env()
     output_dir = Path(output_dir)
     source, display = resolve_base_model(config, settings, hub_online)
@@ -72,13 +126,15 @@ def train_feature_head(config: TrainConfig, train: TextDataset, val: TextDataset
 
     def encode(part: TextDataset) -> tuple[np.ndarray, bool]:
         vectors, hit = features.vectors(cache, model, tokenizer, f"pooler:{source}", source, part.texts,
-                                        config.max_length, "pooler")
+                                        config.max_length, "pooler", on_batch=on_batch)
         return vectors[-1].astype(np.float32), hit
 
     (train_x, train_hit), (val_x, val_hit) = encode(train), encode(val)
+    test_x = encode(test)[0] if test is not None else None  # before the head: a stop after it would waste it
     encoded = time.perf_counter()
     k = len(train.label_names)
-    weight, bias = fit_head(train_x, train.labels, k, config.class_weights, config.seed)
+    stage[0] = msg("msg.training.feature_head.stage.fitting")
+    weight, bias = fit_head(train_x, train.labels, k, config.class_weights, config.seed, check)
     with torch.no_grad():
         model.classifier.weight.copy_(torch.as_tensor(weight, dtype=model.classifier.weight.dtype))
         model.classifier.bias.copy_(torch.as_tensor(bias, dtype=model.classifier.bias.dtype))
@@ -102,7 +158,7 @@ def train_feature_head(config: TrainConfig, train: TextDataset, val: TextDataset
     best_dir = save_atomically(model, tokenizer, output_dir / BEST)
     test_report = None
     if test is not None:
-        test_probs = probabilities(encode(test)[0])
+        test_probs = probabilities(test_x)
         test_report = classification_report(test.labels, test_probs.argmax(1).tolist(), train.label_names)
     seconds = time.perf_counter() - started
     total = sum(p.numel() for p in model.parameters())

@@ -140,15 +140,17 @@ class FeatureCache:
             return found, True
         with self._lock:
             gate = self._computing.setdefault(key, threading.Lock())
-        with gate:
-            found = self.lookup(key)  # the other request may have finished it meanwhile
-            if found is not None:
-                return found, True
-            vectors = compute()
-            self._remember(key, vectors)
-            self._write(key, vectors)
-        with self._lock:
-            self._computing.pop(key, None)
+        try:
+            with gate:
+                found = self.lookup(key)  # the other request may have finished it meanwhile
+                if found is not None:
+                    return found, True
+                vectors = compute()  # a run stopped while encoding raises here: nothing is kept
+                self._remember(key, vectors)
+                self._write(key, vectors)
+        finally:
+            with self._lock:
+                self._computing.pop(key, None)
         return vectors, False
 
     def _write(self, key: str, vectors: np.ndarray) -> None:

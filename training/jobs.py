@@ -20,6 +20,7 @@ import pandas as pd
 
 from lab.i18n import msg
 from lab.settings import Settings
+from training import cells
 from training.config import TrainConfig
 
 
@@ -215,14 +216,16 @@ def runs_frame(runs: list[RunRecord]) -> pd.DataFrame:
 
 
 def export_runs(runs: list[RunRecord], directory: Path, fmt: str = "csv") -> Path:
-    """Write the runs list as CSV (one row per run) or JSON (everything, history included)."""
+    """Write the runs list as CSV (one row per run) or JSON (everything, history included); text a
+    spreadsheet would run as a formula is written as text (training/cells.py)."""
     directory.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         import json
 
         path = directory / "runs.json"
-        path.write_text(json.dumps([asdict(r) for r in runs], indent=2, default=str))
+        records = json.loads(json.dumps([asdict(r) for r in runs], default=str))  # plain JSON values first
+        path.write_text(json.dumps(cells.nested(records), indent=2))
     else:
         path = directory / "runs.csv"
-        runs_frame(runs).to_csv(path, index=False)
+        cells.frame(runs_frame(runs)).to_csv(path, index=False)
     return path

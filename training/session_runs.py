@@ -116,13 +116,22 @@ class FinetuneRuns:
                                  request.validation_file)
         workflows.check_memory(data, config, self.lab.settings, self.lab.hub.online)  # before the estimate's step
         configs = [config] + ([dataclasses.replace(config, from_scratch=True)] if request.compare_scratch else [])
-        if config.strategy == "features":  # nothing to measure: one forward pass per text, then a regression
+        if config.strategy == "features":  # one forward pass per text, then a regression
             if request.compare_scratch:
                 raise LabInputError(msg("ft.features_no_scratch"))
+            texts = len(data.train) + len(data.val) + len(data.test or [])
+            seconds = estimate.encoding_seconds(self.lab, config, data.typical_length, texts)
+            memory.release()
+            estimate.check_time(seconds, config, msg("msg.training.estimate.what.texts", texts=f"{texts:,}",
+                                                     length=config.max_length), msg("msg.training.estimate.fix.texts"))
             return Plan(request, data, configs, msg("ft.features_expected"))
         per_step = estimate.seconds_per_step(self.lab, config, data.typical_length)
         memory.release()  # the estimate's model and optimizer: freed before training allocates its own
         steps = estimate.total_steps(data.items, config) * len(configs)
+        each = steps // len(configs)  # the limit holds for each run of the plan
+        estimate.check_time(per_step * each, config, msg("msg.training.estimate.what.steps", steps=f"{each:,}",
+                                                         per_step=f"{per_step:.2f}"),
+                            msg("msg.training.estimate.fix.steps"))
         return Plan(request, data, configs, msg("ft.expected_time", time=estimate.human(per_step * steps),
                                                 steps=f"{steps:,}", per_step=f"{per_step:.2f}"))
 

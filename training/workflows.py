@@ -7,6 +7,7 @@ the task itself.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from lab.errors import LabInputError
-from lab.i18n import Message, msg
+from lab.i18n import Message, Safe, msg
 from lab.lazy import lazy_import
 from lab.options import QA_MAX_LENGTH
 from lab.render import md_text
@@ -110,7 +111,7 @@ class _Escaped(Message):
         return self
 
     def say(self, language: str | None) -> str:
-        return md_text(self.message.say(language))
+        return md_text(self.message, language)
 
     def __reduce__(self):
         return _Escaped, (self.message,)
@@ -142,7 +143,7 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
                 line=_percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length),
                 share=f"{s.truncated_share(s.suggested_max_length):.0%}"),
             msg("msg.training.workflows.label_mapping",
-                mapping=", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items())),
+                mapping=Safe(", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items()))),
         ]
         lines += [msg("msg.training.workflows.note", note=_md(n)) for n in s.notes]
         lines += [msg("msg.training.workflows.problem", problem=_md(n)) for n in s.problems]
@@ -156,7 +157,7 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
             msg("msg.training.workflows.summary.ner", sentences=f"{s['sentences']:,}", words=f"{s['tokens']:,}",
                 entities=f"{sum(s['entities'].values()):,}", types=len(s["entities"]), scheme=s["scheme"]),
             _percentile_line(s["length_percentiles"], s["length_unit"], s["suggested_max_length"]),
-            msg("msg.training.workflows.tags", tags=", ".join(md_text(t) for t in s["labels"])),
+            msg("msg.training.workflows.tags", tags=Safe(", ".join(md_text(t) for t in s["labels"]))),
         ] + [msg("msg.training.workflows.note", note=_md(n)) for n in s["notes"]]
         counts = pd.DataFrame({"name": list(s["entities"]), "count": list(s["entities"].values())})
         preview = pd.DataFrame([{"line": ds.lines[i], "words": " ".join(ds.sentences[i]),
@@ -233,11 +234,15 @@ def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: C
         return tasks.train_token_classifier(config, prepared.train, prepared.val, output_dir, **common,
                                             label_all_pieces=label_all_pieces)
     if prepared.task == "classification" and config.strategy == "features":
-        from training.feature_head import train_feature_head
+        from training.feature_head import RunStopped, train_feature_head
 
         transfer.save_run_data(output_dir, prepared.train, prepared.val)
-        return train_feature_head(config, prepared.train, prepared.val, output_dir, prepared.test, on_event,
-                                  should_stop, settings, hub_online)
+        try:
+            return train_feature_head(config, prepared.train, prepared.val, output_dir, prepared.test, on_event,
+                                      should_stop, settings, hub_online)
+        except RunStopped:
+            shutil.rmtree(output_dir, ignore_errors=True)  # a run with no model leaves nothing behind
+            raise
     if prepared.task == "classification":
         # the Transfer tab shows this run on the rows it was validated on
         transfer.save_run_data(output_dir, prepared.train, prepared.val)

@@ -61,6 +61,10 @@ def test_sharing_needs_a_name(class_url):
         with pytest.raises(AppError, match="Type a name"):
             student.predict(handle_file(path), strategy="features", share_with_class=True, student_name="  ",
                             api_name="/finetune")
+        for name, message in [("Ana\x1b[2J", "U\\+001B"), ("x" * 41, "at most 40")]:
+            with pytest.raises(AppError, match=message):
+                student.predict(handle_file(path), strategy="features", share_with_class=True, student_name=name,
+                                api_name="/finetune")
     finally:
         student.close()
 

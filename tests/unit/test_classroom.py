@@ -11,10 +11,40 @@ CONFIG = {"strategy": "features", "learning_rate": 5e-5, "batch_size": 16, "epoc
 
 
 def test_names_are_trimmed_and_required():
-    assert student_name("  Ana \n Lee ") == "Ana Lee"
-    assert len(student_name("x" * 100)) == 40
+    assert student_name("  Ana \n Lee ") == "Ana Lee" and student_name("x" * 40) == "x" * 40
     with pytest.raises(LabInputError, match="Type a name"):
         student_name("   ")
+
+
+@pytest.mark.parametrize("name, message", [
+    ({"a": 1}, "must be text \\(got dict\\)"), (["Ana"], "got list"), (7, "got int"),
+    ("x" * 41, "41 characters long; use at most 40"),
+    ("Ana\x00", "U\\+0000"), ("\x1b[31mAna", "U\\+001B"), ("Ana\u202eLee", "U\\+202E"),
+])
+def test_a_name_that_is_not_one_short_line_of_text_is_refused(name, message):
+    with pytest.raises(LabInputError, match=message):
+        student_name(name)
+
+
+def test_exports_hold_no_cell_a_spreadsheet_would_run(tmp_path):
+    import json
+
+    from training.jobs import RunRecord, export_runs
+
+    board = ClassBoard("s3cret")
+    names = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "Ana"]
+    for name in names:
+        board.share(name, "run-1", "classification", "=cmd|' /C calc'!A0.csv", CONFIG, -0.5, "accuracy", 1)
+    exported = pd.read_csv(board.export(tmp_path / "class"))
+    assert exported["student"].tolist() == ["'" + n for n in names[:4]] + ["Ana"]
+    assert set(exported["data"]) == {"'=cmd|' /C calc'!A0.csv"} and (exported["score"] == -0.5).all()
+    record = RunRecord("run-1", {"task": "classification", "base_model": "=1+1", "strategy": "full",
+                                 "note": "\tx", "other": "\rx"})
+    text = export_runs([record], tmp_path / "runs", "csv").read_text()
+    assert ",'=1+1," in text and ",=1+1," not in text
+    saved = json.loads(export_runs([record], tmp_path / "runs", "json").read_text())
+    assert saved[0]["config"]["base_model"] == "'=1+1" and saved[0]["config"]["note"] == "'\tx"
+    assert saved[0]["config"]["other"] == "'\rx" and saved[0]["config"]["task"] == "classification"
 
 
 def test_no_token_means_no_class_view():

@@ -100,3 +100,78 @@ def test_the_cli_trains_the_features_way(settings, tmp_path, monkeypatch, capsys
     assert (tmp_path / "out" / "best" / "model.safetensors").is_file()
     assert main(["--task", "ner", "--train", str(csv), "--output", str(tmp_path / "ner"), "--strategy",
                  "features"]) == 2
+
+
+def _stops_after(calls: int):
+    """A Cancel pressed once ``calls`` checks have passed."""
+    seen = []
+
+    def should_stop() -> bool:
+        seen.append(1)
+        return len(seen) > calls
+
+    return should_stop
+
+
+def test_cancel_while_encoding_stops_the_run_and_keeps_nothing(settings, tmp_path):
+    from training.feature_head import RunStopped
+
+    config = TrainConfig(strategy="features", max_length=16)
+    with pytest.raises(RunStopped, match=r"Cancelled while encoding the texts \(32 of 100\)") as caught:
+        train_feature_head(config, _data(100, 5000), _data(12, 6000), tmp_path / "run-1",
+                           should_stop=_stops_after(0), settings=settings, hub_online=False)
+    assert caught.value.reason == "cancelled"
+    assert not (tmp_path / "run-1" / "best").exists() and not (tmp_path / "run-1" / "metrics.json").exists()
+    features_dir = settings.cache_dir / "features"
+    before = set(features_dir.glob("*.npy")) if features_dir.is_dir() else set()
+    # the half-encoded texts were not cached: a later run encodes them in full
+    done = train_feature_head(config, _data(100, 5000), _data(12, 6000), tmp_path / "run-2", settings=settings,
+                              hub_online=False)
+    assert done.extra["feature_cache"]["train"] == "miss" and len(set(features_dir.glob("*.npy")) - before) == 2
+
+
+def test_cancel_while_fitting_stops_the_run(settings, tmp_path, monkeypatch):
+    from training import feature_head
+
+    monkeypatch.setattr(feature_head, "ROUND_ITER", 1)  # a round per solver iteration: Cancel is seen in the fit
+    config = TrainConfig(strategy="features", max_length=16)
+    train_feature_head(config, _data(40, 7000), _data(12, 7100), tmp_path / "warm", settings=settings,
+                       hub_online=False)  # the vectors are cached: no encoding batch checks Cancel below
+    with pytest.raises(feature_head.RunStopped, match="while fitting the head") as caught:
+        train_feature_head(config, _data(40, 7000), _data(12, 7100), tmp_path / "run-1",
+                           should_stop=_stops_after(1), settings=settings, hub_online=False)
+    assert caught.value.reason == "cancelled" and not (tmp_path / "run-1" / "best").exists()
+
+
+def test_a_features_run_stops_at_its_time_limit(settings, tmp_path, monkeypatch):
+    from training import feature_head
+
+    class Clock:  # every look at the clock is a minute later
+        now = 0.0
+
+        @classmethod
+        def perf_counter(cls) -> float:
+            cls.now += 60.0
+            return cls.now
+
+    monkeypatch.setattr(feature_head, "time", Clock)
+    config = TrainConfig(strategy="features", max_length=16, max_train_minutes=2)
+    with pytest.raises(feature_head.RunStopped, match="time limit of 2 min while encoding") as caught:
+        train_feature_head(config, _data(100, 8000), _data(12, 8200), tmp_path / "run-1", settings=settings,
+                           hub_online=False)
+    assert caught.value.reason == "time limit" and not (tmp_path / "run-1" / "best").exists()
+
+
+def test_a_stopped_features_run_leaves_no_folder_and_crosses_a_pipe(settings, tmp_path):
+    import pickle
+
+    from training.feature_head import RunStopped
+
+    config = TrainConfig(strategy="features", max_length=16)
+    prepared = workflows.Prepared("classification", _data(60, 9000), _data(12, 9100), None, 60, 16)
+    with pytest.raises(RunStopped) as caught:
+        workflows.train(prepared, config, tmp_path / "run-1", should_stop=lambda: True, settings=settings,
+                        hub_online=False)
+    assert not (tmp_path / "run-1").exists()
+    again = pickle.loads(pickle.dumps(caught.value))  # from a training worker to the server
+    assert again.reason == "cancelled" and again.args[0].say("id").startswith("Dibatalkan")

@@ -40,5 +40,7 @@ def test_the_class_chart_keeps_the_largest_classes():
 def test_user_text_in_markdown_is_shown_as_typed():
     assert md_text("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert\\(1\\)&gt;"
     assert md_text("*bold* [link](http://x) a_b `code`") == \
-        "\\*bold\\* \\[link\\]\\(http://x\\) a\\_b \\`code\\`"
+        "\\*bold\\* \\[link\\]\\(http&#58;//x\\) a\\_b \\`code\\`"
+    assert md_text("see https://evil.invalid or mail me@evil.invalid") == \
+        "see https&#58;//evil\\.invalid or mail me&#64;evil\\.invalid"
     assert md_text("plain words") == "plain words"

@@ -72,3 +72,16 @@ def test_a_failed_run_says_why(runs, tmp_path, monkeypatch):
     with pytest.raises(TrainingFailed, match="Training failed: the worker ran out of memory"):
         list(runs.run(plan, records, tmp_path, "session-b", None, lambda name: tmp_path / f"{name}.zip"))
     assert records[0].status == "failed"
+
+
+@pytest.mark.parametrize("strategy, fix", [("full", "fewer epochs"), ("lora", "fewer epochs"),
+                                           ("features", "fewer rows or a shorter max length")])
+def test_a_run_that_cannot_finish_in_the_time_limit_is_refused_up_front(runs, monkeypatch, strategy, fix):
+    from training import estimate
+
+    monkeypatch.setattr(estimate, "_measure", lambda *args: 30.0)  # a slow machine: 30 s a step
+    config = TrainConfig(**{**FAST, "strategy": strategy, "max_train_minutes": 1.0})
+    with pytest.raises(LabInputError, match=f"more than the 1 min a run may train.*{fix}"):
+        runs.plan(FinetuneRequest("classification", SENTIMENT, config))
+    monkeypatch.setattr(estimate, "_measure", lambda *args: 0.001)
+    assert runs.plan(FinetuneRequest("classification", SENTIMENT, config)).configs == [config]
