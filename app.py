@@ -152,12 +152,16 @@ def launch_kwargs(demo: gr.Blocks | None = None) -> dict:
 
 
 def warm_up(settings: Settings) -> None:
-    """Once the page is served: torch's thread count for this server, then the heavy imports."""
-    import torch
+    """Once the page is served: torch's thread count for this server, then the heavy imports.
+    Requests that come meanwhile wait for it (lab.lazy.ready): two threads importing transformers
+    at once can break each other's imports."""
+    with lazy.warming_up():
+        import torch
 
-    torch.set_num_threads(settings.torch_threads)  # per request; several run at once (lab/settings.py)
-    log.info("this machine: %s; inference in %s", machine.describe(), inference_precision(settings.inference_precision))
-    lazy.warm()
+        torch.set_num_threads(settings.torch_threads)  # per request; several run at once (lab/settings.py)
+        log.info("this machine: %s; inference in %s", machine.describe(),
+                 inference_precision(settings.inference_precision))
+        lazy.warm()
     from training import backends
 
     backends.shared(settings)  # the training workers start now, not when the first student presses Train
@@ -185,6 +189,7 @@ def serve(settings: Settings) -> None:
     sweep_leftovers(settings)
     batching.FORWARDS.configure(settings.forward_slots, settings.max_batch)
     demo = build_app(Lab(settings)).queue(default_concurrency_limit=2)
+    lazy.announce_warm_up()  # before the page is served: its first requests wait for the imports
     demo.launch(prevent_thread_lock=True, **launch_kwargs(demo))
     threading.Thread(target=warm_up, args=(settings,), name="lab-warm-up", daemon=True).start()
     demo.block_thread()

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import gradio as gr
 
-from lab import i18n
+from lab import i18n, lazy
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable, TrainingFailed
 from lab.registry import embedded_head_dir, no_head_message
 from lab.tokenization import check_unicode
@@ -67,7 +67,9 @@ def _refuse(exc: Exception, fn) -> gr.Error:
 
 
 def user_errors(fn):
-    """Show the lab's own errors as a clear message in the UI instead of a traceback."""
+    """Show the lab's own errors as a clear message in the UI instead of a traceback. The handler
+    starts once the server's background imports are done (lab.lazy.ready), so a request that comes
+    right after the page is served waits for them instead of importing beside them."""
 
     if inspect.isgeneratorfunction(fn):  # streaming handlers: errors surface while iterating
 
@@ -75,6 +77,7 @@ def user_errors(fn):
         def gen_wrapper(*args, **kwargs):
             try:
                 _check_strings(args, kwargs)
+                lazy.ready()
                 yield from fn(*args, **kwargs)
             except USER_ERRORS as exc:
                 raise _refuse(exc, fn) from exc
@@ -85,6 +88,7 @@ def user_errors(fn):
     def wrapper(*args, **kwargs):
         try:
             _check_strings(args, kwargs)
+            lazy.ready()
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
             raise _refuse(exc, fn) from exc

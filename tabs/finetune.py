@@ -78,6 +78,14 @@ def size_choices(card: catalog.DatasetCard, language: str) -> list[tuple[str, st
     return [(i18n.say(label, language), str(label)) for label, _ in catalog.size_choices(card)]
 
 
+def chart(frame) -> dict:
+    """A line chart's value that redraws the chart whenever its series change. Gradio's plot takes its
+    colours' domain from the first data it gets and keeps it: a series that comes later (the validation
+    loss, the first evaluation's score) would not be drawn. Its legend's list is part of what makes it
+    draw the chart anew."""
+    return gr.update(value=frame, colors_in_legend=list(dict.fromkeys(frame["series"])))
+
+
 def card_text(card: catalog.DatasetCard | None, language: str) -> str:
     """The dataset's card as Markdown in ``language``."""
     return i18n.say(catalog.describe(card), language) if card is not None else ""
@@ -112,8 +120,9 @@ class FinetuneTab:
         return (
             "\n\n".join(i18n.say(line, language) for line in summary.lines),
             *columns,
-            gr.update(value=summary.counts, y_lim=[0, top * 1.15]),  # from zero: equal classes still show bars
-            summary.lengths,
+            # from zero: equal classes still show bars; in the summary's order (QA's answer lengths are ranges)
+            gr.update(value=summary.counts, y_lim=[0, top * 1.15], sort=list(summary.counts["name"])),
+            gr.update(value=summary.lengths, sort=list(summary.lengths["length"])),  # 5–9 before 10–14, not as text
             summary.preview,
             gr.update(value=summary.suggested_max_length),
         )
@@ -277,7 +286,7 @@ class FinetuneTab:
                          unit=i18n.text("ft.progress_unit", language))
                 shown = runs[-len(plan.configs):]
                 yield (self._live(event.record, task), self._status(event.record, language),
-                       curves_frame(shown, "loss"), curves_frame(shown, metric), *[gr.skip()] * 5, runs,
+                       chart(curves_frame(shown, "loss")), chart(curves_frame(shown, metric)), *[gr.skip()] * 5, runs,
                        runs_frame(runs), gr.skip())
             else:
                 finished.append(event)
@@ -290,8 +299,8 @@ class FinetuneTab:
             self._final(main, main_result, task),
             self._status(main, language) + "\n\n" + i18n.text("ft.now_in", language, name=main.name,
                                                                where=msg(f"ft.where.{task}")),
-            curves_frame(shown, "loss"),
-            curves_frame(shown, metric),
+            chart(curves_frame(shown, "loss")),
+            chart(curves_frame(shown, metric)),
             per,
             confusion,
             mistakes,
@@ -375,7 +384,7 @@ class FinetuneTab:
 
     def compare_runs(self, selected: list[str] | None, runs: list | None):
         chosen = [r for r in runs or [] if r.name in (selected or [])]
-        return curves_frame(chosen, "loss"), curves_frame(chosen, None)  # each run's headline metric
+        return chart(curves_frame(chosen, "loss")), chart(curves_frame(chosen, None))  # each run's headline
 
     def export(self, fmt: str, runs: list | None, request: gr.Request = None) -> str:
         if not runs:
@@ -417,7 +426,8 @@ class FinetuneTab:
         data_info = gr.Markdown(elem_id="ft-data-info")
         with gr.Row():
             classes = gr.BarPlot(x="name", y="count", title=t("ft.classes_plot"), height=220)
-            lengths = gr.BarPlot(x="length", y="texts", title=t("ft.lengths_plot"), height=220)
+            lengths = gr.BarPlot(x="length", y="texts", title=t("ft.lengths_plot"), height=220, x_label_angle=-45,
+                                 elem_id="ft-lengths")
         with gr.Accordion(t("ft.preview"), open=False):
             preview = gr.Dataframe(interactive=False, wrap=True)
 
@@ -464,7 +474,7 @@ class FinetuneTab:
             curves = gr.LinePlot(x="epoch", y="value", color="series", title=t("ft.loss_plot"),
                                  height=300, elem_id="ft-curves")
             acc_curves = gr.LinePlot(x="epoch", y="value", color="series", title=t("ft.score_plot"),
-                                     height=300, y_lim=[0, 1])
+                                     height=300, y_lim=[0, 1], elem_id="ft-score")
         with gr.Accordion(t("ft.results"), open=True):
             results = gr.JSON(label=t("ft.metrics"), elem_id="ft-results")
             per_class = gr.Dataframe(label=t("ft.per_class"), interactive=False, elem_id="ft-per-class")

@@ -208,7 +208,10 @@ def curves_frame(runs: list[RunRecord], metric: str | None = "loss") -> pd.DataF
                 rows.append({"run": run.name, "epoch": h["epoch"], "value": m["val_loss"], "series": val_loss})
             elif h.get("kind") == "eval" and metric != "loss" and name in m:
                 rows.append({"run": run.name, "epoch": h["epoch"], "value": m[name], "series": val_metric})
-    return pd.DataFrame(rows, columns=["run", "epoch", "value", "series"])
+    # Numbers as numbers even with no rows yet: a plot takes an empty column as text, and its first
+    # data then lands on a scale of categories.
+    return pd.DataFrame(rows, columns=["run", "epoch", "value", "series"]).astype(
+        {"run": str, "epoch": float, "value": float, "series": str})
 
 
 def runs_frame(runs: list[RunRecord]) -> pd.DataFrame:

@@ -371,6 +371,11 @@ class Task(Protocol):
 
     def is_better(self, metrics: dict, best: dict | None) -> bool: ...
 
+    # The metric in which one validation example is worth 1/len(validation) (accuracy; F1 per
+    # question or sentence): two checkpoints this close are a tie that the validation loss breaks
+    # (``keeps``). None: ``is_better`` alone decides.
+    tie_metric: str | None
+
     def mistakes(self, evaluation: Evaluation, data) -> list[dict]: ...
 
     def test_metrics(self, report: dict) -> dict:
@@ -378,6 +383,26 @@ class Task(Protocol):
 
     def extra(self) -> dict:
         """Task settings recorded in TrainResult.extra and metrics.json (e.g. label_all_pieces)."""
+
+
+def keeps(task: Task, candidate: dict, best: dict | None, top: float | None, n_val: int) -> bool:
+    """Whether a new evaluation replaces the kept checkpoint.
+
+    The task's rule (``is_better``) decides, except between near-ties: two checkpoints within one
+    validation example of each other in ``task.tie_metric`` (1/``n_val``), both within one example
+    of the best score seen so far (``top``). One row on a few hundred is luck, so there the lower
+    validation loss wins: of two models that label the same rows right, the one that is sure of
+    its right answers (a loss of 0.07, not 0.52) is the one a student can use.
+    """
+    if best is None:
+        return True
+    key = getattr(task, "tie_metric", None)
+    if key and n_val and all(key in m and "val_loss" in m for m in (candidate, best)):
+        one = 1 / n_val + 1e-9
+        top = max(candidate[key], best[key], top if top is not None else best[key])
+        if abs(candidate[key] - best[key]) <= one and candidate[key] >= top - one:
+            return candidate["val_loss"] < best["val_loss"]
+    return task.is_better(candidate, best)
 
 
 def _eval_loader(tokenized, collator, batch_size: int) -> tuple[DataLoader, np.ndarray]:
@@ -609,7 +634,10 @@ class _Run:
         self.timings["eval_s"] += _now() - t
         self.last_eval_step = step
         epoch = step / self.steps_per_epoch
-        if evaluation is None or self.task.is_better(metrics, self.best):  # no held-out data: the last weights
+        key = getattr(self.task, "tie_metric", None)
+        top = max((h["metrics"][key] for h in self.history if h.get("kind") == "eval" and key in (h.get("metrics") or {})),
+                  default=None)
+        if evaluation is None or keeps(self.task, metrics, self.best, top, len(self.val)):  # no held-out data: the last weights
             self.best = {"step": step, "epoch": epoch, **metrics}
             self.best_eval, self.saved = evaluation, {}
             t = _now()

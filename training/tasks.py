@@ -142,6 +142,7 @@ class ClassificationTask:
 
     name = "classification"
     auto_class = AutoModelForSequenceClassification
+    tie_metric = "accuracy"  # one text is 1/n of it (training.loop.keeps)
 
     def __init__(self, label_names: list[str]):
         self.label_names = list(label_names)
@@ -220,6 +221,7 @@ class TokenClassificationTask:
 
     name = "ner"
     auto_class = AutoModelForTokenClassification
+    tie_metric = "f1"  # entity F1: about 1/n per sentence (training.loop.keeps)
 
     def __init__(self, label_names: Sequence[str], label_all_pieces: bool = False, word_shape: bool = False):
         self.label_names = list(label_names)
@@ -378,6 +380,7 @@ class QuestionAnsweringTask:
 
     name = "qa"
     auto_class = AutoModelForQuestionAnswering
+    tie_metric = "f1"  # the mean over questions: one question is at most 1/n of it (training.loop.keeps)
     label_names: list[str] = []  # a start and an end logit per token, no labels
 
     def __init__(self, stride: int | None = None, max_answer_len: int = 30):

@@ -70,14 +70,17 @@ class Prepared:
 
 
 def histogram(lengths: list[int], bins: int = 20) -> pd.DataFrame:
+    """Texts per length range, ranges in numeric order, an empty range drawn as 0 (the chart keeps
+    this order: its ``sort`` is the ``length`` column as it is)."""
     if not lengths:
         return pd.DataFrame({"length": [], "texts": []})
     width = max(1, (max(lengths) + bins - 1) // bins)
     counts: dict[int, int] = {}
     for n in lengths:
         counts[(n // width) * width] = counts.get((n // width) * width, 0) + 1
-    return pd.DataFrame({"length": [f"{k}–{k + width - 1}" for k in sorted(counts)],
-                         "texts": [counts[k] for k in sorted(counts)]})
+    starts = range(min(counts), max(counts) + 1, width)
+    return pd.DataFrame({"length": [f"{k}–{k + width - 1}" if width > 1 else str(k) for k in starts],
+                         "texts": [counts.get(k, 0) for k in starts]})
 
 
 # Classes shown in the data summary's chart and the result tables; with more, the rest are summed into one row (a 10,000-class

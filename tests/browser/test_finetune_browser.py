@@ -1,5 +1,6 @@
 """A student's path through the Fine-tune tab: upload a CSV, train, read the metrics, use the model."""
 
+import random
 import time
 
 from playwright.sync_api import expect
@@ -26,6 +27,15 @@ def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
     page.locator("#ft-train").click()
     status = page.locator("#ft-status")
     expect(status).to_contain_text("is now in the Classification tab", timeout=240_000)
+    # the charts as drawn: the loss with its validation loss beside it, the score on a numeric axis
+    loss_legend = page.locator("#ft-curves svg g.role-legend-label text")
+    expect(loss_legend).to_have_text(["run-1 · train loss", "run-1 · validation loss"])
+    assert page.locator("#ft-curves svg g.role-mark.mark-line path").count() == 2
+    score = page.locator("#ft-score svg")
+    expect(score.locator("g.role-legend-label text")).to_have_text(["run-1 · validation accuracy"])
+    assert "linear scale" in score.locator("g.role-axis[aria-label^='Y-axis']").get_attribute("aria-label")
+    line = score.locator("g.role-mark.mark-line path").first.get_attribute("d")
+    assert line.count("L") >= 2  # one point per evaluation: 2 epochs, 2 evaluations each
     expect(page.locator("#ft-results")).to_contain_text("accuracy")
     expect(page.locator("#ft-confusion")).to_contain_text("→ pos")
     expect(page.locator("#ft-runs")).to_contain_text("run-1")
@@ -51,6 +61,48 @@ def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
         time.sleep(0.5)
     assert not mine[0].exists()
     assert (bystander / "run-1").is_dir()
+
+
+def _drawn_labels(axis) -> list[dict]:
+    """An axis's labels as drawn (those the chart did not hide): text, anchor point, the rotation's
+    cosine and sine, and the text's own width and height before rotation."""
+    return axis.locator("g.role-axis-label text").evaluate_all(
+        "texts => texts.filter(t => t.getAttribute('opacity') !== '0').map(t => {"
+        " const m = t.getScreenCTM(), b = t.getBBox(), s = Math.hypot(m.a, m.b);"
+        " return {text: t.textContent, x: m.e, y: m.f, cos: m.a / s, sin: m.b / s, w: b.width, h: b.height}; })")
+
+
+def _apart(a: dict, b: dict) -> bool:
+    """Two labels drawn at the same angle do not overlap: far enough apart along their baseline, or
+    across it (rotated labels side by side)."""
+    dx, dy = b["x"] - a["x"], b["y"] - a["y"]
+    along = abs(dx * a["cos"] + dy * a["sin"])
+    across = abs(-dx * a["sin"] + dy * a["cos"])
+    return along >= min(a["w"], b["w"]) or across >= 0.8 * min(a["h"], b["h"])
+
+
+def test_token_length_histogram_draws_ranges_in_order_with_readable_labels(page, tmp_path):
+    rng = random.Random(0)
+    words = "the film was good bad long story acting plot music scene".split()
+    lengths = [rng.choice([3, 4, 5, 6, 7, 8]) for _ in range(40)] + [rng.randint(20, 98) for _ in range(20)]
+    csv = tmp_path / "lengths.csv"
+    csv.write_text("text,label\n" + "".join(f"{' '.join(rng.choices(words, k=n))},{'ab'[i % 2]}\n"
+                                           for i, n in enumerate(lengths)))
+    page.get_by_role("tab", name="Fine-tune").click()
+    page.locator("#ft-file input[type=file]").set_input_files(str(csv))
+    expect(page.locator("#ft-data-info")).to_contain_text("60 rows")
+    axis = page.locator("#ft-lengths svg g.role-axis[aria-label^='X-axis']")
+    expect(axis).to_have_count(1)
+    labels = _drawn_labels(axis)
+    starts = [int(label["text"].split("–")[0]) for label in labels]
+    assert len(starts) >= 15 and starts == sorted(starts), starts  # every range, in numeric order
+    for a, b in zip(labels, labels[1:]):  # neighbours do not overlap
+        assert _apart(a, b), (a, b)
+    # the tallest bar is the short texts' range, drawn first
+    bars = page.locator("#ft-lengths svg g.role-mark path").evaluate_all(
+        "paths => paths.map(p => { const r = p.getBoundingClientRect(); return [r.left, r.height]; })")
+    tallest = max(bars, key=lambda bar: bar[1])
+    assert tallest[0] == min(left for left, _ in bars)
 
 
 def test_start_from_the_sentiment_sample(page):

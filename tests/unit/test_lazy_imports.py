@@ -74,3 +74,28 @@ def test_warm_logs_a_module_that_fails_and_goes_on(tmp_path, monkeypatch, caplog
     with pytest.raises(RuntimeError, match="broken on purpose"):
         broken.VALUE  # noqa: B018 (the user of the module sees the error)
     monkeypatch.delitem(sys.modules, "lazy_probe_fine")
+
+
+def test_a_request_during_an_announced_warm_up_waits_for_it(monkeypatch):
+    import threading
+    import time
+
+    monkeypatch.setattr(lazy, "_warmed", threading.Event())  # this test's own warm-up state
+    lazy.announce_warm_up()
+    assert not lazy.ready(timeout=0.05)  # announced, not started: a request waits
+    finished = []
+    release = threading.Event()
+
+    def warm_up():
+        with lazy.warming_up():
+            assert lazy.ready(timeout=0)  # the warm-up's own thread never waits for itself
+            release.wait(5)
+            finished.append(time.monotonic())
+
+    thread = threading.Thread(target=warm_up)
+    thread.start()
+    assert not lazy.ready(timeout=0.1)
+    release.set()
+    assert lazy.ready(timeout=5)
+    assert finished and time.monotonic() >= finished[0]  # ready() returned after the warm-up's work
+    thread.join()

@@ -490,3 +490,17 @@ def test_sst2_train_file():
     assert ds.label_names == ["0", "1"] and all(n > 500 for n in ds.class_counts().values())
     with error("more than 3,000 data rows"):
         read_table(sst2, DataLimits(max_rows=3000))
+
+
+def test_length_histogram_bins_are_numeric_ranges_in_order_with_empty_ones_shown():
+    from training.workflows import histogram
+
+    lengths = [5, 6, 7, 9, 12, 60, 61, 100, 104]  # width 6 for 20 bins up to 104
+    frame = histogram(lengths)
+    starts = [int(label.split("–")[0]) for label in frame["length"]]
+    assert starts == sorted(starts) and starts[0] == 0 and starts[-1] == 102
+    assert all(b - a == 6 for a, b in zip(starts, starts[1:]))  # no range left out
+    assert frame["texts"].sum() == len(lengths)
+    assert frame.set_index("length")["texts"]["18–23"] == 0  # an empty range is a 0 bar, not a gap
+    assert frame.set_index("length")["texts"]["60–65"] == 2
+    assert list(histogram([3, 4, 4])["length"]) == ["3", "4"]  # width 1: the length itself

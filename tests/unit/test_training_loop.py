@@ -442,3 +442,37 @@ def test_a_resumed_run_ends_with_the_weights_of_an_uninterrupted_one(tmp_path, s
     # the checkpoint written at the end holds those last weights: a longer --resume goes on from them
     end = load_file(tmp_path / "whole" / loop.CHECKPOINT / "model.safetensors")
     assert end.keys() & a.keys() and all(torch.equal(end[k], a[k]) for k in end.keys() & a.keys())
+
+
+def _ev(accuracy: float, val_loss: float, macro_f1: float | None = None) -> dict:
+    return {"accuracy": accuracy, "macro_f1": accuracy if macro_f1 is None else macro_f1, "val_loss": val_loss}
+
+
+def test_near_ties_within_one_validation_example_go_to_the_lower_validation_loss():
+    from training.tasks import ClassificationTask
+
+    task, n = ClassificationTask(["ham", "spam"]), 200  # one row: 0.005
+    confident = _ev(0.975, 0.07)
+    # one row better but unsure of everything (the class-weights run's epoch 0.5): the confident one is kept
+    assert not loop.keeps(task, _ev(0.980, 0.52), confident, 0.975, n)
+    assert loop.keeps(task, confident, _ev(0.980, 0.52), 0.980, n)
+    # an exact tie: the lower loss
+    assert loop.keeps(task, _ev(0.975, 0.05), confident, 0.975, n)
+    assert not loop.keeps(task, _ev(0.975, 0.09), confident, 0.975, n)
+    # two rows better is not luck: the task's rule (macro F1, then accuracy) decides, whatever the loss
+    assert loop.keeps(task, _ev(0.985, 0.60), confident, 0.975, n)
+    assert not loop.keeps(task, _ev(0.965, 0.01), confident, 0.975, n)
+    # near the kept one but more than one row under the best score seen: no drifting down tie by tie
+    assert not loop.keeps(task, _ev(0.970, 0.01, macro_f1=0.5), _ev(0.975, 0.07), 0.980, n)
+    assert loop.keeps(task, _ev(0.9, 0.5), None, None, n)  # the first evaluation is kept
+
+
+def test_a_task_without_a_tie_metric_keeps_its_own_rule():
+    class LossOnly:
+        tie_metric = None
+
+        def is_better(self, metrics, best):
+            return metrics["val_loss"] < best["val_loss"]
+
+    assert loop.keeps(LossOnly(), {"val_loss": 1.0}, {"val_loss": 2.0}, None, 10)
+    assert not loop.keeps(LossOnly(), {"val_loss": 3.0}, {"val_loss": 2.0}, None, 10)
