@@ -65,6 +65,20 @@ class Lab:
                                     minutes=f"{self.settings.session_grace_minutes:g}"))
         return self.models.get(ref)
 
+    def loaded_models(self, session: dict | None = None) -> list[LoadedModel]:
+        """The loaded models a session may see: every shared one, and of the fine-tuned ones (which
+        live under the runs folder, one subfolder per session) only the session's own."""
+        runs = Path(self.settings.runs_dir).resolve()
+        own = {Path(d).resolve() for d in session_state.directories(session)}
+
+        def visible(loaded: LoadedModel) -> bool:
+            if loaded.ref.kind != "local":
+                return True
+            where = Path(loaded.ref.id).resolve()
+            return not where.is_relative_to(runs) or where in own
+
+        return [m for m in self.models.loaded() if visible(m)]
+
     def forget_models_under(self, directory: Path) -> None:
         """Drop the cached models loaded from ``directory`` (a session's runs, about to be deleted)."""
         if self._models is not None:

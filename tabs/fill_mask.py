@@ -14,7 +14,7 @@ from lab.tokenization import check_text
 from tabs.attention import attention_panel
 from tabs.common import QUICK, explainer, head_banner, lane, model_dropdown, model_line, user_errors
 from tabs.components import Slider
-from tabs.i18n import Examples, t
+from tabs.i18n import Examples, request_language, t
 
 lab_fill_mask = lazy_import("lab.fill_mask")  # torch: imported after the page is served
 
@@ -67,7 +67,7 @@ class FillMaskTab:
              "your_words": [{"word": c.word, "token": c.token, "score": round(c.score, 6)} for c in m.targets]}
             for n, m in enumerate(result.masks)
         ]
-        return result.label(0), render.fill_mask_html(result), result.best_fill, info, raw
+        return result.label(0), render.fill_mask_html(result, request_language()), result.best_fill, info, raw
 
     def localize(self, language: str) -> list:
         """The examples in the page's language."""
