@@ -10,7 +10,18 @@ from lab.errors import NoHeadAvailable
 from lab.lazy import lazy_import
 from lab.registry import TASKS
 from lab.tokenization import check_text
-from tabs.common import QUICK, SLOW, explainer, head_banner, lane, model_dropdown, model_line, table, user_errors
+from tabs.common import (
+    QUICK,
+    SLOW,
+    expected,
+    explainer,
+    head_banner,
+    lane,
+    model_dropdown,
+    model_line,
+    table,
+    user_errors,
+)
 from tabs.i18n import request_language, t
 
 model_card = lazy_import("lab.model_card")  # torch: imported after the page is served
