@@ -109,7 +109,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                     *[gr.Tab(label=t(f"app.tab.{key}")) for key in titles],
                     *[update for tab in localized for update in tab.localize(language)]]
 
-        i18n_tabs.connect(demo, language, outputs, localize)
+        i18n_tabs.connect(demo, language, outputs, localize, i18n_tabs.upload_widgets(demo))
     demo.lab = lab  # tests and benchmarks reach the same model cache
     demo.lab_tabs = tabs
     return demo
