@@ -109,7 +109,7 @@ def build_app(lab: Lab | None = None) -> gr.Blocks:
                     *[gr.Tab(label=t(f"app.tab.{key}")) for key in titles],
                     *[update for tab in localized for update in tab.localize(language)]]
 
-        i18n_tabs.connect(demo, language, outputs, localize)
+        i18n_tabs.connect(demo, language, outputs, localize, i18n_tabs.upload_widgets(demo))
     # Gradio's own state for a session goes with the session's files (patches.py GradioSessions).
     gradio_sessions = patches.GradioSessions(demo)
     tabs["Fine-tune"].reaper.track(gradio_sessions.holds, gradio_sessions.forget)

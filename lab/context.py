@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -64,6 +65,47 @@ class Lab:
             raise LabInputError(msg("msg.lab.context.model_gone", name=ref.display,
                                     minutes=f"{self.settings.session_grace_minutes:g}"))
         return self.models.get(ref)
+
+    def num_layers(self, task: str, choice: str | None = None, session: dict | None = None,
+                   local_only: bool = False) -> int | None:
+        """How many encoder layers the model a user chose has (what a layer slider may offer), read
+        from its config: a local or embedded model's file, else the hub's config (unless
+        ``local_only``). None when it can't be known."""
+        try:
+            ref = self.resolve(task, choice, session)
+        except LabInputError:
+            return None
+        directory = (registry.embedded_encoder_dir() if ref.kind == "embedded"
+                     else Path(ref.id) if ref.kind == "local" else None)
+        if directory is not None:
+            try:
+                config = json.loads((Path(directory) / "config.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            layers = config.get("num_hidden_layers")
+            return layers if isinstance(layers, int) and layers > 0 else None
+        if local_only or not self.hub.online:
+            return None
+        try:
+            from transformers import AutoConfig
+
+            return int(AutoConfig.from_pretrained(ref.id).num_hidden_layers)
+        except Exception:  # an unreachable hub or a config without layers: the slider keeps its range
+            return None
+
+    def loaded_models(self, session: dict | None = None) -> list[LoadedModel]:
+        """The loaded models a session may see: every shared one, and of the fine-tuned ones (which
+        live under the runs folder, one subfolder per session) only the session's own."""
+        runs = Path(self.settings.runs_dir).resolve()
+        own = {Path(d).resolve() for d in session_state.directories(session)}
+
+        def visible(loaded: LoadedModel) -> bool:
+            if loaded.ref.kind != "local":
+                return True
+            where = Path(loaded.ref.id).resolve()
+            return not where.is_relative_to(runs) or where in own
+
+        return [m for m in self.models.loaded() if visible(m)]
 
     def forget_models_under(self, directory: Path) -> None:
         """Drop the cached models loaded from ``directory`` (a session's runs, about to be deleted)."""

@@ -10,19 +10,15 @@ import re
 from html import escape
 from typing import TYPE_CHECKING
 
+from lab import i18n
 from lab.i18n import Safe, plain
 
 if TYPE_CHECKING:
     from lab.fill_mask import FillMaskResult
     from lab.tokenization import BatchRow, Piece
 
-KIND_TITLES = {
-    "special": "special token",
-    "pad": "padding",
-    "unk": "unknown: not in the vocabulary",
-    "continuation": "continues the previous piece (##)",
-    "word": "starts a word",
-}
+# The kinds of piece a chip is drawn as; their words are ``view.tok.kind.<kind>`` in the catalogs.
+KINDS = ("special", "pad", "unk", "continuation", "word")
 
 
 # Markdown's own characters; & < > become HTML entities first, which Markdown shows as text.
@@ -41,12 +37,15 @@ def md_text(value: object, language: str | None = None) -> Safe:
     return Safe(_MARKDOWN.sub(r"\\\1", escape(plain(value, language), quote=False)).translate(_AUTOLINK))
 
 
-def pieces_html(pieces: list[Piece]) -> str:
-    """Chips, one per piece: the piece, its id, and the characters it came from."""
+def pieces_html(pieces: list[Piece], language: str = i18n.DEFAULT) -> str:
+    """Chips, one per piece: the piece, its id, and the characters it came from; the legend and
+    tooltips in ``language``."""
+    titles = {kind: i18n.text(f"view.tok.kind.{kind}", language) for kind in KINDS}
     chips = []
     for p in pieces:
-        span = "" if p.start is None else f"chars {p.start}–{p.end}: “{p.source}”"
-        title = f"#{p.index} · id {p.id} · {KIND_TITLES[p.kind]}" + (f" · {span}" if span else "")
+        span = "" if p.start is None else i18n.text("view.tok.chars", language, start=p.start, end=p.end,
+                                                     source=p.source)
+        title = f"#{p.index} · id {p.id} · {titles[p.kind]}" + (f" · {span}" if span else "")
         segment = "" if p.segment is None else f" tok-seg{p.segment}"
         chips.append(
             f'<span class="tok-chip tok-{p.kind}{segment}" title="{escape(title)}" '
@@ -57,7 +56,7 @@ def pieces_html(pieces: list[Piece]) -> str:
         )
     legend = " ".join(
         f'<span class="tok-chip tok-{kind} tok-legend">{escape(title)}</span>'
-        for kind, title in KIND_TITLES.items()
+        for kind, title in titles.items()
     )
     return (
         f'<div class="tok-row" id="token-chips">{"".join(chips)}</div>'
@@ -65,14 +64,15 @@ def pieces_html(pieces: list[Piece]) -> str:
     )
 
 
-def source_html(text: str, pieces: list[Piece], segment: int = 0) -> str:
+def source_html(text: str, pieces: list[Piece], segment: int = 0, language: str = i18n.DEFAULT) -> str:
     """The original text with each piece's characters underlined in turn (offsets made visible)."""
     spans = sorted((p.start, p.end, p.index) for p in pieces if p.segment == segment and p.start is not None)
     out, cursor = [], 0
     for n, (start, end, index) in enumerate(spans):
         out.append(escape(text[cursor:start]))
         shade = "a" if n % 2 == 0 else "b"
-        out.append(f'<span class="src-piece src-{shade}" title="piece #{index}">{escape(text[start:end])}</span>')
+        tip = escape(i18n.text("view.tok.piece", language, index=index))
+        out.append(f'<span class="src-piece src-{shade}" title="{tip}">{escape(text[start:end])}</span>')
         cursor = end
     out.append(escape(text[cursor:]))
     return f'<div class="src-text">{"".join(out)}</div>'
@@ -91,24 +91,23 @@ def batch_html(rows: list[BatchRow]) -> str:
     return f'<div class="batch-wrap"><table class="batch-grid">{"".join(body)}</table></div>'
 
 
-def fill_mask_html(result: FillMaskResult) -> str:
+def fill_mask_html(result: FillMaskResult, language: str = i18n.DEFAULT) -> str:
     """Every mask's ranked candidates as probability bars, plus the user's own words if asked."""
     blocks = []
     for n, mask in enumerate(result.masks, start=1):
         bars = "".join(_bar(c.word, c.score) for c in mask.candidates)
         extra = ""
         if mask.targets:
-            extra = '<div class="bar-sub">Your words</div>' + "".join(_bar(c.word, c.score) for c in mask.targets)
+            extra = (f'<div class="bar-sub">{escape(i18n.text("view.fm.your_words", language))}</div>'
+                     + "".join(_bar(c.word, c.score) for c in mask.targets))
         blocks.append(
-            f'<div class="mask-block"><div class="mask-title">Mask {n} (token #{mask.position})</div>'
+            f'<div class="mask-block"><div class="mask-title">'
+            f'{escape(i18n.text("view.fm.mask_title", language, n=n, position=mask.position))}</div>'
             f"{bars}{extra}</div>"
         )
     note = ""
     if len(result.masks) > 1:
-        note = (
-            '<p class="lab-note">Each mask is predicted on its own: the model sees the other '
-            "masks as [MASK], not as the words chosen for them.</p>"
-        )
+        note = f'<p class="lab-note">{escape(i18n.text("view.fm.independent", language))}</p>'
     return f'<div class="mask-grid">{"".join(blocks)}</div>{note}'
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from typing import TYPE_CHECKING
 
+from lab import i18n
 from lab.options import SALIENCY_METHODS as METHODS
 
 if TYPE_CHECKING:
@@ -24,8 +25,22 @@ def _background(weight: float) -> str:
     return f"rgba({r},{g},{b},{min(abs(weight), 1.0) * 0.75:.2f})"
 
 
-def saliency_html(saliency: Saliency) -> str:
-    """The text with each word highlighted by weight; its pieces and weight in the tooltip."""
+def _swatch(weight: float, words: str) -> str:
+    return f'<span style="background:{_background(weight)};padding:1px 6px;border-radius:4px">{escape(words)}</span>'
+
+
+def _method_name(method: str, language: str) -> str:
+    """A saliency method in a sentence: lab.options' name in English, the tab's switch's words
+    (``cls.method.<method>``) in another language."""
+    key = f"cls.method.{method}"
+    if language == i18n.DEFAULT or key not in i18n.catalog(i18n.DEFAULT):
+        return METHODS.get(method, method)
+    return i18n.text(key, language)
+
+
+def saliency_html(saliency: Saliency, language: str = i18n.DEFAULT) -> str:
+    """The text with each word highlighted by weight; its pieces and weight in the tooltip; the
+    legend and note in ``language``."""
     text, out, cursor = saliency.text, [], 0
     for word in saliency.words:
         out.append(escape(text[cursor:word.start]))
@@ -38,23 +53,16 @@ def saliency_html(saliency: Saliency) -> str:
         )
         cursor = word.end
     out.append(escape(text[cursor:]))
-    label = escape(saliency.label)
+    label = saliency.label
     if saliency.signed:
-        legend = (
-            f'<span style="background:{_background(1)};padding:1px 6px;border-radius:4px">pushed towards '
-            f"“{label}”</span> "
-            f'<span style="background:{_background(-1)};padding:1px 6px;border-radius:4px">pushed away from '
-            f"“{label}”</span>"
-        )
+        legend = (_swatch(1, i18n.text("view.sal.towards", language, label=label)) + " "
+                  + _swatch(-1, i18n.text("view.sal.away", language, label=label)))
     else:
-        legend = (
-            f'<span style="background:{_background(1)};padding:1px 6px;border-radius:4px">mattered most for '
-            f"“{label}” (either way)</span>"
-        )
-    method = escape(METHODS.get(saliency.method, saliency.method))
-    note = f"Weights by {method}; darker = stronger. Hover a word to see its sub-word pieces and weight."
+        legend = _swatch(1, i18n.text("view.sal.either", language, label=label))
+    note = i18n.text("view.sal.note", language, method=_method_name(saliency.method, language))
     if saliency.truncated:
-        note += " The text was longer than the model reads: the unshaded end was cut off."
+        note += " " + i18n.text("view.sal.truncated", language)
+    note = escape(note)
     return (
         f'<div class="sal-text" id="saliency-text" style="font-size:1.1em;line-height:2;white-space:pre-wrap">'
         f'{"".join(out)}</div>'

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from html import escape
 
+from lab import i18n
 from lab.qa import QAResult
 
 ANSWER_STYLE = "background:#ffe08a;border-radius:4px;padding:1px 2px;font-weight:600"
@@ -22,7 +23,7 @@ def percent(p: float) -> str:
     return f"{p * 100:.3g}%"
 
 
-def context_html(context: str, result: QAResult) -> str:
+def context_html(context: str, result: QAResult, language: str = i18n.DEFAULT) -> str:
     """The context with the answer marked and, when there are several windows, the answer's window shaded.
 
     With no answer, the best span is underlined (dotted) instead, to show what lost to [CLS].
@@ -30,7 +31,8 @@ def context_html(context: str, result: QAResult) -> str:
     best = result.best
     w_start, w_end = result.windows[best.window]
     mark_style, mark_class = (REJECTED_STYLE, "qa-rejected") if result.no_answer else (ANSWER_STYLE, "qa-mark")
-    title = "best span, below the no-answer score" if result.no_answer else f"answer, score {percent(best.score)}"
+    title = (i18n.text("view.qa.rejected", language) if result.no_answer
+             else i18n.text("view.qa.answer", language, score=percent(best.score)))
     inner = (
         escape(context[w_start:best.char_start])
         + f'<mark class="{mark_class}" style="{mark_style}" title="{escape(title)}">'
@@ -39,15 +41,14 @@ def context_html(context: str, result: QAResult) -> str:
     )
     n = len(result.windows)
     if n > 1:
-        inner = (f'<span class="qa-window" style="{WINDOW_STYLE}" title="window {best.window + 1} of {n}">'
-                 f"{inner}</span>")
-        legend = (f"Shaded: window {best.window + 1} of {n}, the one the answer came from "
-                  f"(characters {w_start}–{w_end}).")
+        window = escape(i18n.text("view.qa.window", language, n=best.window + 1, total=n))
+        inner = f'<span class="qa-window" style="{WINDOW_STYLE}" title="{window}">{inner}</span>'
+        legend = i18n.text("view.qa.shaded", language, n=best.window + 1, total=n, start=w_start, end=w_end)
     else:
-        legend = "The whole context fits in one window."
+        legend = i18n.text("view.qa.one_window", language)
     body = escape(context[:w_start]) + inner + escape(context[w_end:])
     return (f'<div class="qa-passage" style="line-height:1.9;white-space:pre-wrap">{body}</div>'
-            f'<p class="lab-note">{legend}</p>')
+            f'<p class="lab-note">{escape(legend)}</p>')
 
 
 def candidate_rows(result: QAResult) -> list[dict]:
@@ -92,7 +93,12 @@ def _short(token: str, limit: int = 14) -> str:
     return token if len(token) <= limit else token[:limit - 1] + "…"
 
 
-def probability_svg(result: QAResult) -> str:
+def _width(text: str, size: float) -> float:
+    """About how wide ``text`` is drawn at ``size`` px: a CJK character takes a full em, others ~0.56."""
+    return sum(size if ord(ch) > 0x2E80 else 0.56 * size for ch in text)
+
+
+def probability_svg(result: QAResult, language: str = i18n.DEFAULT) -> str:
     """Start and end probability per token of the answer's window as an SVG bar chart, the chosen
     start and end in red.
 
@@ -112,29 +118,32 @@ def probability_svg(result: QAResult) -> str:
     label_h = 9 + 5.6 * max(len(_short(t)) for t in w.tokens)  # rotated token labels below
     width = left + col * n + right
     height = top + 2 * row_h + gap + label_h + 8
-    verdict = ("no answer ([CLS] wins)" if result.no_answer
-               else f"answer score {percent(best.score)} = P(start) × P(end)")
-    title = f"Window {best.window + 1} of {len(result.windows)} · {verdict}"
+    verdict = (i18n.text("view.qa.no_answer", language) if result.no_answer
+               else i18n.text("view.qa.score", language, score=percent(best.score)))
+    title = i18n.text("view.qa.title", language, n=best.window + 1, total=len(result.windows), verdict=verdict)
+    words = {name: i18n.text(f"view.qa.{name}", language) for name in ("start", "end")}
     parts = [
         f'<div class="qa-chart-scroll" style="overflow-x:auto"><svg xmlns="http://www.w3.org/2000/svg" '
         f'width="{width}" height="{height:.0f}" viewBox="0 0 {width} {height:.0f}" role="img" '
         f'aria-label="{escape(title)}" style="font-family:sans-serif;background:#fff">',
         f'<text x="{left}" y="18" font-size="14" font-weight="600">{escape(title)}</text>',
     ]
-    legend = ((START_COLOR, "context (start)"), (END_COLOR, "context (end)"), (OTHER_COLOR, "question / special"),
-              (CLS_COLOR, "[CLS]: no answer"), (CHOSEN_COLOR, "chosen start / end"))
+    legend = ((START_COLOR, "start"), (END_COLOR, "end"), (OTHER_COLOR, "other"), (CLS_COLOR, "cls"),
+              (CHOSEN_COLOR, "chosen"))
     x = left
-    for color, name in legend:
+    for color, key in legend:
+        name = i18n.text(f"view.qa.legend.{key}", language)
         parts.append(f'<rect x="{x}" y="27" width="10" height="10" fill="{color}"/>'
-                     f'<text x="{x + 14}" y="36" font-size="11" fill="#444">{escape(name)}</text>')
-        x += 24 + 6.2 * len(name)
+                     f'<text x="{x + 14:.1f}" y="36" font-size="11" fill="#444">{escape(name)}</text>')
+        x += 24 + _width(name, 11)
     for r, (probs, color, chosen, name) in enumerate((
         (result.start_probs, START_COLOR, best.start_token, "start"),
         (result.end_probs, END_COLOR, best.end_token, "end"),
     )):
         y0 = top + r * (row_h + gap) + row_h  # the row's baseline
         scale = (row_h - 16) / max(max(probs), 1e-6)  # the tallest bar leaves room for its label
-        parts.append(f'<text x="{left - 8}" y="{y0 - row_h / 2:.1f}" font-size="12" text-anchor="end">P({name})</text>'
+        p_name = escape(i18n.text("view.qa.p", language, name=words[name]))
+        parts.append(f'<text x="{left - 8}" y="{y0 - row_h / 2:.1f}" font-size="12" text-anchor="end">{p_name}</text>'
                      f'<text x="{left - 8}" y="{y0 - row_h + 20:.1f}" font-size="10" fill="#666" '
                      f'text-anchor="end">{percent(max(probs))}</text>'
                      f'<line x1="{left}" x2="{left + col * n}" y1="{y0}" y2="{y0}" stroke="#999"/>')
@@ -142,14 +151,14 @@ def probability_svg(result: QAResult) -> str:
             fill = (CHOSEN_COLOR if i == chosen else CLS_COLOR if i == w.cls_index
                     else color if w.context_mask[i] else OTHER_COLOR)
             h = max(p * scale, 0.5)  # a hairline even for ~0: every token has a visible bar
-            tip = (f"{w.tokens[i]} (token {i}) · P(start) {percent(result.start_probs[i])}"
-                   f" · P(end) {percent(result.end_probs[i])}")
+            tip = i18n.text("view.qa.tip", language, token=w.tokens[i], i=i, start=percent(result.start_probs[i]),
+                            end=percent(result.end_probs[i]))
             parts.append(f'<rect class="qa-bar-{name}" x="{left + i * col + 1.5}" y="{y0 - h:.1f}" '
                          f'width="{col - 3}" height="{h:.1f}" fill="{fill}"><title>{escape(tip)}</title></rect>')
         cx = left + chosen * col + col / 2
         anchor = "end" if cx > width - 90 else "start" if cx < left + 60 else "middle"  # stay inside
         parts.append(f'<text x="{cx:.1f}" y="{y0 - probs[chosen] * scale - 4:.1f}" font-size="11" '
-                     f'fill="{CHOSEN_COLOR}" text-anchor="{anchor}">{name}: {escape(w.tokens[chosen])} '
+                     f'fill="{CHOSEN_COLOR}" text-anchor="{anchor}">{escape(words[name])}: {escape(w.tokens[chosen])} '
                      f'({percent(probs[chosen])})</text>')
     y_labels = top + 2 * row_h + gap + 6
     for i, token in enumerate(w.tokens):

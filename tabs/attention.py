@@ -32,7 +32,7 @@ lab_fill_mask = lazy_import("lab.fill_mask")
 
 # The Tokenizer tab has no model of its own: its text is read by the fine-tuning base encoder.
 MODEL_TASK = {"tokenizer": "finetune-base"}
-MAX_LAYER_CHOICE = 24  # the slider's range; the answer says how many layers the model really has
+MAX_LAYER_CHOICE = 24  # the slider's range when the model's layers can't be read; the answer says how many
 # "average" is the value the API takes; the dropdown shows it in the page's language.
 HEAD_CHOICES = [(t("attn.average"), "average")] + [(str(h), str(h)) for h in range(1, 17)]
 
@@ -88,6 +88,14 @@ class AttentionPanel:
         return self.show(text, layer, head, text_pair=text_pair)
 
 
+def layer_slider_update(lab: Lab, task: str, lowest: int, current, model: str | None = None,
+                        session_models: dict | None = None, fallback: int = MAX_LAYER_CHOICE):
+    """A layer slider bounded by the chosen model's layers: its maximum, and its value kept inside."""
+    top = lab.num_layers(task, model, session_models) or fallback
+    value = min(max(current, lowest), top) if isinstance(current, (int, float)) else lowest
+    return gr.update(maximum=top, value=value)
+
+
 def attention_panel(
     lab: Lab,
     task: str,
@@ -102,7 +110,9 @@ def attention_panel(
     with gr.Accordion(t("attn.title"), open=False, elem_id=f"attn-{slug}"):
         gr.Markdown(t("attn.intro"))
         with gr.Row():
-            layer = Slider(1, MAX_LAYER_CHOICE, value=1, step=1, label=t("attn.layer"),
+            model_task = MODEL_TASK.get(task, task)
+            top = lab.num_layers(model_task, local_only=True) or MAX_LAYER_CHOICE
+            layer = Slider(1, top, value=1, step=1, label=t("attn.layer"),
                               info=t("attn.layer_info"), elem_id=f"attn-{slug}-layer")
             head = gr.Dropdown(HEAD_CHOICES, value="average", label=t("attn.head"), allow_custom_value=True,
                                info=t("attn.head_info"), elem_id=f"attn-{slug}-head")
@@ -113,6 +123,10 @@ def attention_panel(
             raw = gr.JSON()
         gr.Markdown(t("attn.explainer"))
     outputs = [heatmap, info, raw]
+    if model is not None:  # another model, another number of layers
+        state = [session_models] if session_models is not None else []
+        model.change(lambda choice, current, *session: layer_slider_update(lab, model_task, 1, current, choice, *session),
+                     [model, layer, *state], layer, api_visibility="private", **lane(lab, QUICK))
     if text_pair is not None:
         run.click(panel.show_pair, [text, text_pair, layer, head], outputs, api_name=f"attention_{slug.replace('-', '_')}",
                   **lane(lab, QUICK))

@@ -87,7 +87,7 @@ class ClassificationTab:
                          "tokens": [{"token": t.token, "word": t.word, "weight": round(t.weight, 4)}
                                     for t in s.tokens]},
         }
-        return saliency_html(s), raw
+        return saliency_html(s, request_language()), raw
 
     def localize(self, language: str) -> list:
         """The examples in the page's language."""

@@ -44,11 +44,21 @@ def training_lane(lab) -> dict:
     return {"concurrency_id": "training", "concurrency_limit": limit}
 
 
-def table(rows: list[dict], columns: list[str] | None = None) -> dict:
+def table(rows: list[dict], columns: list[str] | None = None, language: str | None = None) -> dict:
     """Rows as a ``gr.Dataframe`` value, without pandas: a DataFrame built and taken apart again
-    for every answer was ~15% of the server's CPU for a /tokenize call (bench/load.py)."""
-    headers = list(columns if columns is not None else rows[0] if rows else [])
-    return {"headers": headers, "data": [[row.get(h) for h in headers] for row in rows]}
+    for every answer was ~15% of the server's CPU for a /tokenize call (bench/load.py).
+
+    The headers are the rows' keys (English, as the API documents them); with ``language`` they are
+    said in it where ``col.<header>`` has words (assets/i18n/<language>/columns.json)."""
+    keys = list(columns if columns is not None else rows[0] if rows else [])
+    return {"headers": [column_name(key, language) for key in keys], "data": [[row.get(h) for h in keys] for row in rows]}
+
+
+def column_name(key: str, language: str | None) -> str:
+    """A table column's header in ``language``: its words from the catalogs, or the key itself."""
+    if not language or f"col.{key}" not in i18n.catalog(i18n.DEFAULT):
+        return key
+    return i18n.text(f"col.{key}", language)
 
 
 def _check_strings(args: tuple, kwargs: dict) -> None:
@@ -64,6 +74,15 @@ def _refuse(exc: Exception, fn) -> gr.Error:
     message = exc.args[0] if len(exc.args) == 1 else str(exc)
     return gr.Error(i18n.as_html(message, request_language()), title=i18n.text("shared.error_title", request_language()),
                     print_exception=False)
+
+
+def expected(message, language: str | None = None) -> str:
+    """An expected situation (a feature the offline lab lacks, a step not taken yet), said as
+    information: a blue toast (gr.Info, not a red Error) and the same words for the handler to
+    show inline, in the request's language."""
+    text = i18n.say(message, language or request_language())
+    gr.Info(text)
+    return f"ℹ️ {text}"
 
 
 def user_errors(fn):
@@ -130,7 +149,11 @@ def head_banner(lab, task: str) -> None:
     """Above the tab: say plainly when the embedded encoder has no trained head for it, or show
     the card of the head the project ships (which data, which score)."""
     if lab.head_missing(task):
-        gr.Markdown(f"⚠️ {no_head_message(task)}", elem_classes="lab-banner")
+        message = no_head_message(task)
+        # A message without blanks is translated in the browser, as a label is; one with blanks
+        # (a task's name) stays as the server wrote it.
+        gr.Markdown(t(message.key) if not message.values else f"⚠️ {message}", elem_classes="lab-banner",
+                    elem_id=f"no-head-{task}")
         return
     head = embedded_head_dir(task, lab.settings)
     card = head / "README.md" if head else None

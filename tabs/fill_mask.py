@@ -67,7 +67,7 @@ class FillMaskTab:
              "your_words": [{"word": c.word, "token": c.token, "score": round(c.score, 6)} for c in m.targets]}
             for n, m in enumerate(result.masks)
         ]
-        return result.label(0), render.fill_mask_html(result), result.best_fill, info, raw
+        return result.label(0), render.fill_mask_html(result, request_language()), result.best_fill, info, raw
 
     def localize(self, language: str) -> list:
         """The examples in the page's language."""

@@ -21,7 +21,8 @@ from lab.context import Lab
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.lazy import lazy_import
-from tabs.common import SLOW, explainer, lane, training_lane, user_errors
+from tabs.attention import layer_slider_update
+from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Number, Slider
 from tabs.i18n import request_language, t
 from training import catalog, classroom, hub_push, session_runs, workflows
@@ -437,7 +438,9 @@ class FinetuneTab:
                 strategy = gr.Radio([(STRATEGY_LABELS[key], key) for key in STRATEGIES], value=DEFAULTS.strategy,
                                     label=t("ft.strategy"), info=t("ft.strategy_info"))
                 with gr.Column():
-                    freeze = Slider(0, 12, value=DEFAULTS.freeze_layers, step=1, label=t("ft.freeze_layers"),
+                    layers = self.lab.num_layers("finetune-base", local_only=True) or 12
+                    freeze = Slider(0, layers, value=min(DEFAULTS.freeze_layers, layers), step=1,
+                                    label=t("ft.freeze_layers"),
                                        info=shown(help_for("freeze_layers")))
                     lora_r = Slider(1, 64, value=DEFAULTS.lora_r, step=1, label=t("ft.lora_r"),
                                        info=shown(help_for("lora_r")))
@@ -538,6 +541,9 @@ class FinetuneTab:
         params_inputs = [strategy, freeze, lora_r, base]
         for control in params_inputs:
             control.change(self.count_parameters, params_inputs, params_info, api_visibility="private", **slow)
+        # "Freeze the lower N layers" offers the layers the chosen base has (a 6-layer MiniLM: 0-6).
+        base.change(lambda choice, current: layer_slider_update(self.lab, "finetune-base", 0, current, choice, fallback=12),
+                    [base, freeze], freeze, api_visibility="private", **lane(self.lab, QUICK))
         cancel_btn.click(self.cancel, None, status, api_name="cancel_training")
         self.train_event = train_btn.click(
             self.finetune,

@@ -99,10 +99,13 @@ def language_switch() -> gr.Radio:
                     label="Language · Bahasa · 語言", elem_id="language", container=False)
 
 
-def connect(demo: gr.Blocks, switch: gr.Radio, outputs: list, refresh) -> None:
+def connect(demo: gr.Blocks, switch: gr.Radio, outputs: list, refresh, uploads: list | None = None) -> None:
     """The page opens in the request's language; a change re-renders what the server wrote.
 
-    ``refresh(language)`` returns the updates of ``outputs`` for a language (examples, lessons)."""
+    ``refresh(language)`` returns the updates of ``outputs`` for a language (examples, lessons).
+    ``uploads`` are the page's upload widgets: Gradio's frontend says "Drop File Here / Click to
+    Upload" in the locale of the moment a widget is drawn and never again (its text is not bound to
+    the locale store, as labels are), so after a switch they are drawn again: hidden, then shown."""
 
     def opened(request: gr.Request) -> str:
         return request_language(request)
@@ -110,7 +113,16 @@ def connect(demo: gr.Blocks, switch: gr.Radio, outputs: list, refresh) -> None:
     # The browser's labels switch first, so the titles and examples sent after are drawn in it.
     demo.load(opened, None, switch, api_visibility="private").then(
         None, switch, None, js=APPLY_JS).then(refresh_with(refresh), switch, outputs, api_visibility="private")
-    switch.input(refresh_with(refresh), switch, outputs, js=APPLY_JS, api_visibility="private")
+    switched = switch.input(refresh_with(refresh), switch, outputs, js=APPLY_JS, api_visibility="private")
+    if uploads:
+        switched.then(lambda: [gr.update(visible=False)] * len(uploads), None, uploads, api_visibility="private",
+                      queue=False).then(lambda: [gr.update(visible=True)] * len(uploads), None, uploads,
+                                        api_visibility="private", queue=False)
+
+
+def upload_widgets(demo: gr.Blocks) -> list[gr.File]:
+    """The file boxes a student drops files on (an output-only box draws no upload text)."""
+    return [block for block in demo.blocks.values() if isinstance(block, gr.File) and block.interactive is not False]
 
 
 def refresh_with(refresh):

@@ -7,7 +7,7 @@ import gradio as gr
 
 from lab import i18n, lessons
 from lab.context import Lab
-from tabs.common import user_errors
+from tabs.common import expected, user_errors
 from tabs.i18n import t
 
 
@@ -32,7 +32,10 @@ class LessonsTab:
 
     @user_errors
     def check(self, language: str, step_id: str, choice: int | None = None) -> str:
-        return lessons.reveal(language, step_id, None if choice is None else int(choice))[1]
+        if choice is None:  # "Check" pressed before an answer is picked: a hint, not an error
+            lessons.step(language, step_id)  # an unknown step or language is still refused
+            return expected(i18n.msg("lessons.pick_answer"), i18n.normalize(language))
+        return lessons.reveal(language, step_id, int(choice))[1]
 
     def localize(self, language: str) -> tuple:
         """The steps in the page's language (the switch at the top, or the browser's)."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gradio as gr
-import pandas as pd
 
 from lab import i18n
 from lab.context import Lab
@@ -11,12 +10,25 @@ from lab.errors import NoHeadAvailable
 from lab.lazy import lazy_import
 from lab.registry import TASKS
 from lab.tokenization import check_text
-from tabs.common import QUICK, SLOW, explainer, head_banner, lane, model_dropdown, model_line, user_errors
+from tabs.common import (
+    QUICK,
+    SLOW,
+    expected,
+    explainer,
+    head_banner,
+    lane,
+    model_dropdown,
+    model_line,
+    table,
+    user_errors,
+)
 from tabs.i18n import request_language, t
 
 model_card = lazy_import("lab.model_card")  # torch: imported after the page is served
 
 TASKS_WITH_MODELS = [task for task in TASKS if task != "tokenizer"]
+COLUMNS = ["model", "task", "tokens", "ms per input", "parameters (M)", "layers", "hidden", "heads", "vocabulary",
+           "source", "architecture"]
 
 
 def _key(task: str, choice: str) -> str:
@@ -61,25 +73,27 @@ class ModelsTab:
                 self.lab.model(task, choice, session_models)
             except NoHeadAvailable:
                 notes.append(i18n.text("models.no_head", language, label=_shown(task, choice, language)))
-        loaded = [m for m in self.lab.models.loaded() if m.model is not None]
+        loaded = [m for m in self.lab.loaded_models(session_models) if m.model is not None]
         if not loaded:
             notes.append(i18n.text("models.none_loaded", language))
-        cards = [model_card.measure(m, text) for m in loaded]
-        table = pd.DataFrame(
-            [{"model": c.name, "task": c.task, "source": c.source, "architecture": c.architecture,
-              "layers": c.layers, "hidden": c.hidden, "heads": c.heads,
-              "parameters (M)": round(c.parameters / 1e6, 1), "vocabulary": c.vocabulary,
-              "tokens": c.tokens, "ms per input": round(c.milliseconds, 1)} for c in cards]
-        ).sort_values("ms per input") if cards else pd.DataFrame()
-        return table, "\n".join(f"- {n}" for n in notes)
+        cards = sorted((model_card.measure(m, text) for m in loaded), key=lambda c: c.milliseconds)
+        # What is measured first, so a page 1,400 px wide shows it without scrolling sideways.
+        rows = [{"model": c.name, "task": c.task, "tokens": c.tokens, "ms per input": round(c.milliseconds, 1),
+                 "parameters (M)": round(c.parameters / 1e6, 1), "layers": c.layers, "hidden": c.hidden,
+                 "heads": c.heads, "vocabulary": c.vocabulary, "source": c.source, "architecture": c.architecture}
+                for c in cards]
+        return table(rows, COLUMNS, language), "\n".join(f"- {n}" for n in notes)
 
     @user_errors
     def nsp(self, sentence_a: str, sentence_b: str, model: str | None = None):
         check_text(sentence_a, self.lab.settings.max_text_chars, "first sentence")
         check_text(sentence_b, self.lab.settings.max_text_chars, "second sentence")
-        loaded = self.lab.model("nsp", model)
-        result = model_card.next_sentence(loaded, sentence_a, sentence_b)
         language = request_language()
+        try:
+            loaded = self.lab.model("nsp", model)
+        except NoHeadAvailable as exc:  # offline: the notice above the button already says why
+            return None, expected(exc.args[0], language)
+        result = model_card.next_sentence(loaded, sentence_a, sentence_b)
         return ({i18n.text("models.follows", language): result.is_next,
                  i18n.text("models.random", language): 1 - result.is_next}, model_line(loaded, language=language))
 

@@ -105,8 +105,8 @@ class NerTab:
         info += " " + i18n.text(key, language, n=found, pieces=len(result.pieces), aggregation=result.aggregation)
         if result.warnings:
             info += "\n\n" + "\n".join(f"- ⚠️ {i18n.say(w, language)}" for w in result.warnings)
-        entities = table(render_ner.entity_rows(result), ENTITY_COLUMNS)
-        pieces = table(render_ner.piece_rows(result), PIECE_COLUMNS)
+        entities = table(render_ner.entity_rows(result), ENTITY_COLUMNS, language)
+        pieces = table(render_ner.piece_rows(result), PIECE_COLUMNS, language)
         return render_ner.highlighted(result), entities, pieces, info, result.as_pipeline()
 
     @user_errors

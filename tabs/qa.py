@@ -139,9 +139,9 @@ class QaTab:
         return (
             result.answer,
             info,
-            render_qa.context_html(context, result),
-            render_qa.probability_svg(result),
-            table(render_qa.candidate_rows(result)),
+            render_qa.context_html(context, result, language),
+            render_qa.probability_svg(result, language),
+            table(render_qa.candidate_rows(result), language=language),
             render_qa.raw_output(result),
         )
 

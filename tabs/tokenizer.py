@@ -93,25 +93,25 @@ class TokenizerTab:
             check_text(text_pair, self.lab.settings.max_text_chars, "second text")
         loaded = self.lab.model("tokenizer", model)
         pieces = tokenize_pieces(loaded.tokenizer, text, text_pair or None)
+        language = request_language()
         rows = table(
             [
                 {"#": p.index, "piece": p.token, "id": p.id, "kind": p.kind,
                  "text": "" if p.segment is None else ("A" if p.segment == 0 else "B"),
                  "chars": "" if p.start is None else f"{p.start}–{p.end}", "source": p.source}
                 for p in pieces
-            ]
+            ], language=language,
         )
         words = count_words(text) + count_words(text_pair or "")
-        language = request_language()
         summary = i18n.text("tok.summary", language, tokens=len(pieces), words=words,
                             continuations=sum(p.kind == "continuation" for p in pieces),
                             unknown=sum(p.kind == "unk" for p in pieces), name=loaded.name)
         if loaded.notice:
             summary += f"\n\n⚠️ {i18n.say(loaded.notice, language)}"
-        source = render.source_html(text, pieces, 0)
+        source = render.source_html(text, pieces, 0, language)
         if text_pair:
-            source += render.source_html(text_pair, pieces, 1)
-        return render.pieces_html(pieces), source, rows, summary
+            source += render.source_html(text_pair, pieces, 1, language)
+        return render.pieces_html(pieces, language), source, rows, summary
 
     @user_errors
     def tokenize_batch(self, lines: str, padding: bool = True, truncation: bool = True,
@@ -128,7 +128,7 @@ class TokenizerTab:
                  "attention_mask": " ".join(map(str, r.attention_mask)),
                  "token_type_ids": " ".join(map(str, r.token_type_ids))}
                 for i, r in enumerate(rows)
-            ]
+            ], language=request_language(),
         )
 
     @user_errors
@@ -146,7 +146,7 @@ class TokenizerTab:
         b = tokenize_pieces(other, text)
         summary = i18n.text("tok.compare_summary", language, first=first.name, first_tokens=len(a),
                             second=other_name, second_tokens=len(b))
-        return render.pieces_html(a), render.pieces_html(b), summary
+        return render.pieces_html(a, language), render.pieces_html(b, language), summary
 
     @user_errors
     def mask_effect(self, lines: str, max_length: int = 16, model: str | None = None):
@@ -162,7 +162,7 @@ class TokenizerTab:
         note = i18n.text("tok.mask_note", request_language(), with_mask=f"{min(r.with_mask for r in rows):.4f}",
                          without_mask=f"{min((r.without_mask for r in padded), default=1.0):.3f}", name=loaded.name)
         return table([{"line": r.line, "[PAD]s": r.pads, "cosine, mask on": round(r.with_mask, 4),
-                       "cosine, mask off": round(r.without_mask, 4)} for r in rows]), note
+                       "cosine, mask off": round(r.without_mask, 4)} for r in rows], language=request_language()), note
 
     @user_errors
     def languages(self, english: str, indonesian: str, chinese: str, tokenizers: list[str] | None = None):
@@ -180,7 +180,7 @@ class TokenizerTab:
                   "[UNK] share": round(r.unknown_rate, 3)} for r in rows]
         # one bar per (language, tokenizer), side by side (bars of one x would stack), in the table's order
         bars = pd.DataFrame([{**row, "bar": f"{row['language']} / {row['tokenizer']}"} for row in frame])
-        return table(frame), gr.update(value=bars, sort=list(bars["bar"]))
+        return table(frame, language=request_language()), gr.update(value=bars, sort=list(bars["bar"]))
 
     def localize(self, language: str) -> list:
         """The examples, and the chart's axis titles (Gradio translates its title only), in the page's language."""

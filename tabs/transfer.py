@@ -20,6 +20,7 @@ from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
 from lab.lazy import lazy_import
+from tabs.attention import MAX_LAYER_CHOICE, layer_slider_update
 from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Slider
 from tabs.i18n import request_language, t
@@ -359,7 +360,8 @@ class TransferTab:
             sentences = gr.Textbox(BANK, label=t("transfer.context.sentences"), lines=4, elem_id="tr-sentences",
                                    scale=3)
             with gr.Column(scale=1):
-                layer = Slider(0, 24, value=6, step=1, label=t("transfer.context.layer"),
+                top = self.lab.num_layers("finetune-base", local_only=True) or MAX_LAYER_CHOICE
+                layer = Slider(0, top, value=min(6, top), step=1, label=t("transfer.context.layer"),
                                info=t("transfer.context.layer_info"), elem_id="tr-layer")
                 encoder = gr.Radio([(t("transfer.context.encoder.base"), "base"),
                                     (t("transfer.context.encoder.model"), "model")],
@@ -369,6 +371,16 @@ class TransferTab:
         between = gr.HTML(elem_id="tr-between")
         context_info = gr.Markdown()
         explainer(t("transfer.context.explainer"))
+
+        def bound(current, which: str, choice: str | None = None, *session):
+            """Layers 0 (the embeddings) to the chosen encoder's last."""
+            if which == "model":
+                return layer_slider_update(self.lab, "classification", 0, current, choice, *session)
+            return layer_slider_update(self.lab, "finetune-base", 0, current)
+
+        for source in (encoder, self.model):
+            source.change(bound, [layer, encoder, self.model, *state], layer, api_visibility="private",
+                          **lane(self.lab, QUICK))
         context_run.click(self.contextual_vectors, [word, sentences, layer, encoder, self.model, *state],
                           [to_static, between, context_info], api_name="contextual_vectors", **lane(self.lab, QUICK))
         self.localized_outputs = [before, after, probe_plot, curve_plot]  # what localize() updates

@@ -22,5 +22,7 @@ def test_the_self_check_explains_right_and_wrong(client):
         assert text.startswith(("✅", "❌"))
         right = choice if text.startswith("✅") else right
     assert right is not None
-    with pytest.raises(AppError, match="Pick an answer"):
-        client.predict("en", "tokenizer", None, api_name="/check_lesson")
+    # "Check" before picking an answer is a hint shown in place, not an error
+    assert client.predict("en", "tokenizer", None, api_name="/check_lesson") == "ℹ️ Pick an answer first: predict, then reveal."
+    with pytest.raises(AppError, match="answer"):  # an answer that isn't one still is
+        client.predict("en", "tokenizer", 99, api_name="/check_lesson")

@@ -1,8 +1,10 @@
 """A student switches the page's language: Gradio's labels, the tab titles, the examples and the
 server's messages follow, and a reload keeps the choice."""
 
+import pytest
 from playwright.sync_api import expect
 
+from lab import i18n
 from tests.browser.conftest import open_page
 
 
@@ -30,5 +32,42 @@ def test_the_language_switch_changes_labels_examples_and_messages(browser, app_u
         expect(page.get_by_role("tab", name="填空")).to_be_visible()
         page.locator("#language label", has_text="English").click()
         expect(page.get_by_role("tab", name="Fill-mask")).to_be_visible()
+    finally:
+        context.close()
+
+
+# English the translated page showed inside results, in tables and in Gradio's own widgets.
+ENGLISH_LABELS = ["special token", "starts a word", "continues the previous piece", "Mask 1 (token", "Your words",
+                  "pushed towards", "pushed away from", "Weights by", "context (start)", "question / special",
+                  "chosen start / end", "The whole context fits", "start+end logit", "word's tag", "ms per input",
+                  "parameters (M)", "Drop File Here", "Click to Upload", "Next-sentence prediction needs",
+                  "Pick an answer first", "fine-tuned from pretrained", "Open the"]
+UPLOAD_WORDS = {"id": "Letakkan File di Sini", "zh-TW": "拖放檔案至此處"}
+# Each tab (in app.TABS order): the buttons that make it show its results, and what each draws.
+RUNS = [("tokenizer", [("#tok-run", "#token-chips .tok-chip")]), ("fill-mask", [("#fm-run", ".mask-title")]),
+        ("classification", [("#cls-run", "#saliency-text")]), ("ner", [("#ner-run", "#ner-info p")]),
+        ("question-answering", [("#qa-run", "#qa-chart svg")]), ("fine-tune", []), ("transfer", []),
+        ("models", [("#mc-run", "#mc-table >> text={ms}"), ("#nsp-run", "text=ℹ️")]),
+        ("lessons", [("#lesson-check", "#lesson-feedback >> text=ℹ️")])]
+
+
+@pytest.mark.parametrize("language", ["id", "zh-TW"])
+def test_every_tab_speaks_the_chosen_language_results_and_upload_widget_included(browser, app_url, language):
+    context, page = open_page(browser, app_url)
+    try:
+        page.get_by_role("tab", name="Fine-tune").click()  # the upload widget is drawn in English first
+        expect(page.locator("#ft-file")).to_contain_text("Drop File Here")
+        page.locator(f"#language input[value='{language}']").click()
+        expect(page.locator("#ft-file")).to_contain_text(UPLOAD_WORDS[language])
+        for index, (tab, buttons) in enumerate(RUNS):
+            page.get_by_role("tab").nth(index).click()
+            for button, drawn in buttons:
+                page.locator(button).click()
+                ms = i18n.text("col.ms per input", language)  # the key column, in the page's language
+                expect(page.locator(drawn.format(ms=ms)).first).to_be_visible()
+            page.wait_for_timeout(500)
+            shown = page.locator("body").inner_text()
+            assert [words for words in ENGLISH_LABELS if words in shown] == [], tab
+            assert page.locator(".toast-body.error").count() == 0, tab  # expected situations are no red Error
     finally:
         context.close()

@@ -82,5 +82,9 @@ def test_the_fine_tune_tab_names_what_training_names_in_the_same_english():
         headline = f"Validation score: **{workflows.HEADLINE[task]}**" + (" (entity-level)" if task == "ner" else "")
         assert english[f"ft.metric_note.{task}"] == headline
     assert english["ft.strategy_info"] == "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items())
-    assert all(english[f"ft.strategy.{k}"] == k for k in STRATEGIES) and set(finetune.STRATEGY_LABELS) == set(STRATEGIES)
+    # Each way of training is named by the value the API takes, then in words, in every language.
+    for language in i18n.LANGUAGES:
+        words = i18n.catalog(language)
+        assert all(words[f"ft.strategy.{k}"].startswith((f"{k} (", f"{k}（")) for k in STRATEGIES), language
+    assert set(finetune.STRATEGY_LABELS) == set(STRATEGIES)
     assert english["ft.class_weights_sms"].startswith(f"{help_for('class_weights')} Here: ")
