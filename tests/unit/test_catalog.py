@@ -66,6 +66,8 @@ class FakeHub:
 
 @pytest.mark.parametrize("name, counts", [
     ("sentiment-sample", {"negative": 150, "positive": 150}),
+    ("sentiment-id-sample", {"negative": 150, "positive": 150}),
+    ("sentiment-zh-tw-sample", {"negative": 100, "positive": 100}),
     ("topics-sample", {"arts": 75, "business": 75, "science": 75, "sports": 75}),
     ("sms-sample", {"ham": 416, "spam": 64}),  # imbalanced on purpose: 13% spam
 ])
@@ -308,10 +310,14 @@ def test_every_hub_card_names_its_task_columns_and_licence():
 
 def test_offline_catalogue_never_calls_load_dataset(no_hub, tmp_path):
     cards = cat.catalog(OFFLINE, hub_online=False)
-    assert [c.name for c in cards] == ["sentiment-sample", "topics-sample", "sms-sample", "ner-sample", "qa-sample"]
+    assert [c.name for c in cards] == ["sentiment-sample", "sentiment-id-sample", "sentiment-zh-tw-sample",
+                                       "topics-sample", "sms-sample", "ner-sample", "qa-sample"]
     assert {c.source for c in cards} == {"sample"}
     for c in cards:
-        assert "written for this project" in cat.describe(c) and c.license == "Apache-2.0"
+        if c.name == "sentiment-id-sample":  # rows of IndoNLU's SmSA, said so with its terms
+            assert "sample of another corpus" in cat.describe(c) and "SmSA" in c.license
+        else:
+            assert "written for this project" in cat.describe(c) and c.license == "Apache-2.0"
         cat.materialize(c, rows=20, seed=0, cache_dir=tmp_path)
     assert no_hub == []
     with pytest.raises(LabInputError, match="'sst2' is a hub dataset and the hub is unreachable"):
@@ -398,3 +404,16 @@ def test_cli_lists_datasets_and_refuses_a_dataset_of_another_task(capsys, no_hub
     assert main(["--dataset", "nope", "--output", "x"]) == 2
     assert "No dataset called 'nope'" in capsys.readouterr().err
     assert no_hub == []
+
+
+def test_the_indonesian_sample_is_what_its_recipe_draws_from_smsa_train():
+    from training.recipes.common import DEFAULT_DATA_DIR
+    from training.recipes.smsa_sample import sample
+
+    train = DEFAULT_DATA_DIR / "smsa" / "train.tsv"
+    if not train.is_file():
+        pytest.skip(f"SmSA's train split is not at {train}")
+    ds, _ = load_for_training(SAMPLES / "sentiment-id.csv")
+    drawn = sample(train)
+    assert [(text, ds.label_names[label]) for text, label in zip(ds.texts, ds.labels)] == \
+        [(text, label) for text, label, _ in drawn]

@@ -75,3 +75,18 @@ def test_render_escapes_user_text(bert_tokenizer):
     html = render.pieces_html(pieces) + render.source_html(text, pieces)
     assert "<script>" not in html and "&lt;" in html
     assert html.count('class="tok-chip tok-') >= len(pieces)
+
+
+def test_sentencepiece_pieces_without_a_word_start_mark_continue_a_word(tmp_path, bert_tokenizer):
+    from transformers import AutoTokenizer
+
+    from lab import e5_loader
+    from lab.tokenization import marks_word_starts
+    from tests import e5_file
+
+    e5_file.write(tmp_path / "tiny-q4.bin")
+    unigram = AutoTokenizer.from_pretrained(e5_loader.convert(tmp_path / "tiny-q4.bin", tmp_path / "converted"))
+    assert marks_word_starts(unigram) and not marks_word_starts(bert_tokenizer)
+    kinds = [(p.token, p.kind) for p in tokenize_pieces(unigram, "hello saya")]
+    assert kinds == [("<s>", "special"), ("▁hello", "word"), ("▁sa", "word"), ("ya", "continuation"),
+                     ("</s>", "special")]

@@ -1,0 +1,31 @@
+"""Crosslingual scoring: the parallel evaluation set, and a run trained on one language's sample
+scored in all three (a tiny random base here: the shape of the result, not its sense)."""
+
+import pytest
+
+from lab.errors import LabInputError
+from training import crosslingual
+from training.config import TrainConfig
+
+
+def test_the_parallel_set_is_the_same_forty_reviews_in_three_languages():
+    parallel = crosslingual.read_parallel()
+    assert len(parallel.labels) == 40 and parallel.labels.count("positive") == 20
+    assert set(parallel.labels) == {"positive", "negative"}
+    for language in crosslingual.LANGUAGES:
+        texts = parallel.texts[language]
+        assert len(texts) == 40 and all(t.strip() for t in texts) and len(set(texts)) == 40
+    assert len(set(parallel.texts["en"]) & set(parallel.texts["id"])) == 0  # translated, not copied
+
+
+def test_a_run_on_one_language_is_scored_in_every_language(settings, tmp_path):
+    config = TrainConfig(epochs=1, batch_size=32, max_train_minutes=5)
+    result = crosslingual.fine_tune_and_score(config, "id", tmp_path / "run", settings)
+    assert result.train_language == "id" and result.train_rows == 240  # 300 rows, 20% held back
+    assert set(result.accuracy) == set(crosslingual.LANGUAGES)
+    assert all(0.0 <= a <= 1.0 for a in result.accuracy.values())
+
+
+def test_a_language_without_a_sample_is_refused(settings):
+    with pytest.raises(LabInputError, match="no sentiment sample"):
+        crosslingual.sample_data("fr", settings)
