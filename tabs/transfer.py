@@ -76,7 +76,7 @@ class TransferTab:
 
     def _data(self, choice: str, file: str | None, session: dict | None):
         if file:
-            return transfer.file_data(file, Path(file).name)
+            return transfer.file_data(file, Path(file).name, max_rows=self.lab.settings.max_view_rows)
         runs = session_state.models_for(session, "classification")
         name = (choice or "").removesuffix(RUN_SUFFIX)
         if choice and choice.endswith(RUN_SUFFIX) and name in runs:
