@@ -57,8 +57,10 @@ HOSTILE = {
     "file never uploaded": {"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}},
     "path as text": "/etc/passwd",
 }
-# Endpoints that start long work on valid input; with one hostile value they must refuse at once.
-SKIP = {"/cancel_training", "/cancel_learning_curves"}
+SKIP = {"/cancel_training", "/cancel_learning_curves"}  # nothing to refuse, nothing to run
+# Defaults that would start long work (learning curves train a dozen runs): every case of these
+# endpoints is then refused or answered at once, whichever parameter holds the hostile value.
+BASE = {"/learning_curves": {"series": []}}
 
 
 @dataclass
@@ -110,10 +112,13 @@ def _call(http, api: str, data: list, timeout: float) -> tuple[str, object]:
     if started.status_code != 200:
         return "http", f"{started.status_code} {started.text[:200]}"
     event_id = started.json()["event_id"]
-    event, payload = "error", None
+    event, payload = "slow", f"no answer within {timeout:g} s"
+    deadline = time.monotonic() + timeout
     with http.stream("GET", f"/gradio_api/call{api}/{event_id}", timeout=timeout) as stream:
         kind = None
         for line in stream.iter_lines():
+            if time.monotonic() > deadline:  # Gradio's heartbeats keep the stream open: the clock decides
+                break
             if line.startswith("event:"):
                 kind = line.split(":", 1)[1].strip()
             elif line.startswith("data:") and kind in ("complete", "error"):
@@ -143,7 +148,8 @@ def cases(info: dict, seed: int = 0, only: str = "") -> list[tuple[str, list, st
         if api in SKIP or only not in api:
             continue
         parameters = spec["parameters"]
-        base = _defaults(parameters)
+        base = [BASE.get(api, {}).get(p.get("parameter_name"), value)
+                for p, value in zip(parameters, _defaults(parameters), strict=True)]
         for i, p in enumerate(parameters):
             for name, value in HOSTILE.items():
                 data = list(base)
@@ -182,8 +188,10 @@ def run(url: str, watch: HandlerWatch, max_cases: int = 600, max_seconds: float 
                 outcome.failures.append(f"{where}: a traceback in the answer")
             elif event == "complete":
                 outcome.answered += 1
-            elif event == "error" and payload:
+            elif event == "error" and (payload.get("error") if isinstance(payload, dict) else payload):
                 outcome.messages += 1
+            elif event == "slow":
+                outcome.failures.append(f"{where}: {payload}")
             elif event in ("error", "http"):
                 outcome.gradio_refusals.append(f"{where}: {payload}")
             try:
