@@ -67,6 +67,19 @@ def _word(tokenizer: PreTrainedTokenizerBase, token_id: int) -> str:
     return tokenizer.decode([token_id]).strip().removeprefix("##")
 
 
+def check_targets(targets: str | None, max_targets: int, max_chars: int) -> list[str]:
+    """The comma-separated words to score, refused when there are more than ``max_targets`` or one
+    is longer than ``max_chars`` (each is tokenized and looked up: a cap keeps an answer quick)."""
+    words = [t.strip() for t in (targets or "").split(",") if t.strip()]
+    if len(words) > max_targets:
+        raise LabInputError(msg("msg.lab.fill_mask.too_many_targets", n=f"{len(words):,}", max=max_targets))
+    long = next((w for w in words if len(w) > max_chars), None)
+    if long is not None:
+        raise LabInputError(msg("msg.lab.fill_mask.target_too_long", word=long[:20], chars=f"{len(long):,}",
+                                max=max_chars))
+    return words
+
+
 def _target_ids(tokenizer, targets: list[str]) -> tuple[list[tuple[str, int]], list[str]]:
     """Each target word's vocabulary id; words the vocabulary splits are scored by their first piece."""
     ids, warnings = [], []

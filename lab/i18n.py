@@ -22,7 +22,6 @@ link. Text already escaped for a Markdown page (``Safe``, lab.render.md_text) is
 
 from __future__ import annotations
 
-import html
 import json
 import string
 from functools import cache
@@ -99,11 +98,12 @@ class Safe(str):
 
 
 def quote(value: object) -> str:
-    """A value as a message quotes it: ``& < >`` as entities, so HTML or Markdown shows it as typed
-    (``<input>`` is no password box in a toast); numbers and ``Safe`` text stay as they are."""
+    """A value as a message quotes it: ``&`` and ``<`` as entities, so HTML or Markdown shows it as
+    typed (``<input>`` is no password box in a toast); numbers and ``Safe`` text stay as they are.
+    A lone ``>`` opens nothing and stays, so "File > Save As" reads the same to an API caller."""
     if isinstance(value, Safe | int | float):
         return value
-    return html.escape(str(value), quote=False)
+    return str(value).replace("&", "&amp;").replace("<", "&lt;")
 
 
 def text(key: str, language: str | None = None, /, **values) -> str:

@@ -87,6 +87,12 @@ class Settings:
     max_loaded_models: int = 4
     # Longest text a tab accepts (characters); longer input gets a clear message.
     max_text_chars: int = 5000
+    # Fill-mask's "score these words": how many, and how long each (every word is tokenized and looked up).
+    max_fill_targets: int = 20
+    max_target_chars: int = 50
+    # Rows an upload to the Transfer tab's views may have (they sample 2,500 of them): a bigger file is
+    # refused before it is parsed, so one student's 200,000 rows never hold the slow lane.
+    max_view_rows: int = 20_000
     # Most lines the tokenizer's batch view takes at once.
     max_batch_lines: int = 32
     assets_dir: Path = ASSETS_DIR
@@ -157,6 +163,8 @@ class Settings:
             model_overrides=overrides,
             max_loaded_models=int(os.environ.get("LAB_MAX_LOADED_MODELS", "4")),
             max_text_chars=int(os.environ.get("LAB_MAX_TEXT_CHARS", "5000")),
+            max_fill_targets=int(os.environ.get("LAB_MAX_FILL_TARGETS", "20")),
+            max_view_rows=int(os.environ.get("LAB_MAX_VIEW_ROWS", "20000")),
             runs_dir=Path(os.environ.get("LAB_RUNS_DIR", str(cls.runs_dir))),
             cache_dir=Path(os.environ.get("LAB_CACHE_DIR", str(cls.cache_dir))).expanduser(),
             max_concurrent_trainings=int(os.environ.get("LAB_MAX_TRAININGS", "1")),

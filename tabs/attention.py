@@ -66,9 +66,11 @@ class AttentionPanel:
             return self.lab.model("finetune-base", registry.EMBEDDED, session_models), note
 
     @user_errors
-    def show(self, text: str, layer: int = 1, head: str = "average", model: str | None = None,
+    def show(self, text: str, layer: int = 1, head: str | int = "average", model: str | None = None,
              session_models: dict | None = None, text_pair: str = ""):
         check_text(text, self.lab.settings.max_text_chars)
+        if text_pair:  # the second text has the first one's cap, as in /tokenize
+            check_text(text_pair, self.lab.settings.max_text_chars, "second text")
         loaded, note = self._model(model, session_models)
         if self.task == "fill-mask" and loaded.tokenizer.mask_token:
             text = lab_fill_mask.normalize_masks(text, loaded.tokenizer.mask_token)  # "___" reads as [MASK]
@@ -84,7 +86,7 @@ class AttentionPanel:
                                                                  seconds) + note, raw
 
     @user_errors
-    def show_pair(self, text: str, text_pair: str = "", layer: int = 1, head: str = "average"):
+    def show_pair(self, text: str, text_pair: str = "", layer: int = 1, head: str | int = "average"):
         return self.show(text, layer, head, text_pair=text_pair)
 
 

@@ -11,6 +11,7 @@ import gradio as gr
 
 from lab import i18n, lazy
 from lab.errors import LabInputError, ModelLoadError, NoHeadAvailable, TrainingFailed
+from lab.i18n import msg
 from lab.registry import embedded_head_dir, no_head_message
 from lab.tokenization import check_unicode
 from tabs.i18n import request_language, t
@@ -68,6 +69,42 @@ def _check_strings(args: tuple, kwargs: dict) -> None:
             check_unicode(value)
 
 
+# What a handler's plain annotations let through, and how a message names it. Gradio hands a
+# handler what an API caller sent when a component does not convert it (a list for a column name,
+# a string for a checkbox): refused here by the parameter's name, before the handler runs. None is
+# let through for text: an empty dropdown sends it, and the handlers read it as "not chosen".
+_KINDS = {"str": ((str, type(None)), "shared.type.text"), "bool": ((bool,), "shared.type.bool"),
+          "int": ((int, float), "shared.type.number"), "float": ((int, float), "shared.type.number")}
+
+
+def _type_checks(fn) -> dict[str, tuple[tuple, str]]:
+    """{parameter: (accepted types, words for them)} for the parameters annotated ``str``, ``bool``,
+    ``int`` or ``float`` (``| None`` added); other annotations are the handler's to check."""
+    checks = {}
+    for name, parameter in inspect.signature(fn).parameters.items():
+        annotation = parameter.annotation
+        words = annotation if isinstance(annotation, str) else getattr(annotation, "__name__", str(annotation))
+        parts = [part.strip() for part in words.split("|")]
+        kinds = [_KINDS[part] for part in parts if part in _KINDS]
+        if not kinds or len(kinds) + parts.count("None") != len(parts):
+            continue
+        accepted = tuple(t for types, _ in kinds for t in types) + ((type(None),) if "None" in parts else ())
+        checks[name] = (accepted, kinds[0][1])
+    return checks
+
+
+def _check_types(signature: inspect.Signature, checks: dict, args: tuple, kwargs: dict) -> None:
+    try:
+        bound = signature.bind_partial(*args, **kwargs).arguments
+    except TypeError:  # not called as declared: the handler's own error says so
+        return
+    for name, (accepted, kind) in checks.items():
+        if name in bound and not isinstance(bound[name], accepted):
+            got = bound[name]
+            shown = type(got).__name__ if isinstance(got, dict | list | tuple | set) else repr(got)[:60]
+            raise LabInputError(msg("shared.type.wrong", name=name, kind=msg(kind), got=shown))
+
+
 def _refuse(exc: Exception, fn) -> gr.Error:
     """The user's mistake as a message in the UI, and one line in the log (no traceback)."""
     log.info("refused %s: %s", fn.__name__, str(exc).splitlines()[0][:200])
@@ -86,15 +123,18 @@ def expected(message, language: str | None = None) -> str:
 
 
 def user_errors(fn):
-    """Show the lab's own errors as a clear message in the UI instead of a traceback. The handler
-    starts once the server's background imports are done (lab.lazy.ready), so a request that comes
-    right after the page is served waits for them instead of importing beside them."""
+    """Show the lab's own errors as a clear message in the UI instead of a traceback; a value of the
+    wrong type for a parameter annotated str, bool, int or float is one of them. The handler starts
+    once the server's background imports are done (lab.lazy.ready), so a request that comes right
+    after the page is served waits for them instead of importing beside them."""
+    signature, checks = inspect.signature(fn), _type_checks(fn)
 
     if inspect.isgeneratorfunction(fn):  # streaming handlers: errors surface while iterating
 
         @functools.wraps(fn)
         def gen_wrapper(*args, **kwargs):
             try:
+                _check_types(signature, checks, args, kwargs)
                 _check_strings(args, kwargs)
                 lazy.ready()
                 yield from fn(*args, **kwargs)
@@ -106,6 +146,7 @@ def user_errors(fn):
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
+            _check_types(signature, checks, args, kwargs)
             _check_strings(args, kwargs)
             lazy.ready()
             return fn(*args, **kwargs)

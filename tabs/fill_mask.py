@@ -53,10 +53,11 @@ class FillMaskTab:
     @user_errors
     def fill(self, text: str, top_k: int = 5, targets: str = "", model: str | None = None):
         check_text(text, self.lab.settings.max_text_chars)
+        words = lab_fill_mask.check_targets(targets, self.lab.settings.max_fill_targets,
+                                            self.lab.settings.max_target_chars)
         loaded = self.lab.model("fill-mask", model)
         start = time.perf_counter()
-        result = lab_fill_mask.fill_mask(loaded.model, loaded.tokenizer, text, int(top_k),
-                           [t for t in (targets or "").split(",") if t.strip()])
+        result = lab_fill_mask.fill_mask(loaded.model, loaded.tokenizer, text, int(top_k), words)
         elapsed = time.perf_counter() - start
         info = model_line(loaded, elapsed)
         if result.warnings:

@@ -87,7 +87,7 @@ class TransferTab:
         if file:
             if key:
                 file = str(session_state.own_upload(self.lab.settings.runs_dir, get_upload_folder(), key, file))
-            return transfer.file_data(file, Path(file).name), own()
+            return transfer.file_data(file, Path(file).name, max_rows=self.lab.settings.max_view_rows), own()
         runs = session_state.models_for(session, "classification")
         name = (choice or "").removesuffix(RUN_SUFFIX)
         if choice and choice.endswith(RUN_SUFFIX) and name in runs:

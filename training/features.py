@@ -24,6 +24,9 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lab.errors import LabInputError
+from lab.i18n import msg
+
 log = logging.getLogger(__name__)
 
 POOLINGS = {
@@ -68,7 +71,7 @@ def encode(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Se
     ``on_batch(done, total)`` reports progress in texts.
     """
     if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {', '.join(POOLINGS)}")
+        raise LabInputError(msg("msg.training.features.pooling", got=repr(pooling)[:40], choices=", ".join(POOLINGS)))
     encoder = encoder_of(model).eval()
     lengths = [len(ids) for ids in tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]]
     order = np.argsort(lengths, kind="stable")

@@ -15,6 +15,7 @@ def push_to_hub(model_dir: str | Path, repo_id: str, token: str, private: bool =
     The token is used for this call only and never stored. Nothing reaches the network unless
     a user asks for it with a token.
     """
+    import httpx
     from huggingface_hub import HfApi
     from huggingface_hub.errors import HfHubHTTPError
 
@@ -31,6 +32,8 @@ def push_to_hub(model_dir: str | Path, repo_id: str, token: str, private: bool =
         api.create_repo(repo_id, private=private, exist_ok=True)
         api.upload_folder(folder_path=str(model_dir), repo_id=repo_id,
                           commit_message="Fine-tuned in the BERT Transfer Lab")
-    except (HfHubHTTPError, OSError) as exc:  # a refused token, no network, a name taken by someone else
-        raise LabInputError(msg("msg.training.hub_push.refused", reason=str(exc).splitlines()[0][:200])) from exc
+    except (HfHubHTTPError, OSError, httpx.HTTPError) as exc:  # a refused token, no network (httpx's
+        # ConnectError is no OSError), a name taken by someone else
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+        raise LabInputError(msg("msg.training.hub_push.refused", reason=reason)) from exc
     return f"https://huggingface.co/{repo_id}"

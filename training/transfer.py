@@ -60,8 +60,28 @@ def _capped(name: str, train: TextDataset, val: TextDataset, seed: int) -> ViewD
     return ViewData(name, _cap(train, MAX_TRAIN_ROWS, seed), _cap(val, MAX_VAL_ROWS, seed), note)
 
 
-def file_data(path: str | Path, name: str, val_fraction: float = 0.2, seed: int = 42) -> ViewData:
-    """A classification CSV/TSV (the columns guessed as the Fine-tune tab does), split stratified."""
+def count_lines(path: str | Path, chunk: int = 1 << 20) -> int:
+    """Lines in a file, counted in bytes without parsing it (a CSV's rows, give or take quoted line breaks)."""
+    lines, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            lines += block.count(b"\n")
+            last = block[-1:]
+    return lines + (last != b"\n")
+
+
+def file_data(path: str | Path, name: str, val_fraction: float = 0.2, seed: int = 42,
+              max_rows: int | None = None) -> ViewData:
+    """A classification CSV/TSV (the columns guessed as the Fine-tune tab does), split stratified.
+
+    A file of more than ``max_rows`` lines is refused before it is parsed: the views sample
+    MAX_TRAIN_ROWS + MAX_VAL_ROWS rows of it anyway, and reading 200,000 rows would hold the slow
+    lane (where QA and saliency answers wait) for tens of seconds."""
+    if max_rows is not None:
+        lines = count_lines(path)
+        if lines - 1 > max_rows:  # the header is no row
+            raise LabInputError(msg("msg.training.transfer.too_many_rows", name=name, rows=f"{lines - 1:,}",
+                                    max=f"{max_rows:,}", sample=f"{MAX_TRAIN_ROWS + MAX_VAL_ROWS:,}"))
     dataset, _ = tdata.load_for_training(path)
     train, val, _ = tdata.split_dataset(dataset, val_fraction, 0.0, seed)
     return _capped(name, train, val, seed)

@@ -555,3 +555,45 @@ def test_json_nested_200000_deep_is_refused_by_inspect_data_and_finetune(client,
         client.predict(handle_file(str(path)), task="qa", api_name="/inspect_data")
     with pytest.raises(AppError, match=re.compile(message, re.S)):
         client.predict(handle_file(str(path)), task="qa", api_name="/finetune")
+
+
+# ------------------------------------------------------------------------- wrong types
+# Values a script may send that no component of the page would: each is refused by the parameter's
+# name and the kind it takes, before the handler works on it (tabs/common.py user_errors).
+
+SAMPLE = "Sentiment (the lab's own sample)"
+WRONG_TYPES = [
+    refused("/tokenize_batch", "a b\nc d", True, "yes", 16, message=r"truncation must be true or false \(got 'yes'\)",
+            id="tokenize_batch-truncation-text"),
+    refused("/tokenize_batch", "a b\nc d", [1], True, 16, message=r"padding must be true or false \(got list\)",
+            id="tokenize_batch-padding-list"),
+    refused("/layer_probe", SAMPLE, None, None, None, message=r"Pooling must be one of cls, mean, pooler \(got None\)",
+            id="layer_probe-pooling-none"),
+    refused("/embedding_map", SAMPLE, None, None, "pooler?", "PCA",
+            message=r"Pooling must be one of cls, mean, pooler \(got 'pooler\?'\)", id="embedding_map-pooling-unknown"),
+    refused("/layer_probe", 5, None, None, "mean", message=r"data_choice must be text \(got 5\)",
+            id="layer_probe-data-number"),
+    refused("/embedding_map", {"title": SAMPLE}, None, None, "cls", "PCA", message=r"data_choice must be text \(got dict\)",
+            id="embedding_map-data-dict"),
+    refused("/attention_tokenizer", "ok", LONG, 1, "average",
+            message=r"second text is 100,000 characters; this app takes at most 5,000", id="attention-second-text-100k"),
+    refused("/fill_mask", "I [MASK] it.", 5, ",".join(["w"] * 50_000),
+            message=r"50,000 words to score; this app scores at most 20", id="fill_mask-50000-targets"),
+    refused("/fill_mask", "I [MASK] it.", 5, "x" * 1000, message=r"1,000 characters long; a word to score has at most 50",
+            id="fill_mask-long-target"),
+    refused("/explain", "a fine film", signed="no", message=r"signed must be true or false \(got 'no'\)",
+            id="explain-signed-text"),
+]
+
+
+@pytest.mark.parametrize("endpoint,args,kwargs,message", WRONG_TYPES)
+def test_a_value_of_the_wrong_type_is_refused_by_name(client, endpoint, args, kwargs, message):
+    with pytest.raises(AppError, match=re.compile(message, re.S)):
+        client.predict(*args, **kwargs, api_name=endpoint)
+
+
+@pytest.mark.parametrize("endpoint", ["/inspect_data", "/finetune"])
+def test_a_list_as_a_column_name_is_refused_by_name(client, tmp_path, endpoint):
+    path = _write(tmp_path, "good.csv", GOOD)
+    with pytest.raises(AppError, match=r"text_column must be text \(got list\)"):
+        client.predict(handle_file(str(path)), text_column=["text"], api_name=endpoint)

@@ -52,3 +52,20 @@ def test_push_refuses_what_it_cannot_do(fake_hub, tiny_cls_dir, repo, token, mat
 def test_push_without_a_model(fake_hub, tmp_path):
     with pytest.raises(LabInputError, match="train one first"):
         hub_push.push_to_hub(tmp_path, "student/x", "t")
+
+
+@pytest.mark.parametrize("error", ["connect", "timeout", "offline"])
+def test_no_network_is_a_message_not_a_crash(fake_hub, tiny_cls_dir, monkeypatch, error):
+    import httpx
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    raised = {"connect": httpx.ConnectError("[Errno -3] Temporary failure in name resolution"),
+              "timeout": httpx.ReadTimeout(""), "offline": OfflineModeIsEnabled("offline mode is enabled")}[error]
+
+    def create_repo(self, repo_id, private, exist_ok):
+        raise raised
+
+    monkeypatch.setattr(FakeApi, "create_repo", create_repo)
+    with pytest.raises(LabInputError) as caught:
+        hub_push.push_to_hub(tiny_cls_dir, "student/my-sentiment", "hf_token")
+    assert caught.value.args[0].key == "msg.training.hub_push.refused"

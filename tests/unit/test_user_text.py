@@ -29,13 +29,13 @@ def test_every_message_quotes_what_it_is_given(language):
         values = {name: HOSTILE for name in i18n.placeholders(i18n.catalog("en")[key])}
         said = i18n.msg(key, **values).say(language)
         assert not TAG.search(said), (language, key, said)
-        assert "&lt;a href=https://evil.invalid/login&gt;" in said, (language, key)
+        assert "&lt;a href=https://evil.invalid/login>" in said, (language, key)
 
 
 def test_a_message_inside_a_message_is_quoted_once():
     inner = i18n.msg("msg.lab.contextual.word_empty", word="<b>")
     outer = i18n.text("transfer.curves.failed", "en", error=inner)
-    assert "&lt;b&gt;" in outer and "&amp;lt;" not in outer
+    assert "&lt;b>" in outer and "&amp;lt;" not in outer
 
 
 def test_plain_and_numbers_stay_as_written():
@@ -47,8 +47,8 @@ def test_plain_and_numbers_stay_as_written():
 def test_toast_text_quotes_the_template_too():
     """Toasts render HTML: the template's own ``token<TAB>tag`` is shown, not taken for a tag."""
     toast = i18n.as_html(i18n.msg("msg.ner_data.no_sentences", name=HOSTILE), "id")
-    assert "token&lt;TAB&gt;tag" in toast and not TAG.search(toast)
-    assert "&lt;input placeholder=password&gt;" in toast
+    assert "token&lt;TAB>tag" in toast and not TAG.search(toast)
+    assert "&lt;input placeholder=password>" in toast
     assert i18n.as_html(f"plain text from code: {HOSTILE}") == "plain text from code: " + i18n.quote(HOSTILE)
 
 
@@ -65,7 +65,7 @@ def test_the_label_of_a_single_example_class_is_quoted(tmp_path):
     with pytest.raises(tdata.DataError) as caught:
         tdata.load_for_training(str(path), "text", "label")
     said = i18n.as_html(caught.value.args[0], "zh-TW")
-    assert "&lt;a href=https://evil.invalid/login&gt;log in again&lt;/a&gt;" in said and not TAG.search(said)
+    assert "&lt;a href=https://evil.invalid/login>log in again&lt;/a>" in said and not TAG.search(said)
 
 
 def test_the_contextual_word_is_quoted():
@@ -73,11 +73,11 @@ def test_the_contextual_word_is_quoted():
         contextual.contextual_vectors(None, None, "<img/src=x/onerror=alert(1)>",
                                       ["the bank of the river", "the bank lends money"])
     said = i18n.say(caught.value.args[0], "id")
-    assert "&lt;img/src=x/onerror=alert(1)&gt;" in said and not TAG.search(said)
+    assert "&lt;img/src=x/onerror=alert(1)>" in said and not TAG.search(said)
 
 
 def test_the_lesson_language_is_quoted():
     with pytest.raises(LabInputError) as caught:
         lessons.steps(HOSTILE)
     said = i18n.say(caught.value.args[0], "en")
-    assert "&lt;input placeholder=password&gt;" in said and not TAG.search(said)
+    assert "&lt;input placeholder=password>" in said and not TAG.search(said)
