@@ -165,6 +165,7 @@ def warm_up(settings: Settings) -> None:
     from training import backends
 
     backends.shared(settings)  # the training workers start now, not when the first student presses Train
+    backends.for_curves(settings)  # and the learning curves' worker: lesson 1's first click does not wait for it
 
 
 def sweep_leftovers(settings: Settings) -> list[str]:

@@ -298,8 +298,8 @@ class FinetuneTab:
         shown = runs[-len(plan.configs):]
         yield (
             self._final(main, main_result, task),
-            self._status(main, language) + "\n\n" + i18n.text("ft.now_in", language, name=main.name,
-                                                               where=msg(f"ft.where.{task}")),
+            "\n\n".join(filter(None, [self._status(main, language), self._kept(main_result.best_metrics, language),
+                                      i18n.text("ft.now_in", language, name=main.name, where=msg(f"ft.where.{task}"))])),
             chart(curves_frame(shown, "loss")),
             chart(curves_frame(shown, metric)),
             per,
@@ -343,6 +343,16 @@ class FinetuneTab:
                 status = i18n.text(STOPPED_KEYS[status], language)
             parts.append(i18n.text("ft.status.stopped", language, status=status))
         return " · ".join(parts)
+
+    @staticmethod
+    def _kept(best: dict, language: str = i18n.DEFAULT) -> str:
+        """Which checkpoint the run kept and its scores ("" when it had no validation data to choose on)."""
+        if "val_loss" not in best:
+            return ""
+        metrics = ", ".join(f"{i18n.text(key, language)} {best[k]:.3f}" for k, key in METRIC_KEYS.items()
+                            if isinstance(best.get(k), float))
+        return i18n.text("ft.kept", language, epoch=f"{best.get('epoch') or 0:.2f}", step=best.get("step", 0),
+                         metrics=metrics, loss=f"{best['val_loss']:.3f}")
 
     @staticmethod
     def _final(record: RunRecord, result, task: str) -> dict:

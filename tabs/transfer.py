@@ -8,7 +8,9 @@ is training.transfer, training.learning_curves and lab.contextual; vectors are c
 
 from __future__ import annotations
 
+import shutil
 import threading
+import uuid
 from pathlib import Path
 
 import gradio as gr
@@ -20,11 +22,12 @@ from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
 from lab.lazy import lazy_import
+from lab.settings import Settings
 from tabs.attention import MAX_LAYER_CHOICE, layer_slider_update
-from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
+from tabs.common import QUICK, SLOW, explainer, lane, user_errors
 from tabs.components import Slider
 from tabs.i18n import request_language, t
-from training import backends, catalog, transfer, workflows
+from training import backends, catalog, shared_curves, transfer, workflows
 from training import learning_curves as curves
 from training.config import TrainConfig
 from training.jobs import JobSpec
@@ -54,8 +57,9 @@ class TransferTab:
     def __init__(self, lab: Lab):
         self.lab = lab
         self._cache = None
-        self._stops: dict[str, threading.Event] = {}  # session hash -> the running curves' stop flag
         self._lock = threading.Lock()
+        # The learning curves a class shares: one computation per (data, model, settings), then cached.
+        self.shared = shared_curves.SharedCurves(lab.settings.cache_dir)
 
     @property
     def cache(self):
@@ -166,90 +170,106 @@ class TransferTab:
     @user_errors
     def learning_curves(self, data_choice: str, file: str | None = None, series: list[str] | None = None,
                         session_models: dict | None = None, request: gr.Request = None, progress=gr.Progress()):
+        """The curves for (data, base model, settings): from the class's cache, or the one computation
+        for them that this session joins (training/shared_curves.py), its points drawn as they come."""
         language = request_language(request)
         data, cache = self._data(data_choice, file, session_models, request)
         series = [s for s in SERIES if s in (series or [])]
         if not series:
             raise LabInputError(i18n.msg("transfer.no_series"))
-        base = TrainConfig(max_train_minutes=self.lab.settings.max_train_minutes)
+        base = curves.base_config(max_train_minutes=self.lab.settings.max_train_minutes)
         sizes = curves.sizes_for(len(data.train))
+        total = len(sizes) * len(series)
+        encoder = self.lab.model("finetune-base", base.base_model)
+        key = shared_curves.request_key(data, features.model_key(f"{encoder.ref.kind}:{encoder.ref.id}", encoder.ref.id), base, series)
+        session = getattr(request, "session_hash", None) or "cli"
+        # a session's upload or run: what the runs compute from it stays in the session's folder
+        settings = (self.lab.settings if cache is self.cache
+                    else session_state.session_settings(self.lab.settings, session))
+        computation = self.shared.join(key, session, total, self._curves_work(data, base, series, encoder, cache,
+                                                                               settings))
+        if computation.cached:
+            yield self._curves_answer(computation, language, i18n.text("transfer.curves.cached", language,
+                                                                         done=len(computation.points)))
+            return
         examples = curves.planned_examples(sizes, series)
         per_example = estimate.seconds_per_step(self.lab, base, 64) / base.batch_size if examples else 0.0
-        key = getattr(request, "session_hash", None) or "cli"
-        stop = threading.Event()
-        with self._lock:
-            self._stops[key] = stop
-        yield (curves_chart([], language), curves_table([], language),
-               i18n.text("transfer.curves.planned", language, data=data.name, sizes=", ".join(map(str, sizes)),
-                         val=f"{len(data.val):,}", time=estimate.human(examples * per_example),
-                         examples=f"{examples:,}"))
-        points = []
-        done = threading.Event()
-        failure: list[BaseException] = []
-        work_dir = session_state.session_dir(self.lab.settings.runs_dir, key) / "curves"
+        planned = i18n.text("transfer.curves.planned", language, data=data.name, sizes=", ".join(map(str, sizes)),
+                            val=f"{len(data.val):,}", time=estimate.human(examples * per_example),
+                            examples=f"{examples:,}")
+        shown = 0
+        runs = i18n.text("transfer.progress.runs", language)
+        yield self._curves_answer(computation, language, planned, computation.points[:0])
+        try:
+            while self.shared.watching(session, computation):
+                points = computation.wait(shown, 1.0)
+                if len(points) > shown:
+                    shown = len(points)
+                    progress((shown, total), desc=runs, unit=runs)
+                    last = points[-1]
+                    yield self._curves_answer(computation, language, i18n.text(
+                        "transfer.curves.progress", language, done=shown, total=total,
+                        series=series_name(last.series, language), examples=last.examples,
+                        accuracy=f"{last.accuracy:.1%}", seconds=f"{last.seconds:.0f}"), points)
+                if computation.finished and shown == len(computation.points):
+                    break
+        finally:
+            self.shared.leave(session)  # Cancel, or the page went away: the runs stop if nobody else watches
+        if computation.error is not None:
+            if isinstance(computation.error, LabInputError):
+                raise computation.error
+            # a message from the run (a Message where it has one) in the student's language
+            reason = computation.error.args[0] if len(computation.error.args) == 1 else computation.error
+            raise gr.Error(i18n.text("transfer.curves.failed", language, error=i18n.say(reason, language)))
+        points = computation.points[:shown]
+        counts = dict(done=len(points), total=total)
+        yield self._curves_answer(computation, language, i18n.text("transfer.curves.done", language, **counts)
+                                  if len(points) == total else i18n.text("transfer.curves.stopped", language, **counts),
+                                  points)
+
+    def _curves_answer(self, computation, language: str, info: str, points=None) -> tuple:
+        points = computation.points if points is None else points
+        return curves_chart(points, language), curves_table(points, language), info
+
+    def _curves_work(self, data, base: TrainConfig, series: list[str], encoder, cache: features.FeatureCache,
+                     settings: Settings) -> shared_curves.Work:
+        """What the one computation for these curves runs: each neural run a job on the curves' own
+        backend (never behind the class's fine-tunes), the frozen series from the cached vectors."""
+        online = self.lab.hub.online
+        work_dir = Path(settings.runs_dir) / "curves" / uuid.uuid4().hex[:12]
 
         def train_run(config, train, val, out_dir):
-            """One run as a job on the server's training backend (worker processes by default)."""
-            spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), 64), config,
-                           str(out_dir), session_state.session_settings(self.lab.settings, key), self.lab.hub.online)
-            job = backends.shared(self.lab.settings).submit(spec)
+            spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), curves.MAX_LENGTH),
+                           config, str(out_dir), settings, online)
+            job = backends.for_curves(settings).submit(spec)
             while not job.wait(0.5):
-                if stop.is_set():
+                if stopping():
                     job.cancel()
             if job.error is not None:
                 raise job.error
             return job.result
 
         def last_layer():
-            encoder = self.lab.model("finetune-base", base.base_model)
             return tuple(transfer.layer_vectors(cache, encoder, part.texts, "mean")[-1]
                          for part in (data.train, data.val))
 
-        def work():
-            try:
-                curves.learning_curves(data, base, work_dir, series, train_run, last_layer, points.append,
-                                       stop.is_set)
-            except BaseException as exc:  # shown to the user below; the server goes on
-                failure.append(exc)
-            finally:
-                done.set()
+        stopping = lambda: False  # noqa: E731 (set below: the computation's own stop flag)
 
-        threading.Thread(target=work, name="lab-learning-curves", daemon=True).start()
-        total = len(sizes) * len(series)
-        shown = 0
-        runs = i18n.text("transfer.progress.runs", language)
-        try:
-            while not done.wait(1.0) or shown < len(points):
-                if len(points) > shown:
-                    shown = len(points)
-                    progress((shown, total), desc=runs, unit=runs)
-                    last = points[-1]
-                    yield (curves_chart(points, language), curves_table(points, language),
-                           i18n.text("transfer.curves.progress", language, done=shown, total=total,
-                                     series=series_name(last.series, language), examples=last.examples,
-                                     accuracy=f"{last.accuracy:.1%}", seconds=f"{last.seconds:.0f}"))
-        finally:
-            stop.set()  # the page went away: the runs stop too
-            with self._lock:
-                self._stops.pop(key, None)
-        if failure:
-            if isinstance(failure[0], LabInputError):
-                raise failure[0]
-            # a message from the run (a Message where it has one) in the student's language
-            reason = failure[0].args[0] if len(failure[0].args) == 1 else failure[0]
-            raise gr.Error(i18n.text("transfer.curves.failed", language, error=i18n.say(reason, language)))
-        counts = dict(done=len(points), total=total)
-        yield (curves_chart(points, language), curves_table(points, language),
-               i18n.text("transfer.curves.stopped", language, **counts) if len(points) < total
-               else i18n.text("transfer.curves.done", language, **counts))
+        def work(on_point, should_stop):
+            nonlocal stopping
+            stopping = should_stop
+            try:
+                return curves.learning_curves(data, base, work_dir, series, train_run, last_layer, on_point,
+                                              should_stop)
+            finally:
+                shutil.rmtree(work_dir, ignore_errors=True)
+
+        return work
 
     def cancel_curves(self, request: gr.Request = None) -> str:
         language = request_language(request)
-        with self._lock:
-            stop = self._stops.get(getattr(request, "session_hash", None) or "cli")
-        if stop is None:
+        if not self.shared.leave(getattr(request, "session_hash", None) or "cli"):
             return i18n.text("transfer.cancel.none", language)
-        stop.set()
         return i18n.text("transfer.cancel.stopping", language)
 
     @user_errors
@@ -297,6 +317,8 @@ class TransferTab:
             self.data = gr.Dropdown(choices, value=choices[0][1] if choices else None, label=t("transfer.data"),
                                     elem_id="tr-data", info=t("transfer.data_info"),
                                     allow_custom_value=True)
+            # Lesson 1 opens the tab on the topics sample: its curves show the lesson's picture clearly.
+            self.lesson_inputs = {"tr-data": self.data}
             upload = gr.File(label=t("transfer.upload"), file_types=[".csv", ".tsv", ".txt"],
                              type="filepath", elem_id="tr-file", height=110)
             self.model = gr.Dropdown(self.lab.choices("classification"),
@@ -350,8 +372,9 @@ class TransferTab:
                                    elem_id="tr-curves-table")
         curves_info = gr.Markdown(elem_id="tr-curves-info")
         explainer(t("transfer.curves.explainer"))
+        # Its own lane: a class waiting on one shared computation holds handlers, not training slots.
         curves_run.click(self.learning_curves, [self.data, upload, series, *state], [curve_plot, curve_table, curves_info],
-                         api_name="learning_curves", **training_lane(self.lab))
+                         api_name="learning_curves", concurrency_id="curves", concurrency_limit=None)
         curves_cancel.click(self.cancel_curves, None, curves_info, api_name="cancel_learning_curves")
 
         gr.Markdown(t("transfer.context.heading"))

@@ -117,6 +117,7 @@ class LocalWorkers:
     def __init__(self, workers: int = 1, threads_per_worker: int = 1):
         self.workers = [_Worker(threads_per_worker) for _ in range(max(1, workers))]
         self._pending: collections.deque[Job] = collections.deque()
+        self._running: set[Job] = set()
         self._ready = threading.Condition()
         self._closed = False
         self._threads = [threading.Thread(target=self._serve, args=(w,), daemon=True, name=f"training-worker-{i}")
@@ -144,8 +145,20 @@ class LocalWorkers:
                 return None
             job = self._pending.popleft()
             job.position = 0
+            self._running.add(job)
             self._renumber()
             return job
+
+    def ahead_seconds(self) -> float:
+        """How long a run submitted now would wait: the time left of the runs training and queued
+        (each run's own estimate, training/jobs.py), shared among the workers."""
+        with self._ready:
+            jobs = [*self._running, *self._pending]
+        return sum(job.remaining_s() for job in jobs if job.running) / len(self.workers)
+
+    def runs_ahead(self) -> int:
+        with self._ready:
+            return sum(job.running for job in (*self._running, *self._pending))
 
     def _serve(self, worker: _Worker) -> None:
         try:
@@ -155,6 +168,8 @@ class LocalWorkers:
         while (job := self._next()) is not None:
             if job.cancelled.is_set():
                 job.finish(error=_cancelled_before_start())
+                with self._ready:
+                    self._running.discard(job)
                 continue
             try:
                 conn = worker.ensure()
@@ -165,7 +180,7 @@ class LocalWorkers:
                 while True:
                     kind, payload = _unpack(conn.recv())
                     if kind == "event":
-                        job.events.put(payload)
+                        job.note(payload)
                     elif kind == "done":
                         job.finish(payload)
                         break
@@ -179,6 +194,8 @@ class LocalWorkers:
                 job.finish(error=WorkerDied(msg("msg.training.backends.worker_died")))
             finally:
                 job._on_cancel = None
+                with self._ready:
+                    self._running.discard(job)
 
     def close(self) -> None:
         with self._ready:
@@ -324,10 +341,28 @@ _SHARED_LOCK = threading.Lock()
 
 
 def shared(settings: Settings):
-    """One backend per server for everything that trains (the Fine-tune tab, the learning curves),
-    so ``LAB_MAX_TRAININGS`` bounds them together; started on the first training."""
+    """One backend per server for the runs students ask for (the Fine-tune tab, the CLI, the API), so
+    ``LAB_MAX_TRAININGS`` bounds them together; started on the first training. The learning curves
+    have their own (``for_curves``)."""
     key = (settings.ray_address, settings.train_backend, settings.max_concurrent_trainings, settings.worker_threads)
     with _SHARED_LOCK:
         if key not in _SHARED:
             _SHARED[key] = from_settings(settings)
         return _SHARED[key]
+
+
+_CURVES: dict[tuple, object] = {}
+
+
+def for_curves(settings: Settings):
+    """The learning curves' own backend: one worker process beside the fine-tuning ones, so a class's
+    curves (one shared computation per sample, training/shared_curves.py) never wait behind its
+    fine-tunes, nor hold a fine-tuning slot. In-process with LAB_TRAIN_BACKEND=thread; Ray's cluster
+    shares its own capacity."""
+    if settings.ray_address:
+        return shared(settings)
+    key = (settings.train_backend, settings.worker_threads)
+    with _SHARED_LOCK:
+        if key not in _CURVES:
+            _CURVES[key] = ThreadBackend() if settings.train_backend == "thread" else LocalWorkers(1, settings.worker_threads)
+        return _CURVES[key]

@@ -1,15 +1,20 @@
 """How long a run will take, said before it starts.
 
 The estimate is measured, not guessed: two real optimizer steps of the chosen base model on
-one batch of the data's typical length, in the precision the run will use.
+one batch of the data's typical length, in the precision the run will use. That measurement is
+taken in a quiet moment; a shared machine trains slower. So it is scaled by what the workers'
+own recent runs took per step against their own measurement (``MachineSpeed``: the machine's
+current speed), and the runs ahead in the queue are added (``expected_seconds``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import statistics
 import threading
 import time
+from collections import deque
 from functools import lru_cache
 
 import torch
@@ -86,3 +91,43 @@ def check_time(seconds: float, config: TrainConfig, what: Message, fix: Message)
     if seconds > config.max_train_minutes * 60:
         raise LabInputError(msg("msg.training.estimate.too_long", time=human(seconds), what=what,
                                 minutes=f"{config.max_train_minutes:g}", fix=fix))
+
+
+class MachineSpeed:
+    """How many times slower than their two-step measurement the recent runs trained: the median of
+    the last ``keep`` runs' (seconds per step while training) / (measured seconds per step), those
+    of the last ``max_age_s`` only (the machine's load changes). 1.0 with none."""
+
+    def __init__(self, keep: int = 5, max_age_s: float = 1800.0, clock=time.monotonic):
+        self._ratios: deque[tuple[float, float]] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+        self.max_age_s, self._clock = max_age_s, clock
+
+    def record(self, measured_per_step: float, actual_per_step: float) -> None:
+        if measured_per_step > 0 and actual_per_step > 0:
+            with self._lock:
+                self._ratios.append((self._clock(), actual_per_step / measured_per_step))
+
+    def factor(self) -> float:
+        now = self._clock()
+        with self._lock:
+            recent = [ratio for at, ratio in self._ratios if now - at <= self.max_age_s]
+        return statistics.median(recent) if recent else 1.0
+
+
+SPEED = MachineSpeed()  # this server's: fed by every finished fine-tune (training/session_runs.py)
+
+
+def actual_seconds_per_step(history: list[dict]) -> float | None:
+    """Seconds per step between a run's first and last step events (evaluations in between included:
+    they are part of what a run costs); None before two steps."""
+    steps = [h for h in history if h.get("kind") == "step" and h.get("elapsed_s") is not None]
+    if len(steps) < 2 or steps[-1]["step"] <= steps[0]["step"]:
+        return None
+    return (steps[-1]["elapsed_s"] - steps[0]["elapsed_s"]) / (steps[-1]["step"] - steps[0]["step"])
+
+
+def expected_seconds(per_step: float, steps: int, factor: float = 1.0, ahead_s: float = 0.0) -> float:
+    """The wait for the runs ahead, then ``steps`` steps at the measured ``per_step`` scaled by the
+    machine's current speed ``factor``."""
+    return ahead_s + steps * per_step * factor

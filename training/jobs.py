@@ -80,6 +80,7 @@ class JobSpec:
     hub_online: bool
     label_all_pieces: bool = False
     archive: str | None = None  # where to write best/ as a zip for the download (the worker's time, not the server's)
+    expected_s: float | None = None  # its estimated time, for the runs that queue behind it (training/estimate.py)
 
 
 def execute(spec: JobSpec, on_event: Callable, should_stop: Callable[[], bool]):
@@ -126,8 +127,22 @@ class Job:
         self.result = None
         self.error: BaseException | None = None
         self.position = 0
+        self.eta_s: float | None = None  # the loop's latest estimate of the time left, once it trains
         self._done = threading.Event()
         self._on_cancel: Callable[[], None] | None = None
+
+    def note(self, event) -> None:
+        """A progress event from where it trains: passed to the watcher, its time left kept."""
+        eta = event.get("eta_s") if isinstance(event, dict) else getattr(event, "eta_s", None)
+        if eta is not None:
+            self.eta_s = eta
+        self.events.put(event)
+
+    def remaining_s(self) -> float:
+        """Its time left as known now: the loop's own estimate once it trains, else the planned one."""
+        if self.eta_s is not None:
+            return self.eta_s
+        return (self.spec.expected_s if self.spec is not None else None) or 0.0
 
     def cancel(self) -> None:
         self.cancelled.set()

@@ -58,6 +58,8 @@ class Plan:
     data: workflows.Prepared
     configs: list[TrainConfig]  # the run, then (compare_scratch) the same from scratch
     expected: Message
+    per_step: float | None = None  # measured seconds per step (training/estimate.py), before scaling
+    factor: float = 1.0  # the machine's current speed against that measurement
 
 
 @dataclass
@@ -132,8 +134,14 @@ class FinetuneRuns:
         estimate.check_time(per_step * each, config, msg("msg.training.estimate.what.steps", steps=f"{each:,}",
                                                          per_step=f"{per_step:.2f}"),
                             msg("msg.training.estimate.fix.steps"))
-        return Plan(request, data, configs, msg("ft.expected_time", time=estimate.human(per_step * steps),
-                                                steps=f"{steps:,}", per_step=f"{per_step:.2f}"))
+        factor = estimate.SPEED.factor()  # what the workers' recent runs took against their measurement
+        ahead = getattr(self.backend, "runs_ahead", lambda: 0)()
+        wait = getattr(self.backend, "ahead_seconds", lambda: 0.0)() if ahead else 0.0
+        expected = msg("ft.expected_time", time=estimate.human(estimate.expected_seconds(per_step, steps, factor, wait)),
+                       steps=f"{steps:,}", per_step=f"{per_step * factor:.2f}")
+        if ahead:
+            expected = msg("ft.expected_with_queue", expected=expected, ahead=ahead, wait=estimate.human(wait))
+        return Plan(request, data, configs, expected, per_step, factor)
 
     def run(self, plan: Plan, runs: list[RunRecord], session_dir: Path, key: str, session_models: dict | None,
             archive: Callable[[str], Path]) -> Iterator[Waiting | Progress | Finished]:
@@ -150,10 +158,12 @@ class FinetuneRuns:
             record = RunRecord(name, {"task": task, **dataclasses.asdict(cfg)})
             runs.append(record)
             zip_path = archive(name) if cfg is plan.configs[0] else None
+            planned = (estimate.expected_seconds(plan.per_step, estimate.total_steps(plan.data.items, cfg), plan.factor)
+                       if plan.per_step else None)
             job = self.backend.submit(JobSpec(plan.data, cfg, str(session_dir / name),
                                               session_state.session_settings(self.lab.settings, key),
                                               self.lab.hub.online, bool(request.label_all_pieces),
-                                              str(zip_path) if zip_path else None))
+                                              str(zip_path) if zip_path else None, planned))
             with self._lock:
                 self._jobs[key] = job
             started = time.monotonic()
@@ -180,6 +190,8 @@ class FinetuneRuns:
                 reason = job.error.args[0] if len(job.error.args) == 1 else str(job.error)  # a Message stays one
                 raise TrainingFailed(msg("ft.training_failed", error=reason)) from job.error
             result = job.result
+            if plan.per_step and not result.stopped_early:  # the machine's speed, for the next estimates
+                estimate.SPEED.record(plan.per_step, estimate.actual_seconds_per_step(record.history) or 0.0)
             record.finish(result)
             if not cfg.from_scratch or len(plan.configs) == 1:
                 session_models = session_state.add_model(session_models, task, name, result.best_dir)

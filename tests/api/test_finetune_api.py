@@ -38,6 +38,9 @@ def test_finetune_with_defaults_then_classify_uses_it(app_url, sentiment_csv):
         assert confusion["headers"][1:] == ["→ negative", "→ positive"]
         assert sum(sum(row[1:]) for row in confusion["data"]) == 8  # stratified 20%: 4 of each class's 18 rows
         assert str(final[7]).endswith(".zip")
+        best = metrics["best_metrics"]  # the kept checkpoint, said in the status with its epoch and scores
+        assert f"Kept: the checkpoint of epoch {best['epoch']:.2f} (step {best['step']})" in final[1]
+        assert f"validation loss {best['val_loss']:.3f}" in final[1]
 
         label, info, _ = client.predict("a wonderful film", api_name="/classify")
         assert {c["label"] for c in label["confidences"]} == {"negative", "positive"}

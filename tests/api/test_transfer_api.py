@@ -82,6 +82,21 @@ def test_learning_curves_stream_points_for_an_upload(client, small_csv):
     assert chart.count("<circle") == 4 and "log scale" in chart
 
 
+def test_a_second_session_gets_the_same_curves_from_the_class_cache(app_url, client, small_csv):
+    first = client.predict(SENTIMENT, handle_file(str(small_csv)), ["pretrained", "frozen"], api_name="/learning_curves")
+    other = Client(app_url, verbose=False)  # another student, the same data, model and settings
+    try:
+        started = time.monotonic()
+        job = other.submit(SENTIMENT, handle_file(str(small_csv)), ["frozen", "pretrained"], api_name="/learning_curves")
+        updates = list(job)
+        chart, table, info = job.result()
+        assert time.monotonic() - started < 30  # nothing trained: a busy machine still answers at once
+        assert len(updates) == 1 and info.startswith("From the class's cache: 4 runs")
+        assert table == first[1] and chart == first[0]
+    finally:
+        other.close()
+
+
 def test_learning_curves_cancel_keeps_the_points_so_far(app_url, small_csv):
     client = Client(app_url, verbose=False)
     try:

@@ -93,3 +93,55 @@ def test_estimate_measures_a_real_step(tiny_cls_dir):
     full = estimate.seconds_per_step(lab, TrainConfig(batch_size=4), 16)
     frozen = estimate.seconds_per_step(lab, TrainConfig(batch_size=4, strategy="frozen_encoder"), 16)
     assert 0 < full < 10 and frozen == pytest.approx(full * 0.6)
+
+
+def test_curves_are_numbers_even_before_the_first_point():
+    import pandas as pd
+
+    # a plot takes a column of text (or an empty one of objects) as categories: numbers must stay numbers
+    for frame in (curves_frame([], "accuracy"), curves_frame([_record("run-1")], "accuracy")):
+        assert pd.api.types.is_float_dtype(frame["epoch"]) and pd.api.types.is_float_dtype(frame["value"])
+
+
+def test_the_estimate_follows_the_machines_recent_speed_and_the_queue():
+    from training.estimate import MachineSpeed, actual_seconds_per_step, expected_seconds
+
+    now = [0.0]
+    speed = MachineSpeed(keep=3, max_age_s=600, clock=lambda: now[0])
+    assert speed.factor() == 1.0  # nothing trained yet: the measurement as it is
+    # recent runs took 3x, 4x and 2.5x their measured step (a shared machine): the median, 3x
+    for measured, actual in ((0.1, 0.3), (0.2, 0.8), (0.2, 0.5)):
+        speed.record(measured, actual)
+    assert speed.factor() == pytest.approx(3.0)
+    speed.record(0.1, 0.1)  # a quiet moment: only the last three count
+    assert speed.factor() == pytest.approx(2.5)
+    now[0] = 601.0  # old figures say nothing about the machine now
+    assert speed.factor() == 1.0
+    # 100 steps measured at 0.2 s on a machine 3x slower, after 45 s of runs ahead: 45 + 60 s
+    assert expected_seconds(0.2, 100, 3.0, 45.0) == pytest.approx(105.0)
+    # a run's own seconds per step, from its step events (evaluations in between included)
+    history = [{"kind": "step", "step": 1, "elapsed_s": 2.0}, {"kind": "eval", "step": 5, "elapsed_s": 5.0},
+               {"kind": "step", "step": 11, "elapsed_s": 7.0}]
+    assert actual_seconds_per_step(history) == pytest.approx(0.5)
+    assert actual_seconds_per_step(history[:1]) is None
+
+
+def test_runs_ahead_count_their_time_left_in_the_wait():
+    from training.backends import LocalWorkers
+    from training.jobs import Job, JobSpec
+
+    workers = LocalWorkers.__new__(LocalWorkers)  # the queue's arithmetic, no process started
+    import collections
+    import threading
+
+    workers.workers = [object(), object()]
+    workers._ready = threading.Condition()
+    training = Job(JobSpec(None, TrainConfig(), "", None, False, expected_s=100.0))
+    training.note({"kind": "step", "eta_s": 30.0})  # the loop's own estimate wins once it trains
+    queued = Job(JobSpec(None, TrainConfig(), "", None, False, expected_s=50.0))
+    done = Job(JobSpec(None, TrainConfig(), "", None, False, expected_s=999.0))
+    done.finish()
+    workers._running, workers._pending = {training, done}, collections.deque([queued])
+    assert workers.runs_ahead() == 2
+    assert workers.ahead_seconds() == pytest.approx((30.0 + 50.0) / 2)  # two workers share the queue
+    assert training.events.get_nowait() == {"kind": "step", "eta_s": 30.0}  # the watcher still sees the event
