@@ -83,8 +83,10 @@ class Settings:
     hub_timeout_s: float = 2.0
     # task -> hub id or local directory, set by whoever hosts the app (never by a user).
     model_overrides: dict[str, str] = field(default_factory=dict)
-    # Loaded models kept in memory at once (least recently used is dropped first).
-    max_loaded_models: int = 4
+    # Loaded models kept in memory at once (least recently used is dropped first). 6 holds the five
+    # the lab ships (the embedded encoder and its fill-mask, classification, NER and QA heads, ~285 MiB
+    # together in fp32) and one more, so a pass through the tabs never reloads one.
+    max_loaded_models: int = 6
     # Longest text a tab accepts (characters); longer input gets a clear message.
     max_text_chars: int = 5000
     # Most lines the tokenizer's batch view takes at once.
@@ -153,7 +155,7 @@ class Settings:
             offline=_env_flag("LAB_OFFLINE") or _env_flag("HF_HUB_OFFLINE"),
             hub_timeout_s=float(os.environ.get("LAB_HUB_TIMEOUT", "2.0")),
             model_overrides=overrides,
-            max_loaded_models=int(os.environ.get("LAB_MAX_LOADED_MODELS", "4")),
+            max_loaded_models=int(os.environ.get("LAB_MAX_LOADED_MODELS", str(cls.max_loaded_models))),
             max_text_chars=int(os.environ.get("LAB_MAX_TEXT_CHARS", "5000")),
             runs_dir=Path(os.environ.get("LAB_RUNS_DIR", str(cls.runs_dir))),
             cache_dir=Path(os.environ.get("LAB_CACHE_DIR", str(cls.cache_dir))).expanduser(),
