@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import sys
 import threading
 from collections.abc import Iterator
 
@@ -55,6 +57,11 @@ def configure_server() -> None:
     from huggingface_hub.utils import disable_progress_bars  # gradio has imported it already
 
     disable_progress_bars()  # transformers reads this when it is imported, after the page is served
+    # datasets draws its own bars ("Map: 100%|...") and reads this when imported, here or in a
+    # training worker, which inherits the server's environment. A host's own value wins.
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    if "datasets" in sys.modules and os.environ["HF_DATASETS_DISABLE_PROGRESS_BARS"] == "1":
+        sys.modules["datasets"].disable_progress_bars()
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     for name in ("lab", "training", "tabs"):

@@ -83,8 +83,10 @@ class Settings:
     hub_timeout_s: float = 2.0
     # task -> hub id or local directory, set by whoever hosts the app (never by a user).
     model_overrides: dict[str, str] = field(default_factory=dict)
-    # Loaded models kept in memory at once (least recently used is dropped first).
-    max_loaded_models: int = 4
+    # Loaded models kept in memory at once (least recently used is dropped first). 6 holds the five
+    # the lab ships (the embedded encoder and its fill-mask, classification, NER and QA heads, ~285 MiB
+    # together in fp32) and one more, so a pass through the tabs never reloads one.
+    max_loaded_models: int = 6
     # Longest text a tab accepts (characters); longer input gets a clear message.
     max_text_chars: int = 5000
     # Fill-mask's "score these words": how many, and how long each (every word is tokenized and looked up).
@@ -161,7 +163,7 @@ class Settings:
             offline=_env_flag("LAB_OFFLINE") or _env_flag("HF_HUB_OFFLINE"),
             hub_timeout_s=float(os.environ.get("LAB_HUB_TIMEOUT", "2.0")),
             model_overrides=overrides,
-            max_loaded_models=int(os.environ.get("LAB_MAX_LOADED_MODELS", "4")),
+            max_loaded_models=int(os.environ.get("LAB_MAX_LOADED_MODELS", str(cls.max_loaded_models))),
             max_text_chars=int(os.environ.get("LAB_MAX_TEXT_CHARS", "5000")),
             max_fill_targets=int(os.environ.get("LAB_MAX_FILL_TARGETS", "20")),
             max_view_rows=int(os.environ.get("LAB_MAX_VIEW_ROWS", "20000")),

@@ -34,7 +34,7 @@ class LessonsTab:
     def check(self, language: str, step_id: str, choice: int | None = None) -> str:
         if choice is None:  # "Check" pressed before an answer is picked: a hint, not an error
             lessons.step(language, step_id)  # an unknown step or language is still refused
-            return expected(i18n.msg("lessons.pick_answer"), i18n.normalize(language))
+            return expected(i18n.msg("lessons.pick_answer"))  # in the asker's language, as errors are
         return lessons.reveal(language, step_id, int(choice))[1]
 
     def localize(self, language: str) -> tuple:

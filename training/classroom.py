@@ -36,9 +36,9 @@ class SharedRun:
     score: float | None
     metric: str
     seconds: float
-    learning_rate: float
-    batch_size: int
-    epochs: float
+    learning_rate: float | None  # None where the way of training has none (feature extraction)
+    batch_size: int | None
+    epochs: float | None
     max_length: int
     class_weights: bool
     shared_at: str
@@ -81,9 +81,13 @@ class ClassBoard:
 
     def share(self, student: str, run: str, task: str, data: str, config: dict, score: float | None, metric: str,
               seconds: float) -> SharedRun:
+        # Feature extraction encodes the data once and fits a linear head on the vectors: no optimizer
+        # steps, so the loop's learning rate, batch size and epochs were never used and are not shown.
+        loop = config.get("strategy") != "features"
         entry = SharedRun(student_name(student), run, task, config.get("strategy", ""), data, score, metric,
-                          round(seconds, 1), config.get("learning_rate"), config.get("batch_size"),
-                          config.get("epochs"), config.get("max_length"), bool(config.get("class_weights")),
+                          round(seconds, 1), config.get("learning_rate") if loop else None,
+                          config.get("batch_size") if loop else None, config.get("epochs") if loop else None,
+                          config.get("max_length"), bool(config.get("class_weights")),
                           time.strftime("%H:%M:%S"))
         with self._lock:
             self._runs.append(entry)

@@ -6,18 +6,19 @@ from gradio_client import Client
 from gradio_client.exceptions import AppError
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ({}, "Pick an answer first"),
-    ({"Accept-Language": "id-ID,id;q=0.9"}, "Pilih jawaban dulu"),
-    ({"Accept-Language": "zh-TW,zh;q=0.9"}, "請先選一個答案"),
-    ({"Accept-Language": "id-ID", "Cookie": "lab_lang=zh-TW"}, "請先選一個答案"),  # the switch wins
-    ({"Accept-Language": "fr-FR,fr;q=0.9"}, "Pick an answer first"),
+@pytest.mark.parametrize("headers, expected, error", [
+    ({}, "Pick an answer first", "No lessons in"),
+    ({"Accept-Language": "id-ID,id;q=0.9"}, "Pilih jawaban dulu", "Tidak ada pelajaran"),
+    ({"Accept-Language": "zh-TW,zh;q=0.9"}, "請先選一個答案", "的課程"),
+    ({"Accept-Language": "id-ID", "Cookie": "lab_lang=zh-TW"}, "請先選一個答案", "的課程"),  # the switch wins
+    ({"Accept-Language": "fr-FR,fr;q=0.9"}, "Pick an answer first", "No lessons in"),
 ])
-def test_an_error_is_said_in_the_askers_language(app_url, headers, expected):
+def test_a_message_is_said_in_the_askers_language(app_url, headers, expected, error):
     client = Client(app_url, verbose=False, headers=headers)
     try:
-        with pytest.raises(AppError, match=expected):
-            client.predict("en", "tokenizer", None, api_name="/check_lesson")
+        assert expected in client.predict("en", "tokenizer", None, api_name="/check_lesson")  # a hint, in place
+        with pytest.raises(AppError, match=error):  # and an error, in the same language
+            client.predict("klingon", "tokenizer", None, api_name="/check_lesson")
     finally:
         client.close()
 

@@ -24,5 +24,5 @@ def test_the_self_check_explains_right_and_wrong(client):
     assert right is not None
     # "Check" before picking an answer is a hint shown in place, not an error
     assert client.predict("en", "tokenizer", None, api_name="/check_lesson") == "ℹ️ Pick an answer first: predict, then reveal."
-    with pytest.raises(AppError, match="answer"):  # an answer that isn't one still is
+    with pytest.raises(AppError, match="not in the list of choices"):  # an answer that isn't one is refused
         client.predict("en", "tokenizer", 99, api_name="/check_lesson")

@@ -75,3 +75,14 @@ def test_the_board_keeps_the_newest_runs():
         board.share(f"s{i}", "run-1", "classification", "d.csv", CONFIG, 0.5, "accuracy", 1)
     assert board.frame()["student"].tolist() == ["s2", "s3", "s4"]
     assert ClassBoard("t").by_strategy().empty
+
+
+def test_a_feature_extraction_run_shows_no_loop_settings_it_never_used():
+    """Logistic regression on cached vectors: no learning rate, batch size or epochs to compare."""
+    board = ClassBoard("s3cret")
+    board.share("Ana", "run-1", "classification", "topics.csv", CONFIG, 0.9, "accuracy", 1.2)
+    board.share("Budi", "run-1", "classification", "topics.csv", {**CONFIG, "strategy": "lora"}, 0.8, "accuracy", 9)
+    rows = board.frame().set_index("student")
+    assert rows.loc["Ana", ["learning_rate", "batch_size", "epochs"]].isna().all()
+    assert rows.loc["Budi", ["learning_rate", "batch_size", "epochs"]].tolist() == [5e-5, 16, 3]
+    assert rows.loc["Ana", "max_length"] == 128  # the encoder still read that many tokens

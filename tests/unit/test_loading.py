@@ -240,3 +240,22 @@ def test_an_int8_difference_that_does_not_fit_is_refused(tmp_path):
                f"{name}.int8_scale": torch.ones(384, 1)}, head_dir / "delta.safetensors")
     with pytest.raises(ModelLoadError, match="int8 difference"):
         ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))
+
+
+def test_the_default_cache_holds_every_shipped_model_so_a_pass_through_the_tabs_loads_each_once(caplog):
+    """The encoder and its four heads: a cache of four reloaded a head on every pass through the tabs."""
+    import logging
+
+    from lab.context import Lab
+    from lab.registry import embedded_head_dir
+
+    settings = Settings(offline=True)
+    tasks = ["finetune-base"] + [task for task in ("fill-mask", "classification", "ner", "qa")
+                                 if embedded_head_dir(task, settings) is not None]
+    assert len(tasks) == 5 and settings.max_loaded_models >= len(tasks)
+    lab = Lab(settings)
+    with caplog.at_level(logging.INFO, logger="lab.loading"):
+        for _ in range(2):  # two passes through the tabs
+            for task in tasks:
+                lab.model(task)
+    assert sum("loaded" in r.getMessage() and "model" in r.getMessage() for r in caplog.records) == len(tasks)

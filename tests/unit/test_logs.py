@@ -81,3 +81,28 @@ def test_a_user_error_is_one_line_in_the_log_and_a_message_in_the_ui():
     assert records.messages == ["refused handler: The text is empty: type a sentence first.",
                                 records.messages[1]] and "lone surrogate" in records.messages[1]
     assert all("\n" not in m and "Traceback" not in m for m in records.messages)
+
+
+def test_the_server_and_its_training_workers_draw_no_datasets_progress_bars(monkeypatch):
+    """`datasets`' "Map: 100%|████|" bars filled the server log: off in the server and, through the
+    environment, in the worker processes it starts."""
+    import subprocess
+    import sys
+
+    from datasets.utils.tqdm import are_progress_bars_disabled, enable_progress_bars
+
+    monkeypatch.setenv("HF_DATASETS_DISABLE_PROGRESS_BARS", "")  # so the test's end restores what was there
+    monkeypatch.delenv("HF_DATASETS_DISABLE_PROGRESS_BARS")
+    enable_progress_bars()
+    handlers = {name: list(logging.getLogger(name).handlers) for name in ("lab", "training", "tabs")}
+    try:
+        logs.configure_server()
+        assert are_progress_bars_disabled()
+        child = subprocess.run([sys.executable, "-c", "from datasets.utils.tqdm import are_progress_bars_disabled as d; print(d())"],
+                               capture_output=True, text=True, check=True)
+        assert child.stdout.strip() == "True"
+    finally:
+        enable_progress_bars()
+        for name, kept in handlers.items():
+            logging.getLogger(name).handlers = kept
+            logging.getLogger(name).propagate = True

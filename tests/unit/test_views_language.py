@@ -94,3 +94,20 @@ def test_a_lessons_button_names_its_tab_as_the_page_titles_it(language):
     assert all(name in curves for name in series) or language == "en"
     if language != "en":
         assert not re.search(r"fine-tuned from pretrained|from scratch\*", curves)
+
+
+@pytest.mark.parametrize("language", ["en", "id", "zh-TW"])
+def test_every_dataset_card_shows_its_angle_brackets_as_text(language):
+    """A card is Markdown: `token<TAB>tag` written bare was taken for an HTML tag and the card cut there."""
+    from markdown_it import MarkdownIt
+
+    from tabs.finetune import card_text
+    from training import catalog
+
+    md = MarkdownIt("commonmark", {"html": True})  # as a browser would take raw HTML in Markdown
+    for card in (*catalog.SAMPLE_CARDS, *catalog.HUB_CARDS):
+        text = card_text(card, language)
+        html = md.render(text)
+        assert "<TAB>" not in html, card.name  # no raw tag left for the browser to eat
+        if "TAB" in text:
+            assert "&lt;TAB&gt;" in html, card.name
