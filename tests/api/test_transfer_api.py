@@ -139,3 +139,18 @@ def test_transfer_views_explain_bad_data(client, tmp_path):
         client.predict("No such dataset", api_name="/embedding_map")
     with pytest.raises(AppError, match="Tick at least one"):
         client.predict(SENTIMENT, None, [], api_name="/learning_curves")
+
+
+def test_crosslingual_scores_the_parallel_set_in_three_languages(client):
+    from lab.registry import MULTILINGUAL_NAME
+
+    frame, note = client.predict("zh-TW", MULTILINGUAL_NAME, api_name="/crosslingual")
+    rows = {r[0]: r for r in frame["data"]}
+    assert list(rows) == ["en", "id", "zh-TW"] and rows["zh-TW"][2] == "yes" and rows["en"][2] == "no"
+    assert all(0 <= r[1] <= 1 for r in rows.values())
+    assert "fine-tuned on 160 reviews in Traditional Chinese only" in note
+
+
+def test_crosslingual_refuses_a_language_without_a_sample(client):
+    with pytest.raises(AppError, match="no sentiment sample"):
+        client.predict("fr", api_name="/crosslingual")

@@ -78,3 +78,9 @@ def test_full_fine_tuning_leaves_a_multilingual_sized_vocabulary_frozen():
     assert total - trainable == (LARGE_VOCABULARY + 1) * 32
     assert not model.get_input_embeddings().weight.requires_grad
     assert model.bert.encoder.layer[0].output.dense.weight.requires_grad
+
+
+def test_the_tokenizer_tab_and_the_encoder_share_one_tokenizer(e5_settings):
+    cache = ModelCache(e5_settings)
+    encoder = cache.get(registry.multilingual_ref("finetune-base"))
+    assert cache.get(registry.multilingual_ref("tokenizer")).tokenizer is encoder.tokenizer
