@@ -112,6 +112,12 @@ def text(key: str, language: str | None = None, /, **values) -> str:
     return _fill(key, language, values, markup=True)
 
 
+def plain_text(key: str, language: str | None = None, /, **values) -> str:
+    """The text of ``key`` filled in with ``values`` as they are, for a caller that escapes the whole
+    (an HTML attribute, an SVG title): quoting the values first would show ``&amp;lt;`` for a ``<``."""
+    return _fill(key, language, values, markup=False)
+
+
 def _fill(key: str, language: str | None, values: dict, markup: bool) -> str:
     language = normalize(language) or DEFAULT
     template = catalog(language).get(key)

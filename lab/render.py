@@ -43,7 +43,7 @@ def pieces_html(pieces: list[Piece], language: str = i18n.DEFAULT) -> str:
     titles = {kind: i18n.text(f"view.tok.kind.{kind}", language) for kind in KINDS}
     chips = []
     for p in pieces:
-        span = "" if p.start is None else i18n.text("view.tok.chars", language, start=p.start, end=p.end,
+        span = "" if p.start is None else i18n.plain_text("view.tok.chars", language, start=p.start, end=p.end,
                                                      source=p.source)
         title = f"#{p.index} · id {p.id} · {titles[p.kind]}" + (f" · {span}" if span else "")
         segment = "" if p.segment is None else f" tok-seg{p.segment}"
@@ -102,7 +102,7 @@ def fill_mask_html(result: FillMaskResult, language: str = i18n.DEFAULT) -> str:
                      + "".join(_bar(c.word, c.score) for c in mask.targets))
         blocks.append(
             f'<div class="mask-block"><div class="mask-title">'
-            f'{escape(i18n.text("view.fm.mask_title", language, n=n, position=mask.position))}</div>'
+            f'{escape(i18n.plain_text("view.fm.mask_title", language, n=n, position=mask.position))}</div>'
             f"{bars}{extra}</div>"
         )
     note = ""

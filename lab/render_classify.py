@@ -55,11 +55,11 @@ def saliency_html(saliency: Saliency, language: str = i18n.DEFAULT) -> str:
     out.append(escape(text[cursor:]))
     label = saliency.label
     if saliency.signed:
-        legend = (_swatch(1, i18n.text("view.sal.towards", language, label=label)) + " "
-                  + _swatch(-1, i18n.text("view.sal.away", language, label=label)))
+        legend = (_swatch(1, i18n.plain_text("view.sal.towards", language, label=label)) + " "
+                  + _swatch(-1, i18n.plain_text("view.sal.away", language, label=label)))
     else:
-        legend = _swatch(1, i18n.text("view.sal.either", language, label=label))
-    note = i18n.text("view.sal.note", language, method=_method_name(saliency.method, language))
+        legend = _swatch(1, i18n.plain_text("view.sal.either", language, label=label))
+    note = i18n.plain_text("view.sal.note", language, method=_method_name(saliency.method, language))
     if saliency.truncated:
         note += " " + i18n.text("view.sal.truncated", language)
     note = escape(note)

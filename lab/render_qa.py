@@ -151,7 +151,7 @@ def probability_svg(result: QAResult, language: str = i18n.DEFAULT) -> str:
             fill = (CHOSEN_COLOR if i == chosen else CLS_COLOR if i == w.cls_index
                     else color if w.context_mask[i] else OTHER_COLOR)
             h = max(p * scale, 0.5)  # a hairline even for ~0: every token has a visible bar
-            tip = i18n.text("view.qa.tip", language, token=w.tokens[i], i=i, start=percent(result.start_probs[i]),
+            tip = i18n.plain_text("view.qa.tip", language, token=w.tokens[i], i=i, start=percent(result.start_probs[i]),
                             end=percent(result.end_probs[i]))
             parts.append(f'<rect class="qa-bar-{name}" x="{left + i * col + 1.5}" y="{y0 - h:.1f}" '
                          f'width="{col - 3}" height="{h:.1f}" fill="{fill}"><title>{escape(tip)}</title></rect>')

@@ -71,7 +71,7 @@ def log_curves_svg(points: list[tuple[str, int, float]], title: str = "", width:
         return top + (1 - acc) * plot_h
 
     def point(name: str, n: int, acc: float) -> str:
-        return i18n.text("transfer.chart.point", language, series=name, examples=f"{n:,}", accuracy=f"{acc:.1%}")
+        return i18n.plain_text("transfer.chart.point", language, series=name, examples=f"{n:,}", accuracy=f"{acc:.1%}")
 
     parts = [f'<text x="{left}" y="16" class="c-title">{escape(title)}</text>']
     for acc in (0, 0.25, 0.5, 0.75, 1.0):

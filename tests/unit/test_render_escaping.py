@@ -1,0 +1,32 @@
+"""User text inside a rendered result is escaped exactly once: a ``<`` reads as ``<`` in a chip's
+tooltip and a legend, never as markup and never as ``&lt;`` written out."""
+
+from html import unescape
+
+from lab import i18n
+from lab.render import pieces_html
+from lab.render_classify import saliency_html
+from lab.saliency import Saliency, WordWeight
+from lab.tokenization import Piece
+
+HOSTILE = '<b>&"x"'
+
+
+def test_a_pieces_source_text_is_escaped_once_in_its_tooltip():
+    html = pieces_html([Piece(1, "<", 5, "word", 0, len(HOSTILE), None, HOSTILE)])
+    title = html.split('title="', 1)[1].split('"', 1)[0]
+    assert "<b>" not in title and "&amp;lt;" not in title and "&amp;amp;" not in title
+    assert unescape(title).endswith(f"“{HOSTILE}”")
+
+
+def test_a_label_is_escaped_once_in_the_saliency_legend():
+    word = WordWeight("good", 0, 4, ("good",), 0.8)
+    html = saliency_html(Saliency("good", HOSTILE, "gradient_x_input", True, [word], [], False))
+    legend = html.split('class="sal-legend"', 1)[1].split("</div>", 1)[0]
+    assert "<b>" not in legend and "&amp;lt;" not in legend
+    assert "&lt;b&gt;&amp;" in legend  # the label itself, shown as typed
+
+
+def test_plain_text_fills_in_values_as_they_are():
+    assert i18n.plain_text("view.tok.chars", "en", start=0, end=1, source="<&") == "chars 0–1: “<&”"
+    assert "&lt;&amp;" in i18n.text("view.tok.chars", "en", start=0, end=1, source="<&")
