@@ -195,7 +195,9 @@ class TransferTab:
                                                                          done=len(computation.points)))
             return
         examples = curves.planned_examples(sizes, series)
-        per_example = estimate.seconds_per_step(self.lab, base, 64) / base.batch_size if examples else 0.0
+        # the measured step at the machine's current speed (training/estimate.py)
+        per_example = (estimate.seconds_per_step(self.lab, base, curves.MAX_LENGTH) * estimate.SPEED.factor()
+                       / base.batch_size if examples else 0.0)
         planned = i18n.text("transfer.curves.planned", language, data=data.name, sizes=", ".join(map(str, sizes)),
                             val=f"{len(data.val):,}", time=estimate.human(examples * per_example),
                             examples=f"{examples:,}")

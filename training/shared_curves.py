@@ -138,7 +138,9 @@ class SharedCurves:
         """The curves for ``key`` as ``session`` will watch them: from the cache when complete there,
         else the computation already running for them, else a new one started as a job."""
         with self._lock:
-            self._leave(session)  # a session watches one set of curves at a time
+            current = self._watching.get(session)
+            if current is not None and current.key != key:
+                self._leave(session)  # a session watches one set of curves at a time (the same twice: kept)
             points = self._cached(key)
             if points is not None:
                 return Computation(key, len(points), points)

@@ -17,6 +17,14 @@ def test_a_lesson_opens_the_fill_mask_tab_with_its_sentence(page):
     expect(page.locator("#fm-text textarea")).to_be_visible()  # the Fill-mask tab is open
 
 
+def test_the_first_lesson_opens_the_transfer_tab_on_the_topics_sample(page):
+    page.get_by_role("tab", name="Lessons").click()  # step 1 is shown first
+    expect(page.locator("#lesson-body")).to_contain_text("Train the curves")
+    page.locator("#lesson-try").click()
+    expect(page.locator("#tr-data input")).to_have_value("Topics (the lab's own sample)")
+    expect(page.locator("#tr-curves-run")).to_be_visible()  # the Transfer tab is open
+
+
 def test_the_lessons_follow_the_browsers_language(browser, app_url):
     context = browser.new_context(locale="id-ID", extra_http_headers={"Accept-Language": "id-ID,id;q=0.9"})
     page = context.new_page()

@@ -32,6 +32,17 @@ def test_the_worked_examples_are_what_the_app_answers():
                                                                                                "qa-context"}
 
 
+@pytest.mark.parametrize("language", list(lessons.LANGUAGES))
+def test_the_learning_curves_lesson_opens_the_transfer_tab_on_a_sample_it_offers(language):
+    from lab.settings import Settings
+    from training import catalog
+
+    step = {s.id: s for s in lessons.steps(language)}["why-transfer"]
+    samples = {str(c.title) for c in catalog.catalog(Settings(offline=True), False) if c.task == "classification"}
+    assert step.tab == "transfer" and step.inputs == {"tr-data": "Topics (the lab's own sample)"}
+    assert step.inputs["tr-data"] in samples  # the value the Transfer tab's data dropdown takes
+
+
 def test_revealing_an_answer_explains_it():
     step = lessons.steps("en")[0]
     right, text = lessons.reveal("en", step.id, step.check.answer)

@@ -58,6 +58,8 @@ def test_two_sessions_asking_the_same_curves_share_one_computation_then_the_cach
 def test_cancel_stops_the_computation_only_when_nobody_watches_it(tmp_path):
     shared, runs = SharedCurves(tmp_path), FakeRuns()
     computation = shared.join("key", "alice", 3, runs)
+    assert shared.join("key", "alice", 3, runs) is computation  # a second click keeps the computation going
+    assert shared.computed == 1 and not computation.job.cancelled.is_set()
     shared.join("key", "bob", 3, runs)
     assert shared.leave("alice") and not shared.watching("alice", computation)
     assert not runs.stopped.wait(0.3)  # bob still watches: it goes on
