@@ -137,7 +137,10 @@ def fine_tune(settings, choice: str, train, val, workdir: Path, epochs: float) -
     result = tasks.train_classifier(config, train, val, workdir, settings=settings, hub_online=False,
                                     cache_dir=workdir / "cache")
     wall = time.perf_counter() - t0
-    return {"wall_s": wall, "examples_per_s": len(train) * epochs / wall,
+    steps = [e for e in result.history if e["kind"] == "step"]
+    examples = min(len(train) * epochs, steps[-1]["step"] * config.batch_size) if steps else 0
+    return {"wall_s": wall, "examples": examples, "examples_per_s": examples / wall,
+            "stopped_early": result.stopped_early,
             "loop_examples_per_s": result.examples_per_second, "trainable": result.trainable_params,
             "total": result.total_params, "val_accuracy_best": result.best_metrics["accuracy"],
             "val_macro_f1_best": result.best_metrics.get("macro_f1")}
