@@ -224,7 +224,7 @@ def _flood(url: str, start: int, count: int, workers: int = 4) -> None:
 
 def test_a_flood_of_made_up_session_ids_leaves_threads_and_memory_where_they_were(app):
     """2,000 ids (one thread each would show as +2,000); bench/soak.py floods 10,000 against python app.py."""
-    url, runs, reaper = app
+    url, runs, reaper, _ = app
     _flood(url, 1_000_000, 400)  # the server's own first-use allocations, before measuring
     time.sleep(1)
     threads, rss, tracked = threading.active_count(), _rss_mb(), reaper.tracked()
