@@ -222,11 +222,18 @@ class Reaper:
     owner holds is forgotten as soon as nothing of it is connected. One thread serves every clock:
     deadlines sit in a heap and the thread sleeps until the earliest. ``clock`` is the time source;
     a test that moves its own clock passes ``background=False`` and calls ``reap_due`` itself.
+    ``settle`` runs on that thread after sessions ended, at most once per ``settle_every_s``: what
+    the ended sessions freed goes back to the OS (``lab.memory.release``) without a collection for
+    each of a class's hundreds of endings.
     """
 
     def __init__(self, remove: Callable[[str], None], grace_s: float, holds: Callable[[str], bool] | None = None,
-                 clock: Callable[[], float] = time.monotonic, background: bool = True):
+                 clock: Callable[[], float] = time.monotonic, background: bool = True,
+                 settle: Callable[[], None] | None = None, settle_every_s: float = 15.0):
         self.grace_s, self.clock, self.background = grace_s, clock, background
+        self.settle, self.settle_every_s = settle, settle_every_s
+        self._settle_at: float | None = None  # when ``settle`` is due (sessions ended since the last)
+        self._settled = float("-inf")
         self._owners: list[tuple[Callable[[str], bool], Callable[[str], None]]] = []
         self.track(holds or (lambda session_hash: True), remove)
         self._lock = threading.Condition()
@@ -317,10 +324,19 @@ class Reaper:
     def _serve(self) -> None:
         while True:
             with self._lock:
-                wait = self._heap[0][0] - self.clock() if self._heap else None
+                now = self.clock()
+                due = [when for when in (self._heap[0][0] if self._heap else None, self._settle_at) if when is not None]
+                wait = min(due) - now if due else None
                 if wait is None or wait > 0:
                     self._lock.wait(None if wait is None else min(wait, 3600.0))
-            self.reap_due()
+            if self.reap_due() and self.settle is not None and self._settle_at is None:
+                self._settle_at = max(self.clock(), self._settled + self.settle_every_s)
+            if self._settle_at is not None and self.clock() >= self._settle_at:
+                self._settle_at, self._settled = None, self.clock()
+                try:
+                    self.settle()
+                except Exception:
+                    log.exception("settling after sessions ended")
 
 
 # Where a request names its browser session: Gradio's heartbeat path and its queue's query string.

@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 from gradio import utils as gradio_utils
 
-from lab import i18n
+from lab import i18n, memory
 from lab import session as session_state
 from lab.context import Lab
 from lab.errors import LabInputError
@@ -97,7 +97,7 @@ class FinetuneTab:
         self.lab = lab
         # When a session's files go (lab/session.py).
         self.reaper = session_state.Reaper(self.remove_session, lab.settings.session_grace_minutes * 60,
-                                           holds=self.holds)
+                                           holds=self.holds, settle=memory.release)
         # The runs students share with the class (the instructor's Class tab reads it).
         self.board = ClassBoard(lab.settings.instructor_token)
         self.runs = session_runs.FinetuneRuns(lab, self.board)  # plans, jobs, records: training/session_runs.py

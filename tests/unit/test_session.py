@@ -223,3 +223,17 @@ def test_requests_name_their_session():
     assert session.request_session("/gradio_api/queue/data", "other=1&session_hash=s2") == "s2"
     assert session.request_session("/gradio_api/file=/tmp/x.zip", "") is None
     assert session.request_session("/gradio_api/heartbeat/../../etc", "") is None
+
+
+def test_memory_goes_back_after_endings_at_most_once_per_interval():
+    settled, removed, calls = threading.Event(), [], []
+    reaper = session.Reaper(removed.append, 0.1, settle=lambda: (calls.append(list(removed)), settled.set()),
+                            settle_every_s=60)
+    for key in ("a", "b", "c"):
+        reaper.disconnected(key)
+    assert settled.wait(5) and calls[0] and set(calls[0]) <= {"a", "b", "c"}
+    reaper.disconnected("d")
+    deadline = time.monotonic() + 5
+    while len(removed) < 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert sorted(removed) == ["a", "b", "c", "d"] and len(calls) == 1  # the next waits for its interval
