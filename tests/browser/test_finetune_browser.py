@@ -17,13 +17,13 @@ def test_upload_train_and_use_the_model(page, screenshot, tmp_path):
     csv = tmp_path / "reviews.csv"
     csv.write_text("text,label\n" + "".join(f'"{t}",{label}\n' for t, label in ROWS))
     page.get_by_role("tab", name="Fine-tune").click()
+    before = {d.name for d in RUNS_DIR.iterdir()}  # the session's folder appears with its upload
     page.locator("#ft-file input[type=file]").set_input_files(str(csv))
     info = page.locator("#ft-data-info")
     expect(info).to_contain_text("30 rows")
     expect(info).to_contain_text("Suggested max length")
     epochs = page.get_by_label("Epochs")
     epochs.fill("2")
-    before = {d.name for d in RUNS_DIR.iterdir()}
     page.locator("#ft-train").click()
     status = page.locator("#ft-status")
     expect(status).to_contain_text("is now in the Classification tab", timeout=240_000)
