@@ -126,16 +126,39 @@ def served_dir(runs_dir: Path, cache_dir: str | Path, session_hash: str | None) 
     return folder
 
 
-def own_upload(runs_dir: Path, cache_dir: str | Path, session_hash: str | None, path: str | Path) -> Path:
+# Gradio names an upload's folder by its content: a class given one CSV uploads it to one path at
+# the same moment, so the first session to hand it in copies it and the served path lingers this
+# long for the others before it is deleted (by the next upload handed in, or a session's end).
+UPLOAD_LINGER_S = 60.0
+_lingering: dict[Path, float] = {}  # a served upload -> when a session first copied it
+
+
+def sweep_uploads(now: float | None = None) -> None:
+    """Delete the served uploads whose linger is over: their paths reach nothing any more."""
+    now = time.monotonic() if now is None else now
+    with _served_lock:
+        done = [path for path, since in _lingering.items() if now - since >= UPLOAD_LINGER_S]
+        for path in done:
+            del _lingering[path]
+    for path in done:
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # Gradio's per-content folder, when nothing else is in it
+
+
+def own_upload(runs_dir: Path, cache_dir: str | Path, session_hash: str | None, path: str | Path,
+               now: float | None = None) -> Path:
     """The session's own copy of a file it handed in, in the session's folder.
 
     Gradio serves an upload to anyone who has its path, and any session can hand that path in.
-    So the first time a session hands one in, it moves into the session's folder: it goes with the
-    session, and the path on the page reaches nothing any more; handing the same path in again gets
-    the session's copy. Anything else in Gradio's cache (another session's downloads) is refused,
-    as is an upload that moved to another session. A file outside the cache (a caller's own path
-    in tests and the CLI, a sample copied into the session's folder) is used as it is.
+    So the first time a session hands one in, it is copied into the session's folder: it goes with
+    the session, and the served path is deleted ``UPLOAD_LINGER_S`` later (sessions that uploaded
+    the same content meanwhile share that path and get their own copies); handing the same path in
+    again gets the session's copy. Anything else in Gradio's cache (another session's downloads) is
+    refused, as is an upload whose path is gone. A file outside the cache (a caller's own path in
+    tests and the CLI, a sample copied into the session's folder) is used as it is.
     """
+    now = time.monotonic() if now is None else now
     path, cache = Path(path), Path(cache_dir).resolve()
     resolved = path.resolve()
     if not resolved.is_relative_to(cache):
@@ -145,15 +168,17 @@ def own_upload(runs_dir: Path, cache_dir: str | Path, session_hash: str | None, 
         return resolved  # a file of the session's own downloads (a dataset it loaded)
     if len(parts) != 2 or not _UPLOAD_FOLDER.match(parts[0]):
         raise LabInputError(msg("msg.lab.session.upload_again"))
+    sweep_uploads(now)
     own = folder / UPLOADS / parts[0] / parts[1]
-    if resolved.is_file():
-        own.parent.mkdir(parents=True, exist_ok=True)
-        with contextlib.suppress(FileNotFoundError):  # a second request of the session moved it first
-            shutil.move(resolved, own)
-        with contextlib.suppress(OSError):
-            resolved.parent.rmdir()  # Gradio's per-content folder, when nothing else is in it
     if not own.is_file():
-        raise LabInputError(msg("msg.lab.session.upload_again"))
+        if not resolved.is_file():
+            raise LabInputError(msg("msg.lab.session.upload_again"))
+        own.parent.mkdir(parents=True, exist_ok=True)
+        part = own.with_name(f".{own.name}.{secrets.token_hex(4)}")
+        shutil.copyfile(resolved, part)
+        part.replace(own)  # whole or absent: two requests of the session may copy at once
+        with _served_lock:
+            _lingering.setdefault(resolved, now)
     return own
 
 
@@ -161,6 +186,7 @@ def remove_session_dir(runs_dir: Path, session_hash: str | None, cache_dir: str 
     """Delete a closed session's folder and everything it trained, and its folder in ``cache_dir``."""
     if not valid_id(session_hash):
         return False
+    sweep_uploads()
     directory = Path(runs_dir) / session_hash
     name = _served_name(directory) if cache_dir is not None else None
     if name is not None:

@@ -19,6 +19,7 @@ from gradio.utils import get_upload_folder
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
+from lab import session
 from lab.settings import Settings
 from tests.conftest import free_port
 
@@ -264,8 +265,10 @@ def test_another_session_can_neither_use_nor_fetch_a_sessions_files(app, tmp_pat
     try:
         a.predict(handle_file(str(csv)), api_name="/inspect_data")
         loaded = a.predict("Topics (the lab's own sample)", "100 rows", api_name="/load_dataset")[0]["path"]
+        # the served path lingers a minute for classmates who uploaded the same file, then goes
+        session.sweep_uploads(now=time.monotonic() + session.UPLOAD_LINGER_S)
+        assert not served_path.exists()
         # the page hands both in again: they are its own
-        assert not served_path.exists()  # moved into a's folder
         for path in (served_path, loaded):
             assert _call(url, "/inspect_data", _inspect(path), a.session_hash)[0] == "complete"
     finally:

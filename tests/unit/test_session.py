@@ -76,21 +76,24 @@ def _upload(cache, content: bytes = b"text,label\nsecret,pos\n", name: str = "mi
     return folder / name
 
 
-def test_an_upload_moves_into_the_session_that_hands_it_in(tmp_path):
+def test_an_upload_is_copied_into_the_session_that_hands_it_in(tmp_path):
     import pytest
 
     from lab.errors import LabInputError
 
-    runs, cache = tmp_path / "runs", tmp_path / "cache"
+    runs, cache, linger = tmp_path / "runs", tmp_path / "cache", session.UPLOAD_LINGER_S
     upload = _upload(cache)
-    own = session.own_upload(runs, cache, "a", upload)
+    own = session.own_upload(runs, cache, "a", upload, now=1000.0)
     assert own.is_relative_to(runs / "a") and own.read_bytes().endswith(b"secret,pos\n")
+    # a class given one CSV: b and c uploaded the same content to the same served path at that moment
+    assert session.own_upload(runs, cache, "b", upload, now=1000.0 + linger / 2).is_relative_to(runs / "b")
+    session.sweep_uploads(now=1000.0 + linger)
     assert not upload.exists() and not upload.parent.exists()  # the served path reaches nothing now
     assert session.own_upload(runs, cache, "a", upload) == own  # the page hands the same path in again
-    with pytest.raises(LabInputError, match="upload it again"):  # another session with a's path
-        session.own_upload(runs, cache, "b", upload)
-    # b uploads the same file itself: its own copy
-    assert session.own_upload(runs, cache, "b", _upload(cache)).is_relative_to(runs / "b")
+    with pytest.raises(LabInputError, match="upload it again"):  # another session with a's path, later
+        session.own_upload(runs, cache, "c", upload)
+    # c uploads the same file itself: its own copy
+    assert session.own_upload(runs, cache, "c", _upload(cache)).is_relative_to(runs / "c")
     # a session's downloads are its own inputs (a dataset it loaded), never another's
     loaded = session.served_dir(runs, cache, "a") / "data" / "sample.csv"
     loaded.parent.mkdir()
