@@ -16,6 +16,9 @@ from training.config import TrainConfig
 from training.dataset import TextDataset
 from training.jobs import JobSpec
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def _prepared(n: int = 64) -> workflows.Prepared:
     texts = [f"a {'good' if i % 2 else 'bad'} film number {i}" for i in range(n)]

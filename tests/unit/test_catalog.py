@@ -119,6 +119,7 @@ def tiny_base(tmp_path_factory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("catalog-base") / "tiny-bert", "BertModel")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["sentiment-sample", "topics-sample", "sms-sample"])
 def test_classification_samples_train_a_few_steps(name, tiny_base, tmp_path):
     settings = Settings(offline=True, model_overrides={"finetune-base": str(tiny_base)})
@@ -375,6 +376,7 @@ def test_host_folder_files_are_listed_and_load(tmp_path, no_hub, monkeypatch):
 # ------------------------------------------------------------------------------------ the CLI
 
 
+@pytest.mark.slow
 def test_cli_trains_on_a_sample_by_name(tiny_base, tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "LAB_MODEL_FINETUNE_BASE": str(tiny_base), "LAB_OFFLINE": "1", "HF_HUB_OFFLINE": "1",

@@ -7,6 +7,9 @@ from lab.errors import LabInputError
 from training import crosslingual
 from training.config import TrainConfig
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def test_the_parallel_set_is_the_same_forty_reviews_in_three_languages():
     parallel = crosslingual.read_parallel()

@@ -13,6 +13,9 @@ from lab.errors import ModelLoadError
 from lab.i18n import Message
 from tests import e5_file
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def tiny_file(tmp_path):

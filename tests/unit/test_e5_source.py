@@ -17,6 +17,9 @@ from transformers import AutoTokenizer, BertModel
 
 from lab import e5_loader
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 # English, Bahasa Indonesia, Traditional and Simplified Chinese, and other scripts and inputs.
 SENTENCES = [
     "I love this movie.",

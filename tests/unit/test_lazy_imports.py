@@ -12,6 +12,9 @@ import pytest
 
 from lab import lazy
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 HEAVY = ["torch", "transformers", "safetensors", "accelerate", "datasets", "peft", "training.loop", "training.models"]
 

@@ -242,6 +242,7 @@ def test_an_int8_difference_that_does_not_fit_is_refused(tmp_path):
         ModelCache(Settings(offline=True, assets_dir=tmp_path)).get(embedded_ref("classification"))
 
 
+@pytest.mark.slow
 def test_the_default_cache_holds_every_shipped_model_so_a_pass_through_the_tabs_loads_each_once(caplog):
     """The encoder and its four heads: a cache of four reloaded a head on every pass through the tabs."""
     import logging

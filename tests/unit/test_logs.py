@@ -2,6 +2,8 @@
 
 import logging
 
+import pytest
+
 from lab import logs
 from lab.loading import ModelCache
 from lab.registry import embedded_encoder_dir, embedded_ref
@@ -26,6 +28,7 @@ def _capture(name: str) -> _Records:
     return handler
 
 
+@pytest.mark.slow
 def test_loading_heads_logs_one_line_and_no_load_report(tmp_path):
     transformers_log, lab_log = _capture(logs.TRANSFORMERS_LOADER), _capture("lab.loading")
     training_log = _capture("training.models")
@@ -83,6 +86,7 @@ def test_a_user_error_is_one_line_in_the_log_and_a_message_in_the_ui():
     assert all("\n" not in m and "Traceback" not in m for m in records.messages)
 
 
+@pytest.mark.slow
 def test_the_server_and_its_training_workers_draw_no_datasets_progress_bars(monkeypatch):
     """`datasets`' "Map: 100%|████|" bars filled the server log: off in the server and, through the
     environment, in the worker processes it starts."""

@@ -17,6 +17,9 @@ from training.config import TrainConfig
 from training.models import build_model, resolve_base_model
 from training.strategies import LARGE_VOCABULARY, apply_strategy
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def e5_settings(tmp_path) -> Settings:

@@ -34,6 +34,9 @@ from training.ner_data import (
 )
 from training.tasks import TokenClassificationTask, train_token_classifier
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 FILLER = "the movie was a film plot scene story long short it really quite very".split()
 PEOPLE = ["alice", "bob", "carol", "dave", "erin"]
 

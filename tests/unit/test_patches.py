@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import gradio as gr
+import pytest
 from gradio.state_holder import SessionState
 
 import app
@@ -67,6 +68,7 @@ def _probe(tmp_path: Path, skip: bool) -> dict:
     return result
 
 
+@pytest.mark.slow
 def test_gradio_writes_stubs_on_import_and_the_hook_stops_it(tmp_path):
     stock = _probe(tmp_path, skip=False)
     # The premise: Gradio itself writes a .pyi beside every component class it sees defined.
@@ -84,6 +86,7 @@ def test_gradio_writes_stubs_on_import_and_the_hook_stops_it(tmp_path):
     assert fast["has_change_event"] and stock["has_change_event"]
 
 
+@pytest.mark.slow
 def test_the_app_installs_the_hook_before_gradio_is_imported():
     code = "import app, patches; print(patches.gradio_stubs_skipped())"
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "HF_HUB_DISABLE_TELEMETRY": "1"}

@@ -44,6 +44,7 @@ def test_best_over_gold_answers_and_mean_scores():
     assert not is_better({"f1": 0.5, "exact_match": 0.3}, {"f1": 0.5, "exact_match": 0.4})
 
 
+@pytest.mark.slow
 def test_scores_equal_the_official_definition_on_real_answers():
     """EM and F1 of the shipped QA head's answers to the sample questions (each with its top 3 spans,
     so near misses and wrong spans are in), as torchmetrics' implementation of the official

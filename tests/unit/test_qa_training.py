@@ -23,6 +23,9 @@ from training.qa_data import QAExample, load_qa, read_qa_csv, read_squad, split_
 from training.qa_metrics import squad_scores
 from training.tasks import QuestionAnsweringTask, train_qa
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 FILLER = "the river valley was quiet that long summer and many people came to see it".split()
 NAMES = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
 CITIES = ["paris", "london", "berlin", "rome", "madrid", "vienna", "oslo", "lisbon"]

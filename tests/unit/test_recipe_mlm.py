@@ -21,6 +21,9 @@ from lab.settings import ASSETS_DIR, Settings
 from training.recipes import export, mlm
 from training.recipes.qa import SQUAD_FILE
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 SAMPLES = ASSETS_DIR / "samples"
 SMALL = ["--batch-size", "2", "--block", "32", "--heldout-blocks", "4", "--eval-every", "1",
          "--checkpoint-minutes", "0", "--threads", "1", "--lr", "2e-4", "--encoder-lr", "1e-4"]

@@ -20,6 +20,9 @@ from lab.registry import embedded_ref
 from lab.settings import ASSETS_DIR, Settings
 from training.recipes import export, ner, qa, sentiment
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 SAMPLES = ASSETS_DIR / "samples"
 STEPS = ["--max-steps", "2", "--evals-per-epoch", "1", "--checkpoint-minutes", "0"]
 

@@ -16,6 +16,9 @@ from training.classroom import ClassBoard
 from training.config import TrainConfig
 from training.session_runs import FinetuneRequest, FinetuneRuns, Finished, Progress
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 SENTIMENT = str(ASSETS_DIR / "samples" / "sentiment.csv")
 FAST = dict(learning_rate=1e-2, warmup_ratio=0.0, batch_size=16, evals_per_epoch=1, precision="fp32", epochs=1,
             max_length=32)

@@ -16,6 +16,9 @@ from tests.unit.test_training_loop import synthetic
 from training.__main__ import build_parser, main
 from training.config import TrainConfig
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

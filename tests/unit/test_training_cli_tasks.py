@@ -10,6 +10,9 @@ from tests.unit.test_ner_training import sentences, write_conll
 from tests.unit.test_qa_training import write_squad
 from training.__main__ import build_parser, main
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 def test_task_flags_and_defaults():
     parser = build_parser()

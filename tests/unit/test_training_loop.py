@@ -25,6 +25,9 @@ from training.models import build_model, count_parameters
 from training.strategies import apply_strategy, merged_copy
 from training.tasks import compute_class_weights, train_classifier
 
+# Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
+pytestmark = pytest.mark.slow
+
 FILLER = "the movie was a film plot actor scene story long short it really quite very".split()
 
 

@@ -241,6 +241,7 @@ def _toy_data(n_train=40, n_val=12) -> transfer.ViewData:
     return transfer.ViewData("toy", rows(n_train, 0), rows(n_val, 1))
 
 
+@pytest.mark.slow
 def test_learning_curves_train_each_way_at_each_size(tmp_path, monkeypatch):
     base_dir = save_tiny(tmp_path / "base", "BertModel")
     settings = Settings(offline=True, model_overrides={"finetune-base": str(base_dir)})
