@@ -10,6 +10,10 @@ language for what the server says, and one switch at the top of the page for bot
 
 from __future__ import annotations
 
+import itertools
+import threading
+from collections import OrderedDict
+
 import gradio as gr
 
 from lab import i18n
@@ -110,10 +114,12 @@ def connect(demo: gr.Blocks, switch: gr.Radio, outputs: list, refresh, uploads: 
     def opened(request: gr.Request) -> str:
         return request_language(request)
 
-    # The browser's labels switch first, so the titles and examples sent after are drawn in it.
+    # The browser's labels switch first, so the titles and examples sent after are drawn in it. One
+    # record of the newest request per session for both: the later choice wins whichever ends last.
+    rerender = refresh_with(refresh)
     demo.load(opened, None, switch, api_visibility="private").then(
-        None, switch, None, js=APPLY_JS).then(refresh_with(refresh), switch, outputs, api_visibility="private")
-    switched = switch.input(refresh_with(refresh), switch, outputs, js=APPLY_JS, api_visibility="private")
+        None, switch, None, js=APPLY_JS).then(rerender, switch, outputs, api_visibility="private")
+    switched = switch.input(rerender, switch, outputs, js=APPLY_JS, api_visibility="private")
     if uploads:
         switched.then(lambda: [gr.update(visible=False)] * len(uploads), None, uploads, api_visibility="private",
                       queue=False).then(lambda: [gr.update(visible=True)] * len(uploads), None, uploads,
@@ -125,7 +131,40 @@ def upload_widgets(demo: gr.Blocks) -> list[gr.File]:
     return [block for block in demo.blocks.values() if isinstance(block, gr.File) and block.interactive is not False]
 
 
-def refresh_with(refresh):
-    def changed(language: str):
-        return tuple(refresh(i18n.normalize(language) or i18n.DEFAULT))
+class _Latest:
+    """The newest re-render asked for per session. The page's opening re-render (in the browser's
+    language) and a switch clicked while it runs are two events that may finish in either order; the
+    older one's answer is dropped, so a slow opening render cannot put English examples back under
+    Indonesian labels. Bounded: the oldest sessions are forgotten first."""
+
+    def __init__(self, most: int = 10_000):
+        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._count = itertools.count(1)
+        self._lock = threading.Lock()
+        self.most = most
+
+    def ask(self, session: str) -> int:
+        with self._lock:
+            ticket = next(self._count)
+            self._seen[session] = ticket
+            self._seen.move_to_end(session)
+            while len(self._seen) > self.most:
+                self._seen.popitem(last=False)
+            return ticket
+
+    def is_newest(self, session: str, ticket: int) -> bool:
+        with self._lock:
+            return self._seen.get(session, ticket) == ticket
+
+
+def refresh_with(refresh, latest: _Latest | None = None):
+    latest = latest or _Latest()
+
+    def changed(language: str, request: gr.Request = None):
+        session = getattr(request, "session_hash", None) or ""
+        ticket = latest.ask(session)
+        outputs = tuple(refresh(i18n.normalize(language) or i18n.DEFAULT))
+        if session and not latest.is_newest(session, ticket):
+            return tuple(gr.skip() for _ in outputs)  # a newer language was asked for meanwhile
+        return outputs
     return changed

@@ -91,3 +91,35 @@ def test_a_key_defined_twice_is_refused(tmp_path):
     (tmp_path / "en" / "b.json").write_text('{"x.y": "2"}', encoding="utf-8")
     with pytest.raises(ValueError, match="defined twice"):
         i18n.catalog("en", tmp_path)
+
+
+def test_an_older_rerender_that_ends_last_is_dropped():
+    """The page's opening re-render (English) may end after a switch to Indonesian clicked meanwhile:
+    its answer is dropped, so the examples stay in the language chosen last."""
+    import threading
+    from types import SimpleNamespace
+
+    import gradio as gr
+
+    from tabs.i18n import refresh_with
+
+    opening_started, opening_may_end = threading.Event(), threading.Event()
+
+    def refresh(language):
+        if language == "en":
+            opening_started.set()
+            opening_may_end.wait(10)
+        return [f"examples in {language}", f"title in {language}"]
+
+    rerender = refresh_with(refresh)
+    student = SimpleNamespace(session_hash="student")
+    answers = {}
+    opening = threading.Thread(target=lambda: answers.setdefault("en", rerender("en", student)))
+    opening.start()
+    assert opening_started.wait(10)  # the opening re-render is under way
+    assert rerender("id", student) == ("examples in id", "title in id")
+    opening_may_end.set()
+    opening.join(10)
+    assert all(isinstance(a, type(gr.skip())) for a in answers["en"])
+    # another session is not affected, and a lone re-render answers
+    assert rerender("zh-TW", SimpleNamespace(session_hash="other")) == ("examples in zh-TW", "title in zh-TW")
