@@ -409,12 +409,10 @@ def test_cli_lists_datasets_and_refuses_a_dataset_of_another_task(capsys, no_hub
 
 
 def test_the_indonesian_sample_is_what_its_recipe_draws_from_smsa_train():
-    from training.recipes.common import DEFAULT_DATA_DIR
+    from tests.shared import shared_data
     from training.recipes.smsa_sample import sample
 
-    train = DEFAULT_DATA_DIR / "smsa" / "train.tsv"
-    if not train.is_file():
-        pytest.skip(f"SmSA's train split is not at {train}")
+    train = shared_data("smsa", "train.tsv")  # skips on a clone without ../shared, fails in CI
     ds, _ = load_for_training(SAMPLES / "sentiment-id.csv")
     drawn = sample(train)
     assert [(text, ds.label_names[label]) for text, label in zip(ds.texts, ds.labels)] == \
