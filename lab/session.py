@@ -130,17 +130,30 @@ def served_dir(runs_dir: Path, cache_dir: str | Path, session_hash: str | None) 
 # the same moment, so the first session to hand it in copies it and the served path lingers this
 # long for the others before it is deleted (by the next upload handed in, or a session's end).
 UPLOAD_LINGER_S = 60.0
-_lingering: dict[Path, float] = {}  # a served upload -> when a session first copied it
+# a served upload -> (when a session first copied it, the file's identity then). Gradio moves a new
+# upload of the same content over the old path, so a file whose identity changed since is another
+# upload, with its own linger, and is left alone.
+_lingering: dict[Path, tuple[float, tuple[int, int]]] = {}
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
 
 
 def sweep_uploads(now: float | None = None) -> None:
     """Delete the served uploads whose linger is over: their paths reach nothing any more."""
     now = time.monotonic() if now is None else now
     with _served_lock:
-        done = [path for path, since in _lingering.items() if now - since >= UPLOAD_LINGER_S]
-        for path in done:
+        over = [(path, seen) for path, (since, seen) in _lingering.items() if now - since >= UPLOAD_LINGER_S]
+        for path, _ in over:
             del _lingering[path]
-    for path in done:
+    for path, seen in over:
+        if _identity(path) != seen:
+            continue  # uploaded again since: that upload is not over
         path.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             path.parent.rmdir()  # Gradio's per-content folder, when nothing else is in it
@@ -175,10 +188,13 @@ def own_upload(runs_dir: Path, cache_dir: str | Path, session_hash: str | None, 
             raise LabInputError(msg("msg.lab.session.upload_again"))
         own.parent.mkdir(parents=True, exist_ok=True)
         part = own.with_name(f".{own.name}.{secrets.token_hex(4)}")
+        seen = _identity(resolved)
         shutil.copyfile(resolved, part)
         part.replace(own)  # whole or absent: two requests of the session may copy at once
         with _served_lock:
-            _lingering.setdefault(resolved, now)
+            if seen is not None and _lingering.get(resolved, (None, seen))[1] != seen:
+                del _lingering[resolved]  # an earlier upload of this content: this one starts anew
+            _lingering.setdefault(resolved, (now, seen))
     return own
 
 

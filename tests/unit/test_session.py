@@ -109,6 +109,23 @@ def test_an_upload_is_copied_into_the_session_that_hands_it_in(tmp_path):
     assert session.own_upload(runs, cache, "a", outside) == outside
 
 
+def test_the_same_content_uploaded_again_after_the_linger_is_a_new_upload(tmp_path):
+    import os
+
+    runs, cache, linger = tmp_path / "runs", tmp_path / "cache", session.UPLOAD_LINGER_S
+    upload = _upload(cache)
+    session.own_upload(runs, cache, "a", upload, now=1000.0)
+    # a minute later another student uploads the same CSV: Gradio moves it over the same path
+    fresh = upload.with_name("fresh")
+    fresh.write_bytes(upload.read_bytes())
+    os.utime(fresh, ns=(upload.stat().st_mtime_ns + 10**9,) * 2)
+    fresh.replace(upload)
+    own = session.own_upload(runs, cache, "b", upload, now=1000.0 + linger + 1)
+    assert own.is_relative_to(runs / "b") and own.read_bytes() == upload.read_bytes()
+    session.sweep_uploads(now=1000.0 + 2 * linger + 1)  # b's linger is over: now the path goes
+    assert not upload.exists()
+
+
 def test_a_server_claims_its_runs_folder_once(tmp_path):
     import subprocess
     import sys
