@@ -43,8 +43,7 @@ def main() -> None:
     def last_layer():
         from training import features
 
-        return tuple(features.encode(encoder.model, encoder.tokenizer, part.texts, learning_curves.MAX_LENGTH)[-1]
-                     for part in (data.train, data.val))
+        return learning_curves.frozen_vectors(features.FeatureCache(None), encoder, data)
 
     started = time.perf_counter()
     points = learning_curves.learning_curves(

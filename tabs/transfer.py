@@ -254,8 +254,7 @@ class TransferTab:
             return job.result
 
         def last_layer():
-            return tuple(transfer.layer_vectors(cache, encoder, part.texts, "mean")[-1]
-                         for part in (data.train, data.val))
+            return curves.frozen_vectors(cache, encoder, data)
 
         stopping = lambda: False  # noqa: E731 (set below: the computation's own stop flag)
 
