@@ -30,3 +30,20 @@ def test_a_label_is_escaped_once_in_the_saliency_legend():
 def test_plain_text_fills_in_values_as_they_are():
     assert i18n.plain_text("view.tok.chars", "en", start=0, end=1, source="<&") == "chars 0–1: “<&”"
     assert "&lt;&amp;" in i18n.text("view.tok.chars", "en", start=0, end=1, source="<&")
+
+
+def test_the_crosslingual_charts_escape_their_names_and_texts_once():
+    import numpy as np
+
+    from lab.render_transfer import grouped_bars_svg, translation_map_svg
+
+    bars = grouped_bars_svg(["en", HOSTILE], ["a", "b"], {("a", "en"): 0.5, ("b", HOSTILE): 0.75}, HOSTILE, chance=0.5)
+    assert "<b>" not in bars and "&amp;lt;" not in bars and bars.count('class="c-bar"') == 2
+    assert 'data-group="&lt;b&gt;&amp;&quot;x&quot;"' in bars  # the missing pairs draw no bar
+    drawn = translation_map_svg(np.array([[0, 0], [1, 1], [0, 1], [1, 0]]), ["en", "id", "en", "id"],
+                                ["positive", "positive", "negative", "negative"], [HOSTILE, "b", "c", "d"], [0, 0, 1, 1],
+                                {"en": "English", "id": "Indonesian"}, {"positive": "pos", "negative": "neg"})
+    assert "<b>" not in drawn and "&amp;lt;" not in drawn and drawn.count('class="c-link"') == 2
+    title = drawn.split("<title>", 2)[1].split("</title>", 1)[0]
+    assert unescape(title) == f"1. English · pos: {HOSTILE}"
+    assert drawn.count("<circle") >= 2 and drawn.count("<rect") >= 2  # a language's shape: English circles
