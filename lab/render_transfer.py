@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from html import escape
 
 import numpy as np
@@ -47,6 +48,11 @@ _CSS = (
 
 
 PALETTE = ("#4a7fd4", "#d4634a", "#3f9e6b", "#9a5fc2")
+
+
+def _columns(text: str) -> int:
+    """How many narrow characters ``text`` is as wide as: a Chinese character counts two (room for a legend)."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def log_curves_svg(points: list[tuple[str, int, float]], title: str = "", width: int = 640,
@@ -103,13 +109,16 @@ def log_curves_svg(points: list[tuple[str, int, float]], title: str = "", width:
 
 
 def grouped_bars_svg(groups: list[str], series: list[str], values: dict[tuple[str, str], float], title: str = "",
-                     chance: float | None = None, chance_label: str = "", width: int = 640,
+                     chance: float | None = None, chance_label: str = "", width: int = 720,
                      height: int = 320) -> str:
     """Accuracy (0..1) as bars grouped on the x axis: ``values[(series, group)]``, one colour per series
-    (legend on the right), a dashed line at ``chance`` when given. Names are shown as given, escaped;
-    each bar has a tooltip with its numbers and data attributes a test can read."""
-    left, right, top, bottom = 48, 200, 28, 40
-    plot_w, plot_h = width - left - right, height - top - bottom
+    (legend on the right, wide enough for the longest name), a dashed line at ``chance`` when given
+    (named in the legend). Names are shown as given, escaped; each bar has a tooltip with its numbers
+    and data attributes a test can read."""
+    longest = max([_columns(name) for name in (*series, chance_label)] or [0])
+    left, right, top, bottom = 48, 48 + 7 * longest, 28, 40
+    plot_w, plot_h = max(width - left - right, 240), height - top - bottom
+    width = left + plot_w + right
     slot = plot_w / max(len(groups), 1)
     bar = slot * 0.8 / max(len(series), 1)
 
@@ -136,15 +145,18 @@ def grouped_bars_svg(groups: list[str], series: list[str], values: dict[tuple[st
                          f'<title>{escape(name)} · {escape(group)}: {acc:.1%}</title></rect>'
                          f'<text x="{x + bar / 2 - 1:.1f}" y="{y - 3:.1f}" text-anchor="middle" '
                          f'class="c-value">{acc:.0%}</text>')
-    if chance is not None:
-        y = py(chance)
-        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="c-chance"/>'
-                     f'<text x="{left + plot_w - 4}" y="{y - 4:.1f}" text-anchor="end">{escape(chance_label)}</text>')
+    legend = left + plot_w + 14
     for k, name in enumerate(series):
         y = top + 14 + 20 * k
-        parts.append(f'<rect x="{left + plot_w + 14}" y="{y - 9}" width="12" height="12" '
-                     f'fill="{PALETTE[k % len(PALETTE)]}"/><text x="{left + plot_w + 32}" y="{y + 1}">'
+        parts.append(f'<rect x="{legend}" y="{y - 9}" width="12" height="12" '
+                     f'fill="{PALETTE[k % len(PALETTE)]}"/><text x="{legend + 18}" y="{y + 1}">'
                      f'{escape(name)}</text>')
+    if chance is not None:
+        y = py(chance)
+        key = top + 14 + 20 * len(series)
+        parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="c-chance"/>'
+                     f'<line x1="{legend}" x2="{legend + 12}" y1="{key - 3}" y2="{key - 3}" class="c-chance"/>'
+                     f'<text x="{legend + 18}" y="{key + 1}">{escape(chance_label)} ({chance:.0%})</text>')
     style = ("<style>.lab-bars text{font-size:12px;fill:currentColor}.lab-bars .c-title{font-size:14px}"
              ".lab-bars .c-value{font-size:10px}.lab-bars .c-grid{stroke:rgba(128,128,128,.25)}"
              ".lab-bars .c-chance{stroke:currentColor;stroke-dasharray:4 3;opacity:.6}</style>")
@@ -154,6 +166,7 @@ def grouped_bars_svg(groups: list[str], series: list[str], values: dict[tuple[st
 
 # A language's marker on the translations map: the shape tells the language, the colour the label.
 SHAPES = ("circle", "square", "triangle")
+LABEL_COLOURS = ("#3f9e6b", "#d4634a", "#4a7fd4", "#9a5fc2")  # the first label green, the second red
 
 
 def _marker(shape: str, x: float, y: float, colour: str, attributes: str, tip: str) -> str:
@@ -167,12 +180,13 @@ def _marker(shape: str, x: float, y: float, colour: str, attributes: str, tip: s
 
 def translation_map_svg(points: np.ndarray, languages: list[str], labels: list[str], texts: list[str],
                         pairs: list[int], language_names: dict[str, str], label_names: dict[str, str],
-                        title: str = "", width: int = 460, height: int = 400) -> str:
+                        title: str = "", subtitle: str = "", width: int = 460, height: int = 420) -> str:
     """A 2-D map of sentences in several languages: one marker per sentence (shape: its language in the
-    order of ``language_names``; colour: its label in the order of ``label_names``), a thin line joining a
+    order of ``language_names``; colour: its label in the order of ``label_names``, the first green, the
+    second red), a thin line joining a
     sentence to its translations (the points sharing its number in ``pairs``). Texts are escaped tooltips."""
     points = np.asarray(points, dtype=float)
-    left, right, top, bottom = 12, 12, 28, 64
+    left, right, top, bottom = 12, 12, 44, 64
     plot_w, plot_h = width - left - right, height - top - bottom
     low, high = points.min(0), points.max(0)
     span = np.where(high - low > 0, high - low, 1.0)
@@ -182,8 +196,9 @@ def translation_map_svg(points: np.ndarray, languages: list[str], labels: list[s
         return left + u[0] * plot_w, top + (1 - u[1]) * plot_h
 
     shape = {lang: SHAPES[k % len(SHAPES)] for k, lang in enumerate(language_names)}
-    colour = {label: PALETTE[k % len(PALETTE)] for k, label in enumerate(label_names)}
+    colour = {label: LABEL_COLOURS[k % len(LABEL_COLOURS)] for k, label in enumerate(label_names)}
     parts = [f'<text x="{left}" y="16" class="c-title">{escape(title)}</text>',
+             f'<text x="{left}" y="34">{escape(subtitle)}</text>',
              f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" class="c-frame"/>']
     groups: dict[int, list[int]] = {}
     for i, pair in enumerate(pairs):
@@ -200,12 +215,12 @@ def translation_map_svg(points: np.ndarray, languages: list[str], labels: list[s
     for lang, name in language_names.items():
         parts.append(_marker(shape[lang], x + 5, y - 4, "#888", "", name)
                      + f'<text x="{x + 14}" y="{y}">{escape(name)}</text>')
-        x += 22 + 7 * len(name)
+        x += 22 + 7 * _columns(name)
     x, y = left, top + plot_h + 42
     for label, name in label_names.items():
         parts.append(f'<rect x="{x}" y="{y - 9}" width="10" height="10" fill="{colour[label]}"/>'
                      f'<text x="{x + 14}" y="{y}">{escape(name)}</text>')
-        x += 22 + 7 * len(name)
+        x += 22 + 7 * _columns(name)
     style = ("<style>.lab-tmap text{font-size:12px;fill:currentColor}.lab-tmap .c-title{font-size:14px}"
              ".lab-tmap .c-frame{fill:none;stroke:rgba(128,128,128,.3)}"
              ".lab-tmap .c-link{fill:none;stroke:rgba(128,128,128,.45);stroke-width:1}</style>")

@@ -662,4 +662,4 @@ def map_svg(result, model: str, language: str = i18n.DEFAULT) -> str:
         result.points, result.languages, result.labels, result.texts, result.pairs,
         {lang: i18n.plain_text(f"transfer.cross.lang.{lang}", language) for lang in crosslingual.LANGUAGES},
         {label: i18n.plain_text(f"transfer.xl.label.{label}", language) for label in ("positive", "negative")},
-        i18n.plain_text("transfer.xl.map_title", language, model=model))
+        model, i18n.plain_text("transfer.xl.map_subtitle", language))

@@ -47,3 +47,15 @@ def test_the_crosslingual_charts_escape_their_names_and_texts_once():
     title = drawn.split("<title>", 2)[1].split("</title>", 1)[0]
     assert unescape(title) == f"1. English · pos: {HOSTILE}"
     assert drawn.count("<circle") >= 2 and drawn.count("<rect") >= 2  # a language's shape: English circles
+
+
+def test_the_bars_legend_has_room_for_chinese_names():
+    import re
+
+    from lab.render_transfer import grouped_bars_svg
+
+    name = "多語言，用各語言本身訓練"  # 12 characters, each as wide as two Latin ones
+    svg = grouped_bars_svg(["x"], [name], {})
+    width = float(svg.split('viewBox="0 0 ', 1)[1].split(" ", 1)[0])
+    start = float(re.search(r'<text x="([0-9.]+)" y="[0-9.]+">' + name, svg).group(1))
+    assert start + 12 * 12 <= width  # 12 px a character at the legend's font size
