@@ -1,8 +1,9 @@
 """Transfer tab: what fine-tuning does to an encoder, measured on a dataset a student picks.
 
 Five views: the validation rows' vectors before and after fine-tuning, a linear probe per layer,
-learning curves by data size, crosslingual scores (train in one language, test the same sentences in
-three), and one word's contextual vectors against its static one. The work is training.transfer,
+learning curves by data size, crosslingual transfer (train in one language, test the same sentences in
+three: the multilingual and the English-only encoder side by side, a map of each where a sentence's
+translations land, and a full fine-tune), and one word's contextual vectors against its static one. The work is training.transfer,
 training.learning_curves, training.crosslingual and lab.contextual; vectors are cached per
 (data, model, pooling) in training.features, shared by every session.
 """
