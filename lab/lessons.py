@@ -20,7 +20,7 @@ from lab.settings import ASSETS_DIR
 LESSONS_DIR = ASSETS_DIR / "lessons"
 # The tabs a step may open, and the inputs it may fill (elem_ids of the live tabs' text boxes).
 TABS = ("tokenizer", "fill-mask", "classification", "ner", "question-answering", "fine-tune", "transfer")
-INPUTS = ("tok-text", "fm-text", "cls-text", "ner-text", "qa-question", "qa-context", "tr-data")
+INPUTS = ("tok-text", "fm-text", "cls-text", "ner-text", "qa-question", "qa-context", "tr-data", "tr-cross-language")
 
 
 @dataclass(frozen=True)

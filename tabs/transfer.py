@@ -1,8 +1,9 @@
 """Transfer tab: what fine-tuning does to an encoder, measured on a dataset a student picks.
 
 Five views: the validation rows' vectors before and after fine-tuning, a linear probe per layer,
-learning curves by data size, crosslingual scores (train in one language, test the same sentences in
-three), and one word's contextual vectors against its static one. The work is training.transfer,
+learning curves by data size, crosslingual transfer (train in one language, test the same sentences in
+three: the multilingual and the English-only encoder side by side, a map of each where a sentence's
+translations land, and a full fine-tune), and one word's contextual vectors against its static one. The work is training.transfer,
 training.learning_curves, training.crosslingual and lab.contextual; vectors are cached per
 (data, model, pooling) in training.features, shared by every session.
 """
@@ -26,13 +27,14 @@ from lab.errors import LabInputError
 from lab.lazy import lazy_import
 from lab.settings import Settings
 from tabs.attention import MAX_LAYER_CHOICE, layer_slider_update
-from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
+from tabs.common import QUICK, SLOW, explainer, lane, table, training_lane, user_errors
 from tabs.components import Slider
 from tabs.i18n import request_language, t
 from training import backends, catalog, shared_curves, transfer, workflows
 from training import learning_curves as curves
 from training.config import TrainConfig
-from training.jobs import JobSpec
+from training.feature_head import RunStopped
+from training.jobs import JobSpec, TrainingJob
 from training.learning_curves import SERIES
 
 contextual = lazy_import("lab.contextual")
@@ -62,6 +64,8 @@ class TransferTab:
         self._lock = threading.Lock()
         # The learning curves a class shares: one computation per (data, model, settings), then cached.
         self.shared = shared_curves.SharedCurves(lab.settings.cache_dir)
+        # The crosslingual comparison or map each session is computing (one at a time), for its Cancel.
+        self._cross_jobs: dict[str, TrainingJob] = {}
 
     @property
     def cache(self):
@@ -300,8 +304,8 @@ class TransferTab:
     # ----------------------------------------------------------------------------- layout
     def localize(self, language: str) -> list:
         """What the server draws in the page's language: the plots' axis titles (Gradio translates a
-        plot's title, not its axes) and the empty curves chart (a chart already drawn is redrawn empty;
-        its table and status stay)."""
+        plot's title, not its axes) and the empty curves and crosslingual charts (a chart already drawn is
+        redrawn empty; its table and status stay)."""
         first, second = (i18n.text("transfer.axis.component", language, n=n) for n in (1, 2))
         label = i18n.text("transfer.axis.label", language)
         return [gr.update(x_title=first, y_title=second, color_title=label),
@@ -309,7 +313,7 @@ class TransferTab:
                 gr.update(x_title=i18n.text("transfer.axis.layer", language),
                           y_title=i18n.text("transfer.axis.accuracy", language),
                           color_title=i18n.text("transfer.axis.kind", language)),
-                curves_chart([], language)]
+                curves_chart([], language), cross_chart(None, language)]
 
     # ------------------------------------------------------------------------------- crosslingual
     def _run_job(self, config: TrainConfig, train, val, out_dir):
@@ -343,6 +347,118 @@ class TransferTab:
         note = i18n.text("transfer.cross.result", language, base=base, train=i18n.text(f"transfer.cross.lang.{train_language}",
                          language), rows=result.train_rows, seconds=f"{result.seconds:.0f}")
         return pd.DataFrame(rows), note
+
+    def _cross_work(self, work, request: gr.Request | None, progress):
+        """Run ``work(on_batch)`` as a job of this session (its Cancel stops it between two batches of
+        texts); yields the progress lines while it encodes, then returns its result. The vectors it
+        encodes go to the shared feature cache: the next session asking gets them at once."""
+        language = request_language(request)
+        session = getattr(request, "session_hash", None) or "cli"
+        names = {"multilingual": registry.MULTILINGUAL_NAME, "english-only": registry.EMBEDDED_NAME}
+
+        def run(on_event, should_stop):
+            def on_batch(encoder: str, done: int, total: int) -> None:
+                if should_stop():
+                    raise RunStopped(i18n.msg("transfer.xl.stopped"), "cancelled")
+                on_event((encoder, done, total))
+
+            return work(on_batch)
+
+        job = TrainingJob(run)
+        with self._lock:
+            previous = self._cross_jobs.get(session)
+            if previous is not None:
+                previous.cancel()  # a session computes one of these at a time
+            self._cross_jobs[session] = job
+        job.start()
+        try:
+            while not job.wait(0.5):
+                event = None
+                while not job.events.empty():
+                    event = job.events.get_nowait()
+                if event is not None:
+                    encoder, done, total = event
+                    desc = i18n.text("transfer.xl.encoding", language, model=names[encoder])
+                    progress((done, total), desc=desc)
+                    yield i18n.text("transfer.xl.progress", language, model=names[encoder], done=done, total=total)
+        finally:
+            job.cancel()  # the page went away or Cancel: nothing more is encoded for it
+            with self._lock:
+                if self._cross_jobs.get(session) is job:
+                    del self._cross_jobs[session]
+        if isinstance(job.error, RunStopped):
+            return None  # Cancel: the caller says so
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def cancel_crosslingual(self, request: gr.Request = None) -> str:
+        language = request_language(request)
+        with self._lock:
+            job = self._cross_jobs.get(getattr(request, "session_hash", None) or "cli")
+        if job is None:
+            return i18n.text("transfer.xl.cancel_none", language)
+        job.cancel()
+        return i18n.text("transfer.xl.cancel_stopping", language)
+
+    @user_errors
+    def crosslingual_compare(self, train_language: str = "en", request: gr.Request = None, progress=gr.Progress()):
+        """Three setups side by side on the parallel set (training.crosslingual.compare): the chart, its
+        table and what was run. Frozen encoders with a fitted head: seconds once the vectors are cached."""
+        from training import crosslingual
+
+        language = request_language(request)
+        if train_language not in crosslingual.LANGUAGES:
+            raise LabInputError(i18n.msg("msg.training.crosslingual.language", language=str(train_language)[:20],
+                                         languages=", ".join(crosslingual.LANGUAGES)))
+        empty = cross_chart(None, language)
+        work = self._cross_work(lambda on_batch: crosslingual.compare_encoders(
+            self.lab, self.cache, train_language, self.lab.settings, self.lab.hub.online, on_batch), request, progress)
+        try:
+            while True:
+                yield empty, gr.skip(), next(work)
+        except StopIteration as done:
+            result = done.value
+        if result is None:
+            yield empty, gr.skip(), i18n.text("transfer.xl.stopped", language)
+            return
+        rows = [{"setup": setup_name(s.setup, train_language, language),
+                 "language": i18n.plain_text(f"transfer.cross.lang.{s.language}", language),
+                 "trained on": i18n.plain_text(f"transfer.cross.lang.{s.trained_on}", language),
+                 "accuracy": round(s.accuracy, 3)} for s in result.scores]
+        yield (cross_chart(result, language), table(rows, language=language),
+               i18n.text("transfer.xl.info", language, multilingual=registry.MULTILINGUAL_NAME,
+                         english=registry.EMBEDDED_NAME,
+                         train=i18n.text(f"transfer.cross.lang.{train_language}", language),
+                         rows=result.train_rows[train_language], reviews=len(crosslingual.read_parallel().labels)))
+
+    @user_errors
+    def crosslingual_map(self, request: gr.Request = None, progress=gr.Progress()):
+        """The parallel set's sentences on a 2-D map from each encoder, translations joined by lines."""
+        from training import crosslingual
+
+        language = request_language(request)
+
+        def both(on_batch):
+            return {encoder: crosslingual.encoder_map(self.lab, self.cache, encoder, on_batch)
+                    for encoder in ("multilingual", "english-only")}
+
+        work = self._cross_work(both, request, progress)
+        try:
+            while True:
+                yield gr.skip(), gr.skip(), next(work)
+        except StopIteration as done:
+            maps = done.value
+        if maps is None:
+            yield gr.skip(), gr.skip(), i18n.text("transfer.xl.stopped", language)
+            return
+        names = {"multilingual": registry.MULTILINGUAL_NAME, "english-only": registry.EMBEDDED_NAME}
+        shares = {encoder: f"{m.nearest_is_translation:.0%}" for encoder, m in maps.items()}
+        yield (*(map_svg(maps[encoder], names[encoder], language) for encoder in ("multilingual", "english-only")),
+               i18n.text("transfer.xl.map_info", language, multilingual=names["multilingual"],
+                         english=names["english-only"], ml_share=shares["multilingual"],
+                         en_share=shares["english-only"], reviews=len(set(maps["multilingual"].pairs)),
+                         chance=f"{1 / len(set(maps['multilingual'].pairs)):.1%}"))
 
     def build(self, session_models: gr.State | None = None) -> None:
         self.session_models = session_models
@@ -417,6 +533,28 @@ class TransferTab:
         with gr.Row():
             cross_language = gr.Dropdown([(t(f"transfer.cross.lang.{lang}"), lang) for lang in ("en", "id", "zh-TW")],
                                          value="en", label=t("transfer.cross.train_language"), elem_id="tr-cross-language")
+            self.lesson_inputs["tr-cross-language"] = cross_language
+            xl_run = gr.Button(t("transfer.xl.run"), variant="primary", elem_id="tr-xl-run")
+            xl_map_run = gr.Button(t("transfer.xl.map_run"), variant="primary", elem_id="tr-xl-map-run")
+            xl_cancel = gr.Button(t("transfer.xl.cancel"), variant="stop", elem_id="tr-xl-cancel")
+        xl_chart = gr.HTML(cross_chart(None), elem_id="tr-xl-chart")
+        xl_table = gr.Dataframe(interactive=False, elem_id="tr-xl-table")
+        xl_info = gr.Markdown(elem_id="tr-xl-info")
+        with gr.Row():
+            xl_map_multilingual = gr.HTML(elem_id="tr-xl-map-multilingual")
+            xl_map_english = gr.HTML(elem_id="tr-xl-map-english")
+        xl_map_info = gr.Markdown(elem_id="tr-xl-map-info")
+        explainer(t("transfer.xl.explainer"))
+        xl_run.click(self.crosslingual_compare, [cross_language], [xl_chart, xl_table, xl_info],
+                     api_name="crosslingual_compare", **slow)
+        xl_map_run.click(self.crosslingual_map, None, [xl_map_multilingual, xl_map_english, xl_map_info],
+                         api_name="crosslingual_map", **slow)
+        # Not in the slow lane: Cancel must get through while the comparison holds it.
+        xl_cancel.click(self.cancel_crosslingual, None, xl_info, api_name="cancel_crosslingual",
+                        **lane(self.lab, QUICK))
+
+        gr.Markdown(t("transfer.cross.full_heading"))
+        with gr.Row():
             bases = self.lab.choices("finetune-base")
             cross_base = gr.Dropdown(bases, value=registry.MULTILINGUAL_NAME if registry.MULTILINGUAL_NAME in bases
                                      else bases[0], label=t("transfer.cross.base"), elem_id="tr-cross-base")
@@ -456,7 +594,7 @@ class TransferTab:
                           **lane(self.lab, QUICK))
         context_run.click(self.contextual_vectors, [word, sentences, layer, encoder, self.model, *state],
                           [to_static, between, context_info], api_name="contextual_vectors", **lane(self.lab, QUICK))
-        self.localized_outputs = [before, after, probe_plot, curve_plot]  # what localize() updates
+        self.localized_outputs = [before, after, probe_plot, curve_plot, xl_chart]  # what localize() updates
 
 
 def pooling_name(pooling: str, language: str) -> str:
@@ -494,3 +632,34 @@ def curves_table(points, language: str = i18n.DEFAULT):
 def curves_chart(points, language: str = i18n.DEFAULT) -> str:
     return render.log_curves_svg([(series_name(p.series, language), p.examples, p.accuracy) for p in points],
                                  i18n.text("transfer.chart.title", language), language=language)
+
+
+def setup_name(setup: str, train_language: str, language: str) -> str:
+    """A setup of the crosslingual comparison (training.crosslingual.SETUPS) by name, in ``language``."""
+    train = i18n.plain_text(f"transfer.cross.lang.{train_language}", language)
+    return i18n.plain_text(f"transfer.xl.setup.{setup}", language, train=train)
+
+
+def cross_chart(result, language: str = i18n.DEFAULT) -> str:
+    """The comparison's grouped bars: the languages scored on the x axis, a bar per setup (none yet: the
+    axes only, for the chart before a run)."""
+    from training import crosslingual
+
+    train = result.train_language if result is not None else "en"
+    groups = {lang: i18n.plain_text(f"transfer.cross.lang.{lang}", language) for lang in crosslingual.LANGUAGES}
+    series = {setup: setup_name(setup, train, language) for setup in crosslingual.SETUPS}
+    values = {} if result is None else {(series[s.setup], groups[s.language]): s.accuracy for s in result.scores}
+    return render.grouped_bars_svg(list(groups.values()), list(series.values()), values,
+                                   i18n.plain_text("transfer.xl.chart_title", language), chance=0.5,
+                                   chance_label=i18n.plain_text("transfer.xl.chance", language))
+
+
+def map_svg(result, model: str, language: str = i18n.DEFAULT) -> str:
+    """One encoder's translations map (training.crosslingual.TranslationMap), its words in ``language``."""
+    from training import crosslingual
+
+    return render.translation_map_svg(
+        result.points, result.languages, result.labels, result.texts, result.pairs,
+        {lang: i18n.plain_text(f"transfer.cross.lang.{lang}", language) for lang in crosslingual.LANGUAGES},
+        {label: i18n.plain_text(f"transfer.xl.label.{label}", language) for label in ("positive", "negative")},
+        model, i18n.plain_text("transfer.xl.map_subtitle", language))

@@ -9,7 +9,7 @@ def test_a_step_in_each_language(client):
     for language in ("en", "id", "zh-Hant"):
         # the buttons' new labels travel to the page only: the API returns step, text, answer choices, feedback
         step, body, answer, feedback = client.predict(language, "qa-spans", api_name="/lesson")
-        assert step["value"] == "qa-spans" and len(step["choices"]) == 9
+        assert step["value"] == "qa-spans" and len(step["choices"]) == 10
         assert body.startswith("## ") and len(answer["choices"]) >= 3 and feedback == ""
         titles[language] = body.splitlines()[0]
     assert len(set(titles.values())) == 3  # three languages, three titles

@@ -1,10 +1,12 @@
-"""The Transfer tab's API: /embedding_map, /layer_probe, /learning_curves (+ cancel), /contextual_vectors.
+"""The Transfer tab's API: /embedding_map, /layer_probe, /learning_curves (+ cancel), /contextual_vectors,
+/crosslingual_compare (+ cancel), /crosslingual_map and /crosslingual.
 
 The test app's classifier is a tiny random model and its base encoder the embedded MiniLM: the
 shapes and the plumbing are checked here, the sense of the numbers in tests/unit/test_transfer.py.
 """
 
 import random
+import re
 import time
 
 import pytest
@@ -139,6 +141,54 @@ def test_transfer_views_explain_bad_data(client, tmp_path):
         client.predict("No such dataset", api_name="/embedding_map")
     with pytest.raises(AppError, match="Tick at least one"):
         client.predict(SENTIMENT, None, [], api_name="/learning_curves")
+
+
+def test_the_crosslingual_comparison_can_be_cancelled_while_it_encodes(app_url):
+    """First of the comparison's tests: nothing of the parallel set is in the feature cache yet."""
+    client = Client(app_url, verbose=False)
+    try:
+        job = client.submit("id", api_name="/crosslingual_compare")
+        deadline = time.monotonic() + 120
+        while not job.outputs() and time.monotonic() < deadline:  # a progress line: it encodes
+            time.sleep(0.1)
+        assert "Encoding reviews" in job.outputs()[-1][2]
+        assert "Stopping" in client.predict(api_name="/cancel_crosslingual")
+        chart, _, info = job.result()
+        assert info.startswith("Stopped") and 'class="c-bar"' not in chart
+    finally:
+        client.close()
+    assert "No crosslingual" in Client(app_url, verbose=False).predict(api_name="/cancel_crosslingual")
+
+
+def test_the_crosslingual_comparison_draws_three_setups_in_three_languages(client):
+    chart, table, info = client.predict("en", api_name="/crosslingual_compare")
+    assert table["headers"] == ["setup", "language", "trained on", "accuracy"] and len(table["data"]) == 9
+    setups = {row[0]: {r[3] for r in table["data"] if r[0] == row[0]} for row in table["data"]}
+    assert list(setups) == ["multilingual, trained on English", "English-only, trained on English",
+                            "multilingual, trained in each language"]
+    assert [r[2] for r in table["data"][6:]] == ["English", "Bahasa Indonesia", "Traditional Chinese"]
+    bars = re.findall(r'class="c-bar" data-series="([^"]+)" data-group="([^"]+)" data-accuracy="([0-9.]+)"', chart)
+    assert len(bars) == 9 and {float(a) for *_, a in bars} == {r[3] for r in table["data"]}
+    assert "What was run" in info and "240 English reviews" in info and "multilingual-e5-small" in info
+
+
+def test_the_crosslingual_comparison_in_indonesian(app_url):
+    client = Client(app_url, verbose=False, headers={"Cookie": "lab_lang=id"})
+    try:
+        chart, table, info = client.predict("zh-TW", api_name="/crosslingual_compare")
+    finally:
+        client.close()
+    assert table["headers"] == ["susunan", "bahasa", "dilatih dengan", "akurasi"]
+    assert "multibahasa, dilatih dengan bahasa Mandarin Tradisional" in chart and "Apa yang dijalankan" in info
+
+
+def test_the_translations_map_joins_each_review_to_its_translations(client):
+    multilingual, english, info = client.predict(api_name="/crosslingual_map")
+    for svg in (multilingual, english):
+        assert svg.count('class="c-point"') == 120 and svg.count('class="c-link"') == 40
+        assert svg.count('data-language="zh-TW"') == 40
+    assert "multilingual-e5-small" in multilingual and "all-MiniLM-L6-v2" in english
+    assert "(chance: 2.5%)" in info
 
 
 def test_crosslingual_scores_the_parallel_set_in_three_languages(client):

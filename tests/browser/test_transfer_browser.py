@@ -36,3 +36,26 @@ def test_contextual_vectors_draw_two_grids(page):
     expect(page.locator("#tr-to-static td")).to_have_count(4 * 7)  # 4 sentences x (embeddings + 6 layers)
     expect(page.locator("#tr-between td")).to_have_count(4 * 4)
     expect(page.locator("#tr-to-static")).to_contain_text("static vector")
+
+
+def test_the_crosslingual_lesson_opens_the_comparison_and_the_map(page, screenshot):
+    page.get_by_role("tab", name="Lessons").click()
+    page.locator("#lesson-step input").click()
+    page.get_by_role("option", name="10.", exact=False).first.click()
+    expect(page.locator("#lesson-body")).to_contain_text("Compare the encoders")
+    page.locator("#lesson-try").click()
+    expect(page.locator("#tr-cross-language input")).to_have_value("English")
+    run = page.locator("#tr-xl-run")
+    expect(run).to_be_visible()  # the Transfer tab is open
+    run.click()
+    # three setups x three languages, drawn by the server as one SVG with a tooltip on each bar
+    expect(page.locator("#tr-xl-chart rect.c-bar")).to_have_count(9, timeout=240_000)
+    expect(page.locator("#tr-xl-info")).to_contain_text("What was run")
+    expect(page.locator("#tr-xl-table")).to_contain_text("multilingual, trained in each language")
+    page.locator("#tr-xl-map-run").click()
+    for side in ("#tr-xl-map-multilingual", "#tr-xl-map-english"):
+        expect(page.locator(f"{side} .c-point")).to_have_count(120, timeout=120_000)
+        expect(page.locator(f"{side} polyline.c-link")).to_have_count(40)
+    expect(page.locator("#tr-xl-map-info")).to_contain_text("chance: 2.5%")
+    page.locator("#tr-xl-chart").scroll_into_view_if_needed()
+    screenshot(page, "transfer-crosslingual")

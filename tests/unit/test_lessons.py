@@ -7,7 +7,7 @@ from lab import lessons
 from lab.errors import LabInputError
 
 LECTURE = ["why-transfer", "pretrain-finetune", "tokenizer", "mlm-bidirectional", "three-ways", "hyperparameters",
-           "imbalance", "qa-spans", "crosslingual"]
+           "imbalance", "qa-spans", "crosslingual", "crosslingual-transfer"]
 
 
 @pytest.mark.parametrize("language", list(lessons.LANGUAGES))
@@ -41,6 +41,19 @@ def test_the_learning_curves_lesson_opens_the_transfer_tab_on_a_sample_it_offers
     samples = {str(c.title) for c in catalog.catalog(Settings(offline=True), False) if c.task == "classification"}
     assert step.tab == "transfer" and step.inputs == {"tr-data": "Topics (the lab's own sample)"}
     assert step.inputs["tr-data"] in samples  # the value the Transfer tab's data dropdown takes
+
+
+@pytest.mark.parametrize("language", list(lessons.LANGUAGES))
+def test_the_crosslingual_lesson_opens_the_comparison_and_names_its_buttons_as_the_page_does(language):
+    from lab import i18n
+    from training import crosslingual
+
+    step = {s.id: s for s in lessons.steps(language)}["crosslingual-transfer"]
+    assert step.tab == "transfer" and step.inputs == {"tr-cross-language": "en"}
+    assert step.inputs["tr-cross-language"] in crosslingual.LANGUAGES  # a value the dropdown offers
+    for button in ("transfer.xl.run", "transfer.xl.map_run"):  # "click **Compare the encoders**"
+        bold = [part for part in step.body.split("**")[1::2] if i18n.text(button, language).startswith(part)]
+        assert bold, f"the lesson does not name the {button} button as the page labels it"
 
 
 def test_revealing_an_answer_explains_it():
