@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lab import atomic
 from lab.errors import LabInputError
 from lab.i18n import msg
 
@@ -162,9 +161,8 @@ class FeatureCache:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.npy")
-            np.save(tmp, vectors, allow_pickle=False)
-            os.replace(tmp, path)
+            with atomic.replacing(path, suffix=".npy") as tmp:
+                np.save(tmp, vectors, allow_pickle=False)
         except OSError as exc:  # a read-only or full disk costs the next request time, nothing else
             log.warning("could not write the feature cache entry %s: %s", path.name, exc)
 

@@ -32,11 +32,12 @@ from transformers import (
     PreTrainedModel,
 )
 
+from lab.atomic import write_json
 from lab.loading import ModelCache
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from lab.registry import embedded_encoder_dir, embedded_ref
 from lab.settings import ASSETS_DIR, Settings
-from training.recipes.common import DEFAULT_DATA_DIR, write_json
+from training.recipes.common import DEFAULT_DATA_DIR
 
 log = logging.getLogger("recipe.export")
 
@@ -743,7 +744,7 @@ def main(argv: list[str] | None = None) -> dict:
     export = {**summary, "dtype": args.dtype, "max_logit_diff": diff,
               "size_kb": (target / "delta.safetensors").stat().st_size / 1024}
     (target / "README.md").write_text(CARDS[args.task](metrics, scores, export))
-    write_json(args.run / "export.json", {"scores": scores, "export": export})
+    write_json(args.run / "export.json", {"scores": scores, "export": export}, indent=2, default=str)
     log.info("wrote %s: %.0f KB delta, %d full tensors, %d low-rank pairs, max logit diff %.2e",
              target, export["size_kb"], len(summary["full"]), len(summary["low_rank"]), diff)
     scored = "the selection run's head (its estimate)" if args.selection is not None else "the shipped head"
