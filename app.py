@@ -145,7 +145,7 @@ def launch_kwargs(demo: gr.Blocks | None = None) -> dict:
         "i18n": i18n_tabs.I18N,  # the labels' words in every language (assets/i18n)
         "css_paths": [ASSETS_DIR / "style.css"],
         # Refused by the server before a byte reaches our code; DataLimits says it in words.
-        "max_file_size": Settings.from_env().data_limits.max_bytes,
+        "max_file_size": (demo.lab.settings if demo is not None else Settings.from_env()).data_limits.max_bytes,
         **({"app_kwargs": {"middleware": [Middleware(session.SessionActivity, reaper=demo.lab_tabs["Fine-tune"].reaper)]}}
            if demo is not None else {}),
     }
@@ -159,8 +159,8 @@ def warm_up(settings: Settings) -> None:
         import torch
 
         torch.set_num_threads(settings.torch_threads)  # per request; several run at once (lab/settings.py)
-        log.info("this machine: %s; inference in %s", machine.describe(),
-                 inference_precision(settings.inference_precision))
+        log.info("this machine: %s; inference in %s", machine.describe(settings.cpu_bf16),
+                 inference_precision(settings.inference_precision, settings.cpu_bf16))
         lazy.warm()
     from training import backends
 

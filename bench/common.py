@@ -24,7 +24,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-DATA_DIR = Path(os.environ.get("LAB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 # The benchmarks never touch the network, like the tests.
 OFFLINE_ENV = {
@@ -48,7 +47,9 @@ def set_offline_env() -> None:
 
 def find_data(name: str) -> Path:
     """A dataset folder under ../shared/data (or $LAB_SHARED_DATA), with a clear error if missing."""
-    path = DATA_DIR / name
+    from lab.settings import Settings
+
+    path = Settings.from_env().shared_data_dir / name
     if not path.exists():
         sys.exit(f"{path} not found: the benchmarks read the shared datasets from ../shared/data "
                  "(or set LAB_SHARED_DATA to the folder that holds sst2/, squad/, ...).")
@@ -308,12 +309,13 @@ def machine() -> dict:
         except ImportError:
             versions[name] = None
     from lab import machine as lab_machine
+    from lab.settings import Settings
 
     return {
         "cpu": model,
         "cores": lab_machine.cores(),
         "torch_threads": torch.get_num_threads(),
-        "native_bf16": lab_machine.native_bf16(),
+        "native_bf16": lab_machine.native_bf16(Settings.from_env().cpu_bf16),
         "load_avg_at_start": list(os.getloadavg()),
         "versions": versions,
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),

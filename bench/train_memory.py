@@ -29,6 +29,7 @@ import torch
 from lab.registry import embedded_encoder_dir
 from training import memory
 from training.loop import choose_precision, fused_adamw_ok
+from lab.settings import Settings
 from training.models import build_model
 
 batch, length, classes = (int(x) for x in sys.argv[1:4])
@@ -37,7 +38,7 @@ def rss(field):
         if line.startswith(field):
             return int(line.split()[1]) * 1024
 model = build_model(str(embedded_encoder_dir()), [f"c{i}" for i in range(classes)], from_scratch=False, seed=0).train()
-precision, _ = choose_precision("auto", torch.device("cpu"))
+precision, _ = choose_precision("auto", torch.device("cpu"), Settings.from_env().cpu_bf16)
 trainable = [p for p in model.parameters() if p.requires_grad]
 optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=fused_adamw_ok(trainable))
 inputs = {"input_ids": torch.randint(1000, 20000, (batch, length)),

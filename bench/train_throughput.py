@@ -110,8 +110,9 @@ def run_tuned_trainer(train, val, args, workdir: Path) -> dict:
     import torch
 
     from lab import machine as lab_machine
+    from lab.settings import Settings
 
-    bf16 = lab_machine.native_bf16() if args.precision == "auto" else args.precision == "bf16"
+    bf16 = lab_machine.native_bf16(Settings.from_env().cpu_bf16) if args.precision == "auto" else args.precision == "bf16"
     return run_trainer(train, val, args, workdir, train_sampling_strategy="group_by_length", bf16=bf16,
                        use_cpu=not torch.cuda.is_available())
 

@@ -2,9 +2,8 @@
 
 A short sentence's forward pass is mostly fixed cost, not arithmetic on its rows: each of MiniLM's
 36 matmuls is called for ~16 rows, and the per-call work (the kernel's set-up, Python between
-operations) barely grows with them. Two sentences cost about what one does, eight ~2.9x less each
-(bench/load.py; measured before lab/weight_layout.py made the single pass cheaper too).
-When a class sends requests at once, batching them is what the CPU has to give.
+operations) barely grows with them, so several sentences in one pass cost each less than one alone
+(bench/load.py). When a class sends requests at once, batching them is what the CPU has to give.
 
 No timer and no batching thread: the first request for a model (its *leader*) runs at once, alone
 if nothing else is waiting, so an idle server answers as fast as without batching. Requests for

@@ -36,6 +36,7 @@ def classify(
     signed: bool = True,
     steps: int = 16,
     explain: bool = True,
+    max_length: int | None = None,
 ) -> ClassifyResult:
     """Classify ``text`` and (with ``explain``) explain the winning label with a per-word saliency.
 
@@ -43,9 +44,11 @@ def classify(
     the saliency (one backward pass, or ``steps`` of them for integrated gradients) after.
 
     Single-label models get a softmax over the labels; models configured for multi-label
-    classification (or a single output) get an independent sigmoid per label.
+    classification (or a single output) get an independent sigmoid per label. ``max_length`` cuts
+    the text shorter than the model's limit (a run's own max length).
     """
-    encoding = tokenizer(text, truncation=True, max_length=max_input_length(tokenizer, model.config),
+    limit = max_input_length(tokenizer, model.config)
+    encoding = tokenizer(text, truncation=True, max_length=min(max_length or limit, limit),
                          return_offsets_mapping=True, return_overflowing_tokens=False, return_tensors="pt")
     full_length = len(tokenizer(text, truncation=False)["input_ids"])
     truncated = full_length > encoding["input_ids"].shape[1]

@@ -26,7 +26,7 @@ loading = lazy_import("lab.loading")
 
 class Lab:
     def __init__(self, settings: Settings | None = None):
-        self.settings = settings or Settings.from_env()
+        self.settings = settings or Settings()  # the host's come from the caller (app.py reads them)
         self.hub = HubStatus(self.settings)
         self._models: ModelCache | None = None
         self._models_lock = threading.Lock()

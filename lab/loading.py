@@ -344,7 +344,7 @@ class ModelCache:
     def _for_inference(self, model, task: str):
         """The model cast to the host's inference precision (lab.precision), fp32 as loaded otherwise;
         fp32 linear weights stored input-major where that is faster (lab.weight_layout)."""
-        if model is not None and inference_precision(self.settings.inference_precision) == "bf16":
+        if model is not None and inference_precision(self.settings.inference_precision, self.settings.cpu_bf16) == "bf16":
             model = model.to(torch.bfloat16)
         if model is not None and weight_layout.pays_off(task, self.settings.torch_threads):
             weight_layout.input_major_linears(model)

@@ -9,9 +9,10 @@ Two facts change what the lab does from one CPU to another:
 - how many cores this process may use (a container's CPU set, not the host's): how many forward
   passes run at once (lab/settings.py).
 
-``LAB_CPU_BF16`` (``auto``, ``yes``, ``no``) overrides the detection. Hosts rarely need it; the test
-suite pins it so the same tests give the same results on every CPU, and sets it to each answer in
-turn where a branch depends on it, so a failure that one kind of CPU would show shows on any.
+The ``cpu_bf16`` setting (``LAB_CPU_BF16``: ``auto``, ``yes``, ``no``; lab/settings.py) overrides the
+detection; callers pass it in. Hosts rarely need it; the test suite pins it so the same tests give
+the same results on every CPU, and sets it to each answer in turn where a branch depends on it, so
+a failure that one kind of CPU would show shows on any.
 """
 
 from __future__ import annotations
@@ -32,16 +33,22 @@ def detected_native_bf16() -> bool:
     return any(getattr(cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
 
 
-def native_bf16() -> bool:
-    """Whether this CPU multiplies bf16 natively: ``LAB_CPU_BF16`` when set, else the detection."""
-    value = os.environ.get(CPU_BF16_ENV, "auto").strip().lower()
+def bf16_choice(value: str) -> str:
+    """``value`` of the cpu_bf16 setting as "auto", "yes" or "no" (1/true/on and 0/false/off too)."""
+    value = value.strip().lower()
     if value in _YES:
-        return True
+        return "yes"
     if value in _NO:
-        return False
+        return "no"
     if value not in ("", "auto"):
         raise ValueError(f"{CPU_BF16_ENV} must be auto, yes or no (got {value!r}).")
-    return detected_native_bf16()
+    return "auto"
+
+
+def native_bf16(setting: str = "auto") -> bool:
+    """Whether this CPU multiplies bf16 natively: the cpu_bf16 ``setting`` when yes/no, else the detection."""
+    choice = bf16_choice(setting)
+    return detected_native_bf16() if choice == "auto" else choice == "yes"
 
 
 def cores() -> int:
@@ -52,8 +59,8 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def describe() -> str:
+def describe(setting: str = "auto") -> str:
     """One line for logs and benchmark records, e.g. "2 cores, native bf16 (detected)"."""
-    forced = os.environ.get(CPU_BF16_ENV, "auto").strip().lower() not in ("", "auto")
-    bf16 = "native bf16" if native_bf16() else "no native bf16"
+    forced = bf16_choice(setting) != "auto"
+    bf16 = "native bf16" if native_bf16(setting) else "no native bf16"
     return f"{cores()} cores, {bf16} ({CPU_BF16_ENV} set)" if forced else f"{cores()} cores, {bf16} (detected)"

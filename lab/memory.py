@@ -7,9 +7,9 @@
   earlier work left in the heap.
 - ``release``: after a large job (a training run), return what the heap still keeps.
 
-Not done, measured worse: sharing equal tensors between the cached models. Their weights are
-memory-mapped from the safetensors files and only the rows in use (most of the vocabulary's
-embeddings are never read) become resident; comparing tensors reads them all in.
+Equal tensors of the cached models are not shared: their weights are memory-mapped from the
+safetensors files and only the rows in use (most of the vocabulary's embeddings are never read)
+become resident, while comparing tensors would read them all in.
 """
 
 from __future__ import annotations

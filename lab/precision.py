@@ -16,12 +16,13 @@ CHOICES = ("fp32", "bf16", "auto")
 DEFAULT = "fp32"
 
 
-def inference_precision(setting: str) -> str:
-    """"fp32" or "bf16" for the host's LAB_INFERENCE_PRECISION (auto: bf16 only with native bf16)."""
+def inference_precision(setting: str, cpu_bf16: str = "auto") -> str:
+    """"fp32" or "bf16" for the host's LAB_INFERENCE_PRECISION (auto: bf16 only with native bf16,
+    as the host's ``cpu_bf16`` setting says)."""
     if setting not in CHOICES:
         raise ValueError(f"LAB_INFERENCE_PRECISION must be one of {', '.join(CHOICES)} (got {setting!r}).")
     if setting == "auto":
-        return "bf16" if machine.native_bf16() else "fp32"
+        return "bf16" if machine.native_bf16(cpu_bf16) else "fp32"
     return setting
 
 

@@ -3,7 +3,7 @@ the benchmarks) goes through.
 
 A predictor wraps one loaded model for one task and says what it takes and returns:
 
-- ``SequenceLogits``: one text's inputs -> its label logits (num_labels,)
+- ``SequenceLogits``: one text's inputs -> its label logits (num_labels,); ``many`` for a set of texts
 - ``TokenLogits``: one text's inputs -> logits per piece (seq, num_labels)
 - ``SpanLogits``: QA windows of one length -> start and end logits (windows, seq)
 - ``MaskLogits``: one text's inputs and its mask positions -> vocabulary logits (masks, vocab)
@@ -64,6 +64,22 @@ class SequenceLogits(Predictor):
     def __call__(self, inputs: dict) -> torch.Tensor:
         """(num_labels,) of one text's one-row ``inputs``."""
         return self._shared(inputs, lambda logits, i, _: logits[i])
+
+    def many(self, inputs: list[dict], batch_size: int = 32) -> list[torch.Tensor]:
+        """(num_labels,) of each one-row ``inputs``: a whole set at once (a validation set to score),
+        in padded passes of ``batch_size`` texts of similar length, apart from the requests' lane."""
+        import numpy as np
+
+        if self.pad_id is None:
+            return [lean_bert.forward(self.model, item).logits[0] for item in inputs]
+        order = np.argsort([item["input_ids"].shape[-1] for item in inputs], kind="stable")
+        out: list[torch.Tensor | None] = [None] * len(inputs)
+        for start in range(0, len(inputs), batch_size):
+            rows = order[start:start + batch_size]
+            logits = lean_bert.forward(self.model, batching.pad([inputs[i] for i in rows], self.pad_id)).logits
+            for row, row_logits in zip(rows, logits, strict=True):
+                out[row] = row_logits
+        return out
 
 
 class TokenLogits(Predictor):

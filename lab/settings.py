@@ -16,6 +16,8 @@ from lab import machine, precision
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSETS_DIR = ROOT / "assets"
+# The longest a training run may take (minutes): the app's cap and the CLI's default, one number.
+MAX_TRAIN_MINUTES = 15.0
 
 # Tasks whose model a host may override with LAB_MODEL_<TASK> (hub id or local directory).
 _OVERRIDABLE = ("tokenizer", "fill-mask", "classification", "ner", "qa", "nsp", "finetune-base")
@@ -118,7 +120,7 @@ class Settings:
     # A host's own datasets (CSV/TSV, CoNLL, SQuAD-style JSON), listed in the Fine-tune tab's catalogue.
     data_dir: Path | None = None
     # A training run stops (keeping its best checkpoint) after this many minutes.
-    max_train_minutes: float = 15.0
+    max_train_minutes: float = MAX_TRAIN_MINUTES
     # Memory one training may add at its peak (training/memory.py estimates it before the run starts;
     # bench/train_memory.py measures it). A 2-core, 24 GB machine serving a class keeps room for the
     # server (~1.3 GB) and other trainings.
@@ -151,6 +153,12 @@ class Settings:
     max_batch: int = 8
     # Caps on what an upload may hold (LAB_MAX_UPLOAD_MB, LAB_MAX_ROWS, ...).
     data_limits: DataLimits = field(default_factory=DataLimits)
+    # Whether this CPU multiplies bf16 natively: "auto" asks the CPU (lab/machine.py), "yes"/"no"
+    # (LAB_CPU_BF16) say so instead; the test suite pins it so every CPU gives the same results.
+    cpu_bf16: str = "auto"
+    # The real data sets the benchmarks and recipes read (sst2/, squad/, ...): ../shared/data beside
+    # the checkout unless LAB_SHARED_DATA names another folder.
+    shared_data_dir: Path = ROOT.parent / "shared" / "data"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -178,7 +186,7 @@ class Settings:
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             multilingual_file=(Path(os.environ["LAB_MULTILINGUAL_FILE"]).expanduser()
                                if os.environ.get("LAB_MULTILINGUAL_FILE") else None),
-            max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES", "15")),
+            max_train_minutes=float(os.environ.get("LAB_MAX_TRAIN_MINUTES") or MAX_TRAIN_MINUTES),
             max_train_memory_mb=float(os.environ.get("LAB_MAX_TRAIN_MEMORY_MB", "6144")),
             session_max_age_hours=float(os.environ.get("LAB_SESSION_MAX_AGE_HOURS", "12")),
             session_grace_minutes=float(os.environ.get("LAB_SESSION_GRACE_MINUTES", "60")),
@@ -189,4 +197,6 @@ class Settings:
             forward_slots=int(os.environ.get("LAB_FORWARD_SLOTS") or machine.cores()),
             max_batch=int(os.environ.get("LAB_MAX_BATCH", "8")),
             data_limits=DataLimits.from_env(),
+            cpu_bf16=machine.bf16_choice(os.environ.get("LAB_CPU_BF16", "auto")),
+            shared_data_dir=Path(os.environ.get("LAB_SHARED_DATA") or str(cls.shared_data_dir)).expanduser(),
         )

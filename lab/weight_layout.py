@@ -1,20 +1,16 @@
 """Linear weights stored input-major, for inference on a few tokens at a time.
 
 ``nn.Linear`` keeps its weight as (out, in) rows and computes ``x @ W.T``. For the short inputs of
-a demo (a sentence: ~15 tokens), MKL's kernel for that transposed operand is slow on this CPU:
-one thread, 14 tokens, the 384 -> 1536 feed-forward matmul took 0.56 ms as (out, in) and 0.22 ms
-with the same numbers stored as (in, out) (``W.t().contiguous().t()``: the parameter keeps its
-shape and meaning, only its strides change, so ``W.T`` is a plain row-major matrix). At 112 tokens
-the two are within ~10% either way (bench/inference.py). A MiniLM forward pass for one
-sentence took 0.72x the time; logits moved by rounding only (~2e-6).
+a demo (a sentence: ~15 tokens), MKL multiplies that transposed operand slowly; the same numbers
+stored as (in, out) (``W.t().contiguous().t()``: the parameter keeps its shape and meaning, only
+its strides change, so ``W.T`` is a plain row-major matrix) multiply faster, and the logits move by
+rounding only. The ratios, by length and thread count, are in bench/README.md (bench/inference.py).
 
-How many threads a forward pass runs on matters too. At one thread (the app's default,
-``LAB_TORCH_THREADS``) the input-major layout won at every length measured: 0.49x of the linear
-layers' time at 14 tokens, 0.84x at 64, 0.93x at 112, even at 384. At two threads it still won
-on sentences (0.38x at 14 tokens, 0.41x at 32) but QA's 64-token window took 1.05x, so with
-more than one thread QA keeps the usual layout (``pays_off``).
+``pays_off`` decides per task and thread count: at one thread (the app's default,
+``LAB_TORCH_THREADS``) every task is moved; with more than one thread QA's windows keep the usual
+layout, where it is not faster.
 
-Only fp32 weights are moved (bf16 goes through other kernels, not measured), and never a weight
+Only fp32 weights are moved (bf16 goes through other kernels), and never a weight
 that an embedding shares (the MLM decoder's is the word-embedding table, whose rows are looked
 up: row-major suits that). Models for training are built elsewhere and keep the usual layout.
 """

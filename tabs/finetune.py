@@ -113,7 +113,8 @@ class FinetuneTab:
         if not file:
             raise LabInputError(msg("ft.upload_first", hint=file_hint(task)))
         file = self._own(request, file)
-        summary = workflows.summarize_file(task, file, text_column, label_column, self._tokenizer(base_model))
+        summary = workflows.summarize_file(task, file, text_column, label_column, self._tokenizer(base_model),
+                                               self.lab.settings.data_limits)
         language = request_language(request)
         top = max(summary.counts["count"].tolist() or [1])
         columns = gr.update(choices=summary.columns, value=summary.text_column), gr.update(
@@ -150,7 +151,8 @@ class FinetuneTab:
         if card is None:
             raise LabInputError(msg("ft.pick_dataset"))
         rows = dict(catalog.size_choices(card)).get(size)
-        source = catalog.materialize(card, rows, seed=DEFAULTS.seed)
+        source = catalog.materialize(card, rows, seed=DEFAULTS.seed,
+                                     cache_dir=catalog.datasets_dir(self.lab.settings))
         # A copy in the session's folder in Gradio's cache: served from there, and it goes when the session ends.
         target = self._served_dir(request) / "data" / source.name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,8 @@ class TransferTab:
         if file:
             if key:
                 file = str(session_state.own_upload(self.lab.settings.runs_dir, get_upload_folder(), key, file))
-            return transfer.file_data(file, Path(file).name, max_rows=self.lab.settings.max_view_rows), own()
+            return transfer.file_data(file, Path(file).name, max_rows=self.lab.settings.max_view_rows,
+                                      limits=self.lab.settings.data_limits), own()
         runs = session_state.models_for(session, "classification")
         name = (choice or "").removesuffix(RUN_SUFFIX)
         if choice and choice.endswith(RUN_SUFFIX) and name in runs:
@@ -108,7 +109,7 @@ class TransferTab:
                  if c.task == "classification"}
         if choice not in cards:
             raise LabInputError(i18n.msg("transfer.pick_data"))
-        return transfer.card_data(cards[choice]), self.cache
+        return transfer.card_data(cards[choice], cache_dir=catalog.datasets_dir(self.lab.settings)), self.cache
 
     def _model(self, choice: str | None, session: dict | None) -> str | None:
         """The model choice, refused unless it is in this session's list (typed hub ids only when online)."""

@@ -13,7 +13,9 @@ os.environ.update(
 )
 # The same results on every CPU: what depends on native bf16 (lab/machine.py) is pinned to "no",
 # and tests of both branches set it with the cpu_bf16 fixture below. LAB_CPU_BF16=yes runs the
-# whole suite as a CPU with native bf16 would (training's auto precision then picks bf16).
+# whole suite as a CPU with native bf16 would (training's auto precision then picks bf16). The app
+# reads it through Settings.from_env(); settings the tests build themselves get it from the
+# ``settings`` fixture, and the ``auto`` setting's detection is pinned to it too (_pin_the_cpu).
 os.environ.setdefault("LAB_CPU_BF16", "no")
 
 import patches  # noqa: E402
@@ -27,6 +29,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
+from lab import machine  # noqa: E402
 from lab.registry import embedded_encoder_dir  # noqa: E402
 from lab.settings import Settings  # noqa: E402
 from tests.tiny import save_tiny  # noqa: E402
@@ -50,10 +53,23 @@ def bert_tokenizer():
     return AutoTokenizer.from_pretrained(embedded_encoder_dir())
 
 
+PINNED_CPU_BF16 = machine.bf16_choice(os.environ["LAB_CPU_BF16"])
+REAL_DETECTION = machine.detected_native_bf16
+
+
+@pytest.fixture(autouse=True)
+def _pin_the_cpu(monkeypatch):
+    """Settings built with cpu_bf16="auto" ask the CPU: here it answers as the pinned kind."""
+    pinned = PINNED_CPU_BF16 == "yes" if PINNED_CPU_BF16 != "auto" else REAL_DETECTION()
+    monkeypatch.setattr(machine, "detected_native_bf16", lambda: pinned)
+
+
 @pytest.fixture(params=[False, True], ids=["cpu-without-bf16", "cpu-with-bf16"])
 def cpu_bf16(request, monkeypatch) -> bool:
-    """Each kind of CPU in turn (lab/machine.py): with and without native bf16 matmul, on any machine."""
+    """Each kind of CPU in turn (lab/machine.py): with and without native bf16 matmul, on any machine.
+    Settings with cpu_bf16="auto", and the app's (LAB_CPU_BF16), see this kind."""
     monkeypatch.setenv("LAB_CPU_BF16", "yes" if request.param else "no")
+    monkeypatch.setattr(machine, "detected_native_bf16", lambda: request.param)
     return request.param
 
 
@@ -73,7 +89,7 @@ def base_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def settings(base_dir) -> Settings:
     """Offline settings whose fine-tune base is the tiny BertModel."""
-    return Settings(offline=True, model_overrides={"finetune-base": str(base_dir)})
+    return Settings(offline=True, model_overrides={"finetune-base": str(base_dir)}, cpu_bf16=PINNED_CPU_BF16)
 
 
 @pytest.fixture(scope="session")

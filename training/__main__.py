@@ -158,16 +158,16 @@ def summary_lines(result: TrainResult) -> list[str]:
     return lines
 
 
-def _load_data(args, config: TrainConfig):
+def _load_data(args, config: TrainConfig, limits):
     from training.data import load_for_training, split_dataset
 
-    train, summary = load_for_training(args.train, args.text_column, args.label_column)
+    train, summary = load_for_training(args.train, args.text_column, args.label_column, limits)
     columns = (summary.text_column, summary.label_column)
     test = None
     if args.test:
-        test, _ = load_for_training(args.test, *columns, label_names=train.label_names)
+        test, _ = load_for_training(args.test, *columns, limits, label_names=train.label_names)
     if args.validation:
-        val, _ = load_for_training(args.validation, *columns, label_names=train.label_names)
+        val, _ = load_for_training(args.validation, *columns, limits, label_names=train.label_names)
         if test is None and config.test_fraction > 0:
             train, test, _ = split_dataset(train, config.test_fraction, 0.0, config.seed)
     else:
@@ -211,19 +211,19 @@ def task_summary_lines(result: TrainResult) -> list[str]:
     return lines
 
 
-def _load_task_data(args, config: TrainConfig):
+def _load_task_data(args, config: TrainConfig, limits):
     """(train, validation, test or None, a description) for --task ner or qa."""
     if args.task == "ner":
         from training.ner_data import load_ner
         from training.ner_data import split_token_dataset as split
 
         def load(path, label_names=None):
-            return load_ner(path, args.tag_column, args.strip_prefix, label_names=label_names)
+            return load_ner(path, args.tag_column, args.strip_prefix, limits, label_names=label_names)
     else:
         from training.qa_data import load_qa, split_by_context
 
         def load(path, label_names=None):
-            return load_qa(path)
+            return load_qa(path, limits)
 
         def split(examples, val_fraction, test_fraction, seed):
             return split_by_context(examples, val_fraction, seed, test_fraction)
@@ -248,29 +248,27 @@ def _load_task_data(args, config: TrainConfig):
     return train, val, test, what
 
 
-def _dataset_file(args, seed: int, announce: bool) -> str:
+def _dataset_file(args, seed: int, announce: bool, settings: Settings) -> str:
     """--dataset NAME as a file --train would take: the catalogue's file for --task (a subsample when
     --dataset-rows is given: stratified by label for classification)."""
     from lab.hub import HubStatus
     from training import catalog
 
-    settings = Settings.from_env()
     card = catalog.find_card(args.dataset, settings, lambda: HubStatus(settings).online)
     if card.task != args.task:
         raise LabInputError(f"{card.name} is a {card.task} dataset, not {args.task}: pick a {args.task} dataset "
                             f"(see --list-datasets) or train it with --task {card.task}.")
-    path = catalog.materialize(card, args.dataset_rows, seed)
+    path = catalog.materialize(card, args.dataset_rows, seed, catalog.datasets_dir(settings))
     if announce:
         print(f"dataset: {card.name} ({card.title}) from {path}", flush=True)
     return str(path)
 
 
-def list_datasets() -> list[str]:
+def list_datasets(settings: Settings) -> list[str]:
     """One line per catalogued dataset (the hub's only when it is reachable)."""
     from lab.hub import HubStatus
     from training import catalog
 
-    settings = Settings.from_env()
     cards = catalog.catalog(settings, HubStatus(settings).online)
     width = max(len(c.name) for c in cards)
     return [f"{c.name:<{width}}  {c.task:<14}  {c.source:<6}  "
@@ -280,8 +278,9 @@ def list_datasets() -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    settings = Settings.from_env()  # the host's settings, read once and passed down
     if args.list_datasets:
-        print("\n".join(list_datasets()), flush=True)
+        print("\n".join(list_datasets(settings)), flush=True)
         return 0
     if args.output is None:
         parser.error("the following argument is required: --output")
@@ -294,12 +293,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         if args.dataset:
-            args.train = _dataset_file(args, config.seed, main_process)
+            args.train = _dataset_file(args, config.seed, main_process, settings)
         if args.task == "classification":
-            train, val, test, (text_column, label_column) = _load_data(args, config)
+            train, val, test, (text_column, label_column) = _load_data(args, config, settings.data_limits)
             what = f"examples, text column {text_column!r}, label column {label_column!r}, labels {train.label_names}"
         else:
-            train, val, test, what = _load_task_data(args, config)
+            train, val, test, what = _load_task_data(args, config, settings.data_limits)
         if main_process:
             sizes = f"{len(train)} train / {len(val)} validation" + (f" / {len(test)} test" if test else "")
             print(f"data: {sizes} {what}", flush=True)
@@ -309,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         if local_models is None and (base.is_absolute() or config.base_model.startswith((".", "~"))):
             raise LabInputError(f"--base-model {config.base_model}: no such directory. Give a model directory, "
                                 "a hub id, or 'default'.")
-        common = dict(test=test, on_event=ProgressPrinter(), settings=Settings.from_env(), cache_dir=args.cache_dir,
+        common = dict(test=test, on_event=ProgressPrinter(), settings=settings, cache_dir=args.cache_dir,
                       log_with=args.log_with, local_models=local_models)
         if config.strategy == "features" and args.task != "classification":
             raise LabInputError("--strategy features is for classification: one vector per text.")

@@ -79,10 +79,11 @@ class _Worker:
         self.stop()
         key = secrets.token_bytes(32)
         listener = Listener(("127.0.0.1", 0), authkey=key)
-        env = {**os.environ, "LAB_WORKER_KEY": key.hex(), "LAB_WORKER_THREADS": str(self.threads),
+        # The key goes in the environment, not on the command line, where any user's `ps` would see it.
+        env = {**os.environ, "LAB_WORKER_KEY": key.hex(),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         host, port = listener.address
-        self.proc = subprocess.Popen([sys.executable, "-m", "training.worker", f"{host}:{port}"], cwd=ROOT, env=env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "training.worker", f"{host}:{port}", str(self.threads)], cwd=ROOT, env=env)
         # accept() has no timeout: close the listener if the worker dies or hangs before connecting
         watchdog = threading.Timer(WORKER_START_S, listener.close)
         watchdog.start()

@@ -8,18 +8,17 @@ from pathlib import Path
 import torch
 from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from lab.classify import classify
 from training.config import TrainConfig
 from training.loop import METRICS_FILE
 from training.models import build_model, resolve_base_model
 
 
-@torch.inference_mode()
 def probabilities(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,
-                  max_length: int = 512) -> dict[str, float]:
-    """{label: probability} of a sequence classifier for one text."""
-    logits = model(**tokenizer(text, return_tensors="pt", truncation=True, max_length=max_length)).logits
-    probs = logits[0].float().softmax(-1).tolist()
-    return {model.config.id2label.get(i, f"LABEL_{i}"): p for i, p in enumerate(probs)}
+                  max_length: int | None = None) -> dict[str, float]:
+    """{label: probability} of a sequence classifier for one text, most likely first: the
+    Classification tab's answer (lab/classify.py), cut at ``max_length`` tokens when given."""
+    return classify(model, tokenizer, text, explain=False, max_length=max_length).probabilities
 
 
 def run_config(model_dir: Path) -> TrainConfig:

@@ -18,15 +18,9 @@ from pathlib import Path
 from datasets import Dataset, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
-from lab.settings import Settings
 from training.dataset import TextDataset
 
 log = logging.getLogger(__name__)
-
-def default_cache_dir() -> Path:
-    """Settings' cache folder (LAB_CACHE_DIR), read when it is needed, not when this module is imported."""
-    return Settings.from_env().cache_dir / "tokenized"
-
 
 def tokenizer_fingerprint(tokenizer: PreTrainedTokenizerBase) -> str:
     backend = getattr(tokenizer, "backend_tokenizer", None)
@@ -50,16 +44,16 @@ def cache_key(data: TextDataset, tokenizer: PreTrainedTokenizerBase, max_length:
 
 
 def tokenize(
-    data: TextDataset, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_dir: Path | None = None
+    data: TextDataset, tokenizer: PreTrainedTokenizerBase, max_length: int, cache_dir: Path | None
 ) -> tuple[Dataset, bool]:
     """``data`` as a datasets.Dataset of input_ids/attention_mask(/token_type_ids)/labels.
 
     Returns (dataset, cache_hit). No padding here: the collator pads each batch to its own
-    longest row (dynamic padding), which is what makes short-text batches cheap.
+    longest row (dynamic padding), which is what makes short-text batches cheap. ``cache_dir`` is
+    the caller's (a run's: Settings.cache_dir / "tokenized"); None tokenizes without a cache.
     """
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    entry = cache_dir / cache_key(data, tokenizer, max_length)
-    if (entry / "dataset_info.json").is_file():
+    entry = Path(cache_dir) / cache_key(data, tokenizer, max_length) if cache_dir is not None else None
+    if entry is not None and (entry / "dataset_info.json").is_file():
         try:
             return load_from_disk(str(entry)), True
         except (OSError, ValueError) as exc:  # a corrupt entry: rebuild it below
@@ -71,6 +65,9 @@ def tokenize(
 
     raw = Dataset.from_dict({"text": data.texts, "labels": data.labels})
     tokenized = raw.map(encode, batched=True, remove_columns=["text"])
+    if entry is None:
+        return tokenized, False
+    cache_dir = Path(cache_dir)
     try:
         cache_dir.mkdir(parents=True, exist_ok=True)
         tmp = cache_dir / f".{entry.name}.tmp-{uuid.uuid4().hex[:8]}"

@@ -16,16 +16,15 @@ import csv
 import hashlib
 import json
 import logging
-import os
 import random
 import re
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
+from lab import atomic
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.settings import ASSETS_DIR, Settings
@@ -39,9 +38,10 @@ SOURCES = ("sample", "hub", "host")
 # The size control's choices (None = every row); larger ones than a dataset holds are left out.
 SIZE_CHOICES: tuple[int | None, ...] = (100, 500, 2000, None)
 SAMPLES_DIR = ASSETS_DIR / "samples"
-def default_cache_dir() -> Path:
-    """Settings' cache folder (LAB_CACHE_DIR), read when it is needed, not when this module is imported."""
-    return Settings.from_env().cache_dir / "datasets"
+def datasets_dir(settings: Settings) -> Path:
+    """Where the host's settings keep the catalogue's subsamples and downloads."""
+    return Path(settings.cache_dir) / "datasets"
+
 _UNITS = {"classification": "rows", "ner": "sentences", "qa": "questions"}
 # The project's samples and a host's own files are listed, not uploaded: no upload caps on them.
 HOST_FILES = DataLimits(max_bytes=2**40, max_rows=2**31)
@@ -223,10 +223,10 @@ def _with_file_stats(card: DatasetCard) -> DatasetCard:
 def _file_stats(path: str, task: str, mtime_ns: int, nbytes: int) -> tuple[int, str, str, tuple[str, ...]]:
     """(size, text column, label column, label names) of a local file; cached until it changes."""
     if task == "classification":
-        df = read_table(path)
+        df = read_table(path, HOST_FILES)
         text_column, label_column = guess_columns(df)
         # The pipeline's own label order; problems (one class, empty labels) are the tab's pre-flight to show.
-        summary = summarize(df, text_column, label_column)
+        summary = summarize(df, text_column, label_column, limits=HOST_FILES)
         return len(df), text_column, label_column, tuple(summary.label_mapping)
     if task == "ner":
         sentences = ner_data.read_conll(path, limits=HOST_FILES)
@@ -295,25 +295,22 @@ def materialize(card: DatasetCard, rows: int | None = None, seed: int = 42, cach
 
     ``rows`` caps the size (classification: stratified by label, every class kept; NER/QA: a random
     subset of sentences/questions); None takes everything. Sample and host files are returned as
-    they are when no subsample is needed. Results are cached in ``cache_dir`` by (name, rows, seed)
+    they are when no subsample is needed. Results are cached in ``cache_dir`` (the caller's
+    ``datasets_dir(settings)``; the default settings' folder without one) by (name, rows, seed)
     (and the source file's version), so a second click is instant.
     """
     if rows is not None and (not isinstance(rows, int) or rows < 2):
         raise LabInputError(msg("msg.training.catalog.bad_size", rows=repr(rows)))
     if card.source != "hub" and (rows is None or (card.size is not None and rows >= card.size)):
         return card.path
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache_dir = Path(cache_dir) if cache_dir is not None else datasets_dir(Settings())
     target = cache_dir / _cache_name(card, rows, seed)
     if target.is_file():
         return target
     writer = {"classification": _write_classification, "ner": _write_ner, "qa": _write_qa}[card.task]
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
-    try:
+    with atomic.replacing(target) as tmp:  # two sessions asking at once both see a whole file
         writer(card, rows, seed, tmp)
-        os.replace(tmp, target)  # atomic: two sessions asking at once both see a whole file
-    finally:
-        tmp.unlink(missing_ok=True)
     return target
 
 
@@ -356,7 +353,7 @@ def _name_of(value, names: Sequence[str]) -> str | None:
 
 def _write_classification(card: DatasetCard, rows: int | None, seed: int, target: Path) -> None:
     if card.source != "hub":  # a subsample of a local CSV/TSV: keep its columns, take stratified rows
-        df = read_table(card.path)
+        df = read_table(card.path, HOST_FILES)
         _, label_column = guess_columns(df)
         labels = [str(v).strip() for v in df[label_column].tolist()]
         df.iloc[stratified_indices(labels, rows, seed)].to_csv(target, index=False)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from lab.i18n import msg
+from lab.settings import MAX_TRAIN_MINUTES
 
 # Each text is a lab.i18n Message: English wherever it is printed (the CLI's help), and said in the
 # student's language by the UI (assets/i18n/*/messages_training.json).
@@ -44,7 +45,7 @@ class TrainConfig:
     test_fraction: float = _f(0.0, msg("msg.training.config.help.test_fraction"), min=0.0, max=0.4)
     evals_per_epoch: int = _f(2, msg("msg.training.config.help.evals_per_epoch"), min=1, max=20)
     precision: str = _f("auto", msg("msg.training.config.help.precision"), choices=("auto", "bf16", "fp32"))
-    max_train_minutes: float = _f(30.0, msg("msg.training.config.help.max_train_minutes"), min=0.1, max=24 * 60)
+    max_train_minutes: float = _f(MAX_TRAIN_MINUTES, msg("msg.training.config.help.max_train_minutes"), min=0.1, max=24 * 60)
 
     def __post_init__(self):
         errors = []

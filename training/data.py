@@ -117,13 +117,13 @@ def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int
     Sniffs the encoding (BOM -> UTF-8/UTF-16/UTF-32; else UTF-8, then Windows-1252, then
     latin-1, with a note), the delimiter (, ; tab |), quoting, and whether the first row is a
     header (if not, columns are named by their content or position, with a note). Files over the
-    caps, binary files (an .xlsx renamed .csv, ...), empty files and header-only files are refused
+    caps (``limits``, the host's upload caps the caller passes; the defaults without), binary files (an .xlsx renamed .csv, ...), empty files and header-only files are refused
     with a ``DataError``. ``nrows`` reads only the first data rows (a note says so).
 
     ``df.attrs`` holds ``notes`` (list[str]), ``encoding``, ``delimiter``, ``has_header``,
     ``source`` (the file name) and ``lines`` (an int array: the file line each row starts on).
     """
-    limits = limits or DataLimits.from_env()
+    limits = limits or DataLimits()
     path = Path(path)
     name = path.name
     if not path.is_file():
@@ -473,7 +473,7 @@ def _normalise_labels(labels: list[str | None], reference: Sequence[str] | None 
 
 
 def _problems(df: pd.DataFrame, text_column: str, label_column: str, texts: list[str | None],
-              labels: list[str | None], training: bool) -> list[Message]:
+              labels: list[str | None], training: bool, limits: DataLimits) -> list[Message]:
     """What stops training on these columns, one message per problem (the same text build_dataset raises)."""
     problems = []
     column, label_column = repr(text_column), repr(label_column)
@@ -485,7 +485,6 @@ def _problems(df: pd.DataFrame, text_column: str, label_column: str, texts: list
     if empty_label:
         problems.append(msg("msg.data.empty_labels", count=f"{len(empty_label):,}", column=label_column,
                             where=_where(df, empty_label)))
-    limits = DataLimits.from_env()
     long = sorted({v for v in labels if v is not None and len(v) > limits.max_label_chars})
     if long:
         problems.append(msg("msg.data.long_labels", count=f"{len(long):,}", column=label_column,
@@ -513,7 +512,7 @@ def _problems(df: pd.DataFrame, text_column: str, label_column: str, texts: list
 
 
 def build_dataset(df: pd.DataFrame, text_column: str, label_column: str,
-                  label_names: list[str] | None = None) -> TextDataset:
+                  label_names: list[str] | None = None, limits: DataLimits | None = None) -> TextDataset:
     """The checked dataset: raises ``DataError`` listing every problem (empty texts or labels, one
     class, classes with one example, labels unknown to ``label_names``).
 
@@ -523,7 +522,8 @@ def build_dataset(df: pd.DataFrame, text_column: str, label_column: str,
     _check_columns(df, text_column, label_column)
     texts = _cells(df, text_column)
     labels = _normalise_labels(_cells(df, label_column), label_names)
-    problems = _problems(df, text_column, label_column, texts, labels, training=label_names is None)
+    problems = _problems(df, text_column, label_column, texts, labels, training=label_names is None,
+                         limits=limits or DataLimits())
     if label_names is not None:
         names = [str(n) for n in label_names]
         known = set(names)
@@ -648,7 +648,8 @@ def suggest_max_length(lengths: Sequence[int]) -> int:
     return min(_MAX_LENGTH_CAP, max(8, math.ceil(p95 / 8) * 8))
 
 
-def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=None) -> DataSummary:
+def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=None,
+              limits: DataLimits | None = None) -> DataSummary:
     """Row count, class histogram, label mapping, text lengths and a preview, for the chosen columns.
 
     Lengths are in the tokenizer's tokens (with [CLS]/[SEP]) when one is given, on a random sample
@@ -659,7 +660,7 @@ def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=N
     notes = list(df.attrs.get("notes", []))
     texts = _cells(df, text_column)
     labels = _normalise_labels(_cells(df, label_column))
-    problems = _problems(df, text_column, label_column, texts, labels, training=True)
+    problems = _problems(df, text_column, label_column, texts, labels, training=True, limits=limits or DataLimits())
     names = _label_order([v for v in labels if v is not None])
     counts = Counter(v for v in labels if v is not None)
 
@@ -710,8 +711,8 @@ def load_for_training(path: str | Path, text_column: str | None = None, label_co
             text_column = guessed_text if guessed_text != label_column else guessed_label
         if label_column is None:
             label_column = guessed_label if guessed_label != text_column else guessed_text
-    ds = build_dataset(df, text_column, label_column, label_names)
-    summary = summarize(df, text_column, label_column, tokenizer)
+    ds = build_dataset(df, text_column, label_column, label_names, limits)
+    summary = summarize(df, text_column, label_column, tokenizer, limits)
     if label_names is not None:  # a validation file: its mapping is the training one
         summary.label_mapping = ds.label2id
         summary.class_counts = ds.class_counts()

@@ -66,7 +66,7 @@ _MEASURING = threading.Lock()  # a class pressing Train together measures once, 
 def seconds_per_step(lab, config: TrainConfig, typical_length: int) -> float:
     """Measured seconds for one full-model training step at the data's typical (padded) length."""
     source, _ = resolve_base_model(config, lab.settings, lab.hub.online)
-    precision, _ = choose_precision(config.precision, torch.device("cpu"))
+    precision, _ = choose_precision(config.precision, torch.device("cpu"), lab.settings.cpu_bf16)
     # Batches are padded to their longest text; the 95th percentile is a fair typical length.
     length = max(8, min(config.max_length, typical_length))
     with _MEASURING:

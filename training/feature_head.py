@@ -16,9 +16,7 @@ fitted, so a stopped run raises ``RunStopped`` (saying where it stopped) and lea
 
 from __future__ import annotations
 
-import json
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -33,15 +31,11 @@ from lab.settings import Settings
 from training import features
 from training.config import TrainConfig
 from training.dataset import TextDataset
-from training.loop import BEST, METRICS_FILE, ProgressEvent, TrainResult, save_atomically
+from training.loop import BEST, METRICS_FILE, ProgressEvent, TrainResult, save_atomically, write_run_metrics
 from training.metrics import classification_report
 from training.models import build_model, resolve_base_model
 from training.tasks import misclassified
-
-MAX_ITER = 2000
-# The solver's iterations between two looks at Cancel and the clock: each round goes on from the last
-# one's weights (warm start), so a run of small data converges in the first round as one fit would.
-ROUND_ITER = 100
+from training.transfer import fit_probe
 
 
 class RunStopped(LabInputError):
@@ -57,26 +51,12 @@ class RunStopped(LabInputError):
 
 def fit_head(train_x: np.ndarray, train_y: list[int], num_labels: int, class_weights: bool, seed: int,
              check: Callable[[], None] | None = None):
-    """(weight (num_labels, hidden), bias (num_labels,)) giving the logistic regression's logits on raw vectors.
+    """(weight (num_labels, hidden), bias (num_labels,)) giving the probe's logits on raw vectors: the
+    transfer views' logistic regression (training.transfer.fit_probe), its scaler folded into the weights.
 
     ``check()`` is called between rounds of the solver (it raises to stop the fit)."""
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(train_x)
-    scaled = scaler.transform(train_x)
-    probe = LogisticRegression(max_iter=ROUND_ITER, random_state=seed, warm_start=True,
-                               class_weight="balanced" if class_weights else None)
-    for done in range(0, MAX_ITER, ROUND_ITER):
-        if check is not None:
-            check()
-        with warnings.catch_warnings():
-            if done + ROUND_ITER < MAX_ITER:  # a round that ends unconverged is followed by the next one
-                warnings.simplefilter("ignore", ConvergenceWarning)
-            probe.fit(scaled, train_y)
-        if int(np.max(probe.n_iter_)) < ROUND_ITER:  # converged within the round
-            break
+    scaler, probe = fit_probe(train_x, train_y, seed, class_weights, check or (lambda: None)).steps
+    scaler, probe = scaler[1], probe[1]
     coef, intercept = probe.coef_, probe.intercept_  # (k or 1, hidden), (k or 1,)
     # w·((x - mean) / scale) + b == (w / scale)·x + (b - w·(mean / scale))
     weight = coef / scaler.scale_
@@ -117,7 +97,7 @@ def train_feature_head(config: TrainConfig, train: TextDataset, val: TextDataset
         stage[0] = msg("msg.training.feature_head.stage.encoding", done=f"{done:,}", total=f"{total:,}")
         check()
 
-    settings = settings or Settings.from_env()
+    settings = settings or Settings()  # the host's come from the caller; these are the defaults
     output_dir = Path(output_dir)
     source, display = resolve_base_model(config, settings, hub_online)
     model = build_model(source, train.label_names, from_scratch=False, seed=config.seed).eval()
@@ -170,11 +150,11 @@ def train_feature_head(config: TrainConfig, train: TextDataset, val: TextDataset
     result = TrainResult(output_dir, best_dir, history, best, {**report, "val_loss": val_loss}, test_report,
                          mistakes, None, trainable, total, seconds, len(train) / max(seconds, 1e-9), "fp32",
                          None, "the head is fitted in fp32", output_dir / METRICS_FILE, extra)
-    (output_dir / METRICS_FILE).write_text(json.dumps({
+    write_run_metrics(output_dir, {
         "config": asdict(config), "labels": train.label_names, "best_metrics": best, "val_report": result.val_report,
         "test_report": test_report, "misclassified": mistakes, "trainable_params": trainable,
         "total_params": total, "precision": "fp32", "seconds": seconds, **extra, "history": history,
-    }, indent=2, default=str))
+    })
     done = {**best, **({"test_accuracy": test_report["accuracy"]} if test_report else {})}
     if on_event is not None:
         on_event(ProgressEvent("done", 1, 1, 1.0, elapsed_s=seconds, eta_s=0.0, metrics=done))

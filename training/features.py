@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,8 +22,11 @@ import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
+from lab import atomic
+from lab.attention import model_inputs
 from lab.errors import LabInputError
 from lab.i18n import msg
+from lab.predict import SequenceLogits
 
 log = logging.getLogger(__name__)
 
@@ -162,9 +163,8 @@ class FeatureCache:
             return
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.npy")
-            np.save(tmp, vectors, allow_pickle=False)
-            os.replace(tmp, path)
+            with atomic.replacing(path, suffix=".npy") as tmp:
+                np.save(tmp, vectors, allow_pickle=False)
         except OSError as exc:  # a read-only or full disk costs the next request time, nothing else
             log.warning("could not write the feature cache entry %s: %s", path.name, exc)
 
@@ -180,14 +180,11 @@ def vectors(cache: FeatureCache, model: PreTrainedModel, tokenizer: PreTrainedTo
 @torch.inference_mode()
 def predict_labels(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, texts: Sequence[str],
                    max_length: int = 128, batch_size: int = 32) -> list[str]:
-    """A sequence classifier's label for each text (batched, length-sorted)."""
+    """A sequence classifier's label for each text, through the classification predictor (lab/predict.py:
+    batched, length-sorted)."""
     model.eval()
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    out: list[str] = [""] * len(texts)
-    for start in range(0, len(texts), batch_size):
-        rows = order[start:start + batch_size]
-        batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length, padding=True,
-                          return_tensors="pt")
-        for row, label in zip(rows, model(**batch).logits.argmax(-1).tolist(), strict=True):
-            out[row] = model.config.id2label.get(label, f"LABEL_{label}")
-    return out
+    inputs = [model_inputs(model, tokenizer(text, truncation=True, max_length=max_length, return_tensors="pt"))
+              for text in texts]
+    with torch.inference_mode():
+        logits = SequenceLogits.for_model(model, tokenizer).many(inputs, batch_size)
+    return [model.config.id2label.get(label, f"LABEL_{label}") for label in (int(x.argmax()) for x in logits)]

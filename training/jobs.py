@@ -1,9 +1,11 @@
 """A training run as a job, watched from the UI: events in a queue, a cancel flag, a result.
 
-The Fine-tune tab's handler is a generator: it submits a ``JobSpec`` to a backend
-(training/backends.py: worker processes by default, Ray on a cluster) and yields the new events
-every second or so, so the loss curve draws while the model trains, and Cancel only has to set
-a flag the training loop polls between steps.
+A ``JobSpec`` is submitted to a backend (training/backends.py: worker processes by default, a
+thread, or Ray on a cluster) by a session's runs (training/session_runs.py, for the Fine-tune tab)
+and by the Transfer tab (its learning curves' runs and its fine-tuned comparison). Whoever watches
+the ``Job`` reads its new events every second or so, so the loss curve draws while the model
+trains, and Cancel only has to set a flag the training loop polls between steps. The CLI trains
+in its own process without a job.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lab import atomic
 from lab.i18n import msg
 from lab.settings import Settings
 from training import cells
@@ -180,7 +183,8 @@ class Job:
 
 
 class TrainingJob(Job):
-    """Runs ``target(on_event, should_stop)`` in a thread of this process (the CLI, the learning curves)."""
+    """Runs ``target(on_event, should_stop)`` in a thread of this process (the class's shared learning
+    curves, training/shared_curves.py)."""
 
     def __init__(self, target: Callable[[Callable, Callable], object]):
         super().__init__()
@@ -242,8 +246,9 @@ def export_runs(runs: list[RunRecord], directory: Path, fmt: str = "csv") -> Pat
 
         path = directory / "runs.json"
         records = json.loads(json.dumps([asdict(r) for r in runs], default=str))  # plain JSON values first
-        path.write_text(json.dumps(cells.nested(records), indent=2))
+        atomic.write_json(path, cells.nested(records), indent=2)
     else:
         path = directory / "runs.csv"
-        cells.frame(runs_frame(runs)).to_csv(path, index=False)
+        with atomic.replacing(path) as tmp:
+            cells.frame(runs_frame(runs)).to_csv(tmp, index=False)
     return path

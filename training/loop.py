@@ -1,4 +1,5 @@
-"""The fine-tuning loop on accelerate (no ``Trainer``); the tasks it trains are in training.tasks.
+"""The fine-tuning loop on accelerate (no ``Trainer``); the tasks it trains are in training.tasks
+(classification, NER, QA) and the fill-mask recipe (training/recipes/mlm.py).
 
 Shared by the Fine-tune tab (events drive its live curves, ``should_stop`` is its Cancel), the
 CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes) and the
@@ -44,7 +45,7 @@ from transformers import (
 )
 
 import patches
-from lab import machine, registry
+from lab import atomic, machine, registry
 from lab.errors import LabInputError, ModelLoadError
 from lab.i18n import msg
 from lab.loading import MODEL_LOAD_LOCK
@@ -154,8 +155,9 @@ def pad_multiple() -> int | None:
     return 8 if torch.cuda.is_available() else None
 
 
-def choose_precision(requested: str, device: torch.device) -> tuple[str, str]:
-    """("bf16" | "fp32", reason). Decided once per run, before the Accelerator is built.
+def choose_precision(requested: str, device: torch.device, cpu_bf16: str = "auto") -> tuple[str, str]:
+    """("bf16" | "fp32", reason). Decided once per run, before the Accelerator is built; ``cpu_bf16``
+    is the host's setting (lab/settings.py) on whether this CPU has native bf16 matmul.
 
     On CPU, bf16 autocast pays off only with native bf16 matmul (AVX512-BF16 or AMX); without
     it oneDNN emulates bf16 and is *slower* than fp32 (3x slower measured on an AVX-512 Xeon
@@ -169,7 +171,7 @@ def choose_precision(requested: str, device: torch.device) -> tuple[str, str]:
         return "fp32", "this GPU has no bf16 support; using fp32"
     if device.type != "cpu":
         return ("bf16", "bf16 as requested") if requested == "bf16" else ("fp32", f"fp32 on {device.type}")
-    if machine.native_bf16():
+    if machine.native_bf16(cpu_bf16):
         return "bf16", "bf16 autocast: this CPU has native bf16 matmul (AVX512-BF16/AMX)"
     if requested == "bf16":
         return "bf16", ("bf16 as requested, but this CPU has no native bf16 matmul (AVX512-BF16/AMX): "
@@ -265,10 +267,11 @@ def _clean_leftovers(output_dir: Path) -> None:
         shutil.rmtree(path, ignore_errors=True)
 
 
-def write_json(path: Path, data: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+def write_run_metrics(output_dir: Path, data: dict) -> Path:
+    """A run's ``metrics.json``, written whole: the one writer every kind of run (and recipe) uses."""
+    path = Path(output_dir) / METRICS_FILE
+    atomic.write_json(path, data, indent=2, default=str)
+    return path
 
 
 def _acquire_accelerator(precision: str, note: str, log_with: str | None,
@@ -348,7 +351,7 @@ class Task(Protocol):
     and the fill-mask recipe's ``MaskedLMTask`` implement it.
     """
 
-    name: str  # "classification" | "ner" | "qa"
+    name: str  # "classification" | "ner" | "qa" | "fill-mask" (the recipe's MaskedLMTask)
     auto_class: type  # the Auto class the saved checkpoint loads with
     label_names: list[str]  # id2label order, written into the model config ([] for QA)
 
@@ -438,7 +441,7 @@ def run_task(
     schedule an earlier run chose). ``long_run`` adds what the recipes' hour-long runs need.
     """
     t_start = _now()
-    settings = settings or Settings.from_env()
+    settings = settings or Settings()  # the host's come from the caller; these are the defaults
     cache_dir = Path(cache_dir) if cache_dir is not None else Path(settings.cache_dir) / "tokenized"
     output_dir = Path(output_dir)
     task.check(config, train, val, test)
@@ -450,7 +453,7 @@ def run_task(
         notice = msg("msg.training.loop.hub_unreachable", model=config.base_model, display=display)
         log.warning(notice)
 
-    precision, precision_note = choose_precision(config.precision, launch_state().device)
+    precision, precision_note = choose_precision(config.precision, launch_state().device, settings.cpu_bf16)
     accelerator, precision, precision_note = _acquire_accelerator(precision, precision_note, log_with, output_dir)
     try:
         origin = _Origin(source, display, notice, precision, precision_note, t_start)
@@ -766,7 +769,7 @@ class _Run:
         )
         if self.main:
             label_names = list(task.label_names)
-            write_json(self.output_dir / METRICS_FILE, {
+            write_run_metrics(self.output_dir, {
                 "config": asdict(config), "labels": label_names, **label_kwargs(label_names),
                 "best_metrics": best, "val_report": val_report, "test_report": test_report,
                 "misclassified": misclassified, "class_weights": self.class_weights,

@@ -1,8 +1,10 @@
 """The base model a run fine-tunes: which one (the registry, hub or embedded), built with a new head.
 
 Every task's ``build_model`` and the tools that look at a model before training (parameter
-counts for the Fine-tune tab, memory and time estimates, the Transfer tab's "before") load it
-here, so a checkpoint loads one way: safetensors, never remote code, one load at a time.
+counts for the Fine-tune tab, memory and time estimates, the Fine-tune tab's "before") build the
+base model here: safetensors only, never remote code, one load at a time (``MODEL_LOAD_LOCK``).
+A trained checkpoint is read back elsewhere, with safetensors too: by the loop (its best
+checkpoint, for the test split), the recipes, and lab/loading.py when a tab serves it.
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ def count_parameters(
     the UI can call this whenever the strategy, freeze_layers or lora_r changes. ``task`` is
     "classification", "ner" (``num_labels`` = tags) or "qa" (``num_labels`` is ignored).
     """
-    settings = settings or Settings.from_env()
+    settings = settings or Settings()  # the host's come from the caller; these are the defaults
     source, _ = resolve_base_model(config, settings, hub_online, local_models)
     return _count_parameters(source, config.strategy, config.freeze_layers, config.lora_r, num_labels, task)
 

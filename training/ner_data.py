@@ -207,7 +207,7 @@ def read_conll(path: str | Path, tag_column: int = -1, strip_prefix: str | None 
     ``label_names``: the training set's, when reading a validation or test file.
     """
     path = Path(path)
-    limits = limits or DataLimits.from_env()
+    limits = limits or DataLimits()
     notes: list[str] = []
     text = _read_text(path, limits, notes)
     if tag_column == 0:

@@ -95,7 +95,7 @@ def _finish(examples: list[QAExample], problems: list[Message], total_answers: i
 def read_squad(path: str | Path, limits: DataLimits | None = None) -> list[QAExample]:
     """The questions of a SQuAD v1.1 JSON file, each answer checked (raises ``DataError``)."""
     path = Path(path)
-    limits = limits or DataLimits.from_env()
+    limits = limits or DataLimits()
     name = path.name
     if not path.is_file():
         raise DataError(msg("msg.data.no_such_file", name=name))

@@ -115,7 +115,7 @@ class FinetuneRuns:
         if request.share_with_class and self.board.enabled:  # refused before training, not after
             request = dataclasses.replace(request, student_name=classroom.student_name(request.student_name))
         data = workflows.prepare(task, request.file, config, request.text_column, request.label_column,
-                                 request.validation_file)
+                                 request.validation_file, self.lab.settings.data_limits)
         workflows.check_memory(data, config, self.lab.settings, self.lab.hub.online)  # before the estimate's step
         configs = [config] + ([dataclasses.replace(config, from_scratch=True)] if request.compare_scratch else [])
         if config.strategy == "features":  # one forward pass per text, then a regression

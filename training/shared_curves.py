@@ -14,13 +14,12 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import threading
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
+from lab import atomic
 from training import learning_curves as curves
 from training.config import TrainConfig
 from training.jobs import TrainingJob
@@ -125,11 +124,9 @@ class SharedCurves:
 
     def _store(self, key: str, points: list[CurvePoint]) -> None:
         path = self._path(key)
-        if path is not None:  # a temporary name renamed into place: a reader never finds half a file
+        if path is not None:  # written whole: a reader never finds half a file
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}")
-            tmp.write_text(json.dumps([dataclasses.asdict(p) for p in points]), encoding="utf-8")
-            os.replace(tmp, path)
+            atomic.write_json(path, [dataclasses.asdict(p) for p in points])
         with self._lock:
             self._remember(key, points)
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 import importlib.util
 import json
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lab import atomic
 from lab.errors import LabInputError
 from lab.i18n import msg
+from lab.settings import DataLimits
 from training import catalog
 from training import data as tdata
 from training.dataset import TextDataset
@@ -71,7 +74,7 @@ def count_lines(path: str | Path, chunk: int = 1 << 20) -> int:
 
 
 def file_data(path: str | Path, name: str, val_fraction: float = 0.2, seed: int = 42,
-              max_rows: int | None = None) -> ViewData:
+              max_rows: int | None = None, limits: DataLimits | None = None) -> ViewData:
     """A classification CSV/TSV (the columns guessed as the Fine-tune tab does), split stratified.
 
     A file of more than ``max_rows`` lines is refused before it is parsed: the views sample
@@ -82,17 +85,17 @@ def file_data(path: str | Path, name: str, val_fraction: float = 0.2, seed: int 
         if lines - 1 > max_rows:  # the header is no row
             raise LabInputError(msg("msg.training.transfer.too_many_rows", name=name, rows=f"{lines - 1:,}",
                                     max=f"{max_rows:,}", sample=f"{MAX_TRAIN_ROWS + MAX_VAL_ROWS:,}"))
-    dataset, _ = tdata.load_for_training(path)
+    dataset, _ = tdata.load_for_training(path, limits=limits)
     train, val, _ = tdata.split_dataset(dataset, val_fraction, 0.0, seed)
     return _capped(name, train, val, seed)
 
 
-def card_data(card: catalog.DatasetCard, seed: int = 42) -> ViewData:
+def card_data(card: catalog.DatasetCard, seed: int = 42, cache_dir: Path | None = None) -> ViewData:
     """A catalogue dataset as the views use it: asked for at the size they keep (a stratified sample of
     MAX_TRAIN_ROWS + MAX_VAL_ROWS rows, which file_data's 80/20 split turns into exactly the caps), so a
     large hub dataset is never fetched whole to be cut."""
     rows = MAX_TRAIN_ROWS + MAX_VAL_ROWS
-    data = file_data(catalog.materialize(card, rows, seed), card.title, seed=seed)
+    data = file_data(catalog.materialize(card, rows, seed, cache_dir), card.title, seed=seed)
     if card.size is not None and card.size > rows:
         val = round(card.size * 0.2)
         data.note = msg("msg.training.transfer.sampled", max_train=f"{MAX_TRAIN_ROWS:,}", max_val=f"{MAX_VAL_ROWS:,}",
@@ -105,7 +108,7 @@ def save_run_data(run_dir: Path, train: TextDataset, val: TextDataset) -> None:
     very model on that very validation set (a few hundred KB at most: uploads are capped)."""
     folder = Path(run_dir) / RUN_DATA
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "labels.json").write_text(json.dumps(train.label_names), encoding="utf-8")
+    atomic.write_json(folder / "labels.json", train.label_names)
     for name, ds in (("train.csv", train), ("validation.csv", val)):
         pd.DataFrame({"text": ds.texts, "label": ds.labels}).to_csv(folder / name, index=False)
 
@@ -177,14 +180,40 @@ def map_frame(points: np.ndarray, data: TextDataset, predictions: list[str] | No
 # ---------------------------------------------------------------------------------- probes
 
 
-def fit_probe(train_x: np.ndarray, train_y: list[int], seed: int = 42):
-    """A logistic regression on standardised vectors: the frozen encoder's new linear head."""
+PROBE_MAX_ITER = 2000
+# A checked fit's iterations between two looks at Cancel and the clock: each round goes on from the
+# last one's weights (warm start), so a fit on small data converges in the first round as one fit would.
+PROBE_ROUND_ITER = 100
+
+
+def fit_probe(train_x: np.ndarray, train_y: list[int], seed: int = 42, class_weights: bool = False,
+              check: Callable[[], None] | None = None):
+    """A logistic regression on standardised vectors (an sklearn Pipeline: scaler, regression): the
+    frozen encoder's new linear head, for the probe chart and the Fine-tune tab's features strategy.
+
+    ``class_weights`` balances the classes. With ``check`` the solver runs in rounds (warm-started)
+    and ``check()`` is called before each; it raises to stop the fit."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed))
-    return probe.fit(np.asarray(train_x, dtype=np.float32), train_y)
+    x = np.asarray(train_x, dtype=np.float32)
+    weight = "balanced" if class_weights else None
+    if check is None:
+        regression = LogisticRegression(max_iter=PROBE_MAX_ITER, random_state=seed, class_weight=weight)
+        return make_pipeline(StandardScaler(), regression).fit(x, train_y)
+    regression = LogisticRegression(max_iter=PROBE_ROUND_ITER, random_state=seed, warm_start=True, class_weight=weight)
+    probe = make_pipeline(StandardScaler(), regression)
+    for done in range(0, PROBE_MAX_ITER, PROBE_ROUND_ITER):
+        check()
+        with warnings.catch_warnings():
+            if done + PROBE_ROUND_ITER < PROBE_MAX_ITER:  # a round that ends unconverged is followed by the next one
+                warnings.simplefilter("ignore", ConvergenceWarning)
+            probe.fit(x, train_y)
+        if int(np.max(regression.n_iter_)) < PROBE_ROUND_ITER:  # converged within the round
+            break
+    return probe
 
 
 def probe_accuracy(train_x: np.ndarray, train_y: list[int], val_x: np.ndarray, val_y: list[int],

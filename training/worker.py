@@ -1,7 +1,8 @@
 """A training worker: a process of its own that trains the runs the server sends it, one at a time.
 
-``python -m training.worker ADDRESS`` connects back to the server (a multiprocessing connection,
-authenticated with the key in ``LAB_WORKER_KEY``), then loops: receive a job, train it, stream
+``python -m training.worker ADDRESS THREADS`` connects back to the server (a multiprocessing
+connection, authenticated with the key in ``LAB_WORKER_KEY``), trains with THREADS torch threads
+(the server's ``worker_threads`` setting), then loops: receive a job, train it, stream
 its progress events back, send the result or the error. The server's event loop never shares a
 GIL with a training, and a worker that crashes or is killed takes only its own run with it.
 
@@ -20,7 +21,7 @@ from multiprocessing.connection import Client
 log = logging.getLogger("training.worker")
 
 
-def serve(address: tuple[str, int], key: bytes) -> None:
+def serve(address: tuple[str, int], key: bytes, threads: int = 1) -> None:
     from lab import logs
 
     logs.configure_server()  # one line per load, no progress bars, in the server's log (stderr is shared)
@@ -28,7 +29,7 @@ def serve(address: tuple[str, int], key: bytes) -> None:
 
     from training.jobs import execute
 
-    torch.set_num_threads(int(os.environ.get("LAB_WORKER_THREADS", "1")))
+    torch.set_num_threads(threads)
     with Client(address, authkey=key) as conn:
         conn.send(("ready",))
         while True:
@@ -70,4 +71,4 @@ def _picklable(exc: Exception) -> Exception:
 
 if __name__ == "__main__":
     host, port = sys.argv[1].rsplit(":", 1)
-    serve((host, int(port)), bytes.fromhex(os.environ["LAB_WORKER_KEY"]))
+    serve((host, int(port)), bytes.fromhex(os.environ["LAB_WORKER_KEY"]), int(sys.argv[2]) if len(sys.argv) > 2 else 1)

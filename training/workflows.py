@@ -19,7 +19,7 @@ from lab.i18n import Message, Safe, msg
 from lab.lazy import lazy_import
 from lab.options import QA_MAX_LENGTH
 from lab.render import md_text
-from lab.settings import Settings
+from lab.settings import DataLimits, Settings
 from training import data as tdata
 from training import memory, ner_data, qa_data, transfer
 from training.config import TrainConfig
@@ -131,14 +131,15 @@ def _percentile_line(p: dict, unit: str, suggested: int) -> Message:
 
 
 def summarize_file(task: str, path: str, text_column: str = "", label_column: str = "",
-                   tokenizer=None) -> FileSummary:
-    """Read ``path`` as ``task``'s data and describe it; raises DataError for what would stop training."""
+                   tokenizer=None, limits: DataLimits | None = None) -> FileSummary:
+    """Read ``path`` as ``task``'s data and describe it; raises DataError for what would stop training.
+    ``limits``: the host's upload caps (Settings.data_limits)."""
     if task == "classification":
-        df = tdata.read_table(path)
+        df = tdata.read_table(path, limits)
         guessed_text, guessed_label = tdata.guess_columns(df)
         text_column = text_column if text_column in df.columns else guessed_text
         label_column = label_column if label_column in df.columns else guessed_label
-        s = tdata.summarize(df, text_column, label_column, tokenizer)
+        s = tdata.summarize(df, text_column, label_column, tokenizer, limits)
         lines = [
             msg("msg.training.workflows.summary.classification", rows=f"{s.rows:,}", classes=len(s.class_counts),
                 text_column=md_text(text_column), label_column=md_text(label_column)),
@@ -154,7 +155,7 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
         return FileSummary(lines, counts, histogram(s.token_lengths), s.preview, s.suggested_max_length,
                            list(s.columns), text_column, label_column)
     if task == "ner":
-        ds = ner_data.load_ner(path)
+        ds = ner_data.load_ner(path, limits=limits)
         s = ner_data.summarize_ner(ds, tokenizer)
         lines = [
             msg("msg.training.workflows.summary.ner", sentences=f"{s['sentences']:,}", words=f"{s['tokens']:,}",
@@ -167,7 +168,7 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
                                  "tags": " ".join(ds.tags[i])} for i in range(min(_PREVIEW, len(ds)))])
         return FileSummary(lines, counts, histogram(s["lengths"]), preview, s["suggested_max_length"])
     if task == "qa":
-        examples = qa_data.load_qa(path)
+        examples = qa_data.load_qa(path, limits)
         s = qa_data.summarize_qa(examples, tokenizer)
         questions = dict(questions=f"{s['questions']:,}", contexts=f"{s['contexts']:,}")
         lengths = dict(answer=qa_data._percentiles(s["answer_lengths"])[50],
@@ -187,15 +188,16 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
 
 
 def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", label_column: str = "",
-            validation_path: str | None = None) -> Prepared:
-    """Load, check and split the data (stratified for classification, by context for QA)."""
+            validation_path: str | None = None, limits: DataLimits | None = None) -> Prepared:
+    """Load, check and split the data (stratified for classification, by context for QA) under the
+    host's upload caps ``limits`` (Settings.data_limits)."""
     if config.strategy == "features" and task != "classification":
         raise LabInputError(msg("msg.training.workflows.features_classification_only"))
     if task == "classification":
-        train, summary = tdata.load_for_training(path, text_column or None, label_column or None)
+        train, summary = tdata.load_for_training(path, text_column or None, label_column or None, limits)
         test = None
         if validation_path:
-            val, _ = tdata.load_for_training(validation_path, summary.text_column, summary.label_column,
+            val, _ = tdata.load_for_training(validation_path, summary.text_column, summary.label_column, limits,
                                              label_names=train.label_names)
             if config.test_fraction > 0:
                 train, test, _ = tdata.split_dataset(train, config.test_fraction, 0.0, config.seed)
@@ -203,18 +205,18 @@ def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", la
             train, val, test = tdata.split_dataset(train, config.val_fraction, config.test_fraction, config.seed)
         return Prepared(task, train, val, test, len(train), summary.suggested_max_length)
     if task == "ner":
-        ds = ner_data.load_ner(path)
+        ds = ner_data.load_ner(path, limits=limits)
         if validation_path:
-            val, test = ner_data.load_ner(validation_path, label_names=ds.label_names), None
+            val, test = ner_data.load_ner(validation_path, limits=limits, label_names=ds.label_names), None
             train = ds
         else:
             train, val, test = ner_data.split_token_dataset(ds, config.val_fraction, config.test_fraction, config.seed)
         longest = max((len(s) for s in train.sentences), default=8)
         return Prepared(task, train, val, test, len(train), min(config.max_length, int(longest * 1.5) + 2))
     if task == "qa":
-        examples = qa_data.load_qa(path)
+        examples = qa_data.load_qa(path, limits)
         if validation_path:
-            train, val, test = examples, qa_data.load_qa(validation_path), None
+            train, val, test = examples, qa_data.load_qa(validation_path, limits), None
         else:
             train, val, test = qa_data.split_by_context(examples, config.val_fraction, config.seed,
                                                         config.test_fraction)

@@ -226,12 +226,14 @@ def _flood(url: str, start: int, count: int, workers: int = 4) -> None:
 def test_a_flood_of_made_up_session_ids_leaves_threads_and_memory_where_they_were(app):
     """2,000 ids (one thread each would show as +2,000); bench/soak.py floods 10,000 against python app.py."""
     url, runs, reaper, _ = app
+    tracked = reaper.tracked()
     _flood(url, 1_000_000, 400)  # the server's own first-use allocations, before measuring
-    time.sleep(1)
-    threads, rss, tracked = threading.active_count(), _rss_mb(), reaper.tracked()
+    # the flood's last connections are closed when the reaper has let go of every made-up id
+    assert _wait_until(lambda: reaper.tracked() == tracked, 10)
+    threads, rss = threading.active_count(), _rss_mb()
     _flood(url, 0, 2_000)
-    time.sleep(1)
-    assert threading.active_count() <= threads + 3, (threads, threading.active_count())
+    assert _wait_until(lambda: reaper.tracked() == tracked and threading.active_count() <= threads + 3, 10), (
+        threads, threading.active_count())
     grown = _rss_mb() - rss
     assert grown < max(20.0, 0.03 * rss), f"{rss:.0f} MB -> +{grown:.0f} MB"
     assert reaper.tracked() == tracked and not any(key.startswith("made-up") for key in reaper.pending())

@@ -15,6 +15,7 @@ def lab():
     return Lab(Settings(offline=True))
 
 
+@pytest.mark.slow  # the real shipped fill-mask head
 def test_the_bidirectional_example_flips_with_the_shipped_model(lab):
     loaded = lab.model("fill-mask")
     top = {}

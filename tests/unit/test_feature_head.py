@@ -29,6 +29,22 @@ def test_the_folded_head_gives_the_regressions_answers(classes):
     assert ((x @ weight.T + bias).argmax(1) == probe.predict(x)).all()
 
 
+@pytest.mark.parametrize("class_weights", [False, True])
+def test_the_features_head_is_the_transfer_views_probe(class_weights):
+    """One probe: the Fine-tune tab's features head is the probe chart's regression, folded, with the
+    same class weights and the same answers whether or not it is fitted in checked rounds."""
+    rng = np.random.default_rng(2)
+    y = [0] * 20 + [1] * 50 + [2] * 20
+    x = (rng.normal(size=(90, 5)) * 3 + 1 + np.eye(5)[y] * 2).astype(np.float32)
+    rounds = []
+    probe = fit_probe(x, y, seed=0, class_weights=class_weights, check=lambda: rounds.append(1))
+    assert rounds  # checked before the first round
+    weight, bias = fit_head(x, y, 3, class_weights=class_weights, seed=0)
+    np.testing.assert_allclose(x @ weight.T + bias, probe.decision_function(x), rtol=1e-4, atol=1e-4)
+    one_fit = fit_probe(x, y, seed=0, class_weights=class_weights)
+    assert (one_fit.predict(x) == probe.predict(x)).all()
+
+
 def test_a_class_missing_from_training_never_wins():
     x = np.array([[0.0, 1.0], [1.0, 0.0], [0.1, 0.9], [0.9, 0.2]])
     weight, bias = fit_head(x, [0, 2, 0, 2], 3, class_weights=False, seed=0)
@@ -131,9 +147,9 @@ def test_cancel_while_encoding_stops_the_run_and_keeps_nothing(settings, tmp_pat
 
 
 def test_cancel_while_fitting_stops_the_run(settings, tmp_path, monkeypatch):
-    from training import feature_head
+    from training import feature_head, transfer
 
-    monkeypatch.setattr(feature_head, "ROUND_ITER", 1)  # a round per solver iteration: Cancel is seen in the fit
+    monkeypatch.setattr(transfer, "PROBE_ROUND_ITER", 1)  # a round per solver iteration: Cancel is seen in the fit
     config = TrainConfig(strategy="features", max_length=16)
     train_feature_head(config, _data(40, 7000), _data(12, 7100), tmp_path / "warm", settings=settings,
                        hub_online=False)  # the vectors are cached: no encoding batch checks Cancel below

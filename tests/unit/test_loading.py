@@ -39,6 +39,7 @@ def _served_head(tmp_path, cpu_bf16: bool):
     return fp32
 
 
+@pytest.mark.slow  # loads the real embedded encoder and a shipped head: seconds
 def test_embedded_encoder_plus_shipped_delta_loads_as_one_model(tmp_path, cpu_bf16):
     """A head shipped as config + delta is laid over the wheel's encoder."""
     head_dir = tmp_path / "models" / "classification"
@@ -132,6 +133,7 @@ def _classification_head_dir(tmp_path):
     return head_dir
 
 
+@pytest.mark.slow  # loads the real embedded encoder and a shipped head: seconds
 def test_low_rank_pairs_are_added_to_the_encoder_weights(tmp_path, cpu_bf16):
     """`<param>.lora_A` (r x in) and `.lora_B` (out x r) ship a LoRA update: W = W_base + B @ A."""
     from lab.loading import split_delta
@@ -207,6 +209,7 @@ def test_the_finetune_length_check_loads_a_tokenizer_not_a_model(tiny_cls_dir):
     assert len(loaded) == 1 and loaded[0].model is None
 
 
+@pytest.mark.slow  # loads the real embedded encoder and a shipped head: seconds
 def test_int8_differences_are_added_to_the_encoder_weights(tmp_path, cpu_bf16):
     """`<param>.int8_diff` (int8) and `.int8_scale` (a scale per row) ship a matrix trained in full."""
     from lab.loading import split_int8_diffs

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -230,7 +231,7 @@ def test_auto_precision_follows_the_cpu_and_learns_on_both(tmp_path, settings, f
     train = load_ner(files[0])
     val = load_ner(files[1], label_names=train.label_names)
     config = TrainConfig(epochs=5, max_length=32, **{**FAST, "precision": "auto"})
-    result = train_token_classifier(config, train, val, tmp_path / "auto", settings=settings)
+    result = train_token_classifier(config, train, val, tmp_path / "auto", settings=replace(settings, cpu_bf16="auto"))
     assert result.precision == ("bf16" if cpu_bf16 else "fp32")
     assert result.best_metrics["f1"] >= 0.6 and isinstance(result.best_metrics["precision"], float)
     metrics = json.loads((tmp_path / "auto" / "metrics.json").read_text())

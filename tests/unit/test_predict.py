@@ -49,3 +49,33 @@ def test_span_logits_of_windows_of_one_length(tiny_qa_dir, bert_tokenizer):
         out = model(**windows)
         start, end = SpanLogits.for_model(model, bert_tokenizer)(windows)
     assert torch.allclose(start, out.start_logits, atol=1e-5) and torch.allclose(end, out.end_logits, atol=1e-5)
+
+
+def test_a_set_of_texts_gets_the_models_own_logits_in_its_order(tiny_cls_dir, bert_tokenizer):
+    texts = ["A somewhat longer sentence than the others, with more pieces.", "Short.", "A middle one here."]
+    classifier = AutoModelForSequenceClassification.from_pretrained(tiny_cls_dir).eval()
+    encoded = [bert_tokenizer(t, return_tensors="pt") for t in texts]
+    with torch.inference_mode():
+        want = [classifier(**e).logits[0] for e in encoded]
+        many = SequenceLogits.for_model(classifier, bert_tokenizer).many(encoded, batch_size=2)
+    assert all(torch.allclose(w, m, atol=1e-5) for w, m in zip(want, many, strict=True))
+
+
+def test_every_classification_of_text_goes_through_the_predictor(tiny_cls_dir, bert_tokenizer, monkeypatch):
+    from lab.classify import classify
+    from training import before_after, features
+
+    classifier = AutoModelForSequenceClassification.from_pretrained(tiny_cls_dir).eval()
+    calls = []
+    one, many = SequenceLogits.__call__, SequenceLogits.many
+    monkeypatch.setattr(SequenceLogits, "__call__", lambda self, inputs: calls.append("one") or one(self, inputs))
+    monkeypatch.setattr(SequenceLogits, "many", lambda self, inputs, batch_size=32: calls.append("many") or many(
+        self, inputs, batch_size))
+    text = "A film worth the ticket."
+    assert before_after.probabilities(classifier, bert_tokenizer, text) == classify(
+        classifier, bert_tokenizer, text, explain=False).probabilities
+    assert calls == ["one", "one"]
+    texts = [text, "Dull.", "Not for me, and far too long."]
+    labels = features.predict_labels(classifier, bert_tokenizer, texts, batch_size=2)
+    assert calls[-1] == "many"
+    assert labels == [classify(classifier, bert_tokenizer, t, explain=False).predicted for t in texts]

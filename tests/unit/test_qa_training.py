@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -211,7 +212,7 @@ def test_run_reports_squad_scores_per_article(run):
 def test_auto_precision_follows_the_cpu_and_trains_on_both(tmp_path, settings, squad, cpu_bf16):
     train, val, _ = split_by_context(load_qa(squad), 0.25, seed=0)
     result = train_qa(TrainConfig(epochs=1, **{**FAST, "precision": "auto"}), train, val, tmp_path / "auto",
-                      settings=settings, stride=16)
+                      settings=replace(settings, cpu_bf16="auto"), stride=16)
     assert result.precision == ("bf16" if cpu_bf16 else "fp32")
     losses = [h["loss"] for h in result.history if h["kind"] == "step"]
     assert losses and all(math.isfinite(x) for x in losses) and 0.0 <= result.best_metrics["f1"] <= 1.0

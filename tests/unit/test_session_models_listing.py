@@ -3,12 +3,15 @@ shared models (embedded, hub, host's) are listed for everyone."""
 
 import shutil
 
+import pytest
+
 from lab import session
 from lab.context import Lab
 from lab.settings import Settings
 from tabs.models import ModelsTab
 
 
+@pytest.mark.slow  # loads the real embedded encoder and measures its card
 def test_a_session_sees_its_own_fine_tuned_model_and_never_anothers(tmp_path, tiny_cls_dir):
     runs = tmp_path / "runs"
     lab = Lab(Settings(offline=True, runs_dir=runs))

@@ -49,6 +49,7 @@ def test_everything_under_assets_stays_small():
     assert size(ASSETS_DIR) - models <= 5 * MB  # tokenizers, catalogs, lessons, samples, css
 
 
+@pytest.mark.slow  # serves the real shipped heads: seconds
 @pytest.mark.parametrize(("text", "label"), [
     ("a wonderful, moving film", "positive"),
     ("one of the best movies of the year, funny and warm", "positive"),
@@ -66,6 +67,7 @@ def test_sentiment_head_gets_obvious_cases_right(cache, text, label):
 # Cases this small head gets right, the README's two examples first (its model card lists the
 # ones it misses, such as "The sun rises in the [MASK]."): an accepted answer must be among its
 # top 5 and the top is not noise.
+@pytest.mark.slow  # serves the real shipped heads: seconds
 @pytest.mark.parametrize(("text", "accepted"), [
     ("I [MASK] dogs and cats.", {"love", "like", "have", "hate", "own", "prefer", "keep", "feed"}),
     ("The capital of France is [MASK].", {"paris"}),
@@ -83,6 +85,7 @@ def test_fill_mask_head_gives_sensible_words(cache, text, accepted):
     assert not {"the", ",", "."} >= set(words[:3])
 
 
+@pytest.mark.slow  # serves the real shipped heads: seconds
 @pytest.mark.parametrize(("text", "expected"), [
     ("She flew to Paris.", {("Paris", "LOC")}),
     ("Angela Merkel grew up in Hamburg.", {("Angela Merkel", "PER"), ("Hamburg", "LOC")}),
@@ -100,6 +103,7 @@ def test_ner_head_finds_obvious_entities(cache, text, expected):
     assert not {w for w, _ in found} - {w for w, _ in expected}, found
 
 
+@pytest.mark.slow  # serves the real shipped heads: seconds
 @pytest.mark.parametrize(("question", "context", "answer"), [
     ("Where did she fly?", "She flew to Paris last summer to visit her aunt.", "Paris"),
     ("When was the bridge opened?", "The old stone bridge over the river was opened in 1887 by the mayor.", "1887"),
@@ -129,6 +133,7 @@ def _answers(cache: ModelCache) -> dict:
     return out
 
 
+@pytest.mark.slow  # serves the real shipped heads: seconds
 def test_every_head_served_in_bf16_answers_as_in_fp32(cache):
     """LAB_INFERENCE_PRECISION=bf16 (or auto on a CPU with native bf16): the same answers as the
     default fp32, scores moved by bf16's rounding only."""

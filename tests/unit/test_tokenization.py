@@ -77,6 +77,7 @@ def test_render_escapes_user_text(bert_tokenizer):
     assert html.count('class="tok-chip tok-') >= len(pieces)
 
 
+@pytest.mark.slow  # converts a 4-bit SentencePiece model: seconds
 def test_sentencepiece_pieces_without_a_word_start_mark_continue_a_word(tmp_path, bert_tokenizer):
     from transformers import AutoTokenizer
 

