@@ -72,3 +72,21 @@ def test_every_tab_speaks_the_chosen_language_results_and_upload_widget_included
             assert page.locator(".toast-body.error").count() == 0, tab  # expected situations are no red Error
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_the_run_history_page_names_inputs_in_the_pages_language(browser, app_url, language):
+    """Gradio's footer "Runs" page lists a browser's past calls by the components' labels."""
+    context, page = open_page(browser, app_url)
+    try:
+        page.locator(f"#language input[value='{language}']").click()
+        page.locator("#tok-run").click()
+        expect(page.locator("#token-chips .tok-chip").first).to_be_visible()
+        page.goto(app_url + "gradio_api/runs")
+        labels = page.locator("[data-testid=run-history] .value-label")
+        expect(labels.first).to_be_visible()
+        shown = labels.all_text_contents()  # as written (the page shows them in capitals)
+        assert not [label for label in shown if "i18n" in label.lower()], shown
+        assert i18n.text("tok.text", language) in shown
+    finally:
+        context.close()
