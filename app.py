@@ -144,6 +144,7 @@ def launch_kwargs(demo: gr.Blocks | None = None) -> dict:
         "theme": theme,
         "i18n": i18n_tabs.I18N,  # the labels' words in every language (assets/i18n)
         "css_paths": [ASSETS_DIR / "style.css"],
+        "head": i18n_tabs.RUN_HISTORY_HEAD,  # Gradio's "Runs" page names inputs in words, not i18n marks
         # Refused by the server before a byte reaches our code; DataLimits says it in words.
         "max_file_size": (demo.lab.settings if demo is not None else Settings.from_env()).data_limits.max_bytes,
         **({"app_kwargs": {"middleware": [Middleware(session.SessionActivity, reaper=demo.lab_tabs["Fine-tune"].reaper)]}}

@@ -52,7 +52,7 @@ class ClassTab:
         note = gr.Markdown(elem_id="class-note")
         table = gr.Dataframe(interactive=False, elem_id="class-runs", label=t("class.table"))
         chart = gr.BarPlot(x="strategy", y="mean score", title=t("class.chart"),
-                           y_lim=[0, 1], height=300, elem_id="class-chart", x_label_angle=-20)
+                           y_lim=[0, 1], height=300, elem_id="class-chart", x_label_angle=-20, tooltip="all")
         file = gr.File(label=t("class.file"), interactive=False)
         explainer(t("class.explainer"))
         demo.load(self.reveal, None, [tab, token], api_visibility="private")

@@ -7,6 +7,7 @@ import inspect
 import logging
 from typing import TYPE_CHECKING
 
+import anyio
 import gradio as gr
 
 from lab import i18n, lazy
@@ -128,6 +129,21 @@ def user_errors(fn):
     once the server's background imports are done (lab.lazy.ready), so a request that comes right
     after the page is served waits for them instead of importing beside them."""
     signature, checks = inspect.signature(fn), _type_checks(fn)
+
+    if inspect.isasyncgenfunction(fn):  # streaming handlers that await: the wait for imports too
+
+        @functools.wraps(fn)
+        async def async_gen_wrapper(*args, **kwargs):
+            try:
+                _check_types(signature, checks, args, kwargs)
+                _check_strings(args, kwargs)
+                await anyio.to_thread.run_sync(lazy.ready)
+                async for update in fn(*args, **kwargs):
+                    yield update
+            except USER_ERRORS as exc:
+                raise _refuse(exc, fn) from exc
+
+        return async_gen_wrapper
 
     if inspect.isgeneratorfunction(fn):  # streaming handlers: errors surface while iterating
 

@@ -11,6 +11,7 @@ language for what the server says, and one switch at the top of the page for bot
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections import OrderedDict
 
@@ -71,6 +72,49 @@ async (lang) => {{
   return lang;
 }}
 """
+
+
+# Gradio's footer "Runs" page (/gradio_api/runs) lists a browser's past calls under the labels its
+# client stored with each call: a gr.I18n label is stored as the mark ``__i18n__{..."key": ...}``
+# that the main page translates as it draws, and the runs page shows the mark as it is. Gradio has
+# no hook into that page; it does insert the app's ``head``, so this script, on that page only,
+# writes each mark as its words from the page's own catalogs (config.i18n_translations), in the
+# language a request would get (``request_language``: the switch's cookie, else the browser's).
+_RUN_HISTORY_JS = r"""(LANGUAGES, ALIASES, DEFAULT, COOKIE) => {
+  if (!/\/gradio_api\/runs\/?$/.test(location.pathname)) return;
+  const normalize = (code) => {  // lab/i18n.py's normalize
+    if (!code) return null;
+    code = code.trim();
+    if (LANGUAGES.includes(code)) return code;
+    const lowered = code.toLowerCase().replace(/_/g, "-");
+    if (lowered in ALIASES) return ALIASES[lowered];
+    const base = lowered.split("-")[0];
+    return LANGUAGES.includes(base) ? base : (ALIASES[base] || null);
+  };
+  const cookie = (document.cookie.match(new RegExp("(?:^|;\\s*)" + COOKIE + "=([^;]*)")) || [])[1];
+  const language = [cookie, ...(navigator.languages || [navigator.language])].map(normalize)
+    .find(Boolean) || DEFAULT;
+  const words = (key) => {
+    const catalogs = (window.gradio_config || {}).i18n_translations || {};
+    return (catalogs[language] || {})[key] ?? (catalogs[DEFAULT] || {})[key] ?? key;
+  };
+  const MARK = /__i18n__(\{[^{}]*\})/g;
+  const say = (text) => text.replace(MARK, (mark, data) => {
+    try { const key = JSON.parse(data).key; return typeof key === "string" ? words(key) : mark; }
+    catch (error) { return mark; }  // not a mark Gradio wrote: shown as it is, as Gradio does
+  });
+  const translate = (root) => {
+    const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      if (node.nodeValue.includes("__i18n__")) node.nodeValue = say(node.nodeValue);
+    }
+  };
+  new MutationObserver((changes) => changes.forEach((change) => translate(change.target)))
+    .observe(document.documentElement, {childList: true, subtree: true, characterData: true});
+  translate(document.documentElement);
+}"""
+RUN_HISTORY_HEAD = "<script>({})({});</script>".format(_RUN_HISTORY_JS, ", ".join(
+    json.dumps(value) for value in (list(i18n.LANGUAGES), i18n.ALIASES, i18n.DEFAULT, COOKIE)))
 
 
 class Examples:

@@ -10,11 +10,13 @@ training.learning_curves, training.crosslingual and lab.contextual; vectors are 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import threading
 import uuid
 from pathlib import Path
 
+import anyio
 import gradio as gr
 import pandas as pd
 from gradio.utils import get_upload_folder
@@ -175,43 +177,27 @@ class TransferTab:
         return gr.update(value=bars, sort=list(bars["layer"])), "\n\n".join(lines)
 
     @user_errors
-    def learning_curves(self, data_choice: str, file: str | None = None, series: list[str] | None = None,
-                        session_models: dict | None = None, request: gr.Request = None, progress=gr.Progress()):
+    async def learning_curves(self, data_choice: str, file: str | None = None, series: list[str] | None = None,
+                              session_models: dict | None = None, request: gr.Request = None,
+                              progress=gr.Progress()):
         """The curves for (data, base model, settings): from the class's cache, or the one computation
-        for them that this session joins (training/shared_curves.py), its points drawn as they come."""
+        for them that this session joins (training/shared_curves.py), its points drawn as they come.
+        The setup (data, model, estimate) runs in a worker thread; the wait for points is awaited, so a
+        class watching one computation holds no server thread per student."""
         language = request_language(request)
-        data, cache = self._data(data_choice, file, session_models, request)
-        series = [s for s in SERIES if s in (series or [])]
-        if not series:
-            raise LabInputError(i18n.msg("transfer.no_series"))
-        base = curves.base_config(max_train_minutes=self.lab.settings.max_train_minutes)
-        sizes = curves.sizes_for(len(data.train))
-        total = len(sizes) * len(series)
-        encoder = self.lab.model("finetune-base", base.base_model)
-        key = shared_curves.request_key(data, features.model_key(f"{encoder.ref.kind}:{encoder.ref.id}", encoder.ref.id), base, series)
         session = getattr(request, "session_hash", None) or "cli"
-        # a session's upload or run: what the runs compute from it stays in the session's folder
-        settings = (self.lab.settings if cache is self.cache
-                    else session_state.session_settings(self.lab.settings, session))
-        computation = self.shared.join(key, session, total, self._curves_work(data, base, series, encoder, cache,
-                                                                               settings))
+        computation, total, planned = await anyio.to_thread.run_sync(functools.partial(
+            self._join_curves, data_choice, file, series, session_models, request, session, language))
         if computation.cached:
             yield self._curves_answer(computation, language, i18n.text("transfer.curves.cached", language,
                                                                          done=len(computation.points)))
             return
-        examples = curves.planned_examples(sizes, series)
-        # the measured step at the machine's current speed (training/estimate.py)
-        per_example = (estimate.seconds_per_step(self.lab, base, curves.MAX_LENGTH) * estimate.SPEED.factor()
-                       / base.batch_size if examples else 0.0)
-        planned = i18n.text("transfer.curves.planned", language, data=data.name, sizes=", ".join(map(str, sizes)),
-                            val=f"{len(data.val):,}", time=estimate.human(examples * per_example),
-                            examples=f"{examples:,}")
         shown = 0
         runs = i18n.text("transfer.progress.runs", language)
         yield self._curves_answer(computation, language, planned, computation.points[:0])
         try:
             while self.shared.watching(session, computation):
-                points = computation.wait(shown, 1.0)
+                points = await computation.changed(shown, 1.0)
                 if len(points) > shown:
                     shown = len(points)
                     progress((shown, total), desc=runs, unit=runs)
@@ -235,6 +221,35 @@ class TransferTab:
         yield self._curves_answer(computation, language, i18n.text("transfer.curves.done", language, **counts)
                                   if len(points) == total else i18n.text("transfer.curves.stopped", language, **counts),
                                   points)
+
+    def _join_curves(self, data_choice: str, file: str | None, series: list[str] | None,
+                     session_models: dict | None, request: gr.Request | None, session: str, language: str):
+        """The computation ``session`` watches for these curves (joined or started), how many points it
+        makes, and the plan said in ``language``."""
+        data, cache = self._data(data_choice, file, session_models, request)
+        series = [s for s in SERIES if s in (series or [])]
+        if not series:
+            raise LabInputError(i18n.msg("transfer.no_series"))
+        base = curves.base_config(max_train_minutes=self.lab.settings.max_train_minutes)
+        sizes = curves.sizes_for(len(data.train))
+        total = len(sizes) * len(series)
+        encoder = self.lab.model("finetune-base", base.base_model)
+        key = shared_curves.request_key(data, features.model_key(f"{encoder.ref.kind}:{encoder.ref.id}", encoder.ref.id), base, series)
+        # a session's upload or run: what the runs compute from it stays in the session's folder
+        settings = (self.lab.settings if cache is self.cache
+                    else session_state.session_settings(self.lab.settings, session))
+        computation = self.shared.join(key, session, total, self._curves_work(data, base, series, encoder, cache,
+                                                                               settings))
+        if computation.cached:
+            return computation, total, ""
+        examples = curves.planned_examples(sizes, series)
+        # the measured step at the machine's current speed (training/estimate.py)
+        per_example = (estimate.seconds_per_step(self.lab, base, curves.MAX_LENGTH) * estimate.SPEED.factor()
+                       / base.batch_size if examples else 0.0)
+        planned = i18n.text("transfer.curves.planned", language, data=data.name, sizes=", ".join(map(str, sizes)),
+                            val=f"{len(data.val):,}", time=estimate.human(examples * per_example),
+                            examples=f"{examples:,}")
+        return computation, total, planned
 
     def _curves_answer(self, computation, language: str, info: str, points=None) -> tuple:
         points = computation.points if points is None else points

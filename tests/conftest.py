@@ -143,12 +143,15 @@ def app_settings(tiny_mlm_dir, tiny_cls_dir, tiny_ner_dir, tiny_qa_dir, tiny_e5_
     }, multilingual_file=tiny_e5_file, cache_dir=RUNS_DIR.parent / (RUNS_DIR.name + "-cache"))
 
 
-def _serve(settings: Settings):
-    """The real app with ``settings``, launched on a free loopback port until the test session ends."""
+def _serve(settings: Settings, prepare=None):
+    """The real app with ``settings``, launched on a free loopback port until the test session ends;
+    ``prepare(demo)`` runs before it is served (a class board with runs already shared)."""
     import app as lab_app
     from lab.context import Lab
 
     demo = lab_app.build_app(Lab(settings))
+    if prepare is not None:
+        prepare(demo)
     demo.queue(default_concurrency_limit=4)
     port = free_port()
     demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=port, quiet=True,

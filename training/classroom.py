@@ -100,14 +100,24 @@ class ClassBoard:
         return pd.DataFrame(rows, columns=COLUMNS)
 
     def by_strategy(self) -> pd.DataFrame:
-        """Mean score by task, metric and strategy, with how many runs: the comparison plot's bars."""
+        """Mean score by task, metric and strategy, with how many runs: the comparison plot's bars.
+
+        A bar is named by its strategy, with its task where the class shared runs of several tasks
+        and its metric where a task was scored by several: a chart's axis shows a name whole only up
+        to ~180 px (Vega's label limit), and "frozen_encoder (classification, accuracy)" is longer.
+        The task and metric stay in their own columns (the chart's tooltip shows them)."""
         frame = self.frame().dropna(subset=["score"])
         if frame.empty:
-            return pd.DataFrame(columns=["strategy", "mean score", "runs"])
+            return pd.DataFrame(columns=["strategy", "mean score", "runs", "task", "metric"])
         grouped = frame.groupby(["task", "metric", "strategy"])["score"]
         out = pd.DataFrame({"mean score": grouped.mean().round(4), "runs": grouped.size()}).reset_index()
-        out["strategy"] = out["strategy"] + " (" + out["task"] + ", " + out["metric"] + ")"
-        return out[["strategy", "mean score", "runs"]]
+        names = out["strategy"]
+        if out["task"].nunique() > 1:
+            names = names + " · " + out["task"]
+        if out.groupby("task")["metric"].nunique().max() > 1:
+            names = names + " · " + out["metric"]
+        out["strategy"] = names
+        return out[["strategy", "mean score", "runs", "task", "metric"]]
 
     def export(self, directory: Path) -> Path:
         directory.mkdir(parents=True, exist_ok=True)

@@ -10,6 +10,7 @@ computation it watches; the computation stops when nobody watches it any more.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import hashlib
 import json
@@ -60,21 +61,50 @@ class Computation:
         self.watchers: set[str] = set()
         self.job: TrainingJob | None = None
         self._changed = threading.Condition()
+        self._waiting: set[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = set()  # async watchers (changed)
 
     def add(self, point: CurvePoint) -> None:
         with self._changed:
             self.points.append(point)
-            self._changed.notify_all()
+            self._notify()
 
     def end(self, error: BaseException | None = None) -> None:
         with self._changed:
             self.error, self.finished = error, True
-            self._changed.notify_all()
+            self._notify()
+
+    def _notify(self) -> None:  # with self._changed held; called from the computation's thread
+        self._changed.notify_all()
+        for loop, event in self._waiting:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:  # its event loop closed: that watcher went with it
+                pass
 
     def wait(self, seen: int, timeout: float) -> list[CurvePoint]:
         """The points once there are more than ``seen`` or the computation ended (or ``timeout`` passed)."""
         with self._changed:
             self._changed.wait_for(lambda: len(self.points) > seen or self.finished, timeout)
+            return list(self.points)
+
+    async def changed(self, seen: int, timeout: float) -> list[CurvePoint]:
+        """``wait`` for an async handler: the points once there are more than ``seen`` or the
+        computation ended (or ``timeout`` passed), awaited on the event loop. A class of students
+        watching one computation then holds no server thread each while the runs train."""
+        event = asyncio.Event()
+        waiter = (asyncio.get_running_loop(), event)
+        with self._changed:
+            if len(self.points) > seen or self.finished:
+                return list(self.points)
+            self._waiting.add(waiter)
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass  # nothing new within the timeout: the caller looks again (has it been cancelled?)
+        finally:
+            with self._changed:
+                self._waiting.discard(waiter)
+        with self._changed:
             return list(self.points)
 
     @property

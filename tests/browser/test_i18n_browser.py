@@ -72,3 +72,43 @@ def test_every_tab_speaks_the_chosen_language_results_and_upload_widget_included
             assert page.locator(".toast-body.error").count() == 0, tab  # expected situations are no red Error
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("language", ["en", "id"])
+def test_the_run_history_page_names_inputs_in_the_pages_language(browser, app_url, language):
+    """Gradio's footer "Runs" page lists a browser's past calls by the components' labels."""
+    context, page = open_page(browser, app_url)
+    try:
+        page.locator(f"#language input[value='{language}']").click()
+        page.locator("#tok-run").click()
+        expect(page.locator("#token-chips .tok-chip").first).to_be_visible()
+        page.goto(app_url + "gradio_api/runs")
+        labels = page.locator("[data-testid=run-history] .value-label")
+        expect(labels.first).to_be_visible()
+        shown = labels.all_text_contents()  # as written (the page shows them in capitals)
+        assert not [label for label in shown if "i18n" in label.lower()], shown
+        assert i18n.text("tok.text", language) in shown
+    finally:
+        context.close()
+
+
+# Draws each character in the page's own font; a machine without a CJK font draws every one as
+# the same empty box ("tofu"), so distinct characters give identical pictures.
+GLYPHS_JS = """(chars) => {
+  const style = getComputedStyle(document.querySelector("[role=tab]"));
+  return chars.map((char) => {
+    const canvas = document.createElement("canvas");
+    canvas.width = canvas.height = 40;
+    const g = canvas.getContext("2d");
+    g.font = `${style.fontWeight} 32px ${style.fontFamily}`;
+    g.fillText(char, 2, 34);
+    return canvas.toDataURL();
+  });
+}"""
+
+
+def test_the_page_in_traditional_chinese_draws_its_characters(page):
+    page.locator("#language input[value='zh-TW']").click()
+    expect(page.get_by_role("tab", name="填空")).to_be_visible()
+    characters = ["填", "空", "課", "程"]
+    assert len(set(page.evaluate(GLYPHS_JS, characters))) == len(characters), "no CJK font: install fonts-noto-cjk"

@@ -63,10 +63,20 @@ def test_shared_runs_are_listed_compared_and_exported(tmp_path):
     frame = board.frame()
     assert frame["student"].tolist() == ["Ana", "Budi", "Chen"] and frame["seconds"].tolist() == [1.2, 30.0, 0.9]
     summary = board.by_strategy().set_index("strategy")
-    assert summary.loc["features (classification, accuracy)", "mean score"] == pytest.approx(0.85)
-    assert summary.loc["features (classification, accuracy)", "runs"] == 2
+    assert summary.loc["features", "mean score"] == pytest.approx(0.85)  # one task, one metric: named by strategy
+    assert summary.loc["features", "runs"] == 2 and summary.loc["features", "task"] == "classification"
     exported = pd.read_csv(board.export(tmp_path))
     assert len(exported) == 3 and "learning_rate" in exported.columns
+
+
+def test_bars_name_the_task_and_metric_only_where_the_class_shared_several():
+    board = ClassBoard("t")
+    board.share("Ana", "run-1", "classification", "d.csv", CONFIG, 0.9, "accuracy", 1)
+    board.share("Budi", "run-1", "ner", "d.txt", CONFIG, 0.7, "f1", 1)
+    assert sorted(board.by_strategy()["strategy"]) == ["features · classification", "features · ner"]
+    board.share("Chen", "run-1", "ner", "d.txt", CONFIG, 0.6, "accuracy", 1)
+    assert sorted(board.by_strategy()["strategy"]) == [
+        "features · classification · accuracy", "features · ner · accuracy", "features · ner · f1"]
 
 
 def test_the_board_keeps_the_newest_runs():

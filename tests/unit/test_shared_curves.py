@@ -97,3 +97,54 @@ def test_the_key_covers_data_model_and_settings():
               request_key(data, "model-a", TrainConfig(max_length=128), ["pretrained", "frozen"]),
               request_key(data, "model-a", config, ["pretrained"])]
     assert len({key, *others}) == 6
+
+
+def run_async(make):
+    """``asyncio.run(make())`` in a thread of its own: in a test run with the browser tests,
+    playwright's sync API holds the main thread's event loop."""
+    import asyncio
+
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(value=asyncio.run(make())))
+    thread.start()
+    thread.join(30)
+    return result["value"]
+
+
+def test_a_class_awaiting_one_computation_holds_no_thread_per_student(tmp_path):
+    """Thirty students' handlers await the points on the event loop: no thread each, and every one
+    of them wakes with the point the one computation made."""
+    import asyncio
+
+    shared, runs = SharedCurves(tmp_path), FakeRuns()
+    computation = shared.join("key", "alice", 3, runs)
+
+    async def class_waits():
+        before = threading.active_count()
+        waiting = [asyncio.create_task(computation.changed(0, 30)) for _ in range(30)]
+        await asyncio.sleep(0.2)  # every student is waiting now
+        threads = threading.active_count()
+        runs.gate.release()
+        return before, threads, await asyncio.gather(*waiting)
+
+    before, threads, seen = run_async(class_waits)
+    assert threads == before  # no thread per student
+    assert all(len(points) == 1 for points in seen)
+    runs.gate.release(2)
+    computation.job.wait(5)
+
+
+def test_an_awaited_wait_ends_at_its_timeout_or_when_the_computation_ends(tmp_path):
+    shared, runs = SharedCurves(tmp_path), FakeRuns()
+    computation = shared.join("key", "alice", 3, runs)
+    assert run_async(lambda: computation.changed(0, 0.05)) == []  # nothing yet: back after the timeout
+    shared.leave("alice")  # nobody watches: the computation stops and ends
+    assert run_async(lambda: computation.changed(0, 5)) == [] and computation.finished
+
+
+def test_the_curves_handler_awaits_instead_of_holding_a_thread():
+    import inspect
+
+    from tabs.transfer import TransferTab
+
+    assert inspect.isasyncgenfunction(TransferTab.learning_curves)
