@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with tempfile.TemporaryDirectory() as work:
             for i in range(args.runs):
-                factor = estimate.SPEED.factor()
+                factor = estimate.speed_now(lab, config, data.typical_length)
                 expected = estimate.expected_seconds(per_step, steps, factor)
                 started = time.perf_counter()
                 result = workflows.train(data, config, Path(work) / f"run-{i}", settings=settings, hub_online=False)

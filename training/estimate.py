@@ -39,8 +39,7 @@ def human(seconds: float | None) -> str:
     return msg("msg.training.estimate.minutes", n=f"{seconds / 60:.1f}")
 
 
-@lru_cache(maxsize=32)
-def _measure(source: str, batch_size: int, length: int, precision: str) -> float:
+def _measure_step(source: str, batch_size: int, length: int, precision: str) -> float:
     model = build_model(source, ["a", "b"], from_scratch=False, seed=0).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=fused_adamw_ok(trainable))  # as the loop does
@@ -60,17 +59,22 @@ def _measure(source: str, batch_size: int, length: int, precision: str) -> float
     return min(times[1:])
 
 
+_measure = lru_cache(maxsize=32)(_measure_step)  # the step as first measured, once per model and shape
 _MEASURING = threading.Lock()  # a class pressing Train together measures once, not once per student
+
+
+def _step_key(lab, config: TrainConfig, typical_length: int) -> tuple[str, int, int, str]:
+    source, _ = resolve_base_model(config, lab.settings, lab.hub.online)
+    precision, _ = choose_precision(config.precision, torch.device("cpu"), lab.settings.cpu_bf16)
+    # Batches are padded to their longest text; the 95th percentile is a fair typical length.
+    return source, config.batch_size, max(8, min(config.max_length, typical_length)), precision
 
 
 def seconds_per_step(lab, config: TrainConfig, typical_length: int) -> float:
     """Measured seconds for one full-model training step at the data's typical (padded) length."""
-    source, _ = resolve_base_model(config, lab.settings, lab.hub.online)
-    precision, _ = choose_precision(config.precision, torch.device("cpu"), lab.settings.cpu_bf16)
-    # Batches are padded to their longest text; the 95th percentile is a fair typical length.
-    length = max(8, min(config.max_length, typical_length))
+    key = _step_key(lab, config, typical_length)
     with _MEASURING:
-        per_step = _measure(source, config.batch_size, length, precision)
+        per_step = _measure(*key)
     if config.strategy in ("frozen_encoder", "lora"):
         per_step *= 0.6  # no weight gradients for the frozen encoder: roughly the forward + a third
     return per_step
@@ -108,14 +112,42 @@ class MachineSpeed:
             with self._lock:
                 self._ratios.append((self._clock(), actual_per_step / measured_per_step))
 
-    def factor(self) -> float:
+    def recent(self) -> float | None:
+        """The median ratio of the recent runs; None when none finished lately."""
         now = self._clock()
         with self._lock:
             recent = [ratio for at, ratio in self._ratios if now - at <= self.max_age_s]
-        return statistics.median(recent) if recent else 1.0
+        return statistics.median(recent) if recent else None
+
+    def factor(self) -> float:
+        recent = self.recent()
+        return 1.0 if recent is None else recent
 
 
 SPEED = MachineSpeed()  # this server's: fed by every finished fine-tune (training/session_runs.py)
+
+# With no recent run to tell the machine's speed, the step is measured again, at most this often per
+# model and shape (a class pressing Train together measures once), against its first measurement.
+REMEASURE_S = 60.0
+_remeasured: dict[tuple, tuple[float, float]] = {}  # step key -> (when, seconds)
+
+
+def speed_now(lab, config: TrainConfig, typical_length: int, speed: MachineSpeed = SPEED,
+              clock=time.monotonic) -> float:
+    """How many times slower than its cached measurement a step runs now: the recent runs' figure
+    (``speed``), or, when none finished lately, the same step measured again (a server measured in
+    a quiet moment and loaded since: the first run of a busy class)."""
+    recent = speed.recent()
+    if recent is not None:
+        return recent
+    key = _step_key(lab, config, typical_length)
+    with _MEASURING:
+        first = _measure(*key)
+        when, seconds = _remeasured.get(key, (None, 0.0))
+        if when is None or clock() - when > REMEASURE_S:
+            seconds = _measure_step(*key)
+            _remeasured[key] = (clock(), seconds)
+    return max(1.0, seconds / first)  # never faster than measured: a quiet moment is what it was
 
 
 def actual_seconds_per_step(history: list[dict]) -> float | None:

@@ -134,7 +134,7 @@ class FinetuneRuns:
         estimate.check_time(per_step * each, config, msg("msg.training.estimate.what.steps", steps=f"{each:,}",
                                                          per_step=f"{per_step:.2f}"),
                             msg("msg.training.estimate.fix.steps"))
-        factor = estimate.SPEED.factor()  # what the workers' recent runs took against their measurement
+        factor = estimate.speed_now(self.lab, config, data.typical_length)  # the machine's speed now
         ahead = getattr(self.backend, "runs_ahead", lambda: 0)()
         wait = getattr(self.backend, "ahead_seconds", lambda: 0.0)() if ahead else 0.0
         expected = msg("ft.expected_time", time=estimate.human(estimate.expected_seconds(per_step, steps, factor, wait)),

@@ -145,3 +145,34 @@ def test_runs_ahead_count_their_time_left_in_the_wait():
     assert workers.runs_ahead() == 2
     assert workers.ahead_seconds() == pytest.approx((30.0 + 50.0) / 2)  # two workers share the queue
     assert training.events.get_nowait() == {"kind": "step", "eta_s": 30.0}  # the watcher still sees the event
+
+
+def test_with_no_recent_run_the_speed_now_is_the_step_measured_again(tiny_cls_dir, monkeypatch):
+    from training.estimate import MachineSpeed
+
+    lab = Lab(Settings(offline=True, model_overrides={"finetune-base": str(tiny_cls_dir)}))
+    now, again = [0.0], []
+    monkeypatch.setattr(estimate, "_remeasured", {})
+    monkeypatch.setattr(estimate, "_measure", lambda *key: 0.1)  # first measured in a quiet moment
+
+    def measured_now(*key):
+        again.append(key)
+        return 0.4  # the server is busy now: 4x slower
+
+    monkeypatch.setattr(estimate, "_measure_step", measured_now)
+    speed = MachineSpeed(clock=lambda: now[0])
+    config = TrainConfig(batch_size=4)
+    assert estimate.speed_now(lab, config, 16, speed, clock=lambda: now[0]) == pytest.approx(4.0)
+    # a class pressing Train together: measured again once a minute, not once per student
+    assert estimate.speed_now(lab, config, 16, speed, clock=lambda: now[0]) == pytest.approx(4.0)
+    assert len(again) == 1
+    now[0] = estimate.REMEASURE_S + 1
+    estimate.speed_now(lab, config, 16, speed, clock=lambda: now[0])
+    assert len(again) == 2
+    # once a run finished, its own steps tell the speed: nothing is measured
+    speed.record(0.1, 0.25)
+    assert estimate.speed_now(lab, config, 16, speed, clock=lambda: now[0]) == pytest.approx(2.5)
+    assert len(again) == 2
+    monkeypatch.setattr(estimate, "_measure_step", lambda *key: 0.05)  # quieter than at first: as measured
+    monkeypatch.setattr(estimate, "_remeasured", {})
+    assert estimate.speed_now(lab, config, 16, MachineSpeed(), clock=lambda: now[0]) == 1.0
