@@ -35,7 +35,6 @@ from tabs.i18n import request_language, t
 from training import backends, catalog, shared_curves, transfer, workflows
 from training import learning_curves as curves
 from training.config import TrainConfig
-from training.feature_head import RunStopped
 from training.jobs import JobSpec, TrainingJob
 from training.learning_curves import SERIES
 
@@ -368,6 +367,8 @@ class TransferTab:
         """Run ``work(on_batch)`` as a job of this session (its Cancel stops it between two batches of
         texts); yields the progress lines while it encodes, then returns its result. The vectors it
         encodes go to the shared feature cache: the next session asking gets them at once."""
+        from training.feature_head import RunStopped  # torch: imported when the first job runs, not with the page
+
         language = request_language(request)
         session = getattr(request, "session_hash", None) or "cli"
         names = {"multilingual": registry.MULTILINGUAL_NAME, "english-only": registry.EMBEDDED_NAME}
