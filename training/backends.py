@@ -48,6 +48,7 @@ class WorkerDied(RuntimeError):
 
 class ThreadBackend:
     name = "thread"
+    parallel = 1  # runs in one interpreter share accelerate's process state: one at a time
 
     def submit(self, spec: JobSpec) -> Job:
         job = Job(spec)
@@ -125,6 +126,11 @@ class LocalWorkers:
                          for i, w in enumerate(self.workers)]
         for thread in self._threads:
             thread.start()
+
+    @property
+    def parallel(self) -> int:
+        """Runs that train at once."""
+        return len(self.workers)
 
     def submit(self, spec: JobSpec) -> Job:
         job = Job(spec)
@@ -264,6 +270,7 @@ class _Flag:
 
 class RayBackend:
     name = "Ray"
+    parallel = 2  # as many as the curves ask at once: the cluster places them
 
     def __init__(self, address: str, num_cpus: float = 1.0):
         import ray
@@ -356,14 +363,16 @@ _CURVES: dict[tuple, object] = {}
 
 
 def for_curves(settings: Settings):
-    """The learning curves' own backend: one worker process beside the fine-tuning ones, so a class's
-    curves (one shared computation per sample, training/shared_curves.py) never wait behind its
-    fine-tunes, nor hold a fine-tuning slot. In-process with LAB_TRAIN_BACKEND=thread; Ray's cluster
-    shares its own capacity."""
+    """The learning curves' own backend: ``curves_workers`` processes beside the fine-tuning ones,
+    the cores shared between them, so a class's curves (one shared computation per sample,
+    training/shared_curves.py) never wait behind its fine-tunes, nor hold a fine-tuning slot.
+    In-process with LAB_TRAIN_BACKEND=thread; Ray's cluster shares its own capacity."""
     if settings.ray_address:
         return shared(settings)
-    key = (settings.train_backend, settings.worker_threads)
+    workers = max(1, settings.curves_workers)
+    key = (settings.train_backend, settings.worker_threads, workers)
     with _SHARED_LOCK:
         if key not in _CURVES:
-            _CURVES[key] = ThreadBackend() if settings.train_backend == "thread" else LocalWorkers(1, settings.worker_threads)
+            _CURVES[key] = (ThreadBackend() if settings.train_backend == "thread"
+                            else LocalWorkers(workers, max(1, settings.worker_threads // workers)))
         return _CURVES[key]

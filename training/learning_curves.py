@@ -11,7 +11,8 @@ has), scored on the same validation rows, three ways:
 
 Runs are short on purpose (the same 60 steps of 8 examples for every size, not a full schedule): a
 curve is a comparison under one budget, not the best each way could do, and a class's whole figure
-is ready in under a minute (training/shared_curves.py computes it once for everyone).
+is ready in under a minute (training/shared_curves.py computes it once for everyone; bench/README.md
+has the time).
 """
 
 from __future__ import annotations
@@ -19,8 +20,10 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -110,44 +113,73 @@ def learning_curves(data: ViewData, base: TrainConfig, work_dir: Path, series: l
                     train_run: Callable[[TrainConfig, TextDataset, TextDataset, Path], object],
                     last_layer: Callable[[], tuple[np.ndarray, np.ndarray]] | None = None,
                     on_point: Callable[[CurvePoint], None] | None = None,
-                    should_stop: Callable[[], bool] | None = None) -> list[CurvePoint]:
+                    should_stop: Callable[[], bool] | None = None, parallel: int = 1) -> list[CurvePoint]:
     """Train each series at each size and score it on ``data.val``.
 
     ``train_run(config, train, val, out_dir)`` is the one training loop (training.tasks.train_classifier
-    bound to its settings) and returns its TrainResult; ``last_layer()`` gives the pretrained encoder's
-    last-layer vectors of (data.train, data.val) for the frozen series. Each run's folder goes as soon as
-    its score is read. ``should_stop`` ends the curves between runs (and inside a run, through the loop).
+    bound to its settings, or a job on a backend) and returns its TrainResult; ``last_layer()`` gives the
+    pretrained encoder's last-layer vectors of (data.train, data.val) for the frozen series. Each run's
+    folder goes as soon as its score is read. ``should_stop`` ends the curves between runs (and inside a
+    run, through the loop).
+
+    ``parallel`` neural runs train at once (a backend with that many workers): runs of 8 short rows use
+    one core about as well as two, so two single-threaded runs side by side finish a figure sooner than
+    one two-threaded run after another. Points still arrive in the order of sizes and series.
     """
     unknown = [s for s in series if s not in SERIES]
     if unknown or not series:
         raise LabInputError(msg("msg.training.learning_curves.pick_series", series=", ".join(SERIES)))
+    halted = threading.Event()  # a run was cancelled or failed: the runs not started yet never start
+    stopped = lambda: halted.is_set() or (should_stop is not None and should_stop())  # noqa: E731
+    plan = [(size, subset_indices(data.train, size, base.seed)) for size in sizes_for(len(data.train))]
+
+    def neural(name: str, size: int, index: list[int]) -> CurvePoint | None:
+        if stopped():
+            return None
+        started = time.perf_counter()
+        out_dir = Path(work_dir) / f"{name}-{size}"
+        try:
+            result = train_run(run_config(base, name == "scratch"), data.train.subset(index * repeats_for(size)),
+                               data.val, out_dir)
+        except BaseException:
+            halted.set()
+            raise
+        finally:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        if result.stopped_early == "cancelled":
+            halted.set()
+            return None
+        return CurvePoint(name, size, float(result.best_metrics.get("accuracy", 0.0)), time.perf_counter() - started)
+
     points: list[CurvePoint] = []
-    vectors = last_layer() if "frozen" in series and last_layer is not None else None
-    for size in sizes_for(len(data.train)):
-        index = subset_indices(data.train, size, base.seed)
-        for name in series:
-            if should_stop is not None and should_stop():
-                return points
-            started = time.perf_counter()
-            if name == "frozen":
-                if vectors is None:
-                    raise LabInputError(msg("msg.training.learning_curves.no_vectors"))
-                accuracy = probe_accuracy(vectors[0][index], [data.train.labels[i] for i in index], vectors[1],
-                                          data.val.labels, base.seed)
-            else:
-                out_dir = Path(work_dir) / f"{name}-{size}"
-                try:
-                    result = train_run(run_config(base, name == "scratch"), data.train.subset(index * repeats_for(size)),
-                                       data.val, out_dir)
-                finally:
-                    shutil.rmtree(out_dir, ignore_errors=True)
-                if result.stopped_early == "cancelled":
-                    return points
-                accuracy = float(result.best_metrics.get("accuracy", 0.0))
-            point = CurvePoint(name, size, accuracy, time.perf_counter() - started)
-            points.append(point)
-            if on_point is not None:
-                on_point(point)
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="curve-run") as pool:
+        # submitted first, so the runs train while the frozen series' vectors are computed here
+        runs = {(size, name): pool.submit(neural, name, size, index)
+                for size, index in plan for name in series if name != "frozen"}
+        try:
+            vectors = last_layer() if "frozen" in series and last_layer is not None else None
+            for size, index in plan:
+                for name in series:
+                    if name != "frozen":
+                        point = runs[(size, name)].result()
+                    elif stopped():
+                        point = None
+                    elif vectors is None:
+                        raise LabInputError(msg("msg.training.learning_curves.no_vectors"))
+                    else:
+                        started = time.perf_counter()
+                        accuracy = probe_accuracy(vectors[0][index], [data.train.labels[i] for i in index],
+                                                  vectors[1], data.val.labels, base.seed)
+                        point = CurvePoint(name, size, accuracy, time.perf_counter() - started)
+                    if point is None:
+                        return points
+                    points.append(point)
+                    if on_point is not None:
+                        on_point(point)
+        finally:
+            halted.set()  # returned or failed: the runs not started yet never start
+            for run in runs.values():
+                run.cancel()
     return points
 
 

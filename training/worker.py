@@ -27,6 +27,7 @@ def serve(address: tuple[str, int], key: bytes, threads: int = 1) -> None:
     logs.configure_server()  # one line per load, no progress bars, in the server's log (stderr is shared)
     import torch
 
+    from training import tasks  # noqa: F401 (what every run imports: paid while the worker starts, not by its first run)
     from training.jobs import execute
 
     torch.set_num_threads(threads)

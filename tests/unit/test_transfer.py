@@ -3,6 +3,8 @@ curves on the real training loop, and contextual vs static vectors on the embedd
 
 import math
 import re
+import threading
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ from lab.registry import embedded_encoder_dir
 from lab.render_transfer import grid_html, log_curves_svg
 from lab.settings import Settings
 from tests.tiny import save_tiny
-from training import features, learning_curves, transfer
+from training import backends, features, learning_curves, transfer
 from training.config import TrainConfig
 from training.dataset import TextDataset
 from training.tasks import train_classifier
@@ -289,6 +291,44 @@ def test_learning_curves_stop_when_asked(tmp_path):
     assert points == [] and calls == []
     with pytest.raises(LabInputError, match="Pick one or more"):
         learning_curves.learning_curves(_toy_data(), TrainConfig(), tmp_path, ["bigger"], train_run)
+
+
+def test_parallel_curve_runs_train_side_by_side_and_arrive_in_order(tmp_path):
+    """Two runs at once (the curves' two single-threaded workers): the pretrained and scratch runs of a
+    size train together, yet the points come in the order of sizes and series."""
+    both_running = threading.Barrier(2, timeout=10)
+    started = []
+
+    def train_run(config, train, val, out_dir):
+        started.append((config.from_scratch, len(train)))
+        both_running.wait()  # a run that waits for the other one alone would time out here
+        return SimpleNamespace(stopped_early=None, best_metrics={"accuracy": 0.25 if config.from_scratch else 0.75})
+
+    points = learning_curves.learning_curves(_toy_data(), TrainConfig(), tmp_path, ["pretrained", "scratch"],
+                                             train_run, parallel=2)
+    assert [(p.series, p.examples, p.accuracy) for p in points] == [
+        ("pretrained", 16, 0.75), ("scratch", 16, 0.25), ("pretrained", 40, 0.75), ("scratch", 40, 0.25)]
+    assert sorted(started) == [(False, 480), (False, 480), (True, 480), (True, 480)]  # each size repeated to 480
+
+
+def test_a_cancelled_curve_run_starts_no_other(tmp_path):
+    calls = []
+
+    def train_run(config, train, val, out_dir):
+        calls.append(len(train))
+        return SimpleNamespace(stopped_early="cancelled", best_metrics={})
+
+    points = learning_curves.learning_curves(_toy_data(), TrainConfig(), tmp_path, ["pretrained"], train_run)
+    assert points == [] and calls == [480]
+
+
+def test_the_curves_backend_shares_the_cores_between_its_workers(monkeypatch):
+    monkeypatch.setattr(backends, "_CURVES", {})
+    monkeypatch.setattr(backends, "LocalWorkers", lambda workers, threads: SimpleNamespace(parallel=workers,
+                                                                                            threads=threads))
+    assert vars(backends.for_curves(Settings(worker_threads=2, curves_workers=2))) == {"parallel": 2, "threads": 1}
+    assert vars(backends.for_curves(Settings(worker_threads=8, curves_workers=2))) == {"parallel": 2, "threads": 4}
+    assert backends.for_curves(Settings(train_backend="thread", curves_workers=2)).parallel == 1
 
 
 # --------------------------------------------------------------------- contextual vectors
