@@ -43,7 +43,7 @@ class TrainConfig:
     from_scratch: bool = _f(False, msg("msg.training.config.help.from_scratch"))
     val_fraction: float = _f(0.2, msg("msg.training.config.help.val_fraction"), min=0.05, max=0.5)
     test_fraction: float = _f(0.0, msg("msg.training.config.help.test_fraction"), min=0.0, max=0.4)
-    evals_per_epoch: int = _f(2, msg("msg.training.config.help.evals_per_epoch"), min=1, max=20)
+    evals_per_epoch: int = _f(0, msg("msg.training.config.help.evals_per_epoch"), min=0, max=20)  # 0: the model's (loop.evals_per_epoch)
     precision: str = _f("auto", msg("msg.training.config.help.precision"), choices=("auto", "bf16", "fp32"))
     max_train_minutes: float = _f(MAX_TRAIN_MINUTES, msg("msg.training.config.help.max_train_minutes"), min=0.1, max=24 * 60)
 

@@ -10,6 +10,7 @@ import json
 import random
 from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -18,10 +19,10 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.errors import LabInputError
 from training import loop
-from training.cache import tokenize
+from training.cache import tokenize, tokenizer_fingerprint
 from training.config import TrainConfig
 from training.dataset import TextDataset
-from training.loop import LengthGroupedSampler, choose_precision, save_atomically
+from training.loop import LengthGroupedSampler, choose_precision, evals_per_epoch, save_atomically
 from training.models import build_model, count_parameters
 from training.strategies import apply_strategy, merged_copy
 from training.tasks import compute_class_weights, train_classifier
@@ -343,6 +344,21 @@ def test_tokenization_cache_is_hit_the_second_time(tmp_path, base_dir, data):
     changed = TextDataset(train.texts[:-1] + ["something else"], train.labels, train.label_names)
     assert tokenize(changed, tokenizer, 32, tmp_path)[1] is False
     assert len([p for p in tmp_path.iterdir() if not p.name.startswith(".")]) == 3
+
+
+def test_the_tokenizer_fingerprint_ignores_truncation_and_padding_but_not_the_vocabulary(base_dir):
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    plain = tokenizer_fingerprint(tokenizer)
+    tokenizer(["a b c", "a"], truncation=True, max_length=4, padding=True)  # sets both on the backend
+    assert tokenizer.backend_tokenizer.truncation is not None
+    assert tokenizer_fingerprint(tokenizer) == plain
+    tokenizer.add_tokens(["zzyzx"])
+    assert tokenizer_fingerprint(tokenizer) != plain
+
+
+def test_evaluations_per_epoch_follow_the_model_depth_unless_set():
+    six, twelve = (SimpleNamespace(config=SimpleNamespace(num_hidden_layers=n)) for n in (6, 12))
+    assert (evals_per_epoch(0, six), evals_per_epoch(0, twelve), evals_per_epoch(3, twelve)) == (2, 1, 3)
 
 
 def test_tokenization_without_a_cache_folder_writes_nothing(tmp_path, base_dir, data, monkeypatch):
