@@ -279,6 +279,38 @@ def test_learning_curves_train_each_way_at_each_size(tmp_path, monkeypatch):
     assert frame["series"].tolist()[:3] == list(learning_curves.SERIES.values())
 
 
+@pytest.mark.slow
+def test_the_tab_trains_its_curves_on_two_worker_processes_at_once(tmp_path, monkeypatch):
+    """What the Transfer tab's first request runs: the neural runs as jobs on the curves' own worker
+    processes, two at once, the points in order, each run's folder gone once scored."""
+    from lab.context import Lab
+    from tabs.transfer import TransferTab
+
+    base_dir = save_tiny(tmp_path / "base", "BertModel")
+    settings = Settings(offline=True, model_overrides={"finetune-base": str(base_dir)}, runs_dir=tmp_path / "runs",
+                        cache_dir=tmp_path / "cache", worker_threads=2, curves_workers=2)
+    monkeypatch.setattr(learning_curves, "EXAMPLES_PER_RUN", 32)  # two steps a run: plumbing, not learning
+    monkeypatch.setattr(backends, "_CURVES", {})
+    lab = Lab(settings)
+    tab = TransferTab(lab)
+    data = _toy_data()
+    work = tab._curves_work(data, learning_curves.base_config(precision="fp32"), ["pretrained", "scratch", "frozen"],
+                            lab.model("finetune-base"), tab.cache, settings)
+    backend = backends.for_curves(settings)
+    jobs = []
+    submit = backend.submit
+    monkeypatch.setattr(backend, "submit", lambda spec: jobs.append(submit(spec)) or jobs[-1])
+    try:
+        points = work(lambda point: None, lambda: False)
+    finally:
+        backend.close()
+    assert len(jobs) == 4 and len({job.result.extra["worker"] for job in jobs}) == 2  # both workers trained
+    assert [(p.series, p.examples) for p in points] == [
+        ("pretrained", 16), ("scratch", 16), ("frozen", 16), ("pretrained", 40), ("scratch", 40), ("frozen", 40)]
+    assert all(0.0 <= p.accuracy <= 1.0 for p in points)
+    assert not list((tmp_path / "runs" / "curves").glob("*/*"))  # each run's folder went once scored
+
+
 def test_learning_curves_stop_when_asked(tmp_path):
     calls = []
 
