@@ -80,3 +80,16 @@ def test_each_event_is_wired_in_the_order_of_its_outputs(lab):
     assert ids("crosslingual_compare") == ["tr-xl-chart", "tr-xl-table", "tr-xl-info"] and len(CrossCompare._fields) == 3
     assert ids("crosslingual_map") == ["tr-xl-map-multilingual", "tr-xl-map-english", "tr-xl-map-info"]
     assert len(CrossMap._fields) == 3
+
+
+@pytest.mark.slow  # loads the embedded encoder's tokenizer
+def test_an_inspected_upload_is_read_by_name(lab, tmp_path):
+    from tabs.finetune import FinetuneTab
+
+    upload = tmp_path / "reviews.csv"
+    rows = [("a fine film", "pos"), ("dull and long", "neg"), ("I loved it", "pos")] * 10
+    upload.write_text("text,label\n" + "\n".join(f"{t},{y}" for t, y in rows), encoding="utf-8")
+    answer = FinetuneTab(lab).inspect_data(str(upload), "", "", "default", "classification")
+    assert answer.text_column["value"] == "text" and answer.label_column["value"] == "label"
+    assert sorted(answer.classes["value"]["name"]) == ["neg", "pos"] and answer.info
+    assert len(answer.preview) > 0 and answer.max_length["value"] >= 8
