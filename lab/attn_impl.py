@@ -1,21 +1,23 @@
-"""One attention implementation for every loaded model: fast SDPA, eager only when weights are wanted.
+"""One attention implementation for every loaded model: SDPA, and eager only where weights are wanted.
 
-The fused SDPA kernel is the faster path (the benchmark measured fill-mask and NER ~16% faster
-than eager) but never materialises the (seq, seq) attention weights the Attention view draws.
-Switching a shared model between implementations (``set_attn_implementation``) would race with
-other requests using the same model object, and the attention mask is built per
-implementation, so a mid-forward switch could pair a boolean SDPA mask with eager attention.
+The fused SDPA kernel is the faster path (bench/README.md, "What the speed-ups are made of") but
+never materialises the (seq, seq) attention weights the Attention view draws. Switching a shared
+model between implementations (``set_attn_implementation``) would race with other requests using
+the same model object, and the attention mask is built per implementation, so a mid-forward
+switch could pair a boolean SDPA mask with eager attention.
 
 So models load with ``attn_implementation="lab_sdpa"``, registered here with transformers'
 ``AttentionInterface``/``AttentionMaskInterface``: it runs SDPA, unless the calling thread is
 inside ``attention_weights()``, where the mask and the attention are eager's and the weights come
-back. The choice is per thread, and mask and attention always agree.
+back. The choice is per thread, and mask and attention always agree. A model class that does not
+dispatch through ``AttentionInterface`` refuses ``lab_sdpa`` and loads with the fallback its caller
+names (``from_pretrained``).
 
 Training uses it too, for one more reason: SDPA's CPU kernels draw the attention probabilities'
-dropout from torch's slow generator (1.4 ms per layer of a 16 x 22 batch, ~4% of a step). A
-thread inside ``attention_dropout(drop)`` computes training attention as SDPA's own math path
-does (scores, mask, softmax, dropout, values) with ``drop`` applying the dropout: the same
-operation, with masks from a faster generator (training/fast_dropout.py).
+dropout from torch's slow generator. A thread inside ``attention_dropout(drop)`` computes training
+attention as SDPA's own math path does (scores, mask, softmax, dropout, values) with ``drop``
+applying the dropout: the same operation, with masks from a faster generator
+(training/fast_dropout.py).
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
 """BERT's inference forward pass with the model's own weights and operations, minus transformers' per-call machinery.
 
-At 64 tokens on 2 cores, transformers 5's ``BertForQuestionAnswering`` spends ~5 ms of a ~34 ms
-forward outside the tensor operations: output-capturing decorators, config-default merging,
-attention-mask building and ``__call__`` dispatch through ~80 modules. Calling the same
-operations directly (``F.linear``, SDPA, ``layer_norm``, the configured activation) on the same
-weights gives the same logits (bit for bit on the embedded MiniLM) 11-15% faster
-(bench/inference.py measures the tasks against the pipeline).
+transformers' ``BertFor*`` forward spends a share of each call outside the tensor operations:
+output-capturing decorators, config-default merging, attention-mask building and ``__call__``
+dispatch through ~80 modules. Calling the same operations directly (``F.linear``, SDPA,
+``layer_norm``, the configured activation) on the same weights gives the same logits (bit for bit
+on the embedded MiniLM), faster (bench/inference.py measures the tasks against the pipeline;
+bench/README.md has the figures).
 
 Only what we can reproduce exactly runs this way: a plain ``BertModel`` encoder (absolute
 positions, no decoder or cross-attention, no hooks, every submodule of a known type, so a

@@ -3,9 +3,9 @@
 Two facts change what the lab does from one CPU to another:
 
 - whether the CPU multiplies bf16 natively (AVX512-BF16 or AMX). Where it does, bf16 matmul is
-  ~2.2x fp32 (an AMD EPYC with AVX512-BF16); where it doesn't, oneDNN emulates bf16 at ~5x *slower*
-  than fp32 (a Xeon with AVX-512 but no BF16). Training's ``--precision auto`` and inference's
-  ``LAB_INFERENCE_PRECISION=auto`` follow it (lab/precision.py).
+  faster than fp32; where it doesn't, oneDNN emulates bf16 several times *slower* than fp32
+  (bench/README.md, "The machine behind these results"). Training's ``--precision auto`` and
+  inference's ``LAB_INFERENCE_PRECISION=auto`` follow it (lab/precision.py).
 - how many cores this process may use (a container's CPU set, not the host's): how many forward
   passes run at once (lab/settings.py).
 

@@ -9,9 +9,12 @@ from gradio.utils import get_upload_folder
 
 from lab import i18n, session
 from lab.context import Lab
-from tabs.common import explainer, user_errors
+from tabs.common import explainer, named_outputs, user_errors
 from tabs.i18n import request_language, t
 from training.classroom import ClassBoard
+
+# What the class_runs endpoint answers, in the API's order.
+ClassRuns = named_outputs("ClassRuns", "table chart note")
 
 
 class ClassTab:
@@ -34,7 +37,7 @@ class ClassTab:
         language = request_language()
         note = (i18n.text("class.note", language, runs=len(frame), students=frame["student"].nunique())
                 if len(frame) else i18n.text("class.none", language))
-        return frame, summary, note
+        return ClassRuns(table=frame, chart=summary, note=note)
 
     @user_errors
     def export(self, token: str, request: gr.Request = None) -> str:
@@ -56,5 +59,5 @@ class ClassTab:
         file = gr.File(label=t("class.file"), interactive=False)
         explainer(t("class.explainer"))
         demo.load(self.reveal, None, [tab, token], api_visibility="private")
-        refresh.click(self.runs, token, [table, chart, note], api_name="class_runs")
+        refresh.click(self.runs, token, ClassRuns.wire(table=table, chart=chart, note=note), api_name="class_runs")
         export.click(self.export, token, file, api_name="export_class_runs")

@@ -1,7 +1,9 @@
-"""What every tab shares: turning the lab's user errors into gr.Error, and naming the model."""
+"""What every tab shares: turning the lab's user errors into gr.Error, naming the model, and an
+event's outputs by name."""
 
 from __future__ import annotations
 
+import collections
 import functools
 import inspect
 import logging
@@ -44,6 +46,38 @@ def training_lane(lab) -> dict:
     if lab.settings.train_backend != "thread" or lab.settings.ray_address:
         limit *= 2
     return {"concurrency_id": "training", "concurrency_limit": limit}
+
+
+def named_outputs(typename: str, names: str) -> type:
+    """A tuple class for one event's outputs, its fields named in the order the API returns them.
+
+    The same class maps names to components and values, so the order is written once:
+    ``Outputs.wire(status=status_box, ...)`` is the event's ``outputs=`` list (every name given),
+    and a handler returns ``Outputs(status="...")``: an output it does not name stays as it is in the
+    page (``gr.skip()``). A tuple, so Gradio and an API caller see the positional values as before,
+    and a test reads ``answer.status`` without building a page."""
+    base = collections.namedtuple(typename, names.split())
+
+    class Outputs(base):
+        __slots__ = ()
+
+        def __new__(cls, **values):
+            unknown = set(values) - set(cls._fields)
+            if unknown:
+                raise TypeError(f"{typename} has no output {', '.join(sorted(unknown))}")
+            # a fresh skip per output: Gradio may edit an update dict it is handed
+            return super().__new__(cls, *(values[f] if f in values else gr.skip() for f in cls._fields))
+
+        @classmethod
+        def wire(cls, **components) -> list:
+            """The event's output components in the API's order; every output named."""
+            missing = [f for f in cls._fields if f not in components]
+            if missing:
+                raise TypeError(f"{typename}.wire needs {', '.join(missing)}")
+            return list(cls(**components))
+
+    Outputs.__name__ = Outputs.__qualname__ = typename
+    return Outputs
 
 
 def table(rows: list[dict], columns: list[str] | None = None, language: str | None = None) -> dict:

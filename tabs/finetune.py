@@ -22,7 +22,7 @@ from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.lazy import lazy_import
 from tabs.attention import layer_slider_update
-from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
+from tabs.common import QUICK, SLOW, explainer, lane, named_outputs, training_lane, user_errors
 from tabs.components import Number, Slider
 from tabs.i18n import request_language, t
 from training import catalog, classroom, hub_push, session_runs, workflows
@@ -53,6 +53,16 @@ STRATEGY_LABELS = {"full": t("ft.strategy.full"), "freeze_lower": t("ft.strategy
 METRIC_KEYS = {"accuracy": "ft.metric.accuracy", "macro_f1": "ft.metric.macro_f1", "precision": "ft.metric.precision",
                "recall": "ft.metric.recall", "f1": "ft.metric.f1", "exact_match": "ft.metric.exact_match"}
 STOPPED_KEYS = {"cancelled": "ft.stopped.cancelled", "time limit": "ft.stopped.time_limit", "failed": "ft.stopped.failed"}
+
+# What the events answer, by name, in the order an API caller receives them (build() wires each
+# class to its components; an answer leaves out what it does not change).
+_INSPECTION = "info text_column label_column classes lengths preview max_length"
+Inspection = named_outputs("Inspection", _INSPECTION)
+Loaded = named_outputs("Loaded", f"file {_INSPECTION}")
+Imbalanced = named_outputs("Imbalanced", f"dataset size card file {_INSPECTION} class_weights")
+TaskSwitch = named_outputs("TaskSwitch", "dataset size card file text_column label_column class_weights metric_note")
+Training = named_outputs("Training", "results status loss_chart score_chart per_class confusion mistakes download "
+                                     "session_models runs runs_table pick")
 
 
 def file_hint(task: str):
@@ -117,16 +127,16 @@ class FinetuneTab:
                                                self.lab.settings.data_limits)
         language = request_language(request)
         top = max(summary.counts["count"].tolist() or [1])
-        columns = gr.update(choices=summary.columns, value=summary.text_column), gr.update(
-            choices=summary.columns, value=summary.label_column)
-        return (
-            "\n\n".join(i18n.say(line, language) for line in summary.lines),
-            *columns,
+        return Inspection(
+            info="\n\n".join(i18n.say(line, language) for line in summary.lines),
+            text_column=gr.update(choices=summary.columns, value=summary.text_column),
+            label_column=gr.update(choices=summary.columns, value=summary.label_column),
             # from zero: equal classes still show bars; in the summary's order (QA's answer lengths are ranges)
-            gr.update(value=summary.counts, y_lim=[0, top * 1.15], sort=list(summary.counts["name"])),
-            gr.update(value=summary.lengths, sort=list(summary.lengths["length"])),  # 5–9 before 10–14, not as text
-            summary.preview,
-            gr.update(value=summary.suggested_max_length),
+            classes=gr.update(value=summary.counts, y_lim=[0, top * 1.15], sort=list(summary.counts["name"])),
+            # 5–9 before 10–14, not as text
+            lengths=gr.update(value=summary.lengths, sort=list(summary.lengths["length"])),
+            preview=summary.preview,
+            max_length=gr.update(value=summary.suggested_max_length),
         )
 
     # ------------------------------------------------------------------ ready-made data
@@ -157,7 +167,7 @@ class FinetuneTab:
         target = self._served_dir(request) / "data" / source.name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(source, target)
-        return (str(target), *self.inspect_data(str(target), "", "", base_model, task))
+        return Loaded(file=str(target), **self.inspect_data(str(target), "", "", base_model, task)._asdict())
 
     @user_errors
     def use_imbalanced_sample(self, base_model: str = "default", request: gr.Request = None):
@@ -170,8 +180,8 @@ class FinetuneTab:
         loaded = self.use_dataset(str(card.title), everything, base_model, "classification", request)
         # help_for("class_weights") with the sample's numbers after it, as one text (tests/unit/test_explainers.py)
         weights = gr.update(info=t("ft.class_weights_sms"))
-        return (str(card.title), gr.update(choices=sizes, value=everything), card_text(card, language), *loaded,
-                weights)
+        return Imbalanced(dataset=str(card.title), size=gr.update(choices=sizes, value=everything),
+                          card=card_text(card, language), **loaded._asdict(), class_weights=weights)
 
     def localize(self, language: str) -> list:
         """The page's language, into ``self.language``: its change re-says the dataset's card and sizes."""
@@ -191,12 +201,12 @@ class FinetuneTab:
         language = request_language()
         sizes = size_choices(first, language) if first else []
         table = task == "classification"
-        return (gr.update(choices=dataset_choices(cards), value=str(first.title) if first else None),
-                gr.update(choices=sizes, value=sizes[-1][1] if sizes else None),
-                card_text(first, language),
-                gr.update(label=UPLOAD_LABELS[task], value=None),
-                gr.update(visible=table), gr.update(visible=table), gr.update(visible=table),
-                METRIC_NOTES[task])
+        return TaskSwitch(dataset=gr.update(choices=dataset_choices(cards), value=str(first.title) if first else None),
+                          size=gr.update(choices=sizes, value=sizes[-1][1] if sizes else None),
+                          card=card_text(first, language),
+                          file=gr.update(label=UPLOAD_LABELS[task], value=None),
+                          text_column=gr.update(visible=table), label_column=gr.update(visible=table),
+                          class_weights=gr.update(visible=table), metric_note=METRIC_NOTES[task])
 
     @user_errors
     def count_parameters(self, strategy: str = "full", freeze_layers: int = 4, lora_r: int = 8,
@@ -271,10 +281,10 @@ class FinetuneTab:
             task, file, config, text_column, label_column, validation_file, bool(label_all_pieces),
             bool(compare_scratch), bool(share_with_class), student_name))
         data = plan.data
-        yield ({"status": "starting", "task": task, "train": len(data.train), "validation": len(data.val)},
-               i18n.text("ft.starting", language, train=f"{len(data.train):,}", validation=f"{len(data.val):,}",
-                         expected=plan.expected),
-               *[gr.skip()] * 10)
+        yield Training(results={"status": "starting", "task": task, "train": len(data.train),
+                                "validation": len(data.val)},
+                       status=i18n.text("ft.starting", language, train=f"{len(data.train):,}",
+                                        validation=f"{len(data.val):,}", expected=plan.expected))
 
         runs, session_dir, served = list(runs or []), self._session_dir(request), self._served_dir(request)
         key = getattr(request, "session_hash", None) or "cli"
@@ -282,15 +292,14 @@ class FinetuneTab:
         for event in self.runs.run(plan, runs, session_dir, key, session_models,
                                    lambda name: served / f"{name}.zip"):
             if isinstance(event, session_runs.Waiting):
-                yield (gr.skip(), i18n.text("ft.waiting", language, name=event.name, ahead=event.ahead),
-                       *[gr.skip()] * 10)
+                yield Training(status=i18n.text("ft.waiting", language, name=event.name, ahead=event.ahead))
             elif isinstance(event, session_runs.Progress):
                 progress((event.step, event.total_steps), desc=i18n.text("ft.progress", language, name=event.record.name),
                          unit=i18n.text("ft.progress_unit", language))
                 shown = runs[-len(plan.configs):]
-                yield (self._live(event.record, task), self._status(event.record, language),
-                       chart(curves_frame(shown, "loss")), chart(curves_frame(shown, metric)), *[gr.skip()] * 5, runs,
-                       runs_frame(runs), gr.skip())
+                yield Training(results=self._live(event.record, task), status=self._status(event.record, language),
+                               loss_chart=chart(curves_frame(shown, "loss")),
+                               score_chart=chart(curves_frame(shown, metric)), runs=runs, runs_table=runs_frame(runs))
             else:
                 finished.append(event)
                 session_models = event.session_models
@@ -298,20 +307,21 @@ class FinetuneTab:
         main, main_result = finished[0].record, finished[0].result  # the pretrained run; a scratch one follows it
         per, confusion, mistakes = workflows.result_tables(task, main_result)
         shown = runs[-len(plan.configs):]
-        yield (
-            self._final(main, main_result, task),
-            "\n\n".join(filter(None, [self._status(main, language), self._kept(main_result.best_metrics, language),
-                                      i18n.text("ft.now_in", language, name=main.name, where=msg(f"ft.where.{task}"))])),
-            chart(curves_frame(shown, "loss")),
-            chart(curves_frame(shown, metric)),
-            per,
-            confusion,
-            mistakes,
-            str(served / f"{main.name}.zip"),
-            session_models,
-            runs,
-            runs_frame(runs),
-            gr.update(choices=[r.name for r in runs], value=[r.name for r in shown]),
+        yield Training(
+            results=self._final(main, main_result, task),
+            status="\n\n".join(filter(None, [
+                self._status(main, language), self._kept(main_result.best_metrics, language),
+                i18n.text("ft.now_in", language, name=main.name, where=msg(f"ft.where.{task}"))])),
+            loss_chart=chart(curves_frame(shown, "loss")),
+            score_chart=chart(curves_frame(shown, metric)),
+            per_class=per,
+            confusion=confusion,
+            mistakes=mistakes,
+            download=str(served / f"{main.name}.zip"),
+            session_models=session_models,
+            runs=runs,
+            runs_table=runs_frame(runs),
+            pick=gr.update(choices=[r.name for r in runs], value=[r.name for r in shown]),
         )
 
     @staticmethod
@@ -529,7 +539,9 @@ class FinetuneTab:
         explainer(t("ft.explainer"))
 
         inspect_inputs = [upload, text_col, label_col, base, task]
-        inspect_outputs = [data_info, text_col, label_col, classes, lengths, preview, max_len]
+        inspected = dict(info=data_info, text_column=text_col, label_column=label_col, classes=classes,
+                         lengths=lengths, preview=preview, max_length=max_len)
+        inspect_outputs = Inspection.wire(**inspected)
         slow = lane(self.lab, SLOW)  # reading data, building models: seconds, never before quick answers
         upload.upload(self.inspect_data, inspect_inputs, inspect_outputs, api_name="inspect_data", **slow)
         dataset.input(self.describe_dataset, [dataset, task], [card_info, size], api_visibility="private")
@@ -539,15 +551,18 @@ class FinetuneTab:
         self.localized_outputs = [self.language]
         self.language.change(self.relocalize, [self.language, dataset, size, task], [card_info, size],
                              api_visibility="private")
-        use.click(self.use_dataset, [dataset, size, base, task], [upload, *inspect_outputs], api_name="load_dataset",
-                  **slow)
-        task.change(self.switch_task, task, [dataset, size, card_info, upload, text_col, label_col, weights,
-                                              metric_note], api_visibility="private")
+        use.click(self.use_dataset, [dataset, size, base, task], Loaded.wire(file=upload, **inspected),
+                  api_name="load_dataset", **slow)
+        task.change(self.switch_task, task,
+                    TaskSwitch.wire(dataset=dataset, size=size, card=card_info, file=upload, text_column=text_col,
+                                    label_column=label_col, class_weights=weights, metric_note=metric_note),
+                    api_visibility="private")
         task.change(lambda t: (gr.update(visible=t == "ner"), gr.update(visible=t == "classification")), task,
                     [all_pieces, imbalanced], api_visibility="private")
         imbalanced.click(self.use_imbalanced_sample, base,
-                         [dataset, size, card_info, upload, *inspect_outputs, weights], api_name="load_imbalanced_sample",
-                         **slow)
+                         Imbalanced.wire(dataset=dataset, size=size, card=card_info, file=upload, **inspected,
+                                         class_weights=weights),
+                         api_name="load_imbalanced_sample", **slow)
         for column in (text_col, label_col):
             column.input(self.inspect_data, inspect_inputs, inspect_outputs, api_visibility="private", **slow)
         params_inputs = [strategy, freeze, lora_r, base]
@@ -561,8 +576,9 @@ class FinetuneTab:
             self.finetune,
             [upload, text_col, label_col, validation, base, strategy, freeze, lora_r, lr, batch, epochs, max_len,
              warmup, decay, seed, weights, scratch, test_frac, task, all_pieces, share, student, session_models, runs],
-            [results, status, curves, acc_curves, per_class, confusion, wrong, download, session_models, runs,
-             runs_table, pick],
+            Training.wire(results=results, status=status, loss_chart=curves, score_chart=acc_curves,
+                          per_class=per_class, confusion=confusion, mistakes=wrong, download=download,
+                          session_models=session_models, runs=runs, runs_table=runs_table, pick=pick),
             api_name="finetune",
             **training_lane(self.lab),
         )

@@ -29,7 +29,7 @@ from lab.errors import LabInputError
 from lab.lazy import lazy_import
 from lab.settings import Settings
 from tabs.attention import MAX_LAYER_CHOICE, layer_slider_update
-from tabs.common import QUICK, SLOW, explainer, lane, table, training_lane, user_errors
+from tabs.common import QUICK, SLOW, explainer, lane, named_outputs, table, training_lane, user_errors
 from tabs.components import Slider
 from tabs.i18n import request_language, t
 from training import backends, catalog, shared_curves, transfer, workflows
@@ -56,6 +56,10 @@ PROBE_LABELS = {"embeddings": "transfer.bar.embeddings", "fine-tuned model": "tr
                 "most common class": "transfer.bar.majority", "probe on the frozen layer": "transfer.bar.kind.probe",
                 "whole model fine-tuned": "transfer.bar.kind.finetuned",
                 "always the most common class": "transfer.bar.kind.majority"}
+# What the streaming endpoints answer, in the API's order (an answer leaves out what it does not change).
+Curves = named_outputs("Curves", "chart table info")
+CrossCompare = named_outputs("CrossCompare", "chart table info")
+CrossMap = named_outputs("CrossMap", "multilingual english info")
 
 
 class TransferTab:
@@ -251,9 +255,9 @@ class TransferTab:
                             examples=f"{examples:,}")
         return computation, total, planned
 
-    def _curves_answer(self, computation, language: str, info: str, points=None) -> tuple:
+    def _curves_answer(self, computation, language: str, info: str, points=None) -> Curves:
         points = computation.points if points is None else points
-        return curves_chart(points, language), curves_table(points, language), info
+        return Curves(chart=curves_chart(points, language), table=curves_table(points, language), info=info)
 
     def _curves_work(self, data, base: TrainConfig, series: list[str], encoder, cache: features.FeatureCache,
                      settings: Settings) -> shared_curves.Work:
@@ -434,21 +438,22 @@ class TransferTab:
             self.lab, self.cache, train_language, self.lab.settings, self.lab.hub.online, on_batch), request, progress)
         try:
             while True:
-                yield empty, gr.skip(), next(work)
+                yield CrossCompare(chart=empty, info=next(work))
         except StopIteration as done:
             result = done.value
         if result is None:
-            yield empty, gr.skip(), i18n.text("transfer.xl.stopped", language)
+            yield CrossCompare(chart=empty, info=i18n.text("transfer.xl.stopped", language))
             return
         rows = [{"setup": setup_name(s.setup, train_language, language),
                  "language": i18n.plain_text(f"transfer.cross.lang.{s.language}", language),
                  "trained on": i18n.plain_text(f"transfer.cross.lang.{s.trained_on}", language),
                  "accuracy": round(s.accuracy, 3)} for s in result.scores]
-        yield (cross_chart(result, language), table(rows, language=language),
-               i18n.text("transfer.xl.info", language, multilingual=registry.MULTILINGUAL_NAME,
-                         english=registry.EMBEDDED_NAME,
-                         train=i18n.text(f"transfer.cross.lang.{train_language}", language),
-                         rows=result.train_rows[train_language], reviews=len(crosslingual.read_parallel().labels)))
+        yield CrossCompare(chart=cross_chart(result, language), table=table(rows, language=language),
+                           info=i18n.text("transfer.xl.info", language, multilingual=registry.MULTILINGUAL_NAME,
+                                          english=registry.EMBEDDED_NAME,
+                                          train=i18n.text(f"transfer.cross.lang.{train_language}", language),
+                                          rows=result.train_rows[train_language],
+                                          reviews=len(crosslingual.read_parallel().labels)))
 
     @user_errors
     def crosslingual_map(self, request: gr.Request = None, progress=gr.Progress()):
@@ -464,19 +469,20 @@ class TransferTab:
         work = self._cross_work(both, request, progress)
         try:
             while True:
-                yield gr.skip(), gr.skip(), next(work)
+                yield CrossMap(info=next(work))
         except StopIteration as done:
             maps = done.value
         if maps is None:
-            yield gr.skip(), gr.skip(), i18n.text("transfer.xl.stopped", language)
+            yield CrossMap(info=i18n.text("transfer.xl.stopped", language))
             return
         names = {"multilingual": registry.MULTILINGUAL_NAME, "english-only": registry.EMBEDDED_NAME}
         shares = {encoder: f"{m.nearest_is_translation:.0%}" for encoder, m in maps.items()}
-        yield (*(map_svg(maps[encoder], names[encoder], language) for encoder in ("multilingual", "english-only")),
-               i18n.text("transfer.xl.map_info", language, multilingual=names["multilingual"],
-                         english=names["english-only"], ml_share=shares["multilingual"],
-                         en_share=shares["english-only"], reviews=len(set(maps["multilingual"].pairs)),
-                         chance=f"{1 / len(set(maps['multilingual'].pairs)):.1%}"))
+        yield CrossMap(multilingual=map_svg(maps["multilingual"], names["multilingual"], language),
+                       english=map_svg(maps["english-only"], names["english-only"], language),
+                       info=i18n.text("transfer.xl.map_info", language, multilingual=names["multilingual"],
+                                      english=names["english-only"], ml_share=shares["multilingual"],
+                                      en_share=shares["english-only"], reviews=len(set(maps["multilingual"].pairs)),
+                                      chance=f"{1 / len(set(maps['multilingual'].pairs)):.1%}"))
 
     def build(self, session_models: gr.State | None = None) -> None:
         self.session_models = session_models
@@ -543,7 +549,8 @@ class TransferTab:
         curves_info = gr.Markdown(elem_id="tr-curves-info")
         explainer(t("transfer.curves.explainer"))
         # Its own lane: a class waiting on one shared computation holds handlers, not training slots.
-        curves_run.click(self.learning_curves, [self.data, upload, series, *state], [curve_plot, curve_table, curves_info],
+        curves_run.click(self.learning_curves, [self.data, upload, series, *state],
+                         Curves.wire(chart=curve_plot, table=curve_table, info=curves_info),
                          api_name="learning_curves", concurrency_id="curves", concurrency_limit=None)
         curves_cancel.click(self.cancel_curves, None, curves_info, api_name="cancel_learning_curves")
 
@@ -563,9 +570,11 @@ class TransferTab:
             xl_map_english = gr.HTML(elem_id="tr-xl-map-english")
         xl_map_info = gr.Markdown(elem_id="tr-xl-map-info")
         explainer(t("transfer.xl.explainer"))
-        xl_run.click(self.crosslingual_compare, [cross_language], [xl_chart, xl_table, xl_info],
+        xl_run.click(self.crosslingual_compare, [cross_language],
+                     CrossCompare.wire(chart=xl_chart, table=xl_table, info=xl_info),
                      api_name="crosslingual_compare", **slow)
-        xl_map_run.click(self.crosslingual_map, None, [xl_map_multilingual, xl_map_english, xl_map_info],
+        xl_map_run.click(self.crosslingual_map, None,
+                         CrossMap.wire(multilingual=xl_map_multilingual, english=xl_map_english, info=xl_map_info),
                          api_name="crosslingual_map", **slow)
         # Not in the slow lane: Cancel must get through while the comparison holds it.
         xl_cancel.click(self.cancel_crosslingual, None, xl_info, api_name="cancel_crosslingual",

@@ -1,21 +1,20 @@
-"""Dropout with masks from numpy's PCG64 generator: the same dropout, half the cost on a CPU.
+"""Dropout with masks from numpy's PCG64 generator: the same dropout, cheaper on a CPU.
 
-torch's CPU ``bernoulli_`` (behind ``nn.Dropout``) draws from a scalar Mersenne Twister: ~1.4 ms
-for one (16 x 24 x 384) activation here, and a BERT step has 14 of them (the embeddings, two
-per block, the classifier): ~8% of a fine-tuning step in the profile (bench/profile_train.py).
-numpy's PCG64 is faster, and each of its 64-bit draws gives four 16-bit draws: an element is
-dropped when its draw is below round(p * 65536), so the drop probability is p to within 2**-17
-(0.1 -> 0.100006; a float32 uniform already rounds it to 2**-24). The mask is made in numpy as
-torch's own CPU dropout makes its noise (0 or the scale, float32), so the dropout is one
-multiply forward and one backward. A mask for a 16 x 22 x 384 activation takes ~0.26 ms
-(~0.63 ms from float32 draws; torch's ``ge`` + ``where`` on them had added ~0.5 ms more).
+torch's CPU ``bernoulli_`` (behind ``nn.Dropout``) draws from a scalar Mersenne Twister, and a
+BERT step has 14 dropouts (the embeddings, two per block, the classifier): a visible share of a
+fine-tuning step on a CPU (bench/profile_train.py; the figures are in bench/README.md). numpy's
+PCG64 is faster, and each of its 64-bit draws gives four 16-bit draws: an element is dropped when
+its draw is below round(p * 65536), so the drop probability is p to within 2**-17 (0.1 ->
+0.100006; a float32 uniform already rounds it to 2**-24). The mask is made in numpy as torch's own
+CPU dropout makes its noise (0 or the scale, float32), so the dropout is one multiply forward and
+one backward.
 
 It is the same operation: each element kept with probability 1 - p and scaled by 1 / (1 - p)
 (inverted dropout, as ``nn.Dropout``, p to 16 bits), only the random stream differs. Seeded
 from the run's seed (and the process index), so a run repeats exactly. The attention
-probabilities' dropout, which SDPA's CPU kernel draws with torch's generator (1.4 ms per layer),
-gets its masks from here too for models on ``lab_sdpa`` attention (lab/attn_impl.py). On a GPU nothing changes (torch's
-generator is on the device there and the masks would have to be copied to it).
+probabilities' dropout, which SDPA's CPU kernel draws with torch's generator, gets its masks from
+here too for models on ``lab_sdpa`` attention (lab/attn_impl.py). On a GPU nothing changes
+(torch's generator is on the device there and the masks would have to be copied to it).
 
 Use ``FastDropout(model, seed)`` as a context manager around each training forward: it swaps the
 ``forward`` of the model's ``nn.Dropout`` modules and puts them back afterwards, so a saved or

@@ -2,9 +2,9 @@
 
 BERT's classifier sees the pooler's view of the [CLS] position of the last layer and nothing
 else. Every other position of that layer (its query, attention output, feed-forward) is computed
-and thrown away: 10/12 of the last block's matrix work, ~14% of a 6-layer encoder's. The last
-layer still needs keys and values of every position (the [CLS] query attends to all of them),
-so only those are computed for the whole sequence.
+and thrown away: 10/12 of the last block's matrix work, about a seventh of a 6-layer encoder's.
+The last layer still needs keys and values of every position (the [CLS] query attends to all of
+them), so only those are computed for the whole sequence.
 
 ``first_token_only(model)`` swaps the last block's forward for one that does exactly that, for
 the duration of a ``with``: the logits are the same (to float rounding) and so are the gradients,

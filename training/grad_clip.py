@@ -1,13 +1,12 @@
 """Gradient-norm clipping without two extra passes over the gradients.
 
 ``clip_grad_norm_(params, 1.0)`` reads every gradient once for its norm and writes every one once
-more to scale it: for a small BERT that is 2 x 44 MB per step, memory-bound, ~8 ms of a ~190 ms
-step on a 2-core CPU (bench/profile_train.py), and 73% of the steps of an SST-2 fine-tuning are
-clipped. Here:
+more to scale it: for a small BERT that is twice its size in memory traffic per step, and most
+steps of a fine-tuning are clipped (bench/profile_train.py; bench/README.md). Here:
 
 - each gradient's squared norm is taken by a post-accumulate-grad hook, the moment backward has
-  written it and while it is still in the cache (a dot product, ~3x faster than reading it back
-  from memory afterwards);
+  written it and while it is still in the cache (a dot product, cheaper than reading it back from
+  memory afterwards);
 - the clipping factor is handed to the optimizer (``LazyAdamW.scale_next_step``), which scales
   each gradient inside its own update instead of in a separate pass.
 

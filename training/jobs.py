@@ -2,10 +2,12 @@
 
 A ``JobSpec`` is submitted to a backend (training/backends.py: worker processes by default, a
 thread, or Ray on a cluster) by a session's runs (training/session_runs.py, for the Fine-tune tab)
-and by the Transfer tab (its learning curves' runs and its fine-tuned comparison). Whoever watches
-the ``Job`` reads its new events every second or so, so the loss curve draws while the model
-trains, and Cancel only has to set a flag the training loop polls between steps. The CLI trains
-in its own process without a job.
+and by the Transfer tab (its learning curves' runs and its fine-tuned crosslingual comparison).
+The Fine-tune tab reads the ``Job``'s new events every second or so (``watch``), so the loss curve
+draws while the model trains; the Transfer tab waits for the result. Cancel only has to set a flag
+the training loop polls between steps. A ``TrainingJob`` runs a function in a thread of the
+server's process instead (the class's shared learning curves, training/shared_curves.py, and the
+Transfer tab's crosslingual encodings). The CLI trains in its own process without a job.
 """
 
 from __future__ import annotations
@@ -119,8 +121,8 @@ def write_zip(directory: Path, target: Path) -> Path:
 class Job:
     """One submitted run: its progress events, Cancel, then its result or error.
 
-    Backends (training/backends.py) run it; the watcher (the Fine-tune tab, the CLI) reads
-    ``watch()``. ``position`` is how many runs wait before it (0: it is running).
+    Backends (training/backends.py) run it; the Fine-tune tab's runs (training/session_runs.py) read
+    ``watch()``, the Transfer tab's ``wait()``. ``position`` is how many runs wait before it (0: it is running).
     """
 
     def __init__(self, spec: JobSpec | None = None):
@@ -184,7 +186,7 @@ class Job:
 
 class TrainingJob(Job):
     """Runs ``target(on_event, should_stop)`` in a thread of this process (the class's shared learning
-    curves, training/shared_curves.py)."""
+    curves, training/shared_curves.py; the Transfer tab's crosslingual encodings)."""
 
     def __init__(self, target: Callable[[Callable, Callable], object]):
         super().__init__()

@@ -1,14 +1,15 @@
 """The fine-tuning loop on accelerate (no ``Trainer``); the tasks it trains are in training.tasks
-(classification, NER, QA) and the fill-mask recipe (training/recipes/mlm.py).
+(``classification``, ``ner``, ``qa``) and the fill-mask recipe's ``fill-mask`` (training/recipes/mlm.py).
 
 Shared by the Fine-tune tab (events drive its live curves, ``should_stop`` is its Cancel), the
-CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes) and the
-recipes of the shipped heads (``training.recipes``, with a ``LongRun``). It follows transformers'
-``run_glue_no_trainer.py``: model, optimizer, loaders and scheduler are prepared together, step
-counts are recomputed after ``prepare``, tokenization runs under ``main_process_first``, and only
-the main process writes files and reports progress. A long run resumes as accelerate's examples
-do: ``save_state``/``load_state`` (weights, optimizer, schedule, RNGs, the dropout generator),
-the sampler set to the epoch, ``skip_first_batches`` to the step.
+Transfer tab's learning curves and crosslingual runs, the CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes) and the
+recipes of the shipped heads (``training.recipes``, with a ``LongRun``). The feature-extraction
+strategy trains no loop: it encodes once and fits a head (training/feature_head.py). The loop
+follows transformers' ``run_glue_no_trainer.py``: model, optimizer, loaders and scheduler are
+prepared together, step counts are recomputed after ``prepare``, tokenization runs under
+``main_process_first``, and only the main process writes files and reports progress. A long run
+resumes as accelerate's examples do: ``save_state``/``load_state`` (weights, optimizer, schedule,
+RNGs, the dropout generator), the sampler set to the epoch, ``skip_first_batches`` to the step.
 
 The loop itself is task-agnostic: a ``Task`` says how to build the model (on training.models),
 turn data into features, compute the loss and score a split; best checkpoint, cancel, time

