@@ -25,7 +25,7 @@ from tabs.attention import layer_slider_update
 from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Number, Slider
 from tabs.i18n import request_language, t
-from training import catalog, classroom, hub_push, session_runs, workflows
+from training import catalog, classroom, hub_push, registry, session_runs, workflows
 from training.classroom import ClassBoard
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, curves_frame, export_runs, runs_frame
@@ -40,12 +40,7 @@ DEFAULTS = TrainConfig()
 
 # Words the tab shows for names training/ defines (tasks, file kinds, headline metrics, ways of
 # training). Each catalog's English is the name as training/ spells it (tests/unit/test_explainers.py
-# checks), so the English page and the API read as before.
-TASK_LABELS = {"classification": t("ft.task.classification"), "ner": t("ft.task.ner"), "qa": t("ft.task.qa")}
-UPLOAD_LABELS = {"classification": t("ft.training_data.classification"), "ner": t("ft.training_data.ner"),
-                 "qa": t("ft.training_data.qa")}
-METRIC_NOTES = {"classification": t("ft.metric_note.classification"), "ner": t("ft.metric_note.ner"),
-                "qa": t("ft.metric_note.qa")}
+# checks), so the English page and the API read as before. A task's words: training/registry.py.
 STRATEGY_LABELS = {"full": t("ft.strategy.full"), "freeze_lower": t("ft.strategy.freeze_lower"),
                    "frozen_encoder": t("ft.strategy.frozen_encoder"), "lora": t("ft.strategy.lora"),
                    "features": t("ft.strategy.features")}
@@ -55,9 +50,14 @@ METRIC_KEYS = {"accuracy": "ft.metric.accuracy", "macro_f1": "ft.metric.macro_f1
 STOPPED_KEYS = {"cancelled": "ft.stopped.cancelled", "time limit": "ft.stopped.time_limit", "failed": "ft.stopped.failed"}
 
 
+def task_words(task: str, kind: str):
+    """The task's ``kind`` of words (task, training_data, metric_note), translated in the browser."""
+    return t(registry.TASKS[task].tab_key(kind))
+
+
 def file_hint(task: str):
     """What a task's file looks like, as a message value (said in the student's language)."""
-    return msg(f"ft.file_hint.{task}") if task in workflows.FILE_HINT else "CSV"
+    return msg(registry.TASKS[task].tab_key("file_hint")) if task in registry.TASKS else "CSV"
 
 
 def shown(text):
@@ -194,9 +194,9 @@ class FinetuneTab:
         return (gr.update(choices=dataset_choices(cards), value=str(first.title) if first else None),
                 gr.update(choices=sizes, value=sizes[-1][1] if sizes else None),
                 card_text(first, language),
-                gr.update(label=UPLOAD_LABELS[task], value=None),
+                gr.update(label=task_words(task, "training_data"), value=None),
                 gr.update(visible=table), gr.update(visible=table), gr.update(visible=table),
-                METRIC_NOTES[task])
+                task_words(task, "metric_note"))
 
     @user_errors
     def count_parameters(self, strategy: str = "full", freeze_layers: int = 4, lora_r: int = 8,
@@ -278,7 +278,7 @@ class FinetuneTab:
 
         runs, session_dir, served = list(runs or []), self._session_dir(request), self._served_dir(request)
         key = getattr(request, "session_hash", None) or "cli"
-        metric, finished = workflows.HEADLINE[task], []
+        metric, finished = registry.headline(task), []
         for event in self.runs.run(plan, runs, session_dir, key, session_models,
                                    lambda name: served / f"{name}.zip"):
             if isinstance(event, session_runs.Waiting):
@@ -301,7 +301,7 @@ class FinetuneTab:
         yield (
             self._final(main, main_result, task),
             "\n\n".join(filter(None, [self._status(main, language), self._kept(main_result.best_metrics, language),
-                                      i18n.text("ft.now_in", language, name=main.name, where=msg(f"ft.where.{task}"))])),
+                                      i18n.text("ft.now_in", language, name=main.name, where=msg(registry.TASKS[task].tab_key("where")))])),
             chart(curves_frame(shown, "loss")),
             chart(curves_frame(shown, metric)),
             per,
@@ -409,7 +409,7 @@ class FinetuneTab:
         self.session_models = session_models
         runs = gr.State([])
         gr.Markdown(t("ft.intro"))
-        task = gr.Radio([(TASK_LABELS[key], key) for key in workflows.TASKS], value="classification",
+        task = gr.Radio([(task_words(key, "task"), key) for key in registry.NAMES], value="classification",
                         label=t("ft.task"), elem_id="ft-task", info=t("ft.task_info"))
         cards = self.dataset_cards()
         with gr.Accordion(t("ft.start_from_dataset"), open=True):
@@ -424,7 +424,7 @@ class FinetuneTab:
                     imbalanced = gr.Button(t("ft.use_sms"), size="sm", elem_id="ft-use-sms")
             card_info = gr.Markdown(card_text(first, i18n.DEFAULT), elem_id="ft-dataset-card")
         with gr.Row():
-            upload = gr.File(label=UPLOAD_LABELS["classification"],
+            upload = gr.File(label=task_words("classification", "training_data"),
                              file_types=[".csv", ".tsv", ".txt", ".conll", ".iob", ".bio", ".json"],
                              type="filepath", elem_id="ft-file")
             validation = gr.File(label=t("ft.validation_file"),
@@ -483,7 +483,7 @@ class FinetuneTab:
         with gr.Row():
             train_btn = gr.Button(t("ft.train"), variant="primary", elem_id="ft-train")
             cancel_btn = gr.Button(t("ft.cancel"), variant="stop", elem_id="ft-cancel")
-        metric_note = gr.Markdown(METRIC_NOTES["classification"])
+        metric_note = gr.Markdown(task_words("classification", "metric_note"))
         status = gr.Markdown(elem_id="ft-status")
         with gr.Row():
             curves = gr.LinePlot(x="epoch", y="value", color="series", title=t("ft.loss_plot"),

@@ -22,11 +22,11 @@ from pathlib import Path
 from lab.errors import LabInputError, ModelLoadError
 from lab.i18n import plain
 from lab.settings import Settings
+from training import registry
 from training.config import TrainConfig
 from training.loop import TRACKERS, ProgressEvent, TrainResult
 
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
-TASKS = ("classification", "ner", "qa")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data and output")
-    data.add_argument("--task", choices=TASKS, default="classification",
+    data.add_argument("--task", choices=registry.NAMES, default="classification",
                       help="What to train: a text classifier (CSV/TSV of text,label); ner: a token classifier "
                            "(CoNLL file, or CSV with tokens/tags columns); qa: extractive question answering "
                            "(SQuAD v1.1 JSON, or CSV with context,question,answer_text,answer_start).")
@@ -180,7 +180,7 @@ def _load_data(args, config: TrainConfig, limits):
 def task_summary_lines(result: TrainResult) -> list[str]:
     """``summary_lines`` for NER (entity scores per type) and QA (exact match and F1, per article)."""
     best, report, task = result.best_metrics, result.val_report, result.extra["task"]
-    keys = ("f1", "precision", "recall", "accuracy") if task == "ner" else ("exact_match", "f1")
+    keys = registry.TASKS[task].metrics
     lines = [f"note: {result.extra['notice']}"] if result.extra.get("notice") else []
     lines += [
         f"done in {result.seconds:.1f}s ({result.examples_per_second:.1f} {'windows' if task == 'qa' else 'sentences'}/s; "

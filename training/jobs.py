@@ -23,7 +23,7 @@ import pandas as pd
 from lab import atomic
 from lab.i18n import msg
 from lab.settings import Settings
-from training import cells
+from training import cells, registry
 from training.config import TrainConfig
 
 
@@ -63,9 +63,7 @@ class RunRecord:
     @property
     def headline(self) -> str:
         """The metric its task is judged by (accuracy; entity F1 for NER; F1 for QA), as the live plot shows."""
-        from training.workflows import HEADLINE
-
-        return HEADLINE[self.config.get("task", "classification")]
+        return registry.headline(self.config.get("task", "classification"))
 
 
 def _round(value):

@@ -23,7 +23,7 @@ from lab import session as session_state
 from lab.errors import LabInputError, TrainingFailed
 from lab.i18n import Message, msg
 from lab.lazy import lazy_import
-from training import backends, classroom, workflows
+from training import backends, classroom, registry, workflows
 from training.classroom import ClassBoard
 from training.config import TrainConfig
 from training.jobs import Job, JobSpec, RunRecord
@@ -108,10 +108,10 @@ class FinetuneRuns:
         model_limit = self.lab.tokenizer("finetune-base", config.base_model).model_max_length
         if config.max_length > model_limit:
             raise LabInputError(msg("ft.max_length_limit", length=config.max_length, limit=model_limit))
-        if task not in workflows.TASKS:
-            raise LabInputError(msg("ft.unknown_task", task=task, tasks=", ".join(workflows.TASKS)))
+        if task not in registry.TASKS:
+            raise LabInputError(msg("ft.unknown_task", task=task, tasks=", ".join(registry.NAMES)))
         if not request.file:
-            raise LabInputError(msg("ft.upload_first", hint=msg(f"ft.file_hint.{task}")))
+            raise LabInputError(msg("ft.upload_first", hint=msg(registry.TASKS[task].tab_key("file_hint"))))
         if request.share_with_class and self.board.enabled:  # refused before training, not after
             request = dataclasses.replace(request, student_name=classroom.student_name(request.student_name))
         data = workflows.prepare(task, request.file, config, request.text_column, request.label_column,
@@ -152,7 +152,7 @@ class FinetuneRuns:
         A cancelled run ends the plan.
         """
         request, task = plan.request, plan.request.task
-        metric = workflows.HEADLINE[task]
+        metric = registry.headline(task)
         for cfg in plan.configs:
             name = f"run-{len(runs) + 1}" + ("-scratch" if cfg.from_scratch else "")
             record = RunRecord(name, {"task": task, **dataclasses.asdict(cfg)})

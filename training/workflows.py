@@ -21,7 +21,7 @@ from lab.options import QA_MAX_LENGTH
 from lab.render import md_text
 from lab.settings import DataLimits, Settings
 from training import data as tdata
-from training import memory, ner_data, qa_data, transfer
+from training import memory, ner_data, qa_data, registry, transfer
 from training.config import TrainConfig
 
 # torch, accelerate, datasets: imported for the first training, not to lay out the Fine-tune tab.
@@ -29,16 +29,6 @@ loop = lazy_import("training.loop")
 models = lazy_import("training.models")
 tasks = lazy_import("training.tasks")
 
-# Names and hints as the tab shows them: lab.i18n Messages (English, said in the student's language by the tab).
-TASKS = {"classification": msg("msg.training.workflows.task.classification"),
-         "ner": msg("msg.training.workflows.task.ner"), "qa": msg("msg.training.workflows.task.qa")}
-# The validation metric the best checkpoint is chosen by, per task (and plotted).
-HEADLINE = {"classification": "accuracy", "ner": "f1", "qa": "f1"}
-FILE_HINT = {
-    "classification": msg("msg.training.workflows.file_hint.classification"),
-    "ner": msg("msg.training.workflows.file_hint.ner"),
-    "qa": msg("msg.training.workflows.file_hint.qa"),
-}
 # Units of length as the summaries say them (the data modules give them as "tokens", "words" or "pieces").
 _UNITS = {"tokens": msg("msg.training.workflows.unit.tokens"), "words": msg("msg.training.workflows.unit.words"),
           "pieces": msg("msg.training.workflows.unit.pieces")}
@@ -184,7 +174,7 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
                                  "context": e.context[:200] + ("…" if len(e.context) > 200 else "")}
                                 for e in examples[:_PREVIEW]])
         return FileSummary(lines, counts, histogram(s["context_lengths"]), preview, QA_MAX_LENGTH)
-    raise tdata.DataError(msg("msg.training.workflows.unknown_task", task=task, tasks=", ".join(TASKS)))
+    raise registry.get(task)  # unknown: raises the message naming the tasks
 
 
 def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", label_column: str = "",
@@ -222,7 +212,7 @@ def prepare(task: str, path: str, config: TrainConfig, text_column: str = "", la
                                                         config.test_fraction)
         # Every QA window is filled to max_length (context is long): roughly one window per question.
         return Prepared(task, train, val, test, len(train), config.max_length)
-    raise tdata.DataError(msg("msg.training.workflows.unknown_task", task=task, tasks=", ".join(TASKS)))
+    raise registry.get(task)  # unknown: raises the message naming the tasks
 
 
 def train(prepared: Prepared, config: TrainConfig, output_dir: Path, on_event: Callable | None = None,
@@ -321,6 +311,4 @@ def result_tables(task: str, result: loop.TrainResult) -> tuple[pd.DataFrame, pd
 def headline(task: str, result: loop.TrainResult) -> dict:
     """The metrics a person reads first, by name."""
     best = result.best_metrics
-    keys = {"classification": ("accuracy", "macro_f1"), "ner": ("f1", "precision", "recall", "accuracy"),
-            "qa": ("exact_match", "f1")}[task]
-    return {k: best.get(k) for k in keys}
+    return {k: best.get(k) for k in registry.get(task).metrics}
