@@ -126,15 +126,8 @@ def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int
     limits = limits or DataLimits()
     path = Path(path)
     name = path.name
-    if not path.is_file():
-        raise DataError(msg("msg.data.no_file", name=name))
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise DataError(msg("msg.data.too_big", name=name, size=f"{size / 2**20:.1f}",
-                            cap=f"{limits.max_bytes / 2**20:g}"))
-    raw = path.read_bytes()
     notes: list[str] = []
-    text, encoding = _decode(raw, name, notes)
+    text, encoding = open_upload(path, limits, notes)
     if not text.strip():
         raise DataError(msg("msg.data.empty", name=name))
 
@@ -196,6 +189,22 @@ def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int
     df.attrs.update(source=name, encoding=encoding, delimiter=delimiter, has_header=has_header,
                     notes=notes, lines=array.array("q", lines))
     return df
+
+
+def open_upload(path: str | Path, limits: DataLimits | None = None,
+                notes: list[Message] | None = None) -> tuple[str, str]:
+    """An uploaded file's text and encoding, for every reader: the file exists, is under the host's
+    size cap (``limits``), is not a binary file renamed, and decodes (BOM, UTF-16 without one, UTF-8,
+    else Windows-1252 or latin-1, with a note appended to ``notes``). Raises ``DataError`` otherwise."""
+    limits = limits or DataLimits()
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(msg("msg.data.no_such_file", name=path.name))
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise DataError(msg("msg.data.too_big", name=path.name, size=f"{size / 2**20:.1f}",
+                            cap=f"{limits.max_bytes / 2**20:g}"))
+    return _decode(path.read_bytes(), path.name, notes if notes is not None else [])
 
 
 def _decode(raw: bytes, name: str, notes: list[str]) -> tuple[str, str]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.i18n import Message, msg
-from training.data import DataError, DataLimits, _decode, and_more, in_file, listing, number_list, read_table
+from training.data import DataError, DataLimits, and_more, in_file, listing, number_list, open_upload, read_table
 
 # WikiANN writes every token as "en:word": a language prefix, not part of the word.
 _LANG_PREFIX = re.compile(r"^([a-z]{2,3}):.")
@@ -180,16 +180,6 @@ def _finish(sentences, tags, lines, tag_lines, name, notes, label_names=None) ->
 # Reading
 
 
-def _read_text(path: Path, limits: DataLimits, notes: list[str]) -> str:
-    if not path.is_file():
-        raise DataError(msg("msg.data.no_such_file", name=path.name))
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise DataError(msg("msg.ner_data.too_big", name=path.name, size=f"{size / 2**20:.1f}",
-                            cap=f"{limits.max_bytes / 2**20:g}"))
-    return _decode(path.read_bytes(), path.name, notes)[0]
-
-
 def _prefix_to_strip(tokens: list[str], strip_prefix: str | None) -> str:
     if strip_prefix is not None:
         return strip_prefix
@@ -209,7 +199,7 @@ def read_conll(path: str | Path, tag_column: int = -1, strip_prefix: str | None 
     path = Path(path)
     limits = limits or DataLimits()
     notes: list[str] = []
-    text = _read_text(path, limits, notes)
+    text = open_upload(path, limits, notes)[0]
     if tag_column == 0:
         raise DataError(msg("msg.ner_data.tag_column_zero"))
     sentences: list[list[str]] = []

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lab.i18n import Message, msg
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
-from training.data import DataError, DataLimits, _decode, and_more, listing, read_table
+from training.data import DataError, DataLimits, and_more, listing, open_upload, read_table
 
 _MAX_SHOWN = 8
 SQUAD_SHAPE = ('{"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ..., '
@@ -97,12 +97,7 @@ def read_squad(path: str | Path, limits: DataLimits | None = None) -> list[QAExa
     path = Path(path)
     limits = limits or DataLimits()
     name = path.name
-    if not path.is_file():
-        raise DataError(msg("msg.data.no_such_file", name=name))
-    if path.stat().st_size > limits.max_bytes:
-        raise DataError(msg("msg.qa_data.too_big", name=name, size=f"{path.stat().st_size / 2**20:.1f}",
-                            cap=f"{limits.max_bytes / 2**20:g}"))
-    text = _decode(path.read_bytes(), name, [])[0]
+    text = open_upload(path, limits)[0]
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
