@@ -27,7 +27,6 @@ from lab.errors import LabInputError
 from lab.i18n import Message, msg
 from lab.settings import DataLimits  # the upload caps, with the rest of the settings
 from training.config import TrainConfig
-from training.dataset import TextDataset
 
 
 class DataError(LabInputError):
@@ -70,6 +69,49 @@ def number_list(numbers: Sequence[int], word: str, limit: int = 8) -> Message:
     if len(shown) == 1:
         return msg(f"msg.data.where.{word}", n=shown[0])
     return msg(f"msg.data.where.{word}s", numbers=", ".join(shown[:-1]), last=shown[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# The examples a classification run trains on
+
+
+@dataclass
+class TextDataset:
+    """The labelled texts a classification run trains on, after loading and checks."""
+
+    texts: list[str]
+    labels: list[int]  # indices into label_names
+    label_names: list[str]  # id2label order; written into the model config
+    # Row number of each example in the file it came from (1-based, header excluded), so
+    # misclassified examples can be shown with their origin.
+    rows: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        if len(self.texts) != len(self.labels):
+            raise ValueError("texts and labels differ in length")
+        if not self.rows:
+            self.rows = list(range(1, len(self.texts) + 1))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: list[int]) -> TextDataset:
+        return TextDataset([self.texts[i] for i in indices], [self.labels[i] for i in indices],
+                           self.label_names, [self.rows[i] for i in indices])
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.label_names)}
+
+    def class_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.label_names, 0)
+        for label in self.labels:
+            counts[self.label_names[label]] += 1
+        return counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -570,6 +612,12 @@ def _row_numbers(df: pd.DataFrame) -> list[int]:
     return list(range(1, len(df) + 1))
 
 
+def check_shares(val_fraction: float, test_fraction: float) -> None:
+    """Every reader's split: validation a share in (0, 1), test in [0, 1), both less than the whole."""
+    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
+
+
 def split_dataset(ds: TextDataset, val_fraction: float, test_fraction: float = 0.0,
                   seed: int = 42) -> tuple[TextDataset, TextDataset, TextDataset | None]:
     """Stratified (train, validation, test or None) split, the same for the same seed.
@@ -578,8 +626,7 @@ def split_dataset(ds: TextDataset, val_fraction: float, test_fraction: float = 0
     has one in train and one in validation, and with >= 3 one in test when a test set is asked for.
     Each part keeps the file's order (the training loop shuffles).
     """
-    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
+    check_shares(val_fraction, test_fraction)
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = {}
     for i, label in enumerate(ds.labels):
@@ -628,7 +675,7 @@ class DataSummary:
     length_unit: str = "tokens"  # "tokens", or "words" when no tokenizer was given
 
     def percentiles(self, qs: Sequence[int] = (50, 90, 95, 99, 100)) -> dict[int, int]:
-        return {q: _percentile(sorted(self.token_lengths), q) for q in qs}
+        return percentiles(self.token_lengths, qs)
 
     def truncated_share(self, max_length: int) -> float:
         """Share of texts longer than ``max_length`` (they would be cut)."""
@@ -647,6 +694,12 @@ def _percentile(ordered: list[int], q: float) -> int:
     if not ordered:
         return 0
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
+
+
+def percentiles(values: Sequence[int], qs: Sequence[int] = (50, 90, 95, 99, 100)) -> dict[int, int]:
+    """The nearest-rank percentiles ``qs`` of ``values`` (0 each when there are none), for every reader."""
+    ordered = sorted(values)
+    return {q: _percentile(ordered, q) for q in qs}
 
 
 def suggest_max_length(lengths: Sequence[int]) -> int:

@@ -24,7 +24,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lab.i18n import Message, msg
-from training.data import DataError, DataLimits, and_more, in_file, listing, number_list, open_upload, read_table
+from training.data import (
+    DataError,
+    DataLimits,
+    and_more,
+    check_shares,
+    in_file,
+    listing,
+    number_list,
+    open_upload,
+    percentiles,
+    read_table,
+)
 
 # WikiANN writes every token as "en:word": a language prefix, not part of the word.
 _LANG_PREFIX = re.compile(r"^([a-z]{2,3}):.")
@@ -315,8 +326,7 @@ def split_token_dataset(ds: TokenDataset, val_fraction: float, test_fraction: fl
     Each part keeps the file's order. At least one sentence goes to validation (and to test
     when asked for) and at least one stays for training.
     """
-    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
+    check_shares(val_fraction, test_fraction)
     n = len(ds)
     need = 2 + (1 if test_fraction else 0)
     if n < need:
@@ -332,13 +342,6 @@ def split_token_dataset(ds: TokenDataset, val_fraction: float, test_fraction: fl
             n_val -= 1
     val, test, train = order[:n_val], order[n_val:n_val + n_test], order[n_val + n_test:]
     return ds.subset(sorted(train)), ds.subset(sorted(val)), ds.subset(sorted(test)) if test_fraction else None
-
-
-def _percentiles(values: Sequence[int], qs=(50, 90, 95, 99, 100)) -> dict[int, int]:
-    ordered = sorted(values)
-    if not ordered:
-        return {q: 0 for q in qs}
-    return {q: ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] for q in qs}
 
 
 def summarize_ner(ds: TokenDataset, tokenizer=None) -> dict:
@@ -372,7 +375,7 @@ def summarize_ner(ds: TokenDataset, tokenizer=None) -> dict:
         "labels": list(ds.label_names),
         "length_unit": unit,
         "lengths": lengths,
-        "length_percentiles": _percentiles(lengths),
+        "length_percentiles": percentiles(lengths),
         "suggested_max_length": suggested,
         "notes": list(ds.notes),
     }

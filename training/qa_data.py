@@ -19,7 +19,7 @@ from pathlib import Path
 
 from lab.i18n import Message, msg
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
-from training.data import DataError, DataLimits, and_more, listing, open_upload, read_table
+from training.data import DataError, DataLimits, and_more, check_shares, listing, open_upload, percentiles, read_table
 
 _MAX_SHOWN = 8
 SQUAD_SHAPE = ('{"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ..., '
@@ -207,8 +207,7 @@ def split_by_context(examples: Sequence[QAExample], val_fraction: float, seed: i
     otherwise by context; groups are shuffled (by ``seed``) and handed to validation (then test)
     while that brings each closer to its share of the questions. Each part keeps the file's order.
     """
-    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
+    check_shares(val_fraction, test_fraction)
     titles = {e.title for e in examples if e.title}
     by_article = len(titles) >= MIN_ARTICLES_TO_SPLIT_BY and all(e.title for e in examples)
     groups: dict[str, list[int]] = {}
@@ -239,13 +238,6 @@ def split_by_context(examples: Sequence[QAExample], val_fraction: float, seed: i
     return pick[0], pick[1], pick[2] if test_fraction else None
 
 
-def _percentiles(values: Sequence[int], qs=(50, 90, 95, 99, 100)) -> dict[int, int]:
-    ordered = sorted(values)
-    if not ordered:
-        return {q: 0 for q in qs}
-    return {q: ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] for q in qs}
-
-
 def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int = QA_MAX_LENGTH,
                 stride: int = QA_STRIDE) -> dict:
     """What the Fine-tune tab shows before training a QA model (JSON-able).
@@ -264,7 +256,7 @@ def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int 
         "articles": len({e.title for e in examples if e.title}),
         "answers_per_question": sum(len(e.answers) for e in examples) / len(examples) if examples else 0.0,
         "answer_lengths": answer_lengths,
-        "answer_length_percentiles": _percentiles(answer_lengths),
+        "answer_length_percentiles": percentiles(answer_lengths),
         "length_unit": "words",
         "context_lengths": [len(c.split()) for c in contexts],
     }
@@ -288,5 +280,5 @@ def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int 
             windows=windows,
             windows_per_question=windows / len(examples) if examples else 0.0,
         )
-    summary["context_length_percentiles"] = _percentiles(summary["context_lengths"])
+    summary["context_length_percentiles"] = percentiles(summary["context_lengths"])
     return summary

@@ -25,7 +25,7 @@ from lab.i18n import msg
 from lab.settings import DataLimits
 from training import catalog
 from training import data as tdata
-from training.dataset import TextDataset
+from training.data import TextDataset
 
 # The views answer in seconds on 2 cores: larger datasets are sampled (stratified, fixed seed).
 MAX_TRAIN_ROWS = 2000

@@ -161,8 +161,8 @@ def summarize_file(task: str, path: str, text_column: str = "", label_column: st
         examples = qa_data.load_qa(path, limits)
         s = qa_data.summarize_qa(examples, tokenizer)
         questions = dict(questions=f"{s['questions']:,}", contexts=f"{s['contexts']:,}")
-        lengths = dict(answer=qa_data._percentiles(s["answer_lengths"])[50],
-                       context=qa_data._percentiles(s["context_lengths"])[50], unit=_unit(s["length_unit"]))
+        lengths = dict(answer=s["answer_length_percentiles"][50], context=s["context_length_percentiles"][50],
+                       unit=_unit(s["length_unit"]))
         lines = [
             msg("msg.training.workflows.summary.qa_articles", **questions, articles=s["articles"]) if s["articles"]
             else msg("msg.training.workflows.summary.qa", **questions),

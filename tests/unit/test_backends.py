@@ -13,7 +13,7 @@ import pytest
 from lab.settings import Settings
 from training import backends, workflows
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.jobs import JobSpec
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").

@@ -12,7 +12,7 @@ from lab.settings import Settings
 from tests.tiny import save_tiny
 from training import workflows
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.feature_head import fit_head, train_feature_head
 from training.features import predict_labels
 from training.transfer import fit_probe

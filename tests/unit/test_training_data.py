@@ -10,6 +10,7 @@ from training.data import (
     DataError,
     DataLimits,
     DataSummary,
+    TextDataset,
     build_dataset,
     guess_columns,
     load_for_training,
@@ -17,7 +18,6 @@ from training.data import (
     split_dataset,
     summarize,
 )
-from training.dataset import TextDataset
 
 REVIEWS = [
     ("a gripping, beautifully shot film", "positive"),
