@@ -25,7 +25,7 @@ from tabs.attention import layer_slider_update
 from tabs.common import QUICK, SLOW, explainer, lane, training_lane, user_errors
 from tabs.components import Number, Slider
 from tabs.i18n import request_language, t
-from training import catalog, classroom, hub_push, registry, session_runs, workflows
+from training import catalog, classroom, hub_push, registry, results, session_runs
 from training.classroom import ClassBoard
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, curves_frame, export_runs, runs_frame
@@ -113,8 +113,7 @@ class FinetuneTab:
         if not file:
             raise LabInputError(msg("ft.upload_first", hint=file_hint(task)))
         file = self._own(request, file)
-        summary = workflows.summarize_file(task, file, text_column, label_column, self._tokenizer(base_model),
-                                               self.lab.settings.data_limits)
+        summary = self.runs.inspect(task, file, text_column, label_column, self._tokenizer(base_model))
         language = request_language(request)
         top = max(summary.counts["count"].tolist() or [1])
         columns = gr.update(choices=summary.columns, value=summary.text_column), gr.update(
@@ -296,7 +295,7 @@ class FinetuneTab:
                 session_models = event.session_models
 
         main, main_result = finished[0].record, finished[0].result  # the pretrained run; a scratch one follows it
-        per, confusion, mistakes = workflows.result_tables(task, main_result)
+        per, confusion, mistakes = results.result_tables(task, main_result)
         shown = runs[-len(plan.configs):]
         yield (
             self._final(main, main_result, task),
@@ -360,7 +359,7 @@ class FinetuneTab:
     def _final(record: RunRecord, result, task: str) -> dict:
         test = result.test_report and {k: v for k, v in result.test_report.items() if isinstance(v, float)}
         return {"status": result.stopped_early or "done", "task": task, "run": record.name, "model": record.name,
-                **workflows.headline(task, result), "best_metrics": result.best_metrics, "test": test,
+                **registry.first_metrics(task, result.best_metrics), "best_metrics": result.best_metrics, "test": test,
                 "seconds": round(result.seconds, 1), "examples_per_second": round(result.examples_per_second, 1),
                 "number_format": result.precision, "trainable_params": result.trainable_params,
                 "total_params": result.total_params, "class_weights": result.class_weights,

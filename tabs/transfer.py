@@ -32,11 +32,12 @@ from tabs.attention import MAX_LAYER_CHOICE, layer_slider_update
 from tabs.common import QUICK, SLOW, explainer, lane, table, training_lane, user_errors
 from tabs.components import Slider
 from tabs.i18n import request_language, t
-from training import backends, catalog, shared_curves, transfer, workflows
+from training import backends, catalog, shared_curves, transfer
 from training import learning_curves as curves
 from training.config import TrainConfig
 from training.jobs import JobSpec, TrainingJob
 from training.learning_curves import SERIES
+from training.reader import Prepared
 
 contextual = lazy_import("lab.contextual")
 estimate = lazy_import("training.estimate")
@@ -263,7 +264,7 @@ class TransferTab:
         work_dir = Path(settings.runs_dir) / "curves" / uuid.uuid4().hex[:12]
 
         def train_run(config, train, val, out_dir):
-            spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), curves.MAX_LENGTH),
+            spec = JobSpec(Prepared("classification", train, val, None, len(train), curves.MAX_LENGTH),
                            config, str(out_dir), settings, online)
             job = backends.for_curves(settings).submit(spec)
             while not job.wait(0.5):
@@ -334,7 +335,7 @@ class TransferTab:
     # ------------------------------------------------------------------------------- crosslingual
     def _run_job(self, config: TrainConfig, train, val, out_dir):
         """One classification run as a job on the server's training backend; waits for its result."""
-        spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), 64), config,
+        spec = JobSpec(Prepared("classification", train, val, None, len(train), 64), config,
                        str(out_dir), self.lab.settings, self.lab.hub.online)
         job = backends.shared(self.lab.settings).submit(spec)
         job.wait()

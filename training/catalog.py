@@ -29,7 +29,7 @@ from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.settings import ASSETS_DIR, Settings
 from training import ner_data, qa_data, registry
-from training.data import DataError, DataLimits, guess_columns, read_table, summarize
+from training.data import DataError, DataLimits, guess_columns, read_table
 
 log = logging.getLogger(__name__)
 
@@ -214,17 +214,12 @@ def _with_file_stats(card: DatasetCard) -> DatasetCard:
 
 @lru_cache(maxsize=64)
 def _file_stats(path: str, task: str, mtime_ns: int, nbytes: int) -> tuple[int, str, str, tuple[str, ...]]:
-    """(size, text column, label column, label names) of a local file; cached until it changes."""
-    if task == "classification":
-        df = read_table(path, HOST_FILES)
-        text_column, label_column = guess_columns(df)
-        # The pipeline's own label order; problems (one class, empty labels) are the tab's pre-flight to show.
-        summary = summarize(df, text_column, label_column, limits=HOST_FILES)
-        return len(df), text_column, label_column, tuple(summary.label_mapping)
-    if task == "ner":
-        sentences = ner_data.read_conll(path, limits=HOST_FILES)
-        return len(sentences), "", "", tuple(sentences.label_names)
-    return len(qa_data.read_squad(path, HOST_FILES)), "", "", ()
+    """(size, text column, label column, label names) of a local file, as the task's reader describes it (the
+    pipeline's own label order; problems such as one class are the tab's pre-flight to show); cached until it
+    changes."""
+    reader = registry.reader(task, HOST_FILES)
+    summary = reader.describe(reader.read(path))
+    return summary.size, summary.text_column, summary.label_column, tuple(summary.labels)
 
 
 # How sizes are said, per unit (one key per variant: the words around the number differ by language).

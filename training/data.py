@@ -24,8 +24,10 @@ from pathlib import Path
 import pandas as pd
 
 from lab.errors import LabInputError
-from lab.i18n import Message, msg
+from lab.i18n import Message, Safe, msg
+from lab.render import md_text
 from lab.settings import DataLimits  # the upload caps, with the rest of the settings
+from training import reader
 from training.config import TrainConfig
 
 
@@ -710,6 +712,25 @@ def suggest_max_length(lengths: Sequence[int]) -> int:
     return min(_MAX_LENGTH_CAP, max(8, math.ceil(p95 / 8) * 8))
 
 
+def text_lengths(texts: list[str], tokenizer=None,
+                 notes: list[Message] | None = None) -> tuple[list[int], int, str]:
+    """(lengths, suggested max_length, unit) of ``texts``: in the tokenizer's tokens (with [CLS]/[SEP]),
+    on a random sample of 10,000 for bigger files; without a tokenizer in words, the suggestion at
+    ~1.3 tokens per word. What the sampling and the unit mean is appended to ``notes``."""
+    notes = notes if notes is not None else []
+    if len(texts) > _LENGTH_SAMPLE:
+        texts = random.Random(0).sample(texts, _LENGTH_SAMPLE)
+        notes.append(msg("msg.data.note.length_sample", count=f"{_LENGTH_SAMPLE:,}"))
+    if tokenizer is not None:
+        encoded = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False,
+                            return_attention_mask=False, return_token_type_ids=False) if texts else {"input_ids": []}
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        return lengths, suggest_max_length(lengths), "tokens"
+    lengths = [len(t.split()) for t in texts]
+    notes.append(msg("msg.data.note.lengths_in_words"))
+    return lengths, suggest_max_length([math.ceil(n * 1.3) + 2 for n in lengths]), "words"
+
+
 def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=None,
               limits: DataLimits | None = None) -> DataSummary:
     """Row count, class histogram, label mapping, text lengths and a preview, for the chosen columns.
@@ -726,20 +747,7 @@ def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=N
     names = _label_order([v for v in labels if v is not None])
     counts = Counter(v for v in labels if v is not None)
 
-    present = [t for t in texts if t is not None]
-    if len(present) > _LENGTH_SAMPLE:
-        present = random.Random(0).sample(present, _LENGTH_SAMPLE)
-        notes.append(msg("msg.data.note.length_sample", count=f"{_LENGTH_SAMPLE:,}"))
-    if tokenizer is not None:
-        encoded = tokenizer(present, add_special_tokens=True, truncation=False, verbose=False,
-                            return_attention_mask=False, return_token_type_ids=False) if present else {"input_ids": []}
-        lengths = [len(ids) for ids in encoded["input_ids"]]
-        suggested, unit = suggest_max_length(lengths), "tokens"
-    else:
-        lengths = [len(t.split()) for t in present]
-        suggested = suggest_max_length([math.ceil(n * 1.3) + 2 for n in lengths])
-        unit = "words"
-        notes.append(msg("msg.data.note.lengths_in_words"))
+    lengths, suggested, unit = text_lengths([t for t in texts if t is not None], tokenizer, notes)
 
     preview = df.head(_PREVIEW_ROWS).copy()
     for column in preview.columns:
@@ -751,6 +759,17 @@ def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=N
         token_lengths=lengths, suggested_max_length=suggested, preview=preview, notes=notes,
         problems=problems, length_unit=unit,
     )
+
+
+def choose_columns(df: pd.DataFrame, text_column: str | None, label_column: str | None) -> tuple[str, str]:
+    """The (text, label) columns to train on: those given, the guessed ones for those not given."""
+    if text_column is None or label_column is None:
+        guessed_text, guessed_label = guess_columns(df)
+        if text_column is None:
+            text_column = guessed_text if guessed_text != label_column else guessed_label
+        if label_column is None:
+            label_column = guessed_label if guessed_label != text_column else guessed_text
+    return text_column, label_column
 
 
 def load_for_training(path: str | Path, text_column: str | None = None, label_column: str | None = None,
@@ -767,12 +786,7 @@ def load_for_training(path: str | Path, text_column: str | None = None, label_co
         known = set(map(str, label_names))
         label_column = next((str(c) for c in df.columns if str(c) != text_column and set(
             v for v in _normalise_labels(_cells(df, c), label_names) if v is not None) <= known), None)
-    if text_column is None or label_column is None:
-        guessed_text, guessed_label = guess_columns(df)
-        if text_column is None:
-            text_column = guessed_text if guessed_text != label_column else guessed_label
-        if label_column is None:
-            label_column = guessed_label if guessed_label != text_column else guessed_text
+    text_column, label_column = choose_columns(df, text_column, label_column)
     ds = build_dataset(df, text_column, label_column, label_names, limits)
     summary = summarize(df, text_column, label_column, tokenizer, limits)
     if label_names is not None:  # a validation file: its mapping is the training one
@@ -780,3 +794,58 @@ def load_for_training(path: str | Path, text_column: str | None = None, label_co
         summary.class_counts = ds.class_counts()
         summary.problems = []
     return ds, summary
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+
+
+class ClassificationReader:
+    """Text classification's reader (training/reader.py): a CSV/TSV of texts and labels."""
+
+    task = "classification"
+
+    def __init__(self, limits: DataLimits | None = None):
+        self.limits = limits
+
+    def read(self, path: str | Path) -> pd.DataFrame:
+        """The file as a table of strings (``read_table``'s checks); columns are chosen later."""
+        return read_table(path, self.limits)
+
+    def describe(self, parsed: pd.DataFrame, tokenizer=None, text_column: str = "",
+                 label_column: str = "") -> reader.FileSummary:
+        """Rows, classes, lengths and a preview for the chosen columns (guessed when not the file's),
+        with what would stop training listed, not raised."""
+        guessed_text, guessed_label = guess_columns(parsed)
+        text_column = text_column if text_column in parsed.columns else guessed_text
+        label_column = label_column if label_column in parsed.columns else guessed_label
+        s = summarize(parsed, text_column, label_column, tokenizer, self.limits)
+        lines = [
+            msg("msg.training.workflows.summary.classification", rows=f"{s.rows:,}", classes=len(s.class_counts),
+                text_column=md_text(text_column), label_column=md_text(label_column)),
+            msg("msg.training.workflows.cut_share",
+                line=reader.percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length),
+                share=f"{s.truncated_share(s.suggested_max_length):.0%}"),
+            msg("msg.training.workflows.label_mapping",
+                mapping=Safe(", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items()))),
+        ]
+        lines += reader.notes(s.notes)
+        lines += [msg("msg.training.workflows.problem", problem=reader.md(n)) for n in s.problems]
+        return reader.FileSummary(lines, reader.top_counts(s.class_counts), reader.histogram(s.token_lengths),
+                                  s.preview, s.suggested_max_length, list(s.columns), text_column, label_column,
+                                  size=s.rows, labels=list(s.label_mapping))
+
+    def split(self, parsed: pd.DataFrame, config: TrainConfig, validation: str | Path | None = None,
+              test: str | Path | None = None, text_column: str = "", label_column: str = "") -> reader.Prepared:
+        """The checked dataset (``build_dataset``; raises ``DataError``), split stratified by class;
+        validation and test files are read under the training file's columns and labels."""
+        text_column, label_column = choose_columns(parsed, text_column or None, label_column or None)
+        train = build_dataset(parsed, text_column, label_column, None, self.limits)
+
+        def other(path):
+            return None if not path else build_dataset(self.read(path), text_column, label_column,
+                                                       train.label_names, self.limits)
+
+        typical = text_lengths(train.texts)[1]
+        train, val, test_ds = reader.cut(train, other(validation), other(test), config, split_dataset)
+        return reader.Prepared(self.task, train, val, test_ds, len(train), typical, text_column, label_column)

@@ -23,7 +23,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.i18n import Message, msg
+import pandas as pd
+
+from lab.i18n import Message, Safe, msg
+from lab.render import md_text
+from training import reader
 from training.data import (
     DataError,
     DataLimits,
@@ -379,3 +383,47 @@ def summarize_ner(ds: TokenDataset, tokenizer=None) -> dict:
         "suggested_max_length": suggested,
         "notes": list(ds.notes),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+
+
+class NerReader:
+    """Token classification's reader (training/reader.py): a CoNLL file or a token/tag CSV."""
+
+    task = "ner"
+
+    def __init__(self, limits: DataLimits | None = None, tag_column: int = -1, strip_prefix: str | None = None):
+        self.limits, self.tag_column, self.strip_prefix = limits, tag_column, strip_prefix
+
+    def read(self, path: str | Path, label_names: Sequence[str] | None = None) -> TokenDataset:
+        """The checked sentences (``load_ner``); ``label_names``: the training file's, for another file."""
+        return load_ner(path, self.tag_column, self.strip_prefix, self.limits, label_names=label_names)
+
+    def describe(self, parsed: TokenDataset, tokenizer=None, text_column: str = "",
+                 label_column: str = "") -> reader.FileSummary:
+        """Sentences, entities by type, tags, lengths and a preview (the columns are the file's own)."""
+        s = summarize_ner(parsed, tokenizer)
+        lines = [
+            msg("msg.training.workflows.summary.ner", sentences=f"{s['sentences']:,}", words=f"{s['tokens']:,}",
+                entities=f"{sum(s['entities'].values()):,}", types=len(s["entities"]), scheme=s["scheme"]),
+            reader.percentile_line(s["length_percentiles"], s["length_unit"], s["suggested_max_length"]),
+            msg("msg.training.workflows.tags", tags=Safe(", ".join(md_text(t) for t in s["labels"]))),
+        ] + reader.notes(s["notes"])
+        counts = pd.DataFrame({"name": list(s["entities"]), "count": list(s["entities"].values())})
+        preview = pd.DataFrame([{"line": parsed.lines[i], "words": " ".join(parsed.sentences[i]),
+                                 "tags": " ".join(parsed.tags[i])} for i in range(min(reader.PREVIEW, len(parsed)))])
+        return reader.FileSummary(lines, counts, reader.histogram(s["lengths"]), preview, s["suggested_max_length"],
+                                  size=len(parsed), labels=list(parsed.label_names))
+
+    def split(self, parsed: TokenDataset, config, validation: str | Path | None = None,
+              test: str | Path | None = None, text_column: str = "", label_column: str = "") -> reader.Prepared:
+        """A random split of the sentences; validation and test files are read under the training tags."""
+        def other(path):
+            return self.read(path, parsed.label_names) if path else None
+
+        train, val, test_ds = reader.cut(parsed, other(validation), other(test), config, split_token_dataset)
+        longest = max((len(s) for s in train.sentences), default=8)
+        return reader.Prepared(self.task, train, val, test_ds, len(train),
+                               min(config.max_length, int(longest * 1.5) + 2))

@@ -17,8 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from lab.i18n import Message, msg
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
+from training import reader
 from training.data import DataError, DataLimits, and_more, check_shares, listing, open_upload, percentiles, read_table
 
 _MAX_SHOWN = 8
@@ -282,3 +285,51 @@ def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int 
         )
     summary["context_length_percentiles"] = percentiles(summary["context_lengths"])
     return summary
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+
+
+class QaReader:
+    """Extractive QA's reader (training/reader.py): SQuAD JSON or a CSV of contexts, questions and answers."""
+
+    task = "qa"
+
+    def __init__(self, limits: DataLimits | None = None):
+        self.limits = limits
+
+    def read(self, path: str | Path) -> list[QAExample]:
+        """The questions, every answer checked against its context (``load_qa``)."""
+        return load_qa(path, self.limits)
+
+    def describe(self, parsed: list[QAExample], tokenizer=None, text_column: str = "",
+                 label_column: str = "") -> reader.FileSummary:
+        """Questions, contexts, answer and context lengths, the windows long contexts become, a preview."""
+        s = summarize_qa(parsed, tokenizer)
+        questions = dict(questions=f"{s['questions']:,}", contexts=f"{s['contexts']:,}")
+        lengths = dict(answer=s["answer_length_percentiles"][50], context=s["context_length_percentiles"][50],
+                       unit=reader.unit(s["length_unit"]))
+        lines = [
+            msg("msg.training.workflows.summary.qa_articles", **questions, articles=s["articles"]) if s["articles"]
+            else msg("msg.training.workflows.summary.qa", **questions),
+            msg("msg.training.workflows.qa_lengths_windows", **lengths, windows=s["contexts_over_max_length"])
+            if "contexts_over_max_length" in s else msg("msg.training.workflows.qa_lengths", **lengths),
+        ]
+        counts = reader.histogram(s["answer_lengths"], bins=10).rename(columns={"length": "name", "texts": "count"})
+        preview = pd.DataFrame([{"question": e.question, "answer": e.answers[0]["text"],
+                                 "context": e.context[:200] + ("…" if len(e.context) > 200 else "")}
+                                for e in parsed[:reader.PREVIEW]])
+        return reader.FileSummary(lines, counts, reader.histogram(s["context_lengths"]), preview, QA_MAX_LENGTH,
+                                  size=len(parsed))
+
+    def split(self, parsed: list[QAExample], config, validation: str | Path | None = None,
+              test: str | Path | None = None, text_column: str = "", label_column: str = "") -> reader.Prepared:
+        """No context (or article) on two sides; validation and test files as they are."""
+        def by_context(examples, val_fraction, test_fraction, seed):
+            return split_by_context(examples, val_fraction, seed, test_fraction)
+
+        train, val, test_ds = reader.cut(parsed, self.read(validation) if validation else None,
+                                         self.read(test) if test else None, config, by_context)
+        # Every QA window is filled to max_length (context is long): roughly one window per question.
+        return reader.Prepared(self.task, train, val, test_ds, len(train), config.max_length)

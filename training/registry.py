@@ -33,6 +33,7 @@ class TaskSpec:
     catalog_name: str  # message key: the task's name on a catalogue card
     names_key: str  # message key: its classes (or tags) on a catalogue card
     ui: str  # the suffix of its words in the tab's catalog: ft.task.<ui>, ft.file_hint.<ui>, ...
+    features: bool = False  # trains with strategy "features" (one vector per text, a fitted head)
 
     def loop_task_class(self) -> type:
         """The loop's adapter class (imports torch on first call)."""
@@ -62,7 +63,7 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         headline="accuracy", metrics=("accuracy", "macro_f1"),
         unit="rows", suffix=".csv", host_suffixes=(".csv", ".tsv"), columns=("text", "label"),
         catalog_name="msg.training.catalog.task.classification", names_key="msg.training.catalog.classes",
-        ui="classification"),
+        ui="classification", features=True),
     TaskSpec(
         name="ner", title=msg("msg.training.workflows.task.ner"), file_hint=msg("msg.training.workflows.file_hint.ner"),
         reader="training.ner_data:NerReader", loop_task="training.tasks:TokenClassificationTask",
@@ -87,6 +88,23 @@ def get(task: str) -> TaskSpec:
     if spec is None:
         raise LabInputError(msg("msg.training.workflows.unknown_task", task=task, tasks=", ".join(NAMES)))
     return spec
+
+
+def reader(task: str, limits=None, **options):
+    """A reader for ``task`` (training/reader.py) under the host's upload caps ``limits``
+    (Settings.data_limits); ``options`` are its own (NER: tag_column, strip_prefix)."""
+    return get(task).reader_class()(limits, **options)
+
+
+def check_strategy(task: str, strategy: str) -> None:
+    """Refuses a way of training the task has not (strategy "features" is classification's)."""
+    if strategy == "features" and not get(task).features:
+        raise LabInputError(msg("msg.training.workflows.features_classification_only"))
+
+
+def first_metrics(task: str, metrics: dict) -> dict:
+    """The metrics a person reads first, by name, from a run's ``metrics``."""
+    return {k: metrics.get(k) for k in get(task).metrics}
 
 
 def for_suffix(suffix: str) -> TaskSpec | None:

@@ -25,6 +25,7 @@ from lab.i18n import msg
 from lab.settings import DataLimits
 from training import catalog
 from training import data as tdata
+from training.config import TrainConfig
 from training.data import TextDataset
 
 # The views answer in seconds on 2 cores: larger datasets are sampled (stratified, fixed seed).
@@ -85,9 +86,9 @@ def file_data(path: str | Path, name: str, val_fraction: float = 0.2, seed: int 
         if lines - 1 > max_rows:  # the header is no row
             raise LabInputError(msg("msg.training.transfer.too_many_rows", name=name, rows=f"{lines - 1:,}",
                                     max=f"{max_rows:,}", sample=f"{MAX_TRAIN_ROWS + MAX_VAL_ROWS:,}"))
-    dataset, _ = tdata.load_for_training(path, limits=limits)
-    train, val, _ = tdata.split_dataset(dataset, val_fraction, 0.0, seed)
-    return _capped(name, train, val, seed)
+    reader = tdata.ClassificationReader(limits)
+    data = reader.split(reader.read(path), TrainConfig(val_fraction=val_fraction, test_fraction=0.0, seed=seed))
+    return _capped(name, data.train, data.val, seed)
 
 
 def card_data(card: catalog.DatasetCard, seed: int = 42, cache_dir: Path | None = None) -> ViewData:

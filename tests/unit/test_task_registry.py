@@ -26,6 +26,8 @@ def test_every_task_names_what_exists():
                 assert spec.tab_key(kind) in words, (language, spec.tab_key(kind))
             assert spec.catalog_name in words and spec.names_key in words
         assert spec.headline in spec.metrics
+        reader = registry.reader(spec.name)
+        assert reader.task == spec.name and all(callable(getattr(reader, m)) for m in ("read", "describe", "split"))
 
 
 def test_unknown_task_is_refused_with_the_list():

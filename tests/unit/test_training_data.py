@@ -504,7 +504,7 @@ def test_sst2_train_file():
 
 
 def test_length_histogram_bins_are_numeric_ranges_in_order_with_empty_ones_shown():
-    from training.workflows import histogram
+    from training.reader import histogram
 
     lengths = [5, 6, 7, 9, 12, 60, 61, 100, 104]  # width 6 for 20 bins up to 104
     frame = histogram(lengths)
