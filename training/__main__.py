@@ -270,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "a hub id, or 'default'.")
         common = dict(test=test, on_event=ProgressPrinter(), settings=settings, cache_dir=args.cache_dir,
                       log_with=args.log_with, local_models=local_models)
-        if config.strategy == "features" and args.task != "classification":
+        if config.strategy == "features" and not registry.get(args.task).features:
             raise LabInputError("--strategy features is for classification: one vector per text.")
         if args.task == "ner":
             from training.tasks import train_token_classifier

@@ -158,7 +158,7 @@ class Uploads:
     inspection's parse is what training uses: an upload is parsed once while it stays the same file.
     Bounded (the least recently used goes first); safe to share between sessions' threads."""
 
-    def __init__(self, capacity: int = 8):
+    def __init__(self, capacity: int = 16):
         self.capacity = capacity
         self._parsed: OrderedDict[tuple, object] = OrderedDict()
         self._lock = threading.Lock()
