@@ -37,7 +37,7 @@ from training import learning_curves as curves
 from training.config import TrainConfig
 from training.jobs import JobSpec, TrainingJob
 from training.learning_curves import SERIES
-from training.reader import Prepared
+from training.reader import Prepared, Uploads
 
 contextual = lazy_import("lab.contextual")
 estimate = lazy_import("training.estimate")
@@ -62,6 +62,7 @@ PROBE_LABELS = {"embeddings": "transfer.bar.embeddings", "fine-tuned model": "tr
 class TransferTab:
     def __init__(self, lab: Lab):
         self.lab = lab
+        self.uploads = Uploads(4)  # an upload is parsed once for every view that shows it
         self._cache = None
         self._lock = threading.Lock()
         # The learning curves a class shares: one computation per (data, model, settings), then cached.
@@ -100,7 +101,7 @@ class TransferTab:
             if key:
                 file = str(session_state.own_upload(self.lab.settings.runs_dir, get_upload_folder(), key, file))
             return transfer.file_data(file, Path(file).name, max_rows=self.lab.settings.max_view_rows,
-                                      limits=self.lab.settings.data_limits), own()
+                                      limits=self.lab.settings.data_limits, uploads=self.uploads), own()
         runs = session_state.models_for(session, "classification")
         name = (choice or "").removesuffix(RUN_SUFFIX)
         if choice and choice.endswith(RUN_SUFFIX) and name in runs:

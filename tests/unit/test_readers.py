@@ -112,3 +112,15 @@ def test_inspecting_then_training_in_the_tab_parses_the_upload_once(settings, mo
     training.close()
     assert first[0]["status"] == "starting" and first[0]["train"] > 0
     assert calls == [str(SENTIMENT)]
+
+
+def test_the_transfer_views_parse_an_upload_once(tmp_path, monkeypatch):
+    from training import transfer
+
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,label\n" + "".join(f"review {i},{'good' if i % 2 else 'bad'}\n" for i in range(40)))
+    calls = _counting(monkeypatch, tdata, "read_table")
+    uploads = Uploads()
+    first = transfer.file_data(path, "reviews.csv", uploads=uploads)
+    again = transfer.file_data(path, "reviews.csv", uploads=uploads)
+    assert len(calls) == 1 and again.train.texts == first.train.texts and again.val.texts == first.val.texts
