@@ -2,6 +2,12 @@
 keeping its own dict keyed by task name (as HF ``evaluate``'s ``SUPPORTED_EVALUATOR_TASKS``).
 
 Plain data, no torch at import: the loop's task class is named here and imported when first asked for.
+
+A new task is: its ``TaskSpec`` below; its reader (read / describe / split, training/reader.py) beside
+its examples type; its loop adapter and trainer in training/tasks.py; the words its spec names in
+assets/i18n/{en,id,zh-TW}. What still differs by task in code: its result tables (training/results.py),
+its CLI report and trainer options (training/__main__.py), the hub-dataset writer (catalog.materialize)
+and, when its trainer takes options of its own, ``jobs.train``.
 """
 
 from __future__ import annotations
