@@ -1,8 +1,10 @@
-"""Reading a user's CSV/TSV, checking it before training, and splitting it.
+"""Every reader's upload opener and table parser, and text classification's reader and examples.
 
-The Fine-tune tab and the CLI share this path: ``read_table`` -> ``guess_columns`` (the user may
-change the choice) -> ``summarize`` (what the tab shows) -> ``build_dataset`` (pre-flight checks;
-raises ``DataError``) -> ``split_dataset``. ``load_for_training`` does the lot for the CLI.
+``open_upload`` (exists, size cap, decode) and ``read_table`` (any CSV/TSV as strings) serve the NER
+and QA readers too. ``ClassificationReader`` (training/reader.py's read / describe / split) is what the
+Fine-tune tab, the CLI, the Transfer tab and the catalogue call: ``read_table`` -> ``guess_columns``
+(the user may change the choice) -> ``summarize`` (what the tab shows) -> ``build_dataset`` (pre-flight
+checks; raises ``DataError``) -> ``split_dataset``. ``load_for_training`` does the lot in one call.
 
 Every ``DataError`` says what is wrong and how to fix it, with line numbers where one applies.
 Line numbers are the file's own (line 1 = the header), as an editor or a spreadsheet shows them.
@@ -775,7 +777,7 @@ def choose_columns(df: pd.DataFrame, text_column: str | None, label_column: str 
 def load_for_training(path: str | Path, text_column: str | None = None, label_column: str | None = None,
                       limits: DataLimits | None = None, *, label_names: list[str] | None = None,
                       tokenizer=None) -> tuple[TextDataset, DataSummary]:
-    """Read a file, guess the columns not given, check it and summarise it (the CLI's one call).
+    """Read a file, guess the columns not given, check it and summarise it, in one call.
 
     With ``label_names`` (the training set's) it loads a validation file under that mapping.
     Raises ``DataError`` for anything that would stop training.
