@@ -5,9 +5,9 @@ Plain data, no torch at import: the loop's task class is named here and imported
 
 A new task is: its ``TaskSpec`` below; its reader (read / describe / split, training/reader.py) beside
 its examples type; its loop adapter and trainer in training/tasks.py; the words its spec names in
-assets/i18n/{en,id,zh-TW}. What still differs by task in code: its result tables (training/results.py),
-its CLI report and trainer options (training/__main__.py), the hub-dataset writer (catalog.materialize)
-and, when its trainer takes options of its own, ``jobs.train``.
+assets/i18n/{en,id,zh-TW}; its result tables, a function in training/results.py. What still differs by
+task in code: its CLI report and trainer options (training/__main__.py), the hub-dataset writer
+(catalog.materialize) and, when its trainer takes options of its own, ``jobs.train``.
 """
 
 from __future__ import annotations
@@ -39,11 +39,16 @@ class TaskSpec:
     catalog_name: str  # message key: the task's name on a catalogue card
     names_key: str  # message key: its classes (or tags) on a catalogue card
     ui: str  # the suffix of its words in the tab's catalog: ft.task.<ui>, ft.file_hint.<ui>, ...
+    tables: str = ""  # "module:function": a finished run's result as the tables the tab shows
     features: bool = False  # trains with strategy "features" (one vector per text, a fitted head)
 
     def loop_task_class(self) -> type:
         """The loop's adapter class (imports torch on first call)."""
         return _attribute(self.loop_task)
+
+    def tables_function(self):
+        """The function that turns a run's result into (scores, confusion matrix, mistakes) tables."""
+        return _attribute(self.tables)
 
     def reader_class(self) -> type:
         """The reader class (no torch)."""
@@ -69,21 +74,23 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         headline="accuracy", metrics=("accuracy", "macro_f1"),
         unit="rows", suffix=".csv", host_suffixes=(".csv", ".tsv"), columns=("text", "label"),
         catalog_name="msg.training.catalog.task.classification", names_key="msg.training.catalog.classes",
-        ui="classification", features=True),
+        ui="classification", tables="training.results:classification_tables", features=True),
     TaskSpec(
         name="ner", title=msg("msg.training.workflows.task.ner"), file_hint=msg("msg.training.workflows.file_hint.ner"),
         reader="training.ner_data:NerReader", loop_task="training.tasks:TokenClassificationTask",
         trainer="train_token_classifier", auto_class="AutoModelForTokenClassification",
         headline="f1", metrics=("f1", "precision", "recall", "accuracy"),
         unit="sentences", suffix=".conll", host_suffixes=(".conll", ".iob", ".bio"), columns=("tokens", "ner_tags"),
-        catalog_name="msg.training.catalog.task.ner", names_key="msg.training.catalog.tags", ui="ner"),
+        catalog_name="msg.training.catalog.task.ner", names_key="msg.training.catalog.tags", ui="ner",
+        tables="training.results:ner_tables"),
     TaskSpec(
         name="qa", title=msg("msg.training.workflows.task.qa"), file_hint=msg("msg.training.workflows.file_hint.qa"),
         reader="training.qa_data:QaReader", loop_task="training.tasks:QuestionAnsweringTask",
         trainer="train_qa", auto_class="AutoModelForQuestionAnswering",
         headline="f1", metrics=("exact_match", "f1"),
         unit="questions", suffix=".json", host_suffixes=(".json",), columns=("text", "label"),
-        catalog_name="msg.training.catalog.task.qa", names_key="msg.training.catalog.classes", ui="qa"),
+        catalog_name="msg.training.catalog.task.qa", names_key="msg.training.catalog.classes", ui="qa",
+        tables="training.results:qa_tables"),
 )}
 NAMES: tuple[str, ...] = tuple(TASKS)
 

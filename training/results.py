@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from training import registry
 from training.reader import TABLE_CLASSES, other_classes
 
 
@@ -20,15 +21,33 @@ def _most_supported(matrix: list[list[int]], n: int) -> list[int]:
 
 
 def result_tables(task: str, result) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(per class/type/article scores, confusion matrix, mistakes) of the kept checkpoint on validation."""
-    report = result.val_report
-    if task == "qa":
-        per = pd.DataFrame([{"article": k, **_rounded(v)} for k, v in report["per_article"].items()])
-        mistakes = pd.DataFrame([{k: m[k] for k in ("question", "true", "predicted", "f1", "score")}
-                                 for m in result.misclassified])
-        return per, pd.DataFrame(), mistakes
-    per_key, labels_key = ("per_class", "labels") if task == "classification" else ("per_type", "confusion_labels")
-    first = "class" if task == "classification" else "type"
+    """(per class/type/article scores, confusion matrix, mistakes) of the kept checkpoint on validation,
+    by the task's own tables (its ``tables`` in the task registry)."""
+    return registry.get(task).tables_function()(result)
+
+
+def classification_tables(result) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    per, confusion = _confusion(result.val_report, "per_class", "labels", "class")
+    return per, confusion, pd.DataFrame(result.misclassified)
+
+
+def ner_tables(result) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    per, confusion = _confusion(result.val_report, "per_type", "confusion_labels", "type")
+    mistakes = pd.DataFrame([{"line": m["line"], "text": m["text"], "wrong words": m["wrong_words"],
+                              "true": " ".join(m["true"]), "predicted": " ".join(m["predicted"])}
+                             for m in result.misclassified])
+    return per, confusion, mistakes
+
+
+def qa_tables(result) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    per = pd.DataFrame([{"article": k, **_rounded(v)} for k, v in result.val_report["per_article"].items()])
+    mistakes = pd.DataFrame([{k: m[k] for k in ("question", "true", "predicted", "f1", "score")}
+                             for m in result.misclassified])
+    return per, pd.DataFrame(), mistakes
+
+
+def _confusion(report: dict, per_key: str, labels_key: str, first: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scores per class and the confusion matrix, both cut to the ``TABLE_CLASSES`` most supported."""
     per = pd.DataFrame([{first: k, **_rounded(v)} for k, v in report[per_key].items()])
     labels, matrix = report[labels_key], report["confusion"]
     shown = _most_supported(matrix, TABLE_CLASSES)
@@ -42,10 +61,4 @@ def result_tables(task: str, result) -> tuple[pd.DataFrame, pd.DataFrame, pd.Dat
         rows, names = matrix, labels
     confusion = pd.DataFrame(rows, columns=[f"→ {lab}" for lab in names])
     confusion.insert(0, "true \\ predicted", names)
-    if task == "classification":
-        mistakes = pd.DataFrame(result.misclassified)
-    else:
-        mistakes = pd.DataFrame([{"line": m["line"], "text": m["text"], "wrong words": m["wrong_words"],
-                                  "true": " ".join(m["true"]), "predicted": " ".join(m["predicted"])}
-                                 for m in result.misclassified])
-    return per, confusion, mistakes
+    return per, confusion

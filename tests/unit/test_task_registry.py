@@ -25,7 +25,7 @@ def test_every_task_names_what_exists():
             for kind in ("task", "file_hint", "training_data", "metric_note", "where"):
                 assert spec.tab_key(kind) in words, (language, spec.tab_key(kind))
             assert spec.catalog_name in words and spec.names_key in words
-        assert spec.headline in spec.metrics
+        assert spec.headline in spec.metrics and callable(spec.tables_function())
         reader = registry.reader(spec.name)
         assert reader.task == spec.name and all(callable(getattr(reader, m)) for m in ("read", "describe", "split"))
 
