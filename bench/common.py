@@ -62,7 +62,7 @@ def sst2_sample(n_train: int, n_val: int, seed: int = 0, min_words: int = 1):
     Rows with fewer than ``min_words`` words are skipped (SST-2 holds many tiny phrases).
     Labels are named negative/positive, in that id order.
     """
-    from training.dataset import TextDataset
+    from training.data import TextDataset
 
     rows = []
     with open(find_data("sst2") / "train.tsv", encoding="utf-8") as f:

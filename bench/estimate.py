@@ -1,9 +1,9 @@
 """The Fine-tune tab's time estimate against the real time, on a quiet and on a shared machine.
 
-Each round prepares a shipped sample as the tab does (``workflows.prepare``), asks for the estimate
+Each round prepares a shipped sample as the tab does (the task's reader: ``read`` then ``split``), asks for the estimate
 the tab shows (``training.estimate``: two measured steps, scaled by the machine's current speed
 ``SPEED``, which every finished run feeds as ``session_runs`` does), trains the run
-(``workflows.train``) and compares. ``--load N`` keeps N other busy processes on the cores during
+(``training.jobs.train``) and compares. ``--load N`` keeps N other busy processes on the cores during
 the runs (a class server with other work on it); the measured step stays the quiet one, so the
 first run under load shows what the scaling has to correct, and the later ones whether it does.
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from lab.context import Lab
     from lab.settings import Settings
-    from training import catalog, estimate, workflows
+    from training import catalog, estimate, jobs, registry
     from training.config import TrainConfig
 
     settings = Settings(offline=True)
@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     card = next(c for c in catalog.catalog(settings, False) if c.name == args.sample)
     path = str(catalog.materialize(card, None))
     config = TrainConfig(epochs=args.epochs)
-    data = workflows.prepare("classification", path, config, limits=settings.data_limits)
+    reader = registry.reader("classification", settings.data_limits)
+    data = reader.split(reader.read(path), config)
     per_step = estimate.seconds_per_step(lab, config, data.typical_length)  # measured before any load
     steps = estimate.total_steps(data.items, config)
     stop = multiprocessing.Event()
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
                 factor = estimate.speed_now(lab, config, data.typical_length)
                 expected = estimate.expected_seconds(per_step, steps, factor)
                 started = time.perf_counter()
-                result = workflows.train(data, config, Path(work) / f"run-{i}", settings=settings, hub_online=False)
+                result = jobs.train(data, config, Path(work) / f"run-{i}", settings=settings, hub_online=False)
                 real = time.perf_counter() - started
                 estimate.SPEED.record(per_step, estimate.actual_seconds_per_step(result.history) or 0.0)
                 results.append({"run": i + 1, "factor": factor, "expected_s": expected, "real_s": real,

@@ -109,7 +109,7 @@ def inference(settings, rounds: int) -> dict:
 
 
 def smsa_rows(n_train: int, n_val: int, seed: int):
-    from training.dataset import TextDataset
+    from training.data import TextDataset
 
     rows = []
     with open(find_data("smsa") / "train.tsv", encoding="utf-8") as fh:

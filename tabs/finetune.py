@@ -25,7 +25,7 @@ from tabs.attention import layer_slider_update
 from tabs.common import QUICK, SLOW, explainer, lane, named_outputs, training_lane, user_errors
 from tabs.components import Number, Slider
 from tabs.i18n import request_language, t
-from training import catalog, classroom, hub_push, session_runs, workflows
+from training import catalog, classroom, hub_push, registry, results, session_runs
 from training.classroom import ClassBoard
 from training.config import STRATEGIES, TrainConfig, help_for
 from training.jobs import RunRecord, curves_frame, export_runs, runs_frame
@@ -40,12 +40,7 @@ DEFAULTS = TrainConfig()
 
 # Words the tab shows for names training/ defines (tasks, file kinds, headline metrics, ways of
 # training). Each catalog's English is the name as training/ spells it (tests/unit/test_explainers.py
-# checks), so the English page and the API read as before.
-TASK_LABELS = {"classification": t("ft.task.classification"), "ner": t("ft.task.ner"), "qa": t("ft.task.qa")}
-UPLOAD_LABELS = {"classification": t("ft.training_data.classification"), "ner": t("ft.training_data.ner"),
-                 "qa": t("ft.training_data.qa")}
-METRIC_NOTES = {"classification": t("ft.metric_note.classification"), "ner": t("ft.metric_note.ner"),
-                "qa": t("ft.metric_note.qa")}
+# checks), so the English page and the API read as before. A task's words: training/registry.py.
 STRATEGY_LABELS = {"full": t("ft.strategy.full"), "freeze_lower": t("ft.strategy.freeze_lower"),
                    "frozen_encoder": t("ft.strategy.frozen_encoder"), "lora": t("ft.strategy.lora"),
                    "features": t("ft.strategy.features")}
@@ -65,9 +60,14 @@ Training = named_outputs("Training", "results status loss_chart score_chart per_
                                      "session_models runs runs_table pick")
 
 
+def task_words(task: str, kind: str):
+    """The task's ``kind`` of words (task, training_data, metric_note), translated in the browser."""
+    return t(registry.TASKS[task].tab_key(kind))
+
+
 def file_hint(task: str):
     """What a task's file looks like, as a message value (said in the student's language)."""
-    return msg(f"ft.file_hint.{task}") if task in workflows.FILE_HINT else "CSV"
+    return msg(registry.TASKS[task].tab_key("file_hint")) if task in registry.TASKS else "CSV"
 
 
 def shown(text):
@@ -123,8 +123,7 @@ class FinetuneTab:
         if not file:
             raise LabInputError(msg("ft.upload_first", hint=file_hint(task)))
         file = self._own(request, file)
-        summary = workflows.summarize_file(task, file, text_column, label_column, self._tokenizer(base_model),
-                                               self.lab.settings.data_limits)
+        summary = self.runs.inspect(task, file, text_column, label_column, self._tokenizer(base_model))
         language = request_language(request)
         top = max(summary.counts["count"].tolist() or [1])
         return Inspection(
@@ -204,9 +203,9 @@ class FinetuneTab:
         return TaskSwitch(dataset=gr.update(choices=dataset_choices(cards), value=str(first.title) if first else None),
                           size=gr.update(choices=sizes, value=sizes[-1][1] if sizes else None),
                           card=card_text(first, language),
-                          file=gr.update(label=UPLOAD_LABELS[task], value=None),
+                          file=gr.update(label=task_words(task, "training_data"), value=None),
                           text_column=gr.update(visible=table), label_column=gr.update(visible=table),
-                          class_weights=gr.update(visible=table), metric_note=METRIC_NOTES[task])
+                          class_weights=gr.update(visible=table), metric_note=task_words(task, "metric_note"))
 
     @user_errors
     def count_parameters(self, strategy: str = "full", freeze_layers: int = 4, lora_r: int = 8,
@@ -288,7 +287,7 @@ class FinetuneTab:
 
         runs, session_dir, served = list(runs or []), self._session_dir(request), self._served_dir(request)
         key = getattr(request, "session_hash", None) or "cli"
-        metric, finished = workflows.HEADLINE[task], []
+        metric, finished = registry.headline(task), []
         for event in self.runs.run(plan, runs, session_dir, key, session_models,
                                    lambda name: served / f"{name}.zip"):
             if isinstance(event, session_runs.Waiting):
@@ -305,13 +304,13 @@ class FinetuneTab:
                 session_models = event.session_models
 
         main, main_result = finished[0].record, finished[0].result  # the pretrained run; a scratch one follows it
-        per, confusion, mistakes = workflows.result_tables(task, main_result)
+        per, confusion, mistakes = results.result_tables(task, main_result)
         shown = runs[-len(plan.configs):]
         yield Training(
             results=self._final(main, main_result, task),
             status="\n\n".join(filter(None, [
                 self._status(main, language), self._kept(main_result.best_metrics, language),
-                i18n.text("ft.now_in", language, name=main.name, where=msg(f"ft.where.{task}"))])),
+                i18n.text("ft.now_in", language, name=main.name, where=msg(registry.TASKS[task].tab_key("where")))])),
             loss_chart=chart(curves_frame(shown, "loss")),
             score_chart=chart(curves_frame(shown, metric)),
             per_class=per,
@@ -370,7 +369,7 @@ class FinetuneTab:
     def _final(record: RunRecord, result, task: str) -> dict:
         test = result.test_report and {k: v for k, v in result.test_report.items() if isinstance(v, float)}
         return {"status": result.stopped_early or "done", "task": task, "run": record.name, "model": record.name,
-                **workflows.headline(task, result), "best_metrics": result.best_metrics, "test": test,
+                **registry.first_metrics(task, result.best_metrics), "best_metrics": result.best_metrics, "test": test,
                 "seconds": round(result.seconds, 1), "examples_per_second": round(result.examples_per_second, 1),
                 "number_format": result.precision, "trainable_params": result.trainable_params,
                 "total_params": result.total_params, "class_weights": result.class_weights,
@@ -419,7 +418,7 @@ class FinetuneTab:
         self.session_models = session_models
         runs = gr.State([])
         gr.Markdown(t("ft.intro"))
-        task = gr.Radio([(TASK_LABELS[key], key) for key in workflows.TASKS], value="classification",
+        task = gr.Radio([(task_words(key, "task"), key) for key in registry.NAMES], value="classification",
                         label=t("ft.task"), elem_id="ft-task", info=t("ft.task_info"))
         cards = self.dataset_cards()
         with gr.Accordion(t("ft.start_from_dataset"), open=True):
@@ -434,7 +433,7 @@ class FinetuneTab:
                     imbalanced = gr.Button(t("ft.use_sms"), size="sm", elem_id="ft-use-sms")
             card_info = gr.Markdown(card_text(first, i18n.DEFAULT), elem_id="ft-dataset-card")
         with gr.Row():
-            upload = gr.File(label=UPLOAD_LABELS["classification"],
+            upload = gr.File(label=task_words("classification", "training_data"),
                              file_types=[".csv", ".tsv", ".txt", ".conll", ".iob", ".bio", ".json"],
                              type="filepath", elem_id="ft-file")
             validation = gr.File(label=t("ft.validation_file"),
@@ -493,7 +492,7 @@ class FinetuneTab:
         with gr.Row():
             train_btn = gr.Button(t("ft.train"), variant="primary", elem_id="ft-train")
             cancel_btn = gr.Button(t("ft.cancel"), variant="stop", elem_id="ft-cancel")
-        metric_note = gr.Markdown(METRIC_NOTES["classification"])
+        metric_note = gr.Markdown(task_words("classification", "metric_note"))
         status = gr.Markdown(elem_id="ft-status")
         with gr.Row():
             curves = gr.LinePlot(x="epoch", y="value", color="series", title=t("ft.loss_plot"),

@@ -32,11 +32,12 @@ from tabs.attention import MAX_LAYER_CHOICE, layer_slider_update
 from tabs.common import QUICK, SLOW, explainer, lane, named_outputs, table, training_lane, user_errors
 from tabs.components import Slider
 from tabs.i18n import request_language, t
-from training import backends, catalog, shared_curves, transfer, workflows
+from training import backends, catalog, shared_curves, transfer
 from training import learning_curves as curves
 from training.config import TrainConfig
 from training.jobs import JobSpec, TrainingJob
 from training.learning_curves import SERIES
+from training.reader import Prepared, Uploads
 
 contextual = lazy_import("lab.contextual")
 estimate = lazy_import("training.estimate")
@@ -65,6 +66,7 @@ CrossMap = named_outputs("CrossMap", "multilingual english info")
 class TransferTab:
     def __init__(self, lab: Lab):
         self.lab = lab
+        self.uploads = Uploads(4)  # an upload is parsed once for every view that shows it
         self._cache = None
         self._lock = threading.Lock()
         # The learning curves a class shares: one computation per (data, model, settings), then cached.
@@ -103,7 +105,7 @@ class TransferTab:
             if key:
                 file = str(session_state.own_upload(self.lab.settings.runs_dir, get_upload_folder(), key, file))
             return transfer.file_data(file, Path(file).name, max_rows=self.lab.settings.max_view_rows,
-                                      limits=self.lab.settings.data_limits), own()
+                                      limits=self.lab.settings.data_limits, uploads=self.uploads), own()
         runs = session_state.models_for(session, "classification")
         name = (choice or "").removesuffix(RUN_SUFFIX)
         if choice and choice.endswith(RUN_SUFFIX) and name in runs:
@@ -267,7 +269,7 @@ class TransferTab:
         work_dir = Path(settings.runs_dir) / "curves" / uuid.uuid4().hex[:12]
 
         def train_run(config, train, val, out_dir):
-            spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), curves.MAX_LENGTH),
+            spec = JobSpec(Prepared("classification", train, val, None, len(train), curves.MAX_LENGTH),
                            config, str(out_dir), settings, online)
             job = backends.for_curves(settings).submit(spec)
             while not job.wait(0.5):
@@ -338,7 +340,7 @@ class TransferTab:
     # ------------------------------------------------------------------------------- crosslingual
     def _run_job(self, config: TrainConfig, train, val, out_dir):
         """One classification run as a job on the server's training backend; waits for its result."""
-        spec = JobSpec(workflows.Prepared("classification", train, val, None, len(train), 64), config,
+        spec = JobSpec(Prepared("classification", train, val, None, len(train), 64), config,
                        str(out_dir), self.lab.settings, self.lab.hub.online)
         job = backends.shared(self.lab.settings).submit(spec)
         job.wait()

@@ -22,11 +22,11 @@ from pathlib import Path
 from lab.errors import LabInputError, ModelLoadError
 from lab.i18n import plain
 from lab.settings import Settings
+from training import registry
 from training.config import TrainConfig
 from training.loop import TRACKERS, ProgressEvent, TrainResult
 
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
-TASKS = ("classification", "ner", "qa")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data and output")
-    data.add_argument("--task", choices=TASKS, default="classification",
+    data.add_argument("--task", choices=registry.NAMES, default="classification",
                       help="What to train: a text classifier (CSV/TSV of text,label); ner: a token classifier "
                            "(CoNLL file, or CSV with tokens/tags columns); qa: extractive question answering "
                            "(SQuAD v1.1 JSON, or CSV with context,question,answer_text,answer_start).")
@@ -158,29 +158,10 @@ def summary_lines(result: TrainResult) -> list[str]:
     return lines
 
 
-def _load_data(args, config: TrainConfig, limits):
-    from training.data import load_for_training, split_dataset
-
-    train, summary = load_for_training(args.train, args.text_column, args.label_column, limits)
-    columns = (summary.text_column, summary.label_column)
-    test = None
-    if args.test:
-        test, _ = load_for_training(args.test, *columns, limits, label_names=train.label_names)
-    if args.validation:
-        val, _ = load_for_training(args.validation, *columns, limits, label_names=train.label_names)
-        if test is None and config.test_fraction > 0:
-            train, test, _ = split_dataset(train, config.test_fraction, 0.0, config.seed)
-    else:
-        test_fraction = 0.0 if test is not None else config.test_fraction
-        train, val, split_test = split_dataset(train, config.val_fraction, test_fraction, config.seed)
-        test = test if test is not None else split_test
-    return train, val, test, columns
-
-
 def task_summary_lines(result: TrainResult) -> list[str]:
     """``summary_lines`` for NER (entity scores per type) and QA (exact match and F1, per article)."""
     best, report, task = result.best_metrics, result.val_report, result.extra["task"]
-    keys = ("f1", "precision", "recall", "accuracy") if task == "ner" else ("exact_match", "f1")
+    keys = registry.TASKS[task].metrics
     lines = [f"note: {result.extra['notice']}"] if result.extra.get("notice") else []
     lines += [
         f"done in {result.seconds:.1f}s ({result.examples_per_second:.1f} {'windows' if task == 'qa' else 'sentences'}/s; "
@@ -212,33 +193,16 @@ def task_summary_lines(result: TrainResult) -> list[str]:
 
 
 def _load_task_data(args, config: TrainConfig, limits):
-    """(train, validation, test or None, a description) for --task ner or qa."""
-    if args.task == "ner":
-        from training.ner_data import load_ner
-        from training.ner_data import split_token_dataset as split
-
-        def load(path, label_names=None):
-            return load_ner(path, args.tag_column, args.strip_prefix, limits, label_names=label_names)
-    else:
-        from training.qa_data import load_qa, split_by_context
-
-        def load(path, label_names=None):
-            return load_qa(path, limits)
-
-        def split(examples, val_fraction, test_fraction, seed):
-            return split_by_context(examples, val_fraction, seed, test_fraction)
-    train = load(args.train)
-    labels = getattr(train, "label_names", None)
-    test = load(args.test, labels) if args.test else None
-    if args.validation:
-        val = load(args.validation, labels)
-        if test is None and config.test_fraction > 0:
-            train, test, _ = split(train, config.test_fraction, 0.0, config.seed)
-    else:
-        train, val, split_test = split(train, config.val_fraction, 0.0 if test is not None else config.test_fraction,
-                                       config.seed)
-        test = test if test is not None else split_test
-    if args.task == "ner":
+    """(train, validation, test or None, a description) of --train, --validation and --test, read by the task's reader."""
+    options = dict(tag_column=args.tag_column, strip_prefix=args.strip_prefix) if args.task == "ner" else {}
+    reader = registry.reader(args.task, limits, **options)
+    data = reader.split(reader.read(args.train), config, args.validation, args.test, args.text_column or "",
+                        args.label_column or "")
+    train, val, test = data.train, data.val, data.test
+    if args.task == "classification":
+        what = (f"examples, text column {data.text_column!r}, label column {data.label_column!r}, "
+                f"labels {train.label_names}")
+    elif args.task == "ner":
         notes = "".join(f"\nnote: {n}" for n in train.notes)
         what = f"sentences, tags {train.label_names}{notes}"
     else:
@@ -294,11 +258,7 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         if args.dataset:
             args.train = _dataset_file(args, config.seed, main_process, settings)
-        if args.task == "classification":
-            train, val, test, (text_column, label_column) = _load_data(args, config, settings.data_limits)
-            what = f"examples, text column {text_column!r}, label column {label_column!r}, labels {train.label_names}"
-        else:
-            train, val, test, what = _load_task_data(args, config, settings.data_limits)
+        train, val, test, what = _load_task_data(args, config, settings.data_limits)
         if main_process:
             sizes = f"{len(train)} train / {len(val)} validation" + (f" / {len(test)} test" if test else "")
             print(f"data: {sizes} {what}", flush=True)
@@ -310,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "a hub id, or 'default'.")
         common = dict(test=test, on_event=ProgressPrinter(), settings=settings, cache_dir=args.cache_dir,
                       log_with=args.log_with, local_models=local_models)
-        if config.strategy == "features" and args.task != "classification":
+        if config.strategy == "features" and not registry.get(args.task).features:
             raise LabInputError("--strategy features is for classification: one vector per text.")
         if args.task == "ner":
             from training.tasks import train_token_classifier

@@ -28,12 +28,11 @@ from lab import atomic
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.settings import ASSETS_DIR, Settings
-from training import ner_data, qa_data
-from training.data import DataError, DataLimits, guess_columns, read_table, summarize
+from training import ner_data, qa_data, registry
+from training.data import DataError, DataLimits, guess_columns, read_table
 
 log = logging.getLogger(__name__)
 
-TASKS = ("classification", "ner", "qa")
 SOURCES = ("sample", "hub", "host")
 # The size control's choices (None = every row); larger ones than a dataset holds are left out.
 SIZE_CHOICES: tuple[int | None, ...] = (100, 500, 2000, None)
@@ -42,13 +41,8 @@ def datasets_dir(settings: Settings) -> Path:
     """Where the host's settings keep the catalogue's subsamples and downloads."""
     return Path(settings.cache_dir) / "datasets"
 
-_UNITS = {"classification": "rows", "ner": "sentences", "qa": "questions"}
 # The project's samples and a host's own files are listed, not uploaded: no upload caps on them.
 HOST_FILES = DataLimits(max_bytes=2**40, max_rows=2**31)
-_SUFFIX = {"classification": ".csv", "ner": ".conll", "qa": ".json"}
-# What a file in the host's folder holds, by its extension.
-_HOST_TASKS = {".csv": "classification", ".tsv": "classification", ".conll": "ner", ".iob": "ner",
-               ".bio": "ner", ".json": "qa"}
 
 
 @dataclass(frozen=True)
@@ -80,7 +74,7 @@ class DatasetCard:
 
     @property
     def unit(self) -> str:
-        return _UNITS[self.task]
+        return registry.TASKS[self.task].unit
 
     @property
     def url(self) -> str:
@@ -197,14 +191,13 @@ def host_cards(folder: Path) -> list[DatasetCard]:
         return []
     cards = []
     for path in sorted(folder.iterdir()):
-        task = _HOST_TASKS.get(path.suffix.lower())
-        if task is None or not path.is_file() or path.name.startswith("."):
+        spec = registry.for_suffix(path.suffix)
+        if spec is None or not path.is_file() or path.name.startswith("."):
             continue
-        card = DatasetCard(f"host:{path.name}", path.name, task, "host",
+        card = DatasetCard(f"host:{path.name}", path.name, spec.name, "host",
                            msg("msg.training.catalog.about.host", file=path.name),
                            msg("msg.training.catalog.licence.host"), path=path,
-                           text_column="tokens" if task == "ner" else "text",
-                           label_column="ner_tags" if task == "ner" else "label")
+                           text_column=spec.columns[0], label_column=spec.columns[1])
         try:
             cards.append(_with_file_stats(card))
         except (DataError, OSError, ValueError) as exc:
@@ -221,17 +214,12 @@ def _with_file_stats(card: DatasetCard) -> DatasetCard:
 
 @lru_cache(maxsize=64)
 def _file_stats(path: str, task: str, mtime_ns: int, nbytes: int) -> tuple[int, str, str, tuple[str, ...]]:
-    """(size, text column, label column, label names) of a local file; cached until it changes."""
-    if task == "classification":
-        df = read_table(path, HOST_FILES)
-        text_column, label_column = guess_columns(df)
-        # The pipeline's own label order; problems (one class, empty labels) are the tab's pre-flight to show.
-        summary = summarize(df, text_column, label_column, limits=HOST_FILES)
-        return len(df), text_column, label_column, tuple(summary.label_mapping)
-    if task == "ner":
-        sentences = ner_data.read_conll(path, limits=HOST_FILES)
-        return len(sentences), "", "", tuple(sentences.label_names)
-    return len(qa_data.read_squad(path, HOST_FILES)), "", "", ()
+    """(size, text column, label column, label names) of a local file, as the task's reader describes it (the
+    pipeline's own label order; problems such as one class are the tab's pre-flight to show); cached until it
+    changes."""
+    reader = registry.reader(task, HOST_FILES)
+    summary = reader.describe(reader.read(path))
+    return summary.size, summary.text_column, summary.label_column, tuple(summary.labels)
 
 
 # How sizes are said, per unit (one key per variant: the words around the number differ by language).
@@ -244,8 +232,6 @@ _ALL = {"rows": "msg.training.catalog.all.rows", "sentences": "msg.training.cata
 _SIZE_UNKNOWN = {"rows": "msg.training.catalog.size_unknown.rows",
                  "sentences": "msg.training.catalog.size_unknown.sentences",
                  "questions": "msg.training.catalog.size_unknown.questions"}
-_TASK_NAMES = {"classification": "msg.training.catalog.task.classification", "ner": "msg.training.catalog.task.ner",
-               "qa": "msg.training.catalog.task.qa"}
 
 
 def size_choices(card: DatasetCard) -> list[tuple[str, int | None]]:
@@ -264,11 +250,10 @@ def describe(card: DatasetCard) -> str:
     size = msg(_SIZE[card.unit], n=f"{card.size:,}") if card.size is not None else msg(_SIZE_UNKNOWN[card.unit])
     if card.source == "hub":
         size = msg("msg.training.catalog.hub_size", size=size, split=card.split)
-    lines = [msg("msg.training.catalog.heading", title=card.title, task=msg(_TASK_NAMES[card.task]), size=size)]
+    lines = [msg("msg.training.catalog.heading", title=card.title, task=msg(registry.TASKS[card.task].catalog_name), size=size)]
     names = [dict(card.rename).get(n, n) for n in card.label_names]
     if names:
-        kind = "msg.training.catalog.tags" if card.task == "ner" else "msg.training.catalog.classes"
-        lines.append(msg(kind, n=len(names), names=", ".join(names)))
+        lines.append(msg(registry.TASKS[card.task].names_key, n=len(names), names=", ".join(names)))
     if card.source == "hub":
         lines.append(msg("msg.training.catalog.source.hub_config", hub_id=card.hub_id, url=card.url, config=card.config,
                          license=card.license) if card.config else
@@ -321,7 +306,7 @@ def _cache_name(card: DatasetCard, rows: int | None, seed: int) -> str:
         version = f"{card.path.resolve()}:{stat.st_mtime_ns}:{stat.st_size}"
     digest = hashlib.sha1(f"{card.hub_id}|{card.config}|{card.split}|{version}".encode()).hexdigest()[:8]
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", card.name)
-    return f"{safe}-{rows if rows is not None else 'all'}-{seed}-{digest}{_SUFFIX[card.task]}"
+    return f"{safe}-{rows if rows is not None else 'all'}-{seed}-{digest}{registry.TASKS[card.task].suffix}"
 
 
 def _load_hub(card: DatasetCard):

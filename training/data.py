@@ -1,8 +1,10 @@
-"""Reading a user's CSV/TSV, checking it before training, and splitting it.
+"""Every reader's upload opener and table parser, and text classification's reader and examples.
 
-The Fine-tune tab and the CLI share this path: ``read_table`` -> ``guess_columns`` (the user may
-change the choice) -> ``summarize`` (what the tab shows) -> ``build_dataset`` (pre-flight checks;
-raises ``DataError``) -> ``split_dataset``. ``load_for_training`` does the lot for the CLI.
+``open_upload`` (exists, size cap, decode) and ``read_table`` (any CSV/TSV as strings) serve the NER
+and QA readers too. ``ClassificationReader`` (training/reader.py's read / describe / split) is what the
+Fine-tune tab, the CLI, the Transfer tab and the catalogue call: ``read_table`` -> ``guess_columns``
+(the user may change the choice) -> ``summarize`` (what the tab shows) -> ``build_dataset`` (pre-flight
+checks; raises ``DataError``) -> ``split_dataset``. ``load_for_training`` does the lot in one call.
 
 Every ``DataError`` says what is wrong and how to fix it, with line numbers where one applies.
 Line numbers are the file's own (line 1 = the header), as an editor or a spreadsheet shows them.
@@ -24,10 +26,11 @@ from pathlib import Path
 import pandas as pd
 
 from lab.errors import LabInputError
-from lab.i18n import Message, msg
+from lab.i18n import Message, Safe, msg
+from lab.render import md_text
 from lab.settings import DataLimits  # the upload caps, with the rest of the settings
+from training import reader
 from training.config import TrainConfig
-from training.dataset import TextDataset
 
 
 class DataError(LabInputError):
@@ -70,6 +73,49 @@ def number_list(numbers: Sequence[int], word: str, limit: int = 8) -> Message:
     if len(shown) == 1:
         return msg(f"msg.data.where.{word}", n=shown[0])
     return msg(f"msg.data.where.{word}s", numbers=", ".join(shown[:-1]), last=shown[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# The examples a classification run trains on
+
+
+@dataclass
+class TextDataset:
+    """The labelled texts a classification run trains on, after loading and checks."""
+
+    texts: list[str]
+    labels: list[int]  # indices into label_names
+    label_names: list[str]  # id2label order; written into the model config
+    # Row number of each example in the file it came from (1-based, header excluded), so
+    # misclassified examples can be shown with their origin.
+    rows: list[int] = field(default_factory=list)
+
+    def __post_init__(self):
+        if len(self.texts) != len(self.labels):
+            raise ValueError("texts and labels differ in length")
+        if not self.rows:
+            self.rows = list(range(1, len(self.texts) + 1))
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def subset(self, indices: list[int]) -> TextDataset:
+        return TextDataset([self.texts[i] for i in indices], [self.labels[i] for i in indices],
+                           self.label_names, [self.rows[i] for i in indices])
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        return dict(enumerate(self.label_names))
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.label_names)}
+
+    def class_counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(self.label_names, 0)
+        for label in self.labels:
+            counts[self.label_names[label]] += 1
+        return counts
 
 
 # --------------------------------------------------------------------------------------------
@@ -126,15 +172,8 @@ def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int
     limits = limits or DataLimits()
     path = Path(path)
     name = path.name
-    if not path.is_file():
-        raise DataError(msg("msg.data.no_file", name=name))
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise DataError(msg("msg.data.too_big", name=name, size=f"{size / 2**20:.1f}",
-                            cap=f"{limits.max_bytes / 2**20:g}"))
-    raw = path.read_bytes()
     notes: list[str] = []
-    text, encoding = _decode(raw, name, notes)
+    text, encoding = open_upload(path, limits, notes)
     if not text.strip():
         raise DataError(msg("msg.data.empty", name=name))
 
@@ -196,6 +235,22 @@ def read_table(path: str | Path, limits: DataLimits | None = None, *, nrows: int
     df.attrs.update(source=name, encoding=encoding, delimiter=delimiter, has_header=has_header,
                     notes=notes, lines=array.array("q", lines))
     return df
+
+
+def open_upload(path: str | Path, limits: DataLimits | None = None,
+                notes: list[Message] | None = None) -> tuple[str, str]:
+    """An uploaded file's text and encoding, for every reader: the file exists, is under the host's
+    size cap (``limits``), is not a binary file renamed, and decodes (BOM, UTF-16 without one, UTF-8,
+    else Windows-1252 or latin-1, with a note appended to ``notes``). Raises ``DataError`` otherwise."""
+    limits = limits or DataLimits()
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(msg("msg.data.no_such_file", name=path.name))
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise DataError(msg("msg.data.too_big", name=path.name, size=f"{size / 2**20:.1f}",
+                            cap=f"{limits.max_bytes / 2**20:g}"))
+    return _decode(path.read_bytes(), path.name, notes if notes is not None else [])
 
 
 def _decode(raw: bytes, name: str, notes: list[str]) -> tuple[str, str]:
@@ -561,6 +616,12 @@ def _row_numbers(df: pd.DataFrame) -> list[int]:
     return list(range(1, len(df) + 1))
 
 
+def check_shares(val_fraction: float, test_fraction: float) -> None:
+    """Every reader's split: validation a share in (0, 1), test in [0, 1), both less than the whole."""
+    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
+        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
+
+
 def split_dataset(ds: TextDataset, val_fraction: float, test_fraction: float = 0.0,
                   seed: int = 42) -> tuple[TextDataset, TextDataset, TextDataset | None]:
     """Stratified (train, validation, test or None) split, the same for the same seed.
@@ -569,8 +630,7 @@ def split_dataset(ds: TextDataset, val_fraction: float, test_fraction: float = 0
     has one in train and one in validation, and with >= 3 one in test when a test set is asked for.
     Each part keeps the file's order (the training loop shuffles).
     """
-    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
+    check_shares(val_fraction, test_fraction)
     rng = random.Random(seed)
     by_class: dict[int, list[int]] = {}
     for i, label in enumerate(ds.labels):
@@ -619,7 +679,7 @@ class DataSummary:
     length_unit: str = "tokens"  # "tokens", or "words" when no tokenizer was given
 
     def percentiles(self, qs: Sequence[int] = (50, 90, 95, 99, 100)) -> dict[int, int]:
-        return {q: _percentile(sorted(self.token_lengths), q) for q in qs}
+        return percentiles(self.token_lengths, qs)
 
     def truncated_share(self, max_length: int) -> float:
         """Share of texts longer than ``max_length`` (they would be cut)."""
@@ -640,12 +700,37 @@ def _percentile(ordered: list[int], q: float) -> int:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
+def percentiles(values: Sequence[int], qs: Sequence[int] = (50, 90, 95, 99, 100)) -> dict[int, int]:
+    """The nearest-rank percentiles ``qs`` of ``values`` (0 each when there are none), for every reader."""
+    ordered = sorted(values)
+    return {q: _percentile(ordered, q) for q in qs}
+
+
 def suggest_max_length(lengths: Sequence[int]) -> int:
     """The 95th percentile rounded up to a multiple of 8 (tensor cores like it), between 8 and 512."""
     if not lengths:
         return TrainConfig.__dataclass_fields__["max_length"].default
     p95 = _percentile(sorted(lengths), 95)
     return min(_MAX_LENGTH_CAP, max(8, math.ceil(p95 / 8) * 8))
+
+
+def text_lengths(texts: list[str], tokenizer=None,
+                 notes: list[Message] | None = None) -> tuple[list[int], int, str]:
+    """(lengths, suggested max_length, unit) of ``texts``: in the tokenizer's tokens (with [CLS]/[SEP]),
+    on a random sample of 10,000 for bigger files; without a tokenizer in words, the suggestion at
+    ~1.3 tokens per word. What the sampling and the unit mean is appended to ``notes``."""
+    notes = notes if notes is not None else []
+    if len(texts) > _LENGTH_SAMPLE:
+        texts = random.Random(0).sample(texts, _LENGTH_SAMPLE)
+        notes.append(msg("msg.data.note.length_sample", count=f"{_LENGTH_SAMPLE:,}"))
+    if tokenizer is not None:
+        encoded = tokenizer(texts, add_special_tokens=True, truncation=False, verbose=False,
+                            return_attention_mask=False, return_token_type_ids=False) if texts else {"input_ids": []}
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        return lengths, suggest_max_length(lengths), "tokens"
+    lengths = [len(t.split()) for t in texts]
+    notes.append(msg("msg.data.note.lengths_in_words"))
+    return lengths, suggest_max_length([math.ceil(n * 1.3) + 2 for n in lengths]), "words"
 
 
 def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=None,
@@ -664,20 +749,7 @@ def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=N
     names = _label_order([v for v in labels if v is not None])
     counts = Counter(v for v in labels if v is not None)
 
-    present = [t for t in texts if t is not None]
-    if len(present) > _LENGTH_SAMPLE:
-        present = random.Random(0).sample(present, _LENGTH_SAMPLE)
-        notes.append(msg("msg.data.note.length_sample", count=f"{_LENGTH_SAMPLE:,}"))
-    if tokenizer is not None:
-        encoded = tokenizer(present, add_special_tokens=True, truncation=False, verbose=False,
-                            return_attention_mask=False, return_token_type_ids=False) if present else {"input_ids": []}
-        lengths = [len(ids) for ids in encoded["input_ids"]]
-        suggested, unit = suggest_max_length(lengths), "tokens"
-    else:
-        lengths = [len(t.split()) for t in present]
-        suggested = suggest_max_length([math.ceil(n * 1.3) + 2 for n in lengths])
-        unit = "words"
-        notes.append(msg("msg.data.note.lengths_in_words"))
+    lengths, suggested, unit = text_lengths([t for t in texts if t is not None], tokenizer, notes)
 
     preview = df.head(_PREVIEW_ROWS).copy()
     for column in preview.columns:
@@ -691,10 +763,21 @@ def summarize(df: pd.DataFrame, text_column: str, label_column: str, tokenizer=N
     )
 
 
+def choose_columns(df: pd.DataFrame, text_column: str | None, label_column: str | None) -> tuple[str, str]:
+    """The (text, label) columns to train on: those given, the guessed ones for those not given."""
+    if text_column is None or label_column is None:
+        guessed_text, guessed_label = guess_columns(df)
+        if text_column is None:
+            text_column = guessed_text if guessed_text != label_column else guessed_label
+        if label_column is None:
+            label_column = guessed_label if guessed_label != text_column else guessed_text
+    return text_column, label_column
+
+
 def load_for_training(path: str | Path, text_column: str | None = None, label_column: str | None = None,
                       limits: DataLimits | None = None, *, label_names: list[str] | None = None,
                       tokenizer=None) -> tuple[TextDataset, DataSummary]:
-    """Read a file, guess the columns not given, check it and summarise it (the CLI's one call).
+    """Read a file, guess the columns not given, check it and summarise it, in one call.
 
     With ``label_names`` (the training set's) it loads a validation file under that mapping.
     Raises ``DataError`` for anything that would stop training.
@@ -705,12 +788,7 @@ def load_for_training(path: str | Path, text_column: str | None = None, label_co
         known = set(map(str, label_names))
         label_column = next((str(c) for c in df.columns if str(c) != text_column and set(
             v for v in _normalise_labels(_cells(df, c), label_names) if v is not None) <= known), None)
-    if text_column is None or label_column is None:
-        guessed_text, guessed_label = guess_columns(df)
-        if text_column is None:
-            text_column = guessed_text if guessed_text != label_column else guessed_label
-        if label_column is None:
-            label_column = guessed_label if guessed_label != text_column else guessed_text
+    text_column, label_column = choose_columns(df, text_column, label_column)
     ds = build_dataset(df, text_column, label_column, label_names, limits)
     summary = summarize(df, text_column, label_column, tokenizer, limits)
     if label_names is not None:  # a validation file: its mapping is the training one
@@ -718,3 +796,58 @@ def load_for_training(path: str | Path, text_column: str | None = None, label_co
         summary.class_counts = ds.class_counts()
         summary.problems = []
     return ds, summary
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+
+
+class ClassificationReader:
+    """Text classification's reader (training/reader.py): a CSV/TSV of texts and labels."""
+
+    task = "classification"
+
+    def __init__(self, limits: DataLimits | None = None):
+        self.limits = limits
+
+    def read(self, path: str | Path) -> pd.DataFrame:
+        """The file as a table of strings (``read_table``'s checks); columns are chosen later."""
+        return read_table(path, self.limits)
+
+    def describe(self, parsed: pd.DataFrame, tokenizer=None, text_column: str = "",
+                 label_column: str = "") -> reader.FileSummary:
+        """Rows, classes, lengths and a preview for the chosen columns (guessed when not the file's),
+        with what would stop training listed, not raised."""
+        guessed_text, guessed_label = guess_columns(parsed)
+        text_column = text_column if text_column in parsed.columns else guessed_text
+        label_column = label_column if label_column in parsed.columns else guessed_label
+        s = summarize(parsed, text_column, label_column, tokenizer, self.limits)
+        lines = [
+            msg("msg.training.workflows.summary.classification", rows=f"{s.rows:,}", classes=len(s.class_counts),
+                text_column=md_text(text_column), label_column=md_text(label_column)),
+            msg("msg.training.workflows.cut_share",
+                line=reader.percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length),
+                share=f"{s.truncated_share(s.suggested_max_length):.0%}"),
+            msg("msg.training.workflows.label_mapping",
+                mapping=Safe(", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items()))),
+        ]
+        lines += reader.notes(s.notes)
+        lines += [msg("msg.training.workflows.problem", problem=reader.md(n)) for n in s.problems]
+        return reader.FileSummary(lines, reader.top_counts(s.class_counts), reader.histogram(s.token_lengths),
+                                  s.preview, s.suggested_max_length, list(s.columns), text_column, label_column,
+                                  size=s.rows, labels=list(s.label_mapping))
+
+    def split(self, parsed: pd.DataFrame, config: TrainConfig, validation: str | Path | None = None,
+              test: str | Path | None = None, text_column: str = "", label_column: str = "") -> reader.Prepared:
+        """The checked dataset (``build_dataset``; raises ``DataError``), split stratified by class;
+        validation and test files are read under the training file's columns and labels."""
+        text_column, label_column = choose_columns(parsed, text_column or None, label_column or None)
+        train = build_dataset(parsed, text_column, label_column, None, self.limits)
+
+        def other(path):
+            return None if not path else build_dataset(self.read(path), text_column, label_column,
+                                                       train.label_names, self.limits)
+
+        typical = text_lengths(train.texts)[1]
+        train, val, test_ds = reader.cut(train, other(validation), other(test), config, split_dataset)
+        return reader.Prepared(self.task, train, val, test_ds, len(train), typical, text_column, label_column)

@@ -30,7 +30,7 @@ from lab.i18n import msg
 from lab.settings import Settings
 from training import features
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.loop import BEST, METRICS_FILE, ProgressEvent, TrainResult, save_atomically, write_run_metrics
 from training.metrics import classification_report
 from training.models import build_model, resolve_base_model

@@ -13,6 +13,7 @@ Transfer tab's crosslingual encodings). The CLI trains in its own process withou
 from __future__ import annotations
 
 import queue
+import shutil
 import threading
 import time
 import zipfile
@@ -25,7 +26,7 @@ import pandas as pd
 from lab import atomic
 from lab.i18n import msg
 from lab.settings import Settings
-from training import cells
+from training import cells, registry
 from training.config import TrainConfig
 
 
@@ -65,9 +66,7 @@ class RunRecord:
     @property
     def headline(self) -> str:
         """The metric its task is judged by (accuracy; entity F1 for NER; F1 for QA), as the live plot shows."""
-        from training.workflows import HEADLINE
-
-        return HEADLINE[self.config.get("task", "classification")]
+        return registry.headline(self.config.get("task", "classification"))
 
 
 def _round(value):
@@ -78,7 +77,7 @@ def _round(value):
 class JobSpec:
     """Everything one run needs, picklable: it crosses to a worker process or a Ray node as it is."""
 
-    prepared: object  # training.workflows.Prepared: the checked, split data
+    prepared: object  # training.reader.Prepared: the checked, split data
     config: TrainConfig
     output_dir: str
     settings: Settings
@@ -88,12 +87,41 @@ class JobSpec:
     expected_s: float | None = None  # its estimated time, for the runs that queue behind it (training/estimate.py)
 
 
-def execute(spec: JobSpec, on_event: Callable, should_stop: Callable[[], bool]):
-    """Train one run as every backend does: the task's workflow, then the zip of its best checkpoint."""
-    from training import workflows
+def train(prepared, config: TrainConfig, output_dir: Path, on_event: Callable | None = None,
+          should_stop: Callable[[], bool] | None = None, settings: Settings | None = None,
+          hub_online: bool | None = None, label_all_pieces: bool = False):
+    """Run ``prepared``'s task on the shared accelerate loop (its trainer in the task registry); a
+    ``training.loop.TrainResult``.
 
-    result = workflows.train(spec.prepared, spec.config, Path(spec.output_dir), on_event, should_stop, spec.settings,
-                             spec.hub_online, label_all_pieces=spec.label_all_pieces)
+    ``label_all_pieces`` (NER only): every sub-word piece learns its word's tag, instead of the
+    first piece alone (the others -100).
+    """
+    from training import tasks, transfer  # torch: imported by the first run, not with the page
+
+    common = dict(test=prepared.test, on_event=on_event, should_stop=should_stop, settings=settings,
+                  hub_online=hub_online)
+    if prepared.task == "ner":
+        common["label_all_pieces"] = label_all_pieces
+    if prepared.task == "classification":
+        # the Transfer tab shows this run on the rows it was validated on
+        transfer.save_run_data(output_dir, prepared.train, prepared.val)
+        if config.strategy == "features":
+            from training.feature_head import RunStopped, train_feature_head
+
+            try:
+                return train_feature_head(config, prepared.train, prepared.val, output_dir, prepared.test, on_event,
+                                          should_stop, settings, hub_online)
+            except RunStopped:
+                shutil.rmtree(output_dir, ignore_errors=True)  # a run with no model leaves nothing behind
+                raise
+    trainer = getattr(tasks, registry.get(prepared.task).trainer)
+    return trainer(config, prepared.train, prepared.val, output_dir, **common)
+
+
+def execute(spec: JobSpec, on_event: Callable, should_stop: Callable[[], bool]):
+    """Train one run as every backend does: the task's trainer, then the zip of its best checkpoint."""
+    result = train(spec.prepared, spec.config, Path(spec.output_dir), on_event, should_stop, spec.settings,
+                   spec.hub_online, label_all_pieces=spec.label_all_pieces)
     if spec.archive:
         write_zip(Path(result.best_dir), Path(spec.archive))
     return result

@@ -34,7 +34,7 @@ from lab.errors import LabInputError
 from lab.i18n import msg
 from training import catalog
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.transfer import ViewData, layer_vectors, probe_accuracy
 
 SIZES = (16, 64, 256, 1024)

@@ -25,6 +25,7 @@ from lab.i18n import msg
 from lab.loading import MODEL_LOAD_LOCK
 from lab.settings import Settings
 from training.config import TrainConfig
+from training.registry import TASKS as TRAINING_TASKS
 from training.strategies import apply_strategy
 
 log = logging.getLogger(__name__)
@@ -136,10 +137,6 @@ def count_parameters(
     return _count_parameters(source, config.strategy, config.freeze_layers, config.lora_r, num_labels, task)
 
 
-_AUTO_CLASSES = {"classification": "AutoModelForSequenceClassification", "ner": "AutoModelForTokenClassification",
-                 "qa": "AutoModelForQuestionAnswering"}
-
-
 @lru_cache(maxsize=64)
 def _count_parameters(source: str, strategy: str, freeze_layers: int, lora_r: int, num_labels: int,
                       task: str = "classification"):
@@ -148,6 +145,6 @@ def _count_parameters(source: str, strategy: str, freeze_layers: int, lora_r: in
     labels = label_kwargs([str(i) for i in range(num_labels)]) if task != "qa" else {}
     model_config = AutoConfig.from_pretrained(source, trust_remote_code=False, **labels)
     with MODEL_LOAD_LOCK, torch.device("meta"):
-        model = getattr(transformers, _AUTO_CLASSES[task]).from_config(model_config)
+        model = getattr(transformers, TRAINING_TASKS[task].auto_class).from_config(model_config)
     probe = TrainConfig(strategy=strategy, freeze_layers=freeze_layers, lora_r=lora_r)
     return apply_strategy(model, probe)

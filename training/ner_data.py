@@ -23,8 +23,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.i18n import Message, msg
-from training.data import DataError, DataLimits, _decode, and_more, in_file, listing, number_list, read_table
+import pandas as pd
+
+from lab.i18n import Message, Safe, msg
+from lab.render import md_text
+from training import reader
+from training.data import (
+    DataError,
+    DataLimits,
+    and_more,
+    check_shares,
+    in_file,
+    listing,
+    number_list,
+    open_upload,
+    percentiles,
+    read_table,
+)
 
 # WikiANN writes every token as "en:word": a language prefix, not part of the word.
 _LANG_PREFIX = re.compile(r"^([a-z]{2,3}):.")
@@ -180,16 +195,6 @@ def _finish(sentences, tags, lines, tag_lines, name, notes, label_names=None) ->
 # Reading
 
 
-def _read_text(path: Path, limits: DataLimits, notes: list[str]) -> str:
-    if not path.is_file():
-        raise DataError(msg("msg.data.no_such_file", name=path.name))
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise DataError(msg("msg.ner_data.too_big", name=path.name, size=f"{size / 2**20:.1f}",
-                            cap=f"{limits.max_bytes / 2**20:g}"))
-    return _decode(path.read_bytes(), path.name, notes)[0]
-
-
 def _prefix_to_strip(tokens: list[str], strip_prefix: str | None) -> str:
     if strip_prefix is not None:
         return strip_prefix
@@ -209,7 +214,7 @@ def read_conll(path: str | Path, tag_column: int = -1, strip_prefix: str | None 
     path = Path(path)
     limits = limits or DataLimits()
     notes: list[str] = []
-    text = _read_text(path, limits, notes)
+    text = open_upload(path, limits, notes)[0]
     if tag_column == 0:
         raise DataError(msg("msg.ner_data.tag_column_zero"))
     sentences: list[list[str]] = []
@@ -325,8 +330,7 @@ def split_token_dataset(ds: TokenDataset, val_fraction: float, test_fraction: fl
     Each part keeps the file's order. At least one sentence goes to validation (and to test
     when asked for) and at least one stays for training.
     """
-    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
+    check_shares(val_fraction, test_fraction)
     n = len(ds)
     need = 2 + (1 if test_fraction else 0)
     if n < need:
@@ -342,13 +346,6 @@ def split_token_dataset(ds: TokenDataset, val_fraction: float, test_fraction: fl
             n_val -= 1
     val, test, train = order[:n_val], order[n_val:n_val + n_test], order[n_val + n_test:]
     return ds.subset(sorted(train)), ds.subset(sorted(val)), ds.subset(sorted(test)) if test_fraction else None
-
-
-def _percentiles(values: Sequence[int], qs=(50, 90, 95, 99, 100)) -> dict[int, int]:
-    ordered = sorted(values)
-    if not ordered:
-        return {q: 0 for q in qs}
-    return {q: ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] for q in qs}
 
 
 def summarize_ner(ds: TokenDataset, tokenizer=None) -> dict:
@@ -382,7 +379,51 @@ def summarize_ner(ds: TokenDataset, tokenizer=None) -> dict:
         "labels": list(ds.label_names),
         "length_unit": unit,
         "lengths": lengths,
-        "length_percentiles": _percentiles(lengths),
+        "length_percentiles": percentiles(lengths),
         "suggested_max_length": suggested,
         "notes": list(ds.notes),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+
+
+class NerReader:
+    """Token classification's reader (training/reader.py): a CoNLL file or a token/tag CSV."""
+
+    task = "ner"
+
+    def __init__(self, limits: DataLimits | None = None, tag_column: int = -1, strip_prefix: str | None = None):
+        self.limits, self.tag_column, self.strip_prefix = limits, tag_column, strip_prefix
+
+    def read(self, path: str | Path, label_names: Sequence[str] | None = None) -> TokenDataset:
+        """The checked sentences (``load_ner``); ``label_names``: the training file's, for another file."""
+        return load_ner(path, self.tag_column, self.strip_prefix, self.limits, label_names=label_names)
+
+    def describe(self, parsed: TokenDataset, tokenizer=None, text_column: str = "",
+                 label_column: str = "") -> reader.FileSummary:
+        """Sentences, entities by type, tags, lengths and a preview (the columns are the file's own)."""
+        s = summarize_ner(parsed, tokenizer)
+        lines = [
+            msg("msg.training.workflows.summary.ner", sentences=f"{s['sentences']:,}", words=f"{s['tokens']:,}",
+                entities=f"{sum(s['entities'].values()):,}", types=len(s["entities"]), scheme=s["scheme"]),
+            reader.percentile_line(s["length_percentiles"], s["length_unit"], s["suggested_max_length"]),
+            msg("msg.training.workflows.tags", tags=Safe(", ".join(md_text(t) for t in s["labels"]))),
+        ] + reader.notes(s["notes"])
+        counts = pd.DataFrame({"name": list(s["entities"]), "count": list(s["entities"].values())})
+        preview = pd.DataFrame([{"line": parsed.lines[i], "words": " ".join(parsed.sentences[i]),
+                                 "tags": " ".join(parsed.tags[i])} for i in range(min(reader.PREVIEW, len(parsed)))])
+        return reader.FileSummary(lines, counts, reader.histogram(s["lengths"]), preview, s["suggested_max_length"],
+                                  size=len(parsed), labels=list(parsed.label_names))
+
+    def split(self, parsed: TokenDataset, config, validation: str | Path | None = None,
+              test: str | Path | None = None, text_column: str = "", label_column: str = "") -> reader.Prepared:
+        """A random split of the sentences; validation and test files are read under the training tags."""
+        def other(path):
+            return self.read(path, parsed.label_names) if path else None
+
+        train, val, test_ds = reader.cut(parsed, other(validation), other(test), config, split_token_dataset)
+        longest = max((len(s) for s in train.sentences), default=8)
+        return reader.Prepared(self.task, train, val, test_ds, len(train),
+                               min(config.max_length, int(longest * 1.5) + 2))

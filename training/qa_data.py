@@ -17,9 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
+
 from lab.i18n import Message, msg
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
-from training.data import DataError, DataLimits, _decode, and_more, listing, read_table
+from training import reader
+from training.data import DataError, DataLimits, and_more, check_shares, listing, open_upload, percentiles, read_table
 
 _MAX_SHOWN = 8
 SQUAD_SHAPE = ('{"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ..., '
@@ -97,12 +100,7 @@ def read_squad(path: str | Path, limits: DataLimits | None = None) -> list[QAExa
     path = Path(path)
     limits = limits or DataLimits()
     name = path.name
-    if not path.is_file():
-        raise DataError(msg("msg.data.no_such_file", name=name))
-    if path.stat().st_size > limits.max_bytes:
-        raise DataError(msg("msg.qa_data.too_big", name=name, size=f"{path.stat().st_size / 2**20:.1f}",
-                            cap=f"{limits.max_bytes / 2**20:g}"))
-    text = _decode(path.read_bytes(), name, [])[0]
+    text = open_upload(path, limits)[0]
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -212,8 +210,7 @@ def split_by_context(examples: Sequence[QAExample], val_fraction: float, seed: i
     otherwise by context; groups are shuffled (by ``seed``) and handed to validation (then test)
     while that brings each closer to its share of the questions. Each part keeps the file's order.
     """
-    if not 0 < val_fraction < 1 or not 0 <= test_fraction < 1 or val_fraction + test_fraction >= 1:
-        raise DataError(msg("msg.data.bad_shares", val=f"{val_fraction:g}", test=f"{test_fraction:g}"))
+    check_shares(val_fraction, test_fraction)
     titles = {e.title for e in examples if e.title}
     by_article = len(titles) >= MIN_ARTICLES_TO_SPLIT_BY and all(e.title for e in examples)
     groups: dict[str, list[int]] = {}
@@ -244,13 +241,6 @@ def split_by_context(examples: Sequence[QAExample], val_fraction: float, seed: i
     return pick[0], pick[1], pick[2] if test_fraction else None
 
 
-def _percentiles(values: Sequence[int], qs=(50, 90, 95, 99, 100)) -> dict[int, int]:
-    ordered = sorted(values)
-    if not ordered:
-        return {q: 0 for q in qs}
-    return {q: ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))] for q in qs}
-
-
 def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int = QA_MAX_LENGTH,
                 stride: int = QA_STRIDE) -> dict:
     """What the Fine-tune tab shows before training a QA model (JSON-able).
@@ -269,7 +259,7 @@ def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int 
         "articles": len({e.title for e in examples if e.title}),
         "answers_per_question": sum(len(e.answers) for e in examples) / len(examples) if examples else 0.0,
         "answer_lengths": answer_lengths,
-        "answer_length_percentiles": _percentiles(answer_lengths),
+        "answer_length_percentiles": percentiles(answer_lengths),
         "length_unit": "words",
         "context_lengths": [len(c.split()) for c in contexts],
     }
@@ -293,5 +283,53 @@ def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int 
             windows=windows,
             windows_per_question=windows / len(examples) if examples else 0.0,
         )
-    summary["context_length_percentiles"] = _percentiles(summary["context_lengths"])
+    summary["context_length_percentiles"] = percentiles(summary["context_lengths"])
     return summary
+
+
+# --------------------------------------------------------------------------------------------
+# The reader
+
+
+class QaReader:
+    """Extractive QA's reader (training/reader.py): SQuAD JSON or a CSV of contexts, questions and answers."""
+
+    task = "qa"
+
+    def __init__(self, limits: DataLimits | None = None):
+        self.limits = limits
+
+    def read(self, path: str | Path) -> list[QAExample]:
+        """The questions, every answer checked against its context (``load_qa``)."""
+        return load_qa(path, self.limits)
+
+    def describe(self, parsed: list[QAExample], tokenizer=None, text_column: str = "",
+                 label_column: str = "") -> reader.FileSummary:
+        """Questions, contexts, answer and context lengths, the windows long contexts become, a preview."""
+        s = summarize_qa(parsed, tokenizer)
+        questions = dict(questions=f"{s['questions']:,}", contexts=f"{s['contexts']:,}")
+        lengths = dict(answer=s["answer_length_percentiles"][50], context=s["context_length_percentiles"][50],
+                       unit=reader.unit(s["length_unit"]))
+        lines = [
+            msg("msg.training.workflows.summary.qa_articles", **questions, articles=s["articles"]) if s["articles"]
+            else msg("msg.training.workflows.summary.qa", **questions),
+            msg("msg.training.workflows.qa_lengths_windows", **lengths, windows=s["contexts_over_max_length"])
+            if "contexts_over_max_length" in s else msg("msg.training.workflows.qa_lengths", **lengths),
+        ]
+        counts = reader.histogram(s["answer_lengths"], bins=10).rename(columns={"length": "name", "texts": "count"})
+        preview = pd.DataFrame([{"question": e.question, "answer": e.answers[0]["text"],
+                                 "context": e.context[:200] + ("…" if len(e.context) > 200 else "")}
+                                for e in parsed[:reader.PREVIEW]])
+        return reader.FileSummary(lines, counts, reader.histogram(s["context_lengths"]), preview, QA_MAX_LENGTH,
+                                  size=len(parsed))
+
+    def split(self, parsed: list[QAExample], config, validation: str | Path | None = None,
+              test: str | Path | None = None, text_column: str = "", label_column: str = "") -> reader.Prepared:
+        """No context (or article) on two sides; validation and test files as they are."""
+        def by_context(examples, val_fraction, test_fraction, seed):
+            return split_by_context(examples, val_fraction, seed, test_fraction)
+
+        train, val, test_ds = reader.cut(parsed, self.read(validation) if validation else None,
+                                         self.read(test) if test else None, config, by_context)
+        # Every QA window is filled to max_length (context is long): roughly one window per question.
+        return reader.Prepared(self.task, train, val, test_ds, len(train), config.max_length)

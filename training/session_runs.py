@@ -23,13 +23,17 @@ from lab import session as session_state
 from lab.errors import LabInputError, TrainingFailed
 from lab.i18n import Message, msg
 from lab.lazy import lazy_import
-from training import backends, classroom, workflows
+from lab.settings import Settings
+from training import backends, classroom, registry
+from training import memory as train_memory
 from training.classroom import ClassBoard
 from training.config import TrainConfig
 from training.jobs import Job, JobSpec, RunRecord
+from training.reader import FileSummary, Prepared, Uploads
 
 # The time estimate builds a model (torch): imported on the first plan, after the page is served.
 estimate = lazy_import("training.estimate")
+models = lazy_import("training.models")
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +59,7 @@ class Plan:
     """A checked request: its data read and split, the runs to train, and how long they should take."""
 
     request: FinetuneRequest
-    data: workflows.Prepared
+    data: Prepared
     configs: list[TrainConfig]  # the run, then (compare_scratch) the same from scratch
     expected: Message
     per_step: float | None = None  # measured seconds per step (training/estimate.py), before scaling
@@ -88,6 +92,26 @@ class Finished:
     session_models: dict | None = None
 
 
+def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_online: bool) -> int:
+    """The run's estimated peak memory (bytes, training/memory.py), refused with the reason and what
+    to change when it is over the host's budget (LAB_MAX_TRAIN_MEMORY_MB); checked before any work."""
+    from transformers import AutoConfig
+
+    source, _ = models.resolve_base_model(config, settings, hub_online)
+    model_config = AutoConfig.from_pretrained(source, trust_remote_code=False)
+    classes = len(getattr(data.train, "label_names", None) or []) or 2
+    trainable, _ = models.count_parameters(config, classes, settings, hub_online, task=data.task)
+    # A batch is padded to its longest text, and length-grouped batches put the longest together:
+    # the largest step is batch_size texts of max_length tokens.
+    need = train_memory.training_bytes(model_config, config.batch_size, config.max_length, trainable)
+    budget = settings.max_train_memory_mb * 2**20
+    if need > budget:
+        raise LabInputError(msg("msg.training.workflows.too_much_memory", need=f"{need / 2**30:.1f}",
+                                batch_size=config.batch_size, max_length=config.max_length,
+                                budget=f"{budget / 2**30:.1f}"))
+    return need
+
+
 class FinetuneRuns:
     """The fine-tune runs of every session of one server."""
 
@@ -96,6 +120,21 @@ class FinetuneRuns:
         self.board = board
         self._jobs: dict[str, Job] = {}  # session key -> running job (for Cancel)
         self._lock = threading.Lock()
+        self.uploads = Uploads()  # what an inspection parsed, for the training of the same file
+
+    def inspect(self, task: str, file: str, text_column: str = "", label_column: str = "",
+                tokenizer=None) -> FileSummary:
+        """The upload read as ``task``'s data and described (``DataError`` for what stops reading it);
+        the parse is kept for the plan that trains on it."""
+        reader = registry.reader(task, self.lab.settings.data_limits)
+        return reader.describe(self.uploads.read(task, reader, file), tokenizer, text_column, label_column)
+
+    def prepare(self, request: FinetuneRequest) -> Prepared:
+        """The request's data checked and split; the training file parsed once while it is the same file."""
+        registry.check_strategy(request.task, request.config.strategy)
+        reader = registry.reader(request.task, self.lab.settings.data_limits)
+        return reader.split(self.uploads.read(request.task, reader, request.file), request.config,
+                            request.validation_file, None, request.text_column, request.label_column)
 
     @property
     def backend(self):
@@ -108,15 +147,14 @@ class FinetuneRuns:
         model_limit = self.lab.tokenizer("finetune-base", config.base_model).model_max_length
         if config.max_length > model_limit:
             raise LabInputError(msg("ft.max_length_limit", length=config.max_length, limit=model_limit))
-        if task not in workflows.TASKS:
-            raise LabInputError(msg("ft.unknown_task", task=task, tasks=", ".join(workflows.TASKS)))
+        if task not in registry.TASKS:
+            raise LabInputError(msg("ft.unknown_task", task=task, tasks=", ".join(registry.NAMES)))
         if not request.file:
-            raise LabInputError(msg("ft.upload_first", hint=msg(f"ft.file_hint.{task}")))
+            raise LabInputError(msg("ft.upload_first", hint=msg(registry.TASKS[task].tab_key("file_hint"))))
         if request.share_with_class and self.board.enabled:  # refused before training, not after
             request = dataclasses.replace(request, student_name=classroom.student_name(request.student_name))
-        data = workflows.prepare(task, request.file, config, request.text_column, request.label_column,
-                                 request.validation_file, self.lab.settings.data_limits)
-        workflows.check_memory(data, config, self.lab.settings, self.lab.hub.online)  # before the estimate's step
+        data = self.prepare(request)
+        check_memory(data, config, self.lab.settings, self.lab.hub.online)  # before the estimate's step
         configs = [config] + ([dataclasses.replace(config, from_scratch=True)] if request.compare_scratch else [])
         if config.strategy == "features":  # one forward pass per text, then a regression
             if request.compare_scratch:
@@ -152,7 +190,7 @@ class FinetuneRuns:
         A cancelled run ends the plan.
         """
         request, task = plan.request, plan.request.task
-        metric = workflows.HEADLINE[task]
+        metric = registry.headline(task)
         for cfg in plan.configs:
             name = f"run-{len(runs) + 1}" + ("-scratch" if cfg.from_scratch else "")
             record = RunRecord(name, {"task": task, **dataclasses.asdict(cfg)})

@@ -50,8 +50,7 @@ from lab.qa import make_windows, select_answer
 from training import ner_metrics, qa_metrics
 from training.cache import tokenize
 from training.config import TrainConfig
-from training.data import DataError
-from training.dataset import TextDataset
+from training.data import DataError, TextDataset
 from training.first_token import first_token_only
 from training.loop import Evaluation, Features, TrainResult, pad_multiple, run_task
 from training.metrics import classification_report, is_better

@@ -25,7 +25,9 @@ from lab.i18n import msg
 from lab.settings import DataLimits
 from training import catalog
 from training import data as tdata
-from training.dataset import TextDataset
+from training.config import TrainConfig
+from training.data import TextDataset
+from training.reader import Uploads
 
 # The views answer in seconds on 2 cores: larger datasets are sampled (stratified, fixed seed).
 MAX_TRAIN_ROWS = 2000
@@ -74,8 +76,10 @@ def count_lines(path: str | Path, chunk: int = 1 << 20) -> int:
 
 
 def file_data(path: str | Path, name: str, val_fraction: float = 0.2, seed: int = 42,
-              max_rows: int | None = None, limits: DataLimits | None = None) -> ViewData:
-    """A classification CSV/TSV (the columns guessed as the Fine-tune tab does), split stratified.
+              max_rows: int | None = None, limits: DataLimits | None = None,
+              uploads: Uploads | None = None) -> ViewData:
+    """A classification CSV/TSV (the columns guessed as the Fine-tune tab does), split stratified;
+    read once while it is the same file when ``uploads`` keeps what was parsed.
 
     A file of more than ``max_rows`` lines is refused before it is parsed: the views sample
     MAX_TRAIN_ROWS + MAX_VAL_ROWS rows of it anyway, and reading 200,000 rows would hold the slow
@@ -85,9 +89,10 @@ def file_data(path: str | Path, name: str, val_fraction: float = 0.2, seed: int 
         if lines - 1 > max_rows:  # the header is no row
             raise LabInputError(msg("msg.training.transfer.too_many_rows", name=name, rows=f"{lines - 1:,}",
                                     max=f"{max_rows:,}", sample=f"{MAX_TRAIN_ROWS + MAX_VAL_ROWS:,}"))
-    dataset, _ = tdata.load_for_training(path, limits=limits)
-    train, val, _ = tdata.split_dataset(dataset, val_fraction, 0.0, seed)
-    return _capped(name, train, val, seed)
+    reader = tdata.ClassificationReader(limits)
+    parsed = uploads.read(reader.task, reader, path) if uploads is not None else reader.read(path)
+    data = reader.split(parsed, TrainConfig(val_fraction=val_fraction, test_fraction=0.0, seed=seed))
+    return _capped(name, data.train, data.val, seed)
 
 
 def card_data(card: catalog.DatasetCard, seed: int = 42, cache_dir: Path | None = None) -> ViewData:

@@ -11,19 +11,20 @@ import zipfile
 import pytest
 
 from lab.settings import Settings
-from training import backends, workflows
+from training import backends
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.jobs import JobSpec
+from training.reader import Prepared
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow
 
 
-def _prepared(n: int = 64) -> workflows.Prepared:
+def _prepared(n: int = 64) -> Prepared:
     texts = [f"a {'good' if i % 2 else 'bad'} film number {i}" for i in range(n)]
     data = TextDataset(texts, [i % 2 for i in range(n)], ["negative", "positive"])
-    return workflows.Prepared("classification", data.subset(list(range(8, n))), data.subset(list(range(8))), None,
+    return Prepared("classification", data.subset(list(range(8, n))), data.subset(list(range(8))), None,
                               n - 8, 16)
 
 

@@ -20,7 +20,7 @@ from lab.errors import LabInputError
 from lab.settings import Settings
 from tests.tiny import save_tiny
 from training import catalog as cat
-from training import ner_data, qa_data
+from training import ner_data, qa_data, registry
 from training.config import TrainConfig
 from training.data import load_for_training, split_dataset
 from training.tasks import train_classifier
@@ -297,7 +297,7 @@ def test_every_hub_card_names_its_task_columns_and_licence():
     assert {"sst2", "imdb", "rotten_tomatoes", "sms_spam", "ag_news", "emotion", "conll2003", "wnut_17",
             "squad"} <= set(names)
     for c in cat.HUB_CARDS:
-        assert c.task in cat.TASKS and c.source == "hub" and c.license and c.size and c.hub_id
+        assert c.task in registry.TASKS and c.source == "hub" and c.license and c.size and c.hub_id
         text = cat.describe(c)
         assert c.hub_id in text and c.license in text and f"{c.size:,}" in text
         assert cat.size_choices(c)[-1] == (f"all {c.size:,} {c.unit}", None)

@@ -7,7 +7,7 @@ import pytest
 
 from lab.errors import LabInputError
 from training import crosslingual
-from training.dataset import TextDataset
+from training.data import TextDataset
 
 PARALLEL = crosslingual.ParallelSet(
     ["positive", "negative"] * 6,

@@ -73,15 +73,15 @@ def test_the_learning_rate_advice_covers_lora_and_new_heads():
 def test_the_fine_tune_tab_names_what_training_names_in_the_same_english():
     """The tab's catalog says the names training/ defines (tasks, file kinds, metrics, ways of training)
     in every language: its English must stay theirs, word for word."""
-    from training import workflows
+    from training import registry
     from training.config import STRATEGIES, help_for
 
     english = i18n.catalog("en")
-    for task, title in workflows.TASKS.items():
-        assert english[f"ft.task.{task}"] == title and english[f"ft.file_hint.{task}"] == workflows.FILE_HINT[task]
-        assert english[f"ft.training_data.{task}"] == f"Training data ({workflows.FILE_HINT[task]})"
-        headline = f"Validation score: **{workflows.HEADLINE[task]}**" + (" (entity-level)" if task == "ner" else "")
-        assert english[f"ft.metric_note.{task}"] == headline
+    for task, spec in registry.TASKS.items():
+        assert english[spec.tab_key("task")] == spec.title and english[spec.tab_key("file_hint")] == spec.file_hint
+        assert english[spec.tab_key("training_data")] == f"Training data ({spec.file_hint})"
+        headline = f"Validation score: **{spec.headline}**" + (" (entity-level)" if task == "ner" else "")
+        assert english[spec.tab_key("metric_note")] == headline
     assert english["ft.strategy_info"] == "; ".join(f"{k}: {v}" for k, v in STRATEGIES.items())
     # Each way of training is named by the value the API takes, then in words, in every language.
     for language in i18n.LANGUAGES:

@@ -10,11 +10,12 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from lab.errors import LabInputError
 from lab.settings import Settings
 from tests.tiny import save_tiny
-from training import workflows
+from training import jobs, registry
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.feature_head import fit_head, train_feature_head
 from training.features import predict_labels
+from training.reader import Prepared
 from training.transfer import fit_probe
 
 
@@ -98,7 +99,7 @@ def test_a_feature_run_saves_a_model_that_answers_as_its_head(settings, tmp_path
 
 def test_feature_extraction_is_for_classification(tmp_path):
     with pytest.raises(LabInputError, match="for classification"):
-        workflows.prepare("ner", str(tmp_path / "x.conll"), TrainConfig(strategy="features"))
+        registry.check_strategy("ner", TrainConfig(strategy="features").strategy)
 
 
 def test_the_cli_trains_the_features_way(settings, tmp_path, monkeypatch, capsys):
@@ -184,9 +185,9 @@ def test_a_stopped_features_run_leaves_no_folder_and_crosses_a_pipe(settings, tm
     from training.feature_head import RunStopped
 
     config = TrainConfig(strategy="features", max_length=16)
-    prepared = workflows.Prepared("classification", _data(60, 9000), _data(12, 9100), None, 60, 16)
+    prepared = Prepared("classification", _data(60, 9000), _data(12, 9100), None, 60, 16)
     with pytest.raises(RunStopped) as caught:
-        workflows.train(prepared, config, tmp_path / "run-1", should_stop=lambda: True, settings=settings,
+        jobs.train(prepared, config, tmp_path / "run-1", should_stop=lambda: True, settings=settings,
                         hub_online=False)
     assert not (tmp_path / "run-1").exists()
     again = pickle.loads(pickle.dumps(caught.value))  # from a training worker to the server

@@ -4,7 +4,7 @@ user text in Markdown is shown as typed."""
 from types import SimpleNamespace
 
 from lab.render import md_text
-from training import workflows
+from training import reader, results
 
 
 def test_result_tables_show_the_most_supported_classes_and_sum_the_rest():
@@ -19,21 +19,21 @@ def test_result_tables_show_the_most_supported_classes_and_sum_the_rest():
               "per_class": {name: {"precision": 1.0, "recall": 0.5, "f1": 0.6, "support": i + 1}
                             for i, name in enumerate(names)}}
     result = SimpleNamespace(val_report=report, misclassified=[])
-    per, confusion, _ = workflows.result_tables("classification", result)
+    per, confusion, _ = results.result_tables("classification", result)
     shown = [f"c{i}" for i in range(10, 30)]
     assert list(confusion["true \\ predicted"]) == shown + ["10 other classes"]
     assert confusion.shape == (21, 22)
     assert int(confusion.to_numpy()[:, 1:].sum()) == sum(map(sum, matrix))  # nothing lost, only summed
     assert list(per["class"]) == shown
-    few = workflows.result_tables("classification", SimpleNamespace(
+    few = results.result_tables("classification", SimpleNamespace(
         val_report={**report, "labels": names[:3], "confusion": [row[:3] for row in matrix[:3]]}, misclassified=[]))
     assert few[1].shape == (3, 4)
 
 
 def test_the_class_chart_keeps_the_largest_classes():
     counts = {f"class-{i}": 2 for i in range(10_000)} | {"big": 50}
-    chart = workflows._top_counts(counts)
-    assert len(chart) == workflows.TABLE_CLASSES + 1 and chart["name"][0] == "big"
+    chart = reader.top_counts(counts)
+    assert len(chart) == reader.TABLE_CLASSES + 1 and chart["name"][0] == "big"
     assert chart["name"].iloc[-1] == "9,981 other classes" and chart["count"].sum() == sum(counts.values())
 
 

@@ -5,7 +5,7 @@ nobody else watches."""
 import threading
 
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.learning_curves import CurvePoint
 from training.shared_curves import SharedCurves, request_key
 from training.transfer import ViewData

@@ -6,9 +6,11 @@ from transformers import AutoConfig
 from lab.errors import LabInputError
 from lab.registry import embedded_encoder_dir
 from lab.settings import Settings
-from training import memory, workflows
+from training import memory
 from training.config import TrainConfig
 from training.models import count_parameters
+from training.reader import Prepared
+from training.session_runs import check_memory
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +35,12 @@ def test_the_estimate_grows_with_batch_and_twice_with_length(minilm):
 
 
 def test_a_run_over_the_budget_is_refused_with_what_to_change():
-    data = workflows.Prepared("classification", train=type("D", (), {"label_names": ["a", "b"]})(), val=None,
+    data = Prepared("classification", train=type("D", (), {"label_names": ["a", "b"]})(), val=None,
                               test=None, items=100, typical_length=32)
     settings = Settings(offline=True)
-    assert workflows.check_memory(data, TrainConfig(), settings, hub_online=False) < settings.max_train_memory_mb * 2**20
+    assert check_memory(data, TrainConfig(), settings, hub_online=False) < settings.max_train_memory_mb * 2**20
     with pytest.raises(LabInputError, match=r"about 4\d\.\d GB.*batch size 128 x max length 512.*allows 6\.0 GB.*"
                                             r"Lower the batch size or the max length"):
-        workflows.check_memory(data, TrainConfig(batch_size=128, max_length=512), settings, hub_online=False)
+        check_memory(data, TrainConfig(batch_size=128, max_length=512), settings, hub_online=False)
     roomy = Settings(offline=True, max_train_memory_mb=64_000)
-    assert workflows.check_memory(data, TrainConfig(batch_size=128, max_length=512), roomy, hub_online=False)
+    assert check_memory(data, TrainConfig(batch_size=128, max_length=512), roomy, hub_online=False)

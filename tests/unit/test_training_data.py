@@ -10,6 +10,7 @@ from training.data import (
     DataError,
     DataLimits,
     DataSummary,
+    TextDataset,
     build_dataset,
     guess_columns,
     load_for_training,
@@ -17,7 +18,6 @@ from training.data import (
     split_dataset,
     summarize,
 )
-from training.dataset import TextDataset
 
 REVIEWS = [
     ("a gripping, beautifully shot film", "positive"),
@@ -504,7 +504,7 @@ def test_sst2_train_file():
 
 
 def test_length_histogram_bins_are_numeric_ranges_in_order_with_empty_ones_shown():
-    from training.workflows import histogram
+    from training.reader import histogram
 
     lengths = [5, 6, 7, 9, 12, 60, 61, 100, 104]  # width 6 for 20 bins up to 104
     frame = histogram(lengths)

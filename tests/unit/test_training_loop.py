@@ -21,7 +21,7 @@ from lab.errors import LabInputError
 from training import loop
 from training.cache import tokenize, tokenizer_fingerprint
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.loop import LengthGroupedSampler, choose_precision, evals_per_epoch, save_atomically
 from training.models import build_model, count_parameters
 from training.strategies import apply_strategy, merged_copy

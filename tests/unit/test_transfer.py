@@ -18,7 +18,7 @@ from lab.settings import Settings
 from tests.tiny import save_tiny
 from training import backends, features, learning_curves, transfer
 from training.config import TrainConfig
-from training.dataset import TextDataset
+from training.data import TextDataset
 from training.tasks import train_classifier
 
 TEXTS = ["a short one", "a somewhat longer sentence about cats and dogs", "hi", "the river bank was muddy",
