@@ -47,13 +47,14 @@ def test_the_class_runs_answer_names_its_table_chart_and_note(lab):
 
 
 def test_switching_the_task_hides_the_column_pickers_and_says_its_metric(lab):
-    from tabs.finetune import METRIC_NOTES, FinetuneTab
+    from tabs.finetune import FinetuneTab
+    from training import registry
 
     tab = FinetuneTab(lab)
     ner, classification = tab.switch_task("ner"), tab.switch_task("classification")
     assert ner.text_column["visible"] is False and ner.class_weights["visible"] is False
     assert classification.label_column["visible"] is True
-    assert ner.metric_note is METRIC_NOTES["ner"] and ner.file["value"] is None
+    assert ner.metric_note.key == registry.TASKS["ner"].tab_key("metric_note") and ner.file["value"] is None
 
 
 @pytest.mark.slow  # builds the Fine-tune and Transfer tabs' layouts
