@@ -21,10 +21,11 @@ from lab.options import QA_MAX_LENGTH
 from lab.render import md_text
 from lab.settings import DataLimits, Settings
 from training import data as tdata
-from training import memory, ner_data, qa_data, transfer
+from training import ner_data, qa_data, transfer
 from training.config import TrainConfig
 
 # torch, accelerate, datasets: imported for the first training, not to lay out the Fine-tune tab.
+estimate = lazy_import("training.estimate")
 loop = lazy_import("training.loop")
 models = lazy_import("training.models")
 tasks = lazy_import("training.tasks")
@@ -267,7 +268,7 @@ def _most_supported(matrix: list[list[int]], n: int) -> list[int]:
 
 
 def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_online: bool) -> int:
-    """The run's estimated peak memory (bytes, training/memory.py), refused with the reason and what
+    """The run's estimated peak memory (bytes, training/estimate.py), refused with the reason and what
     to change when it is over the host's budget (LAB_MAX_TRAIN_MEMORY_MB); checked before any work."""
     from transformers import AutoConfig
 
@@ -277,7 +278,7 @@ def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_on
     trainable, _ = models.count_parameters(config, classes, settings, hub_online, task=data.task)
     # A batch is padded to its longest text, and length-grouped batches put the longest together:
     # the largest step is batch_size texts of max_length tokens.
-    need = memory.training_bytes(model_config, config.batch_size, config.max_length, trainable)
+    need = estimate.training_bytes(model_config, config.batch_size, config.max_length, trainable)
     budget = settings.max_train_memory_mb * 2**20
     if need > budget:
         raise LabInputError(msg("msg.training.workflows.too_much_memory", need=f"{need / 2**30:.1f}",
