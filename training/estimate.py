@@ -25,13 +25,12 @@ import time
 from collections import deque
 from functools import lru_cache
 
-import torch
-
 from lab.errors import LabInputError
 from lab.i18n import Message, msg
 from training.config import TrainConfig
-from training.loop import choose_precision, fused_adamw_ok
-from training.models import build_model, resolve_base_model
+
+# torch and the loop are imported by the first measurement: a cost said from the run's numbers alone
+# (training_bytes, human, check_time) needs neither, as the page that lays out the Fine-tune tab.
 
 
 def total_steps(n_train: int, config: TrainConfig) -> int:
@@ -48,6 +47,11 @@ def human(seconds: float | None) -> str:
 
 
 def _measure_step(source: str, batch_size: int, length: int, precision: str) -> float:
+    import torch
+
+    from training.loop import fused_adamw_ok
+    from training.models import build_model
+
     model = build_model(source, ["a", "b"], from_scratch=False, seed=0).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=fused_adamw_ok(trainable))  # as the loop does
@@ -72,6 +76,11 @@ _MEASURING = threading.Lock()  # a class pressing Train together measures once, 
 
 
 def _step_key(lab, config: TrainConfig, typical_length: int) -> tuple[str, int, int, str]:
+    import torch
+
+    from training.loop import choose_precision
+    from training.models import resolve_base_model
+
     source, _ = resolve_base_model(config, lab.settings, lab.hub.online)
     precision, _ = choose_precision(config.precision, torch.device("cpu"), lab.settings.cpu_bf16)
     # Batches are padded to their longest text; the 95th percentile is a fair typical length.
