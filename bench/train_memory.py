@@ -1,5 +1,5 @@
 """Training memory: the peak resident memory of fine-tuning steps, measured against the estimate
-that refuses a run before it starts (``training/memory.py``).
+that refuses a run before it starts (``training/estimate.py``).
 
 Each case runs in a fresh process: the embedded all-MiniLM-L6-v2 with a new head of ``--classes``
 labels, the optimizer the loop uses, three full training steps on one batch of ``batch x length``
@@ -27,7 +27,7 @@ CHILD = r"""
 import json, sys, time
 import torch
 from lab.registry import embedded_encoder_dir
-from training import memory
+from training import estimate
 from training.loop import choose_precision, fused_adamw_ok
 from lab.settings import Settings
 from training.models import build_model
@@ -54,7 +54,7 @@ for _ in range(3):
     optimizer.zero_grad()
 print(json.dumps({"batch": batch, "length": length, "classes": classes, "precision": precision,
                   "loaded_bytes": loaded, "peak_bytes": rss("VmHWM:"), "step_s": (time.perf_counter() - start) / 3,
-                  "estimate_bytes": memory.training_bytes(model.config, batch, length, sum(p.numel() for p in trainable))}))
+                  "estimate_bytes": estimate.training_bytes(model.config, batch, length, sum(p.numel() for p in trainable))}))
 """
 
 

@@ -125,7 +125,7 @@ class Settings:
     data_dir: Path | None = None
     # A training run stops (keeping its best checkpoint) after this many minutes.
     max_train_minutes: float = MAX_TRAIN_MINUTES
-    # Memory one training may add at its peak (training/memory.py estimates it before the run starts;
+    # Memory one training may add at its peak (training/estimate.py estimates it before the run starts;
     # bench/train_memory.py measures it). A 2-core, 24 GB machine serving a class keeps room for the
     # server (~1.3 GB) and other trainings.
     max_train_memory_mb: float = 6144.0

@@ -1,10 +1,18 @@
-"""How long a run will take, said before it starts.
+"""What a run will cost, said before it starts: how long it takes and how much memory it adds.
 
-The estimate is measured, not guessed: two real optimizer steps of the chosen base model on
+The time is measured, not guessed: two real optimizer steps of the chosen base model on
 one batch of the data's typical length, in the precision the run will use. That measurement is
 taken in a quiet moment; a shared machine trains slower. So it is scaled by what the workers'
 own recent runs took per step against their own measurement (``MachineSpeed``: the machine's
 current speed), and the runs ahead in the queue are added (``expected_seconds``).
+
+The memory (``training_bytes``) is the run's peak: the model's gradients and AdamW's two moments
+(12 bytes for each trainable weight: the weights themselves are loaded already) plus the
+activations the backward pass keeps: per encoder layer and token, a few hidden-sized and
+intermediate-sized vectors, and per attention head a row of ``length`` scores. The coefficients are
+fitted to the peak resident memory that ``bench/train_memory.py`` measures (fp32, the larger of the
+two precisions): the estimate is 1.03-1.10x the measured peak from 8 x 64 to 16 x 512 tokens on
+all-MiniLM-L6-v2, never below it.
 """
 
 from __future__ import annotations
@@ -17,13 +25,12 @@ import time
 from collections import deque
 from functools import lru_cache
 
-import torch
-
 from lab.errors import LabInputError
 from lab.i18n import Message, msg
 from training.config import TrainConfig
-from training.loop import choose_precision, fused_adamw_ok
-from training.models import build_model, resolve_base_model
+
+# torch and the loop are imported by the first measurement: a cost said from the run's numbers alone
+# (training_bytes, human, check_time) needs neither, as the page that lays out the Fine-tune tab.
 
 
 def total_steps(n_train: int, config: TrainConfig) -> int:
@@ -40,6 +47,11 @@ def human(seconds: float | None) -> str:
 
 
 def _measure_step(source: str, batch_size: int, length: int, precision: str) -> float:
+    import torch
+
+    from training.loop import fused_adamw_ok
+    from training.models import build_model
+
     model = build_model(source, ["a", "b"], from_scratch=False, seed=0).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=1e-5, fused=fused_adamw_ok(trainable))  # as the loop does
@@ -64,6 +76,11 @@ _MEASURING = threading.Lock()  # a class pressing Train together measures once, 
 
 
 def _step_key(lab, config: TrainConfig, typical_length: int) -> tuple[str, int, int, str]:
+    import torch
+
+    from training.loop import choose_precision
+    from training.models import resolve_base_model
+
     source, _ = resolve_base_model(config, lab.settings, lab.hub.online)
     precision, _ = choose_precision(config.precision, torch.device("cpu"), lab.settings.cpu_bf16)
     # Batches are padded to their longest text; the 95th percentile is a fair typical length.
@@ -163,3 +180,19 @@ def expected_seconds(per_step: float, steps: int, factor: float = 1.0, ahead_s: 
     """The wait for the runs ahead, then ``steps`` steps at the measured ``per_step`` scaled by the
     machine's current speed ``factor``."""
     return ahead_s + steps * per_step * factor
+
+
+# Values kept per layer and token for the backward pass (fitted, bench/train_memory.py).
+HIDDEN_VALUES, INTERMEDIATE_VALUES, SCORE_VALUES = 16, 4, 3
+BYTES = 4  # fp32; bf16 autocast keeps some in half the space, so this is an upper bound
+OVERHEAD = 100 * 2**20  # the allocator's and autograd's own, whatever the batch (bench: 8 x 64 tokens)
+
+
+def training_bytes(config, batch: int, length: int, trainable_params: int) -> int:
+    """Bytes a training step of ``batch`` texts of ``length`` tokens adds to the process at its peak,
+    for a model of ``config`` with ``trainable_params`` weights to train (training.models.count_parameters)."""
+    tokens = batch * length
+    per_token = (HIDDEN_VALUES * config.hidden_size + INTERMEDIATE_VALUES * config.intermediate_size
+                 + SCORE_VALUES * config.num_attention_heads * length)
+    activations = config.num_hidden_layers * tokens * per_token * BYTES
+    return int(OVERHEAD + 12 * trainable_params + activations)

@@ -25,7 +25,6 @@ from lab.i18n import Message, msg
 from lab.lazy import lazy_import
 from lab.settings import Settings
 from training import backends, classroom, registry
-from training import memory as train_memory
 from training.classroom import ClassBoard
 from training.config import TrainConfig
 from training.jobs import Job, JobSpec, RunRecord
@@ -93,7 +92,7 @@ class Finished:
 
 
 def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_online: bool) -> int:
-    """The run's estimated peak memory (bytes, training/memory.py), refused with the reason and what
+    """The run's estimated peak memory (bytes, training/estimate.py), refused with the reason and what
     to change when it is over the host's budget (LAB_MAX_TRAIN_MEMORY_MB); checked before any work."""
     from transformers import AutoConfig
 
@@ -103,7 +102,7 @@ def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_on
     trainable, _ = models.count_parameters(config, classes, settings, hub_online, task=data.task)
     # A batch is padded to its longest text, and length-grouped batches put the longest together:
     # the largest step is batch_size texts of max_length tokens.
-    need = train_memory.training_bytes(model_config, config.batch_size, config.max_length, trainable)
+    need = estimate.training_bytes(model_config, config.batch_size, config.max_length, trainable)
     budget = settings.max_train_memory_mb * 2**20
     if need > budget:
         raise LabInputError(msg("msg.training.workflows.too_much_memory", need=f"{need / 2**30:.1f}",

@@ -102,3 +102,13 @@ def test_a_request_during_an_announced_warm_up_waits_for_it(monkeypatch):
     assert lazy.ready(timeout=5)
     assert finished and time.monotonic() >= finished[0]  # ready() returned after the warm-up's work
     thread.join()
+
+
+def test_what_a_run_will_cost_is_said_without_torch():
+    # The memory and time estimates (training.estimate) are asked by modules the page imports; only the
+    # measured step needs torch and the loop, and imports them when it first runs.
+    code = ("import json, sys\nimport training.estimate\n"
+            f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []

@@ -37,7 +37,7 @@ from lab.loading import ModelCache
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from lab.registry import embedded_encoder_dir, embedded_ref
 from lab.settings import ASSETS_DIR, Settings
-from training.recipes.common import DEFAULT_DATA_DIR
+from training.recipes.runner import DEFAULT_DATA_DIR
 
 log = logging.getLogger("recipe.export")
 

@@ -40,8 +40,7 @@ from lab.registry import embedded_encoder_dir
 from lab.settings import ASSETS_DIR
 from training.loop import NO_DECAY, Evaluation, Features
 from training.recipes.cloze_eval import cloze_scores
-from training.recipes.common import DEFAULT_DATA_DIR
-from training.recipes.runner import add_run_args, evaluations, run_recipe, setup, write_metrics
+from training.recipes.runner import DEFAULT_DATA_DIR, add_run_args, evaluations, run_recipe, setup, write_metrics
 from training.strategies import ALL_LINEAR_TARGETS, add_lora
 
 log = logging.getLogger("recipe.mlm")

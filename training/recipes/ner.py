@@ -30,8 +30,7 @@ from lab import word_shape
 from lab.registry import embedded_encoder_dir
 from training.data import DataLimits
 from training.ner_data import TokenDataset, read_conll
-from training.recipes.common import DEFAULT_DATA_DIR
-from training.recipes.runner import add_loop_args, evaluate_split, run_recipe, setup, write_metrics
+from training.recipes.runner import DEFAULT_DATA_DIR, add_loop_args, evaluate_split, run_recipe, setup, write_metrics
 from training.strategies import train_in_part
 from training.tasks import TokenClassificationTask
 

@@ -6,7 +6,8 @@ hands it to the loop with a ``LongRun``: a resumable checkpoint every few minute
 time limit counted across resumes, fp32 on every CPU (a head and its card reproduce on whichever
 machine runs the recipe), and log lines instead of the tab's live curves. The run folder holds
 what a run from the tab or the CLI holds (``best/``, ``metrics.json``, the checkpoint), and the
-recipe adds its own scores to ``metrics.json``.
+recipe adds its own scores to ``metrics.json``. What the recipes share besides the loop lives here
+too: where their data is (``DEFAULT_DATA_DIR``) and the hardware line of a model card.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,9 +26,24 @@ from accelerate import Accelerator
 from lab.settings import Settings
 from training.config import TrainConfig
 from training.loop import METRICS_FILE, LongRun, ProgressEvent, TrainResult, _eval_loader, run_task, write_run_metrics
-from training.recipes.common import hardware
 
 NO_LIMIT_MINUTES = 24 * 60  # TrainConfig's longest limit: "no limit" for a recipe
+DEFAULT_DATA_DIR = Settings.shared_data_dir  # ../shared/data beside the checkout
+
+
+def hardware() -> str:
+    """A one-line description of where a run trained, for the model card."""
+    cpu = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return (f"{os.cpu_count()} CPU cores ({cpu}), {gpu}, torch {torch.__version__} with {torch.get_num_threads()} "
+            f"threads, at nice {os.nice(0)}")
 
 
 def add_run_args(p: argparse.ArgumentParser, *, threads: int = 1) -> None:

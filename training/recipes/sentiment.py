@@ -27,8 +27,7 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.registry import embedded_encoder_dir
 from training.data import TextDataset
-from training.recipes.common import DEFAULT_DATA_DIR
-from training.recipes.runner import add_loop_args, evaluate_split, run_recipe, setup, write_metrics
+from training.recipes.runner import DEFAULT_DATA_DIR, add_loop_args, evaluate_split, run_recipe, setup, write_metrics
 from training.strategies import train_in_part
 from training.tasks import ClassificationTask
 

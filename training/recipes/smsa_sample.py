@@ -16,8 +16,7 @@ import csv
 import random
 from pathlib import Path
 
-from lab.settings import ASSETS_DIR
-from training.recipes.common import DEFAULT_DATA_DIR
+from lab.settings import ASSETS_DIR, Settings
 
 PER_LABEL = 150
 LABELS = ("positive", "negative")
@@ -40,7 +39,7 @@ def sample(train_tsv: Path, per_label: int = PER_LABEL, seed: int = 0) -> list[t
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR,
+    parser.add_argument("--data-dir", type=Path, default=Settings.shared_data_dir,
                         help="Folder holding smsa/train.tsv (default: ../shared/data).")
     parser.add_argument("--output", type=Path, default=ASSETS_DIR / "samples" / "sentiment-id.csv",
                         help="Where the sample goes (default: assets/samples/sentiment-id.csv).")
