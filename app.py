@@ -163,7 +163,7 @@ def warm_up(settings: Settings) -> None:
         log.info("this machine: %s; inference in %s", machine.describe(settings.cpu_bf16),
                  inference_precision(settings.inference_precision, settings.cpu_bf16))
         lazy.warm()
-    from training import backends
+    from training.runs import backends
 
     backends.shared(settings)  # the training workers start now, not when the first student presses Train
     backends.for_curves(settings)  # and the learning curves' worker: lesson 1's first click does not wait for it

@@ -12,7 +12,7 @@ Four are worth their lines here (each measured or needed, see its section):
 Each names the minor versions it was written for (``WRITTEN_FOR``). On any other installed
 version it stays off, says so in one log line, and the library runs as shipped. What the app
 loses then is the speed above; an accelerate it was not written for makes a later run in the
-same worker process keep the first run's precision, and say so (``training.loop``).
+same worker process keep the first run's precision, and say so (``training.engine.loop``).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def sst2_sample(n_train: int, n_val: int, seed: int = 0, min_words: int = 1):
     Rows with fewer than ``min_words`` words are skipped (SST-2 holds many tiny phrases).
     Labels are named negative/positive, in that id order.
     """
-    from training.data import TextDataset
+    from training.data.data import TextDataset
 
     rows = []
     with open(find_data("sst2") / "train.tsv", encoding="utf-8") as f:
@@ -429,7 +429,7 @@ def bert_forward_flops(config, batch: int, seq: int, first_token_only: bool = Fa
     feed-forward (2 h i); per layer and sequence: the attention scores and the weighted sum
     (2 s^2 h). Embedding lookups, LayerNorm, softmax and GELU are not matmuls and left out.
     A training step costs about 3x this (the backward pass is two matmuls per forward one).
-    ``first_token_only``: the last layer as ``training.first_token`` runs it (K and V for every
+    ``first_token_only``: the last layer as ``training.engine.first_token`` runs it (K and V for every
     token; Q, the output projection, the feed-forward and the attention for position 0 only).
     """
     h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
@@ -470,7 +470,7 @@ class TrainingFlopCounter:
         self.tokens += batch * seq
         self.real_tokens += int(sum(lengths))
         self.shapes.append((batch, seq))
-        from training.first_token import is_active
+        from training.engine.first_token import is_active
 
         first = is_active(module)  # the project's loop runs the last layer at [CLS] only
         self.flops += 3 * bert_forward_flops(module.config, batch, seq, first)

@@ -1,9 +1,9 @@
 """The Fine-tune tab's time estimate against the real time, on a quiet and on a shared machine.
 
 Each round prepares a shipped sample as the tab does (the task's reader: ``read`` then ``split``), asks for the estimate
-the tab shows (``training.estimate``: two measured steps, scaled by the machine's current speed
+the tab shows (``training.engine.estimate``: two measured steps, scaled by the machine's current speed
 ``SPEED``, which every finished run feeds as ``session_runs`` does), trains the run
-(``training.jobs.train``) and compares. ``--load N`` keeps N other busy processes on the cores during
+(``training.runs.jobs.train``) and compares. ``--load N`` keeps N other busy processes on the cores during
 the runs (a class server with other work on it); the measured step stays the quiet one, so the
 first run under load shows what the scaling has to correct, and the later ones whether it does.
 
@@ -38,8 +38,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from lab.context import Lab
     from lab.settings import Settings
-    from training import catalog, estimate, jobs, registry
     from training.config import TrainConfig
+    from training.data import catalog
+    from training.engine import estimate
+    from training.runs import jobs
+    from training.tasks import registry
 
     settings = Settings(offline=True)
     torch.set_num_threads(settings.worker_threads)

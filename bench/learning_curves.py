@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from lab.settings import Settings
-from training import catalog, learning_curves, transfer
+from training.data import catalog
+from training.transfer import learning_curves, transfer
 
 
 def main() -> None:
@@ -44,7 +45,7 @@ def main() -> None:
     tab = TransferTab(lab)
     base = learning_curves.base_config(max_train_minutes=settings.max_train_minutes)
     encoder = lab.model("finetune-base")
-    from training import backends
+    from training.runs import backends
 
     workers = backends.for_curves(settings).workers  # started as app.warm_up starts them
     while not all(w.conn is not None for w in workers):

@@ -109,7 +109,7 @@ def inference(settings, rounds: int) -> dict:
 
 
 def smsa_rows(n_train: int, n_val: int, seed: int):
-    from training.data import TextDataset
+    from training.data.data import TextDataset
 
     rows = []
     with open(find_data("smsa") / "train.tsv", encoding="utf-8") as fh:
@@ -128,8 +128,8 @@ def smsa_rows(n_train: int, n_val: int, seed: int):
 def fine_tune(settings, choice: str, train, val, workdir: Path, epochs: float) -> dict:
     import torch
 
-    from training import tasks
     from training.config import TrainConfig
+    from training.tasks import tasks
 
     torch.set_num_threads(settings.worker_threads)
     config = TrainConfig(base_model=choice, epochs=epochs)

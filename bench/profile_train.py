@@ -7,7 +7,7 @@ default ``transformers.Trainer`` too, for contrast) with timers wrapped around e
 - backward / clip: ``Accelerator.backward`` / ``Accelerator.clip_grad_norm_`` (both sides use them);
 - optimizer: ``AcceleratedOptimizer.step`` and ``zero_grad``; scheduler: ``AcceleratedScheduler.step``;
 - collation: ``DataCollatorWithPadding.__call__``;
-- the project only: tokenization (``training.tasks.tokenize``), evaluation (``_predict``), checkpoint
+- the project only: tokenization (``training.tasks.tasks.tokenize``), evaluation (``_predict``), checkpoint
   saving (``save_atomically``), model loading (``build_model``).
 
 The rest of the training phase (Arrow row fetching, per-step events and logging, the loss, Python
@@ -58,7 +58,8 @@ def install_timers() -> None:
     from accelerate.optimizer import AcceleratedOptimizer
     from accelerate.scheduler import AcceleratedScheduler
 
-    from training import loop, tasks
+    from training.engine import loop
+    from training.tasks import tasks
 
     patches = [
         (transformers.BertForSequenceClassification, "forward", "forward", True),

@@ -1,5 +1,5 @@
 """Training memory: the peak resident memory of fine-tuning steps, measured against the estimate
-that refuses a run before it starts (``training/estimate.py``).
+that refuses a run before it starts (``training/engine/estimate.py``).
 
 Each case runs in a fresh process: the embedded all-MiniLM-L6-v2 with a new head of ``--classes``
 labels, the optimizer the loop uses, three full training steps on one batch of ``batch x length``
@@ -27,10 +27,10 @@ CHILD = r"""
 import json, sys, time
 import torch
 from lab.registry import embedded_encoder_dir
-from training import estimate
-from training.loop import choose_precision, fused_adamw_ok
+from training.engine import estimate
+from training.engine.loop import choose_precision, fused_adamw_ok
 from lab.settings import Settings
-from training.models import build_model
+from training.engine.models import build_model
 
 batch, length, classes = (int(x) for x in sys.argv[1:4])
 def rss(field):

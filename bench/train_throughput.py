@@ -44,8 +44,8 @@ from bench.common import (
 def run_project(train, val, args, workdir: Path) -> dict:
     """One ``train_classifier`` run; the training phase timed from its own progress events."""
     from lab.settings import Settings
-    from training import tasks
     from training.config import TrainConfig
+    from training.tasks import tasks
 
     counter = TrainingFlopCounter()
     original_build = tasks.build_model

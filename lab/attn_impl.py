@@ -17,7 +17,7 @@ Training uses it too, for one more reason: SDPA's CPU kernels draw the attention
 dropout from torch's slow generator. A thread inside ``attention_dropout(drop)`` computes training
 attention as SDPA's own math path does (scores, mask, softmax, dropout, values) with ``drop``
 applying the dropout: the same operation, with masks from a faster generator
-(training/fast_dropout.py).
+(training/engine/fast_dropout.py).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ PEFT-wrapped or quantised layer falls back), in eval mode, with gradients off, a
 token), the same for every row of the batch (a list) or per row (a (batch, n) tensor of
 positions): classification reads [CLS] only and fill-mask the masks only, so the rest of that layer
 (queries, attention output, feed-forward: ~10/12 of its matmuls per token) is skipped, as
-training/first_token.py does during training.
+training/engine/first_token.py does during training.
 """
 
 from __future__ import annotations

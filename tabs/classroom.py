@@ -11,7 +11,7 @@ from lab import i18n, session
 from lab.context import Lab
 from tabs.common import explainer, named_outputs, user_errors
 from tabs.i18n import request_language, t
-from training.classroom import ClassBoard
+from training.runs.classroom import ClassBoard
 
 # What the class_runs endpoint answers, in the API's order.
 ClassRuns = named_outputs("ClassRuns", "table chart note")

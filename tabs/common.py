@@ -40,7 +40,7 @@ def lane(lab, name: str) -> dict:
 
 def training_lane(lab) -> dict:
     """The lane of events that train. Runs go to worker processes that take them in order and say
-    where each waits (training/backends.py), so twice as many handlers as workers are let in: one
+    where each waits (training/runs/backends.py), so twice as many handlers as workers are let in: one
     prepares its data while another's run trains. In the server's own process, one per training."""
     limit = lab.settings.max_concurrent_trainings
     if lab.settings.train_backend != "thread" or lab.settings.ray_address:

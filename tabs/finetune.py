@@ -1,8 +1,8 @@
 """Fine-tune tab: upload a CSV, check it, train with accelerate, watch it learn, use the model.
 
 The handlers stay thin: a request's checks, plan, time estimate, jobs, run records and the
-session's models are training.session_runs; the loop is training.loop; data checks are
-training.data. This module lays out, streams what a run yields, and says it in the student's
+session's models are training.runs.session_runs; the loop is training.engine.loop; data checks are
+training.data.data. This module lays out, streams what a run yields, and says it in the student's
 language.
 """
 
@@ -25,22 +25,24 @@ from tabs.attention import layer_slider_update
 from tabs.common import QUICK, SLOW, explainer, lane, named_outputs, training_lane, user_errors
 from tabs.components import Number, Slider
 from tabs.i18n import request_language, t
-from training import catalog, classroom, hub_push, registry, results, session_runs
-from training.classroom import ClassBoard
 from training.config import STRATEGIES, TrainConfig, help_for
-from training.jobs import RunRecord, curves_frame, export_runs, runs_frame
+from training.data import catalog
+from training.runs import classroom, hub_push, session_runs
+from training.runs.classroom import ClassBoard
+from training.runs.jobs import RunRecord, curves_frame, export_runs, runs_frame
+from training.tasks import registry, results
 
 # The training stack (torch, accelerate, datasets, peft): imported after the page is served.
-before_after = lazy_import("training.before_after")
-estimate = lazy_import("training.estimate")
-models = lazy_import("training.models")
+before_after = lazy_import("training.transfer.before_after")
+estimate = lazy_import("training.engine.estimate")
+models = lazy_import("training.engine.models")
 
 log = logging.getLogger(__name__)
 DEFAULTS = TrainConfig()
 
 # Words the tab shows for names training/ defines (tasks, file kinds, headline metrics, ways of
 # training). Each catalog's English is the name as training/ spells it (tests/unit/test_explainers.py
-# checks), so the English page and the API read as before. A task's words: training/registry.py.
+# checks), so the English page and the API read as before. A task's words: training/tasks/registry.py.
 STRATEGY_LABELS = {"full": t("ft.strategy.full"), "freeze_lower": t("ft.strategy.freeze_lower"),
                    "frozen_encoder": t("ft.strategy.frozen_encoder"), "lora": t("ft.strategy.lora"),
                    "features": t("ft.strategy.features")}
@@ -110,7 +112,7 @@ class FinetuneTab:
                                            holds=self.holds, settle=memory.release)
         # The runs students share with the class (the instructor's Class tab reads it).
         self.board = ClassBoard(lab.settings.instructor_token)
-        self.runs = session_runs.FinetuneRuns(lab, self.board)  # plans, jobs, records: training/session_runs.py
+        self.runs = session_runs.FinetuneRuns(lab, self.board)  # plans, jobs, records: training/runs/session_runs.py
 
     # ----------------------------------------------------------------------------- data
     def _tokenizer(self, base_model: str | None):

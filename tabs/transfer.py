@@ -3,9 +3,9 @@
 Five views: the validation rows' vectors before and after fine-tuning, a linear probe per layer,
 learning curves by data size, crosslingual transfer (train in one language, test the same sentences in
 three: the multilingual and the English-only encoder side by side, a map of each where a sentence's
-translations land, and a full fine-tune), and one word's contextual vectors against its static one. The work is training.transfer,
-training.learning_curves, training.crosslingual and lab.contextual; vectors are cached per
-(data, model, pooling) in training.features, shared by every session.
+translations land, and a full fine-tune), and one word's contextual vectors against its static one. The work is training.transfer.transfer,
+training.transfer.learning_curves, training.transfer.crosslingual and lab.contextual; vectors are cached per
+(data, model, pooling) in training.transfer.features, shared by every session.
 """
 
 from __future__ import annotations
@@ -32,16 +32,18 @@ from tabs.attention import MAX_LAYER_CHOICE, layer_slider_update
 from tabs.common import QUICK, SLOW, explainer, lane, named_outputs, table, training_lane, user_errors
 from tabs.components import Slider
 from tabs.i18n import request_language, t
-from training import backends, catalog, shared_curves, transfer
-from training import learning_curves as curves
 from training.config import TrainConfig
-from training.jobs import JobSpec, TrainingJob
-from training.learning_curves import SERIES
-from training.reader import Prepared, Uploads
+from training.data import catalog
+from training.data.reader import Prepared, Uploads
+from training.runs import backends
+from training.runs.jobs import JobSpec, TrainingJob
+from training.transfer import learning_curves as curves
+from training.transfer import shared_curves, transfer
+from training.transfer.learning_curves import SERIES
 
 contextual = lazy_import("lab.contextual")
-estimate = lazy_import("training.estimate")
-features = lazy_import("training.features")
+estimate = lazy_import("training.engine.estimate")
+features = lazy_import("training.transfer.features")
 
 POOLING = [(t("transfer.pooling.cls"), "cls"), (t("transfer.pooling.mean"), "mean")]
 # The value the API takes for a session's run (its name and this suffix); the label says it in the page's language.
@@ -51,7 +53,7 @@ BANK = ("We sat on the bank of the river and watched the boats.\n"
         "The river bank was muddy after the rain.\n"
         "I deposited my salary at the bank this morning.\n"
         "The bank raised its interest rates again.")
-# The probe chart's categories (training.transfer.probe_frame) as catalog keys, for a page in another
+# The probe chart's categories (training.transfer.transfer.probe_frame) as catalog keys, for a page in another
 # language; "layer N" is matched apart. The API's answer without a language stays as the frame has it.
 PROBE_LABELS = {"embeddings": "transfer.bar.embeddings", "fine-tuned model": "transfer.bar.finetuned",
                 "most common class": "transfer.bar.majority", "probe on the frozen layer": "transfer.bar.kind.probe",
@@ -89,7 +91,7 @@ class TransferTab:
                    if c.task == "classification"]
         runs = [(i18n.text("transfer.run_choice", language, name=name), name + RUN_SUFFIX)
                 for name in session_state.models_for(session, "classification")]
-        # a sample's title is a message (training.catalog): the browser says it in the page's language
+        # a sample's title is a message (training.data.catalog): the browser says it in the page's language
         return runs + [(t(title.key) if isinstance(title, i18n.Message) and not title.values else title, str(title))
                        for title in samples]
 
@@ -186,7 +188,7 @@ class TransferTab:
                               session_models: dict | None = None, request: gr.Request = None,
                               progress=gr.Progress()):
         """The curves for (data, base model, settings): from the class's cache, or the one computation
-        for them that this session joins (training/shared_curves.py), its points drawn as they come.
+        for them that this session joins (training/transfer/shared_curves.py), its points drawn as they come.
         The setup (data, model, estimate) runs in a worker thread; the wait for points is awaited, so a
         class watching one computation holds no server thread per student."""
         language = request_language(request)
@@ -248,7 +250,7 @@ class TransferTab:
         if computation.cached:
             return computation, total, ""
         examples = curves.planned_examples(sizes, series)
-        # the measured step at the machine's current speed (training/estimate.py), the runs shared
+        # the measured step at the machine's current speed (training/engine/estimate.py), the runs shared
         # between the curves' workers
         per_example = (estimate.seconds_per_step(self.lab, base, curves.MAX_LENGTH) * estimate.SPEED.factor()
                        / base.batch_size / backends.for_curves(settings).parallel if examples else 0.0)
@@ -352,7 +354,7 @@ class TransferTab:
     def crosslingual(self, train_language: str = "en", base_model: str | None = None, strategy: str = "full",
                      session_models: dict | None = None, request: gr.Request = None):
         """Fine-tune on one language's sentiment sample; the parallel set's accuracy in each language."""
-        from training import crosslingual
+        from training.transfer import crosslingual
 
         language = request_language(request)
         bases = self.lab.choices("finetune-base", session_models)
@@ -374,7 +376,9 @@ class TransferTab:
         """Run ``work(on_batch)`` as a job of this session (its Cancel stops it between two batches of
         texts); yields the progress lines while it encodes, then returns its result. The vectors it
         encodes go to the shared feature cache: the next session asking gets them at once."""
-        from training.feature_head import RunStopped  # torch: imported when the first job runs, not with the page
+        from training.transfer.feature_head import (
+            RunStopped,  # torch: imported when the first job runs, not with the page
+        )
 
         language = request_language(request)
         session = getattr(request, "session_hash", None) or "cli"
@@ -427,9 +431,9 @@ class TransferTab:
 
     @user_errors
     def crosslingual_compare(self, train_language: str = "en", request: gr.Request = None, progress=gr.Progress()):
-        """Three setups side by side on the parallel set (training.crosslingual.compare): the chart, its
+        """Three setups side by side on the parallel set (training.transfer.crosslingual.compare): the chart, its
         table and what was run. Frozen encoders with a fitted head: seconds once the vectors are cached."""
-        from training import crosslingual
+        from training.transfer import crosslingual
 
         language = request_language(request)
         if train_language not in crosslingual.LANGUAGES:
@@ -460,7 +464,7 @@ class TransferTab:
     @user_errors
     def crosslingual_map(self, request: gr.Request = None, progress=gr.Progress()):
         """The parallel set's sentences on a 2-D map from each encoder, translations joined by lines."""
-        from training import crosslingual
+        from training.transfer import crosslingual
 
         language = request_language(request)
 
@@ -664,7 +668,7 @@ def curves_chart(points, language: str = i18n.DEFAULT) -> str:
 
 
 def setup_name(setup: str, train_language: str, language: str) -> str:
-    """A setup of the crosslingual comparison (training.crosslingual.SETUPS) by name, in ``language``."""
+    """A setup of the crosslingual comparison (training.transfer.crosslingual.SETUPS) by name, in ``language``."""
     train = i18n.plain_text(f"transfer.cross.lang.{train_language}", language)
     return i18n.plain_text(f"transfer.xl.setup.{setup}", language, train=train)
 
@@ -672,7 +676,7 @@ def setup_name(setup: str, train_language: str, language: str) -> str:
 def cross_chart(result, language: str = i18n.DEFAULT) -> str:
     """The comparison's grouped bars: the languages scored on the x axis, a bar per setup (none yet: the
     axes only, for the chart before a run)."""
-    from training import crosslingual
+    from training.transfer import crosslingual
 
     train = result.train_language if result is not None else "en"
     groups = {lang: i18n.plain_text(f"transfer.cross.lang.{lang}", language) for lang in crosslingual.LANGUAGES}
@@ -684,8 +688,8 @@ def cross_chart(result, language: str = i18n.DEFAULT) -> str:
 
 
 def map_svg(result, model: str, language: str = i18n.DEFAULT) -> str:
-    """One encoder's translations map (training.crosslingual.TranslationMap), its words in ``language``."""
-    from training import crosslingual
+    """One encoder's translations map (training.transfer.crosslingual.TranslationMap), its words in ``language``."""
+    from training.transfer import crosslingual
 
     return render.translation_map_svg(
         result.points, result.languages, result.labels, result.texts, result.pairs,

@@ -22,9 +22,9 @@ from pathlib import Path
 from lab.errors import LabInputError, ModelLoadError
 from lab.i18n import plain
 from lab.settings import Settings
-from training import registry
 from training.config import TrainConfig
-from training.loop import TRACKERS, ProgressEvent, TrainResult
+from training.engine.loop import TRACKERS, ProgressEvent, TrainResult
+from training.tasks import registry
 
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 
@@ -216,7 +216,7 @@ def _dataset_file(args, seed: int, announce: bool, settings: Settings) -> str:
     """--dataset NAME as a file --train would take: the catalogue's file for --task (a subsample when
     --dataset-rows is given: stratified by label for classification)."""
     from lab.hub import HubStatus
-    from training import catalog
+    from training.data import catalog
 
     card = catalog.find_card(args.dataset, settings, lambda: HubStatus(settings).online)
     if card.task != args.task:
@@ -231,7 +231,7 @@ def _dataset_file(args, seed: int, announce: bool, settings: Settings) -> str:
 def list_datasets(settings: Settings) -> list[str]:
     """One line per catalogued dataset (the hub's only when it is reachable)."""
     from lab.hub import HubStatus
-    from training import catalog
+    from training.data import catalog
 
     cards = catalog.catalog(settings, HubStatus(settings).online)
     width = max(len(c.name) for c in cards)
@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("the following argument is required: --output")
     if args.dataset_rows is not None and args.dataset is None:
         parser.error("--dataset-rows goes with --dataset")
-    from training.loop import launch_state
-    from training.tasks import train_classifier
+    from training.engine.loop import launch_state
+    from training.tasks.tasks import train_classifier
 
     main_process = launch_state().is_main_process
     try:
@@ -273,17 +273,17 @@ def main(argv: list[str] | None = None) -> int:
         if config.strategy == "features" and not registry.get(args.task).features:
             raise LabInputError("--strategy features is for classification: one vector per text.")
         if args.task == "ner":
-            from training.tasks import train_token_classifier
+            from training.tasks.tasks import train_token_classifier
 
             result = train_token_classifier(config, train, val, args.output, label_all_pieces=args.label_all_pieces,
                                             **common)
         elif args.task == "qa":
-            from training.tasks import train_qa
+            from training.tasks.tasks import train_qa
 
             result = train_qa(config, train, val, args.output, stride=args.stride, max_answer_len=args.max_answer_len,
                               **common)
         elif config.strategy == "features":  # encode once (cached), fit the head: the Fine-tune tab's fast way
-            from training.feature_head import train_feature_head
+            from training.transfer.feature_head import train_feature_head
 
             result = train_feature_head(config, train, val, args.output, test, common["on_event"], None,
                                         common["settings"])

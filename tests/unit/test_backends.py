@@ -11,11 +11,11 @@ import zipfile
 import pytest
 
 from lab.settings import Settings
-from training import backends
 from training.config import TrainConfig
-from training.data import TextDataset
-from training.jobs import JobSpec
-from training.reader import Prepared
+from training.data.data import TextDataset
+from training.data.reader import Prepared
+from training.runs import backends
+from training.runs.jobs import JobSpec
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow

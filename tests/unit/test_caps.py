@@ -7,7 +7,7 @@ import pytest
 from lab.errors import LabInputError
 from lab.fill_mask import check_targets
 from lab.settings import Settings
-from training import transfer
+from training.transfer import transfer
 
 
 def test_words_to_score_are_capped_in_number_and_length():

@@ -19,11 +19,12 @@ from datasets import ClassLabel, Dataset, Features, List, Sequence, Value
 from lab.errors import LabInputError
 from lab.settings import Settings
 from tests.tiny import save_tiny
-from training import catalog as cat
-from training import ner_data, qa_data, registry
 from training.config import TrainConfig
-from training.data import load_for_training, split_dataset
-from training.tasks import train_classifier
+from training.data import catalog as cat
+from training.data import ner_data, qa_data
+from training.data.data import load_for_training, split_dataset
+from training.tasks import registry
+from training.tasks.tasks import train_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLES = ROOT / "assets" / "samples"

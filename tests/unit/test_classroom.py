@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from lab.errors import LabInputError
-from training.classroom import ClassBoard, student_name
+from training.runs.classroom import ClassBoard, student_name
 
 CONFIG = {"strategy": "features", "learning_rate": 5e-5, "batch_size": 16, "epochs": 3, "max_length": 128,
           "class_weights": False}
@@ -29,7 +29,7 @@ def test_a_name_that_is_not_one_short_line_of_text_is_refused(name, message):
 def test_exports_hold_no_cell_a_spreadsheet_would_run(tmp_path):
     import json
 
-    from training.jobs import RunRecord, export_runs
+    from training.runs.jobs import RunRecord, export_runs
 
     board = ClassBoard("s3cret")
     names = ['=HYPERLINK("http://x","y")', "+1+2", "-2+3", "@SUM(A1)", "Ana"]

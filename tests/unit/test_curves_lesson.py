@@ -5,8 +5,9 @@ import pytest
 
 from lab.context import Lab
 from lab.settings import Settings
-from training import catalog, features, learning_curves, transfer
-from training.tasks import train_classifier
+from training.data import catalog
+from training.tasks.tasks import train_classifier
+from training.transfer import features, learning_curves, transfer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # six short fine-tuning runs
 

@@ -73,8 +73,8 @@ def test_the_learning_rate_advice_covers_lora_and_new_heads():
 def test_the_fine_tune_tab_names_what_training_names_in_the_same_english():
     """The tab's catalog says the names training/ defines (tasks, file kinds, metrics, ways of training)
     in every language: its English must stay theirs, word for word."""
-    from training import registry
     from training.config import STRATEGIES, help_for
+    from training.tasks import registry
 
     english = i18n.catalog("en")
     for task, spec in registry.TASKS.items():

@@ -1,4 +1,4 @@
-"""Dropout from numpy's generator (training/fast_dropout.py): nn.Dropout's statistics, repeatable."""
+"""Dropout from numpy's generator (training/engine/fast_dropout.py): nn.Dropout's statistics, repeatable."""
 
 import copy
 
@@ -7,7 +7,7 @@ from torch import nn
 from transformers import BertForSequenceClassification
 
 from tests.tiny import tiny_config
-from training.fast_dropout import FastDropout
+from training.engine.fast_dropout import FastDropout
 
 
 def test_keeps_one_minus_p_scales_the_kept_and_passes_gradients_through_the_mask():

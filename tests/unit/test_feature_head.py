@@ -10,13 +10,14 @@ from transformers import AutoModelForSequenceClassification, AutoTokenizer
 from lab.errors import LabInputError
 from lab.settings import Settings
 from tests.tiny import save_tiny
-from training import jobs, registry
 from training.config import TrainConfig
-from training.data import TextDataset
-from training.feature_head import fit_head, train_feature_head
-from training.features import predict_labels
-from training.reader import Prepared
-from training.transfer import fit_probe
+from training.data.data import TextDataset
+from training.data.reader import Prepared
+from training.runs import jobs
+from training.tasks import registry
+from training.transfer.feature_head import fit_head, train_feature_head
+from training.transfer.features import predict_labels
+from training.transfer.transfer import fit_probe
 
 
 @pytest.mark.parametrize("classes", [2, 3])
@@ -131,7 +132,7 @@ def _stops_after(calls: int):
 
 
 def test_cancel_while_encoding_stops_the_run_and_keeps_nothing(settings, tmp_path):
-    from training.feature_head import RunStopped
+    from training.transfer.feature_head import RunStopped
 
     config = TrainConfig(strategy="features", max_length=16)
     with pytest.raises(RunStopped, match=r"Cancelled while encoding the texts \(32 of 100\)") as caught:
@@ -148,7 +149,7 @@ def test_cancel_while_encoding_stops_the_run_and_keeps_nothing(settings, tmp_pat
 
 
 def test_cancel_while_fitting_stops_the_run(settings, tmp_path, monkeypatch):
-    from training import feature_head, transfer
+    from training.transfer import feature_head, transfer
 
     monkeypatch.setattr(transfer, "PROBE_ROUND_ITER", 1)  # a round per solver iteration: Cancel is seen in the fit
     config = TrainConfig(strategy="features", max_length=16)
@@ -161,7 +162,7 @@ def test_cancel_while_fitting_stops_the_run(settings, tmp_path, monkeypatch):
 
 
 def test_a_features_run_stops_at_its_time_limit(settings, tmp_path, monkeypatch):
-    from training import feature_head
+    from training.transfer import feature_head
 
     class Clock:  # every look at the clock is a minute later
         now = 0.0
@@ -182,7 +183,7 @@ def test_a_features_run_stops_at_its_time_limit(settings, tmp_path, monkeypatch)
 def test_a_stopped_features_run_leaves_no_folder_and_crosses_a_pipe(settings, tmp_path):
     import pickle
 
-    from training.feature_head import RunStopped
+    from training.transfer.feature_head import RunStopped
 
     config = TrainConfig(strategy="features", max_length=16)
     prepared = Prepared("classification", _data(60, 9000), _data(12, 9100), None, 60, 16)

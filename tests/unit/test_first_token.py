@@ -1,4 +1,4 @@
-"""The last layer at [CLS] only (training/first_token.py): same logits, same gradients."""
+"""The last layer at [CLS] only (training/engine/first_token.py): same logits, same gradients."""
 
 import pytest
 import torch
@@ -8,8 +8,8 @@ from transformers import BertForSequenceClassification
 from lab.attn_impl import register
 from tests.tiny import tiny_config
 from training.config import TrainConfig
-from training.first_token import first_token_only
-from training.strategies import apply_strategy
+from training.engine.first_token import first_token_only
+from training.engine.strategies import apply_strategy
 
 
 def tiny_classifier(attn: str, strategy: str = "full") -> BertForSequenceClassification:

@@ -3,7 +3,7 @@
 import pytest
 
 from lab.errors import LabInputError
-from training import hub_push
+from training.runs import hub_push
 
 
 class FakeApi:

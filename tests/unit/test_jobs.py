@@ -7,9 +7,9 @@ import pytest
 from lab.context import Lab
 from lab.errors import LabInputError
 from lab.settings import Settings
-from training import estimate
 from training.config import TrainConfig
-from training.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
+from training.engine import estimate
+from training.runs.jobs import RunRecord, TrainingJob, curves_frame, export_runs, runs_frame
 
 
 def fake_training(steps: int, fail_at: int | None = None):
@@ -104,7 +104,7 @@ def test_curves_are_numbers_even_before_the_first_point():
 
 
 def test_the_estimate_follows_the_machines_recent_speed_and_the_queue():
-    from training.estimate import MachineSpeed, actual_seconds_per_step, expected_seconds
+    from training.engine.estimate import MachineSpeed, actual_seconds_per_step, expected_seconds
 
     now = [0.0]
     speed = MachineSpeed(keep=3, max_age_s=600, clock=lambda: now[0])
@@ -127,8 +127,8 @@ def test_the_estimate_follows_the_machines_recent_speed_and_the_queue():
 
 
 def test_runs_ahead_count_their_time_left_in_the_wait():
-    from training.backends import LocalWorkers
-    from training.jobs import Job, JobSpec
+    from training.runs.backends import LocalWorkers
+    from training.runs.jobs import Job, JobSpec
 
     workers = LocalWorkers.__new__(LocalWorkers)  # the queue's arithmetic, no process started
     import collections
@@ -148,7 +148,7 @@ def test_runs_ahead_count_their_time_left_in_the_wait():
 
 
 def test_with_no_recent_run_the_speed_now_is_the_step_measured_again(tiny_cls_dir, monkeypatch):
-    from training.estimate import MachineSpeed
+    from training.engine.estimate import MachineSpeed
 
     lab = Lab(Settings(offline=True, model_overrides={"finetune-base": str(tiny_cls_dir)}))
     now, again = [0.0], []

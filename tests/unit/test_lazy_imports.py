@@ -16,7 +16,7 @@ from lab import lazy
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ["torch", "transformers", "safetensors", "accelerate", "datasets", "peft", "training.loop", "training.models"]
+HEAVY = ["torch", "transformers", "safetensors", "accelerate", "datasets", "peft", "training.engine.loop", "training.engine.models"]
 
 PROBE = textwrap.dedent("""
     import json, sys
@@ -105,9 +105,9 @@ def test_a_request_during_an_announced_warm_up_waits_for_it(monkeypatch):
 
 
 def test_what_a_run_will_cost_is_said_without_torch():
-    # The memory and time estimates (training.estimate) are asked by modules the page imports; only the
+    # The memory and time estimates (training.engine.estimate) are asked by modules the page imports; only the
     # measured step needs torch and the loop, and imports them when it first runs.
-    code = ("import json, sys\nimport training.estimate\n"
+    code = ("import json, sys\nimport training.engine.estimate\n"
             f"print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))")
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -20,7 +20,7 @@ from lab.ner import tag_entities
 from lab.qa import answer_question
 from tests.tiny import tiny_config
 from training.config import TrainConfig
-from training.strategies import apply_strategy
+from training.engine.strategies import apply_strategy
 
 HEADS = {"qa": BertForQuestionAnswering, "token": BertForTokenClassification,
          "sequence": BertForSequenceClassification}

@@ -35,7 +35,7 @@ def test_the_worked_examples_are_what_the_app_answers():
 @pytest.mark.parametrize("language", list(lessons.LANGUAGES))
 def test_the_learning_curves_lesson_opens_the_transfer_tab_on_a_sample_it_offers(language):
     from lab.settings import Settings
-    from training import catalog
+    from training.data import catalog
 
     step = {s.id: s for s in lessons.steps(language)}["why-transfer"]
     samples = {str(c.title) for c in catalog.catalog(Settings(offline=True), False) if c.task == "classification"}
@@ -46,7 +46,7 @@ def test_the_learning_curves_lesson_opens_the_transfer_tab_on_a_sample_it_offers
 @pytest.mark.parametrize("language", list(lessons.LANGUAGES))
 def test_the_crosslingual_lesson_opens_the_comparison_and_names_its_buttons_as_the_page_does(language):
     from lab import i18n
-    from training import crosslingual
+    from training.transfer import crosslingual
 
     step = {s.id: s for s in lessons.steps(language)}["crosslingual-transfer"]
     assert step.tab == "transfer" and step.inputs == {"tr-cross-language": "en"}

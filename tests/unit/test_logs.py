@@ -8,7 +8,7 @@ from lab import logs
 from lab.loading import ModelCache
 from lab.registry import embedded_encoder_dir, embedded_ref
 from lab.settings import Settings
-from training.models import build_model
+from training.engine.models import build_model
 
 
 class _Records(logging.Handler):
@@ -31,7 +31,7 @@ def _capture(name: str) -> _Records:
 @pytest.mark.slow
 def test_loading_heads_logs_one_line_and_no_load_report(tmp_path):
     transformers_log, lab_log = _capture(logs.TRANSFORMERS_LOADER), _capture("lab.loading")
-    training_log = _capture("training.models")
+    training_log = _capture("training.engine.models")
     try:
         cache = ModelCache(Settings(offline=True))
         for task in ("fill-mask", "classification", "ner", "qa"):
@@ -39,7 +39,7 @@ def test_loading_heads_logs_one_line_and_no_load_report(tmp_path):
         build_model(str(embedded_encoder_dir()), ["a", "b"], from_scratch=False, seed=0)
     finally:
         for name, handler in ((logs.TRANSFORMERS_LOADER, transformers_log), ("lab.loading", lab_log),
-                              ("training.models", training_log)):
+                              ("training.engine.models", training_log)):
             logging.getLogger(name).removeHandler(handler)
     assert not any("LOAD REPORT" in m or "tied weights" in m for m in transformers_log.messages)
     loads = [m for m in lab_log.messages if m.startswith("loaded ")]

@@ -1,10 +1,10 @@
-"""training.metrics against values worked out by hand."""
+"""training.tasks.metrics against values worked out by hand."""
 
 import json
 
 import pytest
 
-from training.metrics import classification_report, confusion_matrix, is_better
+from training.tasks.metrics import classification_report, confusion_matrix, is_better
 
 
 def test_confusion_rows_are_true_labels_columns_predictions():

@@ -14,8 +14,8 @@ from lab.loading import ModelCache
 from lab.settings import Settings
 from tests import e5_file
 from training.config import TrainConfig
-from training.models import build_model, resolve_base_model
-from training.strategies import LARGE_VOCABULARY, apply_strategy
+from training.engine.models import build_model, resolve_base_model
+from training.engine.strategies import LARGE_VOCABULARY, apply_strategy
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow

@@ -14,9 +14,9 @@ from lab.ner import STRATEGIES, aggregate, tag_entities
 from lab.qa import answer_question
 from lab.settings import Settings
 from training.config import TrainConfig
-from training.ner_data import TokenDataset
-from training.qa_data import QAExample
-from training.tasks import train_qa, train_token_classifier
+from training.data.ner_data import TokenDataset
+from training.data.qa_data import QAExample
+from training.tasks.tasks import train_qa, train_token_classifier
 
 # Trains the real 118M-parameter encoder for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow

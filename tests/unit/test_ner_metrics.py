@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.ner_metrics import entity_report, entity_spans, entity_types, is_better
+from training.tasks.ner_metrics import entity_report, entity_spans, entity_types, is_better
 
 # Sentence 1: a person found only in part, a location predicted as an organisation.
 # Sentence 2: an organisation predicted with I- but no B- (invalid IOB2), a person found exactly.

@@ -22,9 +22,8 @@ from lab.ner import tag_entities
 from lab.registry import ModelRef
 from lab.settings import Settings
 from training.config import TrainConfig
-from training.data import DataError
-from training.models import count_parameters
-from training.ner_data import (
+from training.data.data import DataError
+from training.data.ner_data import (
     detect_scheme,
     load_ner,
     read_conll,
@@ -33,7 +32,8 @@ from training.ner_data import (
     summarize_ner,
     to_iob2,
 )
-from training.tasks import TokenClassificationTask, train_token_classifier
+from training.engine.models import count_parameters
+from training.tasks.tasks import TokenClassificationTask, train_token_classifier
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow

@@ -63,7 +63,7 @@ def test_a_set_of_texts_gets_the_models_own_logits_in_its_order(tiny_cls_dir, be
 
 def test_every_classification_of_text_goes_through_the_predictor(tiny_cls_dir, bert_tokenizer, monkeypatch):
     from lab.classify import classify
-    from training import before_after, features
+    from training.transfer import before_after, features
 
     classifier = AutoModelForSequenceClassification.from_pretrained(tiny_cls_dir).eval()
     calls = []

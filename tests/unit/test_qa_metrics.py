@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from training.qa_metrics import exact_match, f1, is_better, max_over_gold, normalize_answer, squad_scores
+from training.tasks.qa_metrics import exact_match, f1, is_better, max_over_gold, normalize_answer, squad_scores
 
 
 @pytest.mark.parametrize("text, normalised", [
@@ -55,7 +55,7 @@ def test_scores_equal_the_official_definition_on_real_answers():
     from lab.qa import answer_question
     from lab.registry import embedded_ref
     from lab.settings import ASSETS_DIR, Settings
-    from training.qa_data import read_squad
+    from training.data.qa_data import read_squad
 
     loaded = ModelCache(Settings(offline=True)).get(embedded_ref("qa"))
     predictions, references = {}, {}

@@ -18,11 +18,11 @@ from lab.qa import answer_question
 from lab.registry import ModelRef
 from lab.settings import Settings
 from training.config import TrainConfig
-from training.data import DataError
-from training.models import count_parameters
-from training.qa_data import QAExample, load_qa, read_qa_csv, read_squad, split_by_context, summarize_qa
-from training.qa_metrics import squad_scores
-from training.tasks import QuestionAnsweringTask, train_qa
+from training.data.data import DataError
+from training.data.qa_data import QAExample, load_qa, read_qa_csv, read_squad, split_by_context, summarize_qa
+from training.engine.models import count_parameters
+from training.tasks.qa_metrics import squad_scores
+from training.tasks.tasks import QuestionAnsweringTask, train_qa
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow

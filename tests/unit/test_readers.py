@@ -9,12 +9,13 @@ from types import SimpleNamespace
 import pytest
 
 from lab.settings import ASSETS_DIR, Settings
-from training import data as tdata
-from training import ner_data, qa_data, registry
-from training.classroom import ClassBoard
 from training.config import TrainConfig
-from training.reader import Uploads
-from training.session_runs import FinetuneRequest, FinetuneRuns
+from training.data import data as tdata
+from training.data import ner_data, qa_data
+from training.data.reader import Uploads
+from training.runs.classroom import ClassBoard
+from training.runs.session_runs import FinetuneRequest, FinetuneRuns
+from training.tasks import registry
 
 SENTIMENT = ASSETS_DIR / "samples" / "sentiment.csv"
 
@@ -91,7 +92,7 @@ def test_the_features_way_is_refused_for_a_task_without_it():
 
 
 def test_the_catalogue_describes_a_host_file_with_the_reader(tmp_path):
-    from training import catalog
+    from training.data import catalog
 
     _squad(tmp_path / "towns.json")
     (card,) = catalog.host_cards(tmp_path)
@@ -115,7 +116,7 @@ def test_inspecting_then_training_in_the_tab_parses_the_upload_once(settings, mo
 
 
 def test_the_transfer_views_parse_an_upload_once(tmp_path, monkeypatch):
-    from training import transfer
+    from training.transfer import transfer
 
     path = tmp_path / "reviews.csv"
     path.write_text("text,label\n" + "".join(f"review {i},{'good' if i % 2 else 'bad'}\n" for i in range(40)))

@@ -4,7 +4,8 @@ user text in Markdown is shown as typed."""
 from types import SimpleNamespace
 
 from lab.render import md_text
-from training import reader, results
+from training.data import reader
+from training.tasks import results
 
 
 def test_result_tables_show_the_most_supported_classes_and_sum_the_rest():

@@ -1,4 +1,4 @@
-"""A session's fine-tune runs without a browser (training/session_runs.py): plan, run, record, cancel.
+"""A session's fine-tune runs without a browser (training/runs/session_runs.py): plan, run, record, cancel.
 
 A tiny random BERT trains in this process (the thread backend) on the project's own sample CSV.
 """
@@ -12,9 +12,9 @@ import pytest
 from lab.context import Lab
 from lab.errors import LabInputError, TrainingFailed
 from lab.settings import ASSETS_DIR
-from training.classroom import ClassBoard
 from training.config import TrainConfig
-from training.session_runs import FinetuneRequest, FinetuneRuns, Finished, Progress
+from training.runs.classroom import ClassBoard
+from training.runs.session_runs import FinetuneRequest, FinetuneRuns, Finished, Progress
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow
@@ -69,7 +69,7 @@ def test_a_failed_run_says_why(runs, tmp_path, monkeypatch):
     def boom(spec, on_event, should_stop):
         raise RuntimeError("the worker ran out of memory")
 
-    monkeypatch.setattr("training.backends.execute", boom)  # what the thread backend runs
+    monkeypatch.setattr("training.runs.backends.execute", boom)  # what the thread backend runs
     plan = runs.plan(FinetuneRequest("classification", SENTIMENT, TrainConfig(**FAST)))
     records = []
     with pytest.raises(TrainingFailed, match="Training failed: the worker ran out of memory"):
@@ -80,7 +80,7 @@ def test_a_failed_run_says_why(runs, tmp_path, monkeypatch):
 @pytest.mark.parametrize("strategy, fix", [("full", "fewer epochs"), ("lora", "fewer epochs"),
                                            ("features", "fewer rows or a shorter max length")])
 def test_a_run_that_cannot_finish_in_the_time_limit_is_refused_up_front(runs, monkeypatch, strategy, fix):
-    from training import estimate
+    from training.engine import estimate
 
     monkeypatch.setattr(estimate, "_measure", lambda *args: 30.0)  # a slow machine: 30 s a step
     config = TrainConfig(**{**FAST, "strategy": strategy, "max_train_minutes": 1.0})

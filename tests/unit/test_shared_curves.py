@@ -1,14 +1,14 @@
-"""The learning curves a class shares (training/shared_curves.py): one computation per request, joined by
+"""The learning curves a class shares (training/transfer/shared_curves.py): one computation per request, joined by
 every session that asks while it runs, then served from memory and disk; Cancel stops it only when
 nobody else watches."""
 
 import threading
 
 from training.config import TrainConfig
-from training.data import TextDataset
-from training.learning_curves import CurvePoint
-from training.shared_curves import SharedCurves, request_key
-from training.transfer import ViewData
+from training.data.data import TextDataset
+from training.transfer.learning_curves import CurvePoint
+from training.transfer.shared_curves import SharedCurves, request_key
+from training.transfer.transfer import ViewData
 
 
 def _data(texts=("a good film", "a bad film", "great fun", "dull plot")) -> ViewData:

@@ -1,5 +1,5 @@
 """Lazy AdamW for the word embeddings: exact where every row is used, and only used rows move.
-Clipping as torch's (training/grad_clip.py): the norm summed during backward, the factor applied
+Clipping as torch's (training/engine/grad_clip.py): the norm summed during backward, the factor applied
 inside the optimizer's update."""
 
 import copy
@@ -8,8 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from training.grad_clip import GradClipper
-from training.sparse_embeddings import LazyAdamW, sparse_word_embeddings
+from training.engine.grad_clip import GradClipper
+from training.engine.sparse_embeddings import LazyAdamW, sparse_word_embeddings
 
 
 class Tiny(nn.Module):

@@ -36,7 +36,7 @@ def lab(tmp_path):
 
 def test_the_class_runs_answer_names_its_table_chart_and_note(lab):
     from tabs.classroom import ClassTab
-    from training.classroom import ClassBoard
+    from training.runs.classroom import ClassBoard
 
     board = ClassBoard("s3cret")
     board.share("Ana", "run-1", "classification", "sms.csv", {"strategy": "full", "learning_rate": 5e-5,
@@ -48,7 +48,7 @@ def test_the_class_runs_answer_names_its_table_chart_and_note(lab):
 
 def test_switching_the_task_hides_the_column_pickers_and_says_its_metric(lab):
     from tabs.finetune import FinetuneTab
-    from training import registry
+    from training.tasks import registry
 
     tab = FinetuneTab(lab)
     ner, classification = tab.switch_task("ner"), tab.switch_task("classification")

@@ -6,14 +6,15 @@ import pytest
 
 from lab import i18n
 from lab.errors import LabInputError
-from training import catalog, registry
+from training.data import catalog
+from training.tasks import registry
 
 
 def test_every_task_names_what_exists():
     """Each spec's reader, loop task, trainer, model class and message keys exist."""
     import transformers
 
-    from training import tasks
+    from training.tasks import tasks
 
     for spec in registry.TASKS.values():
         module, name = spec.loop_task.split(":")

@@ -1,4 +1,4 @@
-"""training/estimate.py: a run's peak memory, estimated before it starts and checked against the host's budget."""
+"""training/engine/estimate.py: a run's peak memory, estimated before it starts and checked against the host's budget."""
 
 import pytest
 from transformers import AutoConfig
@@ -6,11 +6,11 @@ from transformers import AutoConfig
 from lab.errors import LabInputError
 from lab.registry import embedded_encoder_dir
 from lab.settings import Settings
-from training import estimate
 from training.config import TrainConfig
-from training.models import count_parameters
-from training.reader import Prepared
-from training.session_runs import check_memory
+from training.data.reader import Prepared
+from training.engine import estimate
+from training.engine.models import count_parameters
+from training.runs.session_runs import check_memory
 
 
 @pytest.fixture(scope="module")

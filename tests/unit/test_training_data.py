@@ -6,7 +6,7 @@ import pytest
 
 from lab.errors import LabInputError
 from tests.shared import shared_data
-from training.data import (
+from training.data.data import (
     DataError,
     DataLimits,
     DataSummary,
@@ -504,7 +504,7 @@ def test_sst2_train_file():
 
 
 def test_length_histogram_bins_are_numeric_ranges_in_order_with_empty_ones_shown():
-    from training.reader import histogram
+    from training.data.reader import histogram
 
     lengths = [5, 6, 7, 9, 12, 60, 61, 100, 104]  # width 6 for 20 bins up to 104
     frame = histogram(lengths)

@@ -18,14 +18,14 @@ from safetensors.torch import load_file
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.errors import LabInputError
-from training import loop
-from training.cache import tokenize, tokenizer_fingerprint
 from training.config import TrainConfig
-from training.data import TextDataset
-from training.loop import LengthGroupedSampler, choose_precision, evals_per_epoch, save_atomically
-from training.models import build_model, count_parameters
-from training.strategies import apply_strategy, merged_copy
-from training.tasks import compute_class_weights, train_classifier
+from training.data.data import TextDataset
+from training.engine import loop
+from training.engine.cache import tokenize, tokenizer_fingerprint
+from training.engine.loop import LengthGroupedSampler, choose_precision, evals_per_epoch, save_atomically
+from training.engine.models import build_model, count_parameters
+from training.engine.strategies import apply_strategy, merged_copy
+from training.tasks.tasks import compute_class_weights, train_classifier
 
 # Trains or loads real models for seconds: left out of the fast tier (-m "not slow").
 pytestmark = pytest.mark.slow
@@ -427,7 +427,7 @@ def test_without_the_state_reset_a_later_run_keeps_the_first_precision_and_says_
 def test_fused_adamw_gives_the_same_update_as_the_default():
     import torch
 
-    from training.loop import fused_adamw_ok
+    from training.engine.loop import fused_adamw_ok
 
     torch.manual_seed(0)
     start = [torch.randn(50, 8), torch.randn(8)]
@@ -479,7 +479,7 @@ def _ev(accuracy: float, val_loss: float, macro_f1: float | None = None) -> dict
 
 
 def test_near_ties_within_one_validation_example_go_to_the_lower_validation_loss():
-    from training.tasks import ClassificationTask
+    from training.tasks.tasks import ClassificationTask
 
     task, n = ClassificationTask(["ham", "spam"]), 200  # one row: 0.005
     confident = _ev(0.975, 0.07)

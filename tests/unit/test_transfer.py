@@ -16,10 +16,11 @@ from lab.registry import embedded_encoder_dir
 from lab.render_transfer import grid_html, log_curves_svg
 from lab.settings import Settings
 from tests.tiny import save_tiny
-from training import backends, features, learning_curves, transfer
 from training.config import TrainConfig
-from training.data import TextDataset
-from training.tasks import train_classifier
+from training.data.data import TextDataset
+from training.runs import backends
+from training.tasks.tasks import train_classifier
+from training.transfer import features, learning_curves, transfer
 
 TEXTS = ["a short one", "a somewhat longer sentence about cats and dogs", "hi", "the river bank was muddy",
          "transfer learning needs few labels"]

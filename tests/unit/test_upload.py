@@ -3,8 +3,8 @@
 import pytest
 
 from lab.settings import DataLimits
-from training import ner_data, qa_data
-from training.data import DataError, open_upload, read_table
+from training.data import ner_data, qa_data
+from training.data.data import DataError, open_upload, read_table
 
 READERS = {
     "classification": (lambda path, limits: read_table(path, limits), "a.csv", "text,label\n" + "good,pos\n" * 200),

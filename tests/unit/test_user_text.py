@@ -10,7 +10,7 @@ import pytest
 from lab import contextual, i18n, lessons
 from lab.errors import LabInputError
 from lab.render import md_text
-from training import data as tdata
+from training.data import data as tdata
 
 HOSTILE = "<a href=https://evil.invalid/login>log in again</a><input placeholder=password><img src=x onerror=alert(1)>"
 TAG = re.compile(r"<\s*(a|input|img)\b", re.IGNORECASE)

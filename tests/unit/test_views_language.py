@@ -102,7 +102,7 @@ def test_every_dataset_card_shows_its_angle_brackets_as_text(language):
     from markdown_it import MarkdownIt
 
     from tabs.finetune import card_text
-    from training import catalog
+    from training.data import catalog
 
     md = MarkdownIt("commonmark", {"html": True})  # as a browser would take raw HTML in Markdown
     for card in (*catalog.SAMPLE_CARDS, *catalog.HUB_CARDS):

@@ -7,8 +7,8 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 from lab import word_shape
 from lab.ner import tag_entities
 from lab.registry import embedded_encoder_dir
-from training.ner_data import TokenDataset
-from training.tasks import TokenClassificationTask
+from training.data.ner_data import TokenDataset
+from training.tasks.tasks import TokenClassificationTask
 
 
 def test_a_word_is_capitalized_by_its_first_letter():

@@ -38,10 +38,10 @@ from transformers import AutoConfig, AutoTokenizer, BertForMaskedLM, DataCollato
 from lab.loading import load_head
 from lab.registry import embedded_encoder_dir
 from lab.settings import ASSETS_DIR
-from training.loop import NO_DECAY, Evaluation, Features
+from training.engine.loop import NO_DECAY, Evaluation, Features
+from training.engine.strategies import ALL_LINEAR_TARGETS, add_lora
 from training.recipes.cloze_eval import cloze_scores
 from training.recipes.runner import DEFAULT_DATA_DIR, add_run_args, evaluations, run_recipe, setup, write_metrics
-from training.strategies import ALL_LINEAR_TARGETS, add_lora
 
 log = logging.getLogger("recipe.mlm")
 
@@ -329,7 +329,7 @@ def heldout_blocks(heldout_lines: list[str], tokenizer, block: int = 128, limit:
 
 
 class MaskedLMTask:
-    """Masked-LM on packed blocks of token ids, as the loop asks a task (``training.loop.Task``).
+    """Masked-LM on packed blocks of token ids, as the loop asks a task (``training.engine.loop.Task``).
 
     Training batches are masked as they are drawn; evaluation scores fixed masks of held-out
     blocks (``heldout_scores``) and the project's cloze sentences. The best weights are those of

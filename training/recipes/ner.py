@@ -13,7 +13,7 @@ lab/word_shape.py). CoNLL's valid split is cut in two halves by document, fixed 
 best checkpoint is picked on one, and the other, which nothing in the run looks at before the
 end, gives the reported strict entity-level P/R/F1 (seqeval's CoNLL scoring). CoNLL's test split
 is not in the project and is never used. Features, loss and scoring are the Fine-tune tab's
-(``training.tasks.TokenClassificationTask``), and so is the loop (``training.loop``).
+(``training.tasks.tasks.TokenClassificationTask``), and so is the loop (``training.engine.loop``).
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from transformers import AutoModelForTokenClassification, AutoTokenizer
 
 from lab import word_shape
 from lab.registry import embedded_encoder_dir
-from training.data import DataLimits
-from training.ner_data import TokenDataset, read_conll
+from training.data.data import DataLimits
+from training.data.ner_data import TokenDataset, read_conll
+from training.engine.strategies import train_in_part
 from training.recipes.runner import DEFAULT_DATA_DIR, add_loop_args, evaluate_split, run_recipe, setup, write_metrics
-from training.strategies import train_in_part
-from training.tasks import TokenClassificationTask
+from training.tasks.tasks import TokenClassificationTask
 
 log = logging.getLogger("recipe.ner")
 

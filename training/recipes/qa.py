@@ -9,7 +9,7 @@ question, so no paragraph is both trained on and scored: the last ``--test-artic
 test set (scored once, at the end), the ``--dev-articles`` before them pick the best checkpoint,
 and the rest train. Windows, loss and post-processing (best start/end span across a question's
 windows, offsets back to characters, SQuAD-normalised EM/F1 against every gold answer) are the
-QA tab's and the Fine-tune tab's own (``training.tasks.QuestionAnsweringTask``, ``lab.qa``).
+QA tab's and the Fine-tune tab's own (``training.tasks.tasks.QuestionAnsweringTask``, ``lab.qa``).
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from lab.registry import embedded_encoder_dir
-from training.data import DataLimits
-from training.qa_data import QAExample, read_squad
+from training.data.data import DataLimits
+from training.data.qa_data import QAExample, read_squad
+from training.engine.strategies import train_in_part
 from training.recipes.runner import DEFAULT_DATA_DIR, add_loop_args, evaluate_split, run_recipe, setup, write_metrics
-from training.strategies import train_in_part
-from training.tasks import QuestionAnsweringTask
+from training.tasks.tasks import QuestionAnsweringTask
 
 log = logging.getLogger("recipe.qa")
 

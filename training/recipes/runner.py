@@ -1,6 +1,6 @@
-"""How a recipe runs the one training loop (``training.loop.run_task``) for an hour in the background.
+"""How a recipe runs the one training loop (``training.engine.loop.run_task``) for an hour in the background.
 
-A recipe builds its model and chooses what trains (``training.strategies.train_in_part``), then
+A recipe builds its model and chooses what trains (``training.engine.strategies.train_in_part``), then
 hands it to the loop with a ``LongRun``: a resumable checkpoint every few minutes (accelerate's
 ``save_state``; ``--resume`` goes on from it with the same batches, masks and schedule), a wall
 time limit counted across resumes, fp32 on every CPU (a head and its card reproduce on whichever
@@ -25,7 +25,15 @@ from accelerate import Accelerator
 
 from lab.settings import Settings
 from training.config import TrainConfig
-from training.loop import METRICS_FILE, LongRun, ProgressEvent, TrainResult, _eval_loader, run_task, write_run_metrics
+from training.engine.loop import (
+    METRICS_FILE,
+    LongRun,
+    ProgressEvent,
+    TrainResult,
+    _eval_loader,
+    run_task,
+    write_run_metrics,
+)
 
 NO_LIMIT_MINUTES = 24 * 60  # TrainConfig's longest limit: "no limit" for a recipe
 DEFAULT_DATA_DIR = Settings.shared_data_dir  # ../shared/data beside the checkout

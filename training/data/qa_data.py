@@ -21,8 +21,17 @@ import pandas as pd
 
 from lab.i18n import Message, msg
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
-from training import reader
-from training.data import DataError, DataLimits, and_more, check_shares, listing, open_upload, percentiles, read_table
+from training.data import reader
+from training.data.data import (
+    DataError,
+    DataLimits,
+    and_more,
+    check_shares,
+    listing,
+    open_upload,
+    percentiles,
+    read_table,
+)
 
 _MAX_SHOWN = 8
 SQUAD_SHAPE = ('{"data": [{"title": ..., "paragraphs": [{"context": ..., "qas": [{"id": ..., "question": ..., '
@@ -292,7 +301,7 @@ def summarize_qa(examples: Sequence[QAExample], tokenizer=None, max_length: int 
 
 
 class QaReader:
-    """Extractive QA's reader (training/reader.py): SQuAD JSON or a CSV of contexts, questions and answers."""
+    """Extractive QA's reader (training/data/reader.py): SQuAD JSON or a CSV of contexts, questions and answers."""
 
     task = "qa"
 

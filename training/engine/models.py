@@ -1,6 +1,6 @@
 """The base model a run fine-tunes: which one (the registry, hub or embedded), built with a new head.
 
-The loop's tasks (training.tasks: the Fine-tune tab, the CLI, the Transfer tab's runs) and the
+The loop's tasks (training.tasks.tasks: the Fine-tune tab, the CLI, the Transfer tab's runs) and the
 tools that look at a model before training (parameter counts for the Fine-tune tab, memory and
 time estimates, the Fine-tune tab's "before", feature extraction) build the base model here:
 safetensors only, never remote code, one load at a time (``MODEL_LOAD_LOCK``). The recipes of the
@@ -25,8 +25,8 @@ from lab.i18n import msg
 from lab.loading import MODEL_LOAD_LOCK
 from lab.settings import Settings
 from training.config import TrainConfig
-from training.registry import TASKS as TRAINING_TASKS
-from training.strategies import apply_strategy
+from training.engine.strategies import apply_strategy
+from training.tasks.registry import TASKS as TRAINING_TASKS
 
 log = logging.getLogger(__name__)
 

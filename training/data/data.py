@@ -1,7 +1,7 @@
 """Every reader's upload opener and table parser, and text classification's reader and examples.
 
 ``open_upload`` (exists, size cap, decode) and ``read_table`` (any CSV/TSV as strings) serve the NER
-and QA readers too. ``ClassificationReader`` (training/reader.py's read / describe / split) is what the
+and QA readers too. ``ClassificationReader`` (training/data/reader.py's read / describe / split) is what the
 Fine-tune tab, the CLI, the Transfer tab and the catalogue call: ``read_table`` -> ``guess_columns``
 (the user may change the choice) -> ``summarize`` (what the tab shows) -> ``build_dataset`` (pre-flight
 checks; raises ``DataError``) -> ``split_dataset``. ``load_for_training`` does the lot in one call.
@@ -29,8 +29,8 @@ from lab.errors import LabInputError
 from lab.i18n import Message, Safe, msg
 from lab.render import md_text
 from lab.settings import DataLimits  # the upload caps, with the rest of the settings
-from training import reader
 from training.config import TrainConfig
+from training.data import reader
 
 
 class DataError(LabInputError):
@@ -803,7 +803,7 @@ def load_for_training(path: str | Path, text_column: str | None = None, label_co
 
 
 class ClassificationReader:
-    """Text classification's reader (training/reader.py): a CSV/TSV of texts and labels."""
+    """Text classification's reader (training/data/reader.py): a CSV/TSV of texts and labels."""
 
     task = "classification"
 

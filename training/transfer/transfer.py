@@ -1,5 +1,5 @@
 """What transfer learning does to an encoder, measured: embeddings before and after fine-tuning,
-and a linear probe per layer. Both read the per-layer vectors of training/features.py.
+and a linear probe per layer. Both read the per-layer vectors of training/transfer/features.py.
 
 A *probe* is the lectures' feature-based approach done once per layer: freeze the encoder, take
 one layer's sentence vectors, fit a logistic regression on the training split and score it on
@@ -23,11 +23,11 @@ from lab import atomic
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.settings import DataLimits
-from training import catalog
-from training import data as tdata
 from training.config import TrainConfig
-from training.data import TextDataset
-from training.reader import Uploads
+from training.data import catalog
+from training.data import data as tdata
+from training.data.data import TextDataset
+from training.data.reader import Uploads
 
 # The views answer in seconds on 2 cores: larger datasets are sampled (stratified, fixed seed).
 MAX_TRAIN_ROWS = 2000
@@ -272,7 +272,7 @@ class Encoders:
 def encoders(lab, choice: str | None, session: dict | None) -> Encoders:
     """The chosen classifier, and its base: the one its run was trained from (a session's run says so
     in its metrics.json), else the lab's default base, which the shipped heads were trained from."""
-    from training.before_after import run_config
+    from training.transfer.before_after import run_config
 
     after = lab.model("classification", choice, session)
     base = None
@@ -286,7 +286,7 @@ def _directory(loaded) -> str | None:
 
 
 def layer_vectors(cache, loaded, texts: list[str], pooling: str, max_length: int = 128, on_batch=None) -> np.ndarray:
-    from training import features
+    from training.transfer import features
 
     return features.vectors(cache, loaded.model, loaded.tokenizer, ":".join(loaded.ref.key),
                             _directory(loaded), texts, max_length, pooling, on_batch)[0]
@@ -294,7 +294,7 @@ def layer_vectors(cache, loaded, texts: list[str], pooling: str, max_length: int
 
 def model_accuracy(loaded, data: TextDataset) -> tuple[list[str], float | None]:
     """The classifier's labels for ``data``'s texts, and its accuracy when its labels are the data's."""
-    from training.features import predict_labels
+    from training.transfer.features import predict_labels
 
     predicted = predict_labels(loaded.model, loaded.tokenizer, data.texts)
     if set(loaded.model.config.id2label.values()) != set(data.label_names):

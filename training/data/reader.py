@@ -1,9 +1,9 @@
 """What every task's reader answers, and the shapes it answers in.
 
-A reader (``training.data.ClassificationReader``, ``training.ner_data.NerReader``,
-``training.qa_data.QaReader``; the task registry names each) does three things:
+A reader (``training.data.data.ClassificationReader``, ``training.data.ner_data.NerReader``,
+``training.data.qa_data.QaReader``; the task registry names each) does three things:
 
-- ``read(path)``: the upload opened (``training.data.open_upload``) and parsed, with the checks that
+- ``read(path)``: the upload opened (``training.data.data.open_upload``) and parsed, with the checks that
   need no choice of columns; raises ``DataError`` saying what to fix.
 - ``describe(parsed, tokenizer, ...)``: the ``FileSummary`` the Fine-tune tab and the catalogue show.
 - ``split(parsed, config, ...)``: the checked examples cut into train/validation/test (``Prepared``).

@@ -1,6 +1,6 @@
 """A training worker: a process of its own that trains the runs the server sends it, one at a time.
 
-``python -m training.worker ADDRESS THREADS`` connects back to the server (a multiprocessing
+``python -m training.runs.worker ADDRESS THREADS`` connects back to the server (a multiprocessing
 connection, authenticated with the key in ``LAB_WORKER_KEY``), trains with THREADS torch threads
 (the server's ``worker_threads`` setting), then loops: receive a job, train it, stream
 its progress events back, send the result or the error. The server's event loop never shares a
@@ -18,7 +18,7 @@ import os
 import sys
 from multiprocessing.connection import Client
 
-log = logging.getLogger("training.worker")
+log = logging.getLogger("training.runs.worker")
 
 
 def serve(address: tuple[str, int], key: bytes, threads: int = 1) -> None:
@@ -27,8 +27,8 @@ def serve(address: tuple[str, int], key: bytes, threads: int = 1) -> None:
     logs.configure_server()  # one line per load, no progress bars, in the server's log (stderr is shared)
     import torch
 
-    from training import tasks  # noqa: F401 (what every run imports: paid while the worker starts, not by its first run)
-    from training.jobs import execute
+    from training.runs.jobs import execute
+    from training.tasks import tasks  # noqa: F401 (what every run imports: paid while the worker starts, not by its first run)
 
     torch.set_num_threads(threads)
     with Client(address, authkey=key) as conn:

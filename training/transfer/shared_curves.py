@@ -2,7 +2,7 @@
 watched by every session that asks, kept in memory and under ``<cache_dir>/curves``.
 
 A class pressing "Train the curves" on the same sample starts one computation: the first request
-starts it as a job (training.jobs.TrainingJob, its runs on the curves' own backend, so they never
+starts it as a job (training.runs.jobs.TrainingJob, its runs on the curves' own backend, so they never
 queue behind the class's fine-tunes), later ones join it and see the same points arrive, and once
 it is complete every later request is answered from the cache. Cancel takes a session off the
 computation it watches; the computation stops when nobody watches it any more.
@@ -21,16 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab import atomic
-from training import learning_curves as curves
 from training.config import TrainConfig
-from training.jobs import TrainingJob
-from training.learning_curves import CurvePoint
-from training.transfer import ViewData
+from training.runs.jobs import TrainingJob
+from training.transfer import learning_curves as curves
+from training.transfer.learning_curves import CurvePoint
+from training.transfer.transfer import ViewData
 
 log = logging.getLogger(__name__)
 
 MEMORY_ENTRIES = 16  # a few hundred bytes each: a class's samples and uploads, many times over
-# What a computation runs: work(on_point, should_stop) -> the points (training.learning_curves.learning_curves, bound).
+# What a computation runs: work(on_point, should_stop) -> the points (training.transfer.learning_curves.learning_curves, bound).
 Work = Callable[[Callable[[CurvePoint], None], Callable[[], bool]], list[CurvePoint]]
 
 

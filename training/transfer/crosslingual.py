@@ -23,12 +23,12 @@ from lab import registry
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.settings import ASSETS_DIR, Settings
-from training import catalog
 from training.config import TrainConfig
+from training.data import catalog
 
 PARALLEL_FILE = ASSETS_DIR / "eval" / "sentiment-parallel.csv"
 LANGUAGES = ("en", "id", "zh-TW")
-# The sentiment sample each language trains on (training/catalog.py), all labelled positive/negative.
+# The sentiment sample each language trains on (training/data/catalog.py), all labelled positive/negative.
 SAMPLES = {"en": "sentiment-sample", "id": "sentiment-id-sample", "zh-TW": "sentiment-zh-tw-sample"}
 MAX_LENGTH = 128  # pieces: every review of the samples and the parallel set fits
 
@@ -51,7 +51,7 @@ def score(model, tokenizer, parallel: ParallelSet) -> dict[str, float]:
     import torch
 
     from lab.tokenization import max_input_length
-    from training.features import predict_labels
+    from training.transfer.features import predict_labels
 
     length = min(MAX_LENGTH, max_input_length(tokenizer, model.config))
     with torch.inference_mode():
@@ -74,7 +74,7 @@ class CrosslingualResult:
 
 def sample_data(language: str, settings: Settings, hub_online: bool = False):
     """(train, val) TextDatasets of ``language``'s sample, split as the Transfer tab splits a sample."""
-    from training.transfer import file_data
+    from training.transfer.transfer import file_data
 
     if language not in SAMPLES:
         raise LabInputError(msg("msg.training.crosslingual.language", language=str(language)[:20],
@@ -90,11 +90,11 @@ def fine_tune_and_score(config: TrainConfig, train_language: str, output_dir: st
     """Fine-tune ``config`` on ``train_language``'s sample, then score the parallel set in every language.
 
     ``train_run(config, train, val, output_dir)`` runs the training (default: in this process, with
-    ``training.tasks.train_classifier``; the Transfer tab passes one that submits a job).
+    ``training.tasks.tasks.train_classifier``; the Transfer tab passes one that submits a job).
     """
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    from training import tasks
+    from training.tasks import tasks
 
     parallel = parallel or read_parallel()
     train, val = sample_data(train_language, settings, hub_online)
@@ -151,7 +151,7 @@ def compare(vectors: Vectors, train_language: str, samples: dict, parallel: Para
     class server, and the head can only use what the pretrained vectors already hold, which is the
     point of the picture: what crosses the language boundary was there before any training.
     """
-    from training.transfer import fit_probe
+    from training.transfer.transfer import fit_probe
 
     if train_language not in LANGUAGES:
         raise LabInputError(msg("msg.training.crosslingual.language", language=str(train_language)[:20],
@@ -204,7 +204,7 @@ def translation_map(vectors: np.ndarray, parallel: ParallelSet, seed: int = 42) 
     """One encoder's sentence vectors of every row in every language (``vectors``: (3 * rows, hidden), in
     LANGUAGES order) projected to 2-D by PCA, and how often a sentence's nearest neighbour among the other
     languages' sentences is one of its own translations (cosine, in the full vectors; chance is 1 in rows)."""
-    from training.transfer import project
+    from training.transfer.transfer import project
 
     vectors = np.asarray(vectors, dtype=np.float32)
     rows = len(parallel.labels)
@@ -229,11 +229,11 @@ ENCODERS = {"multilingual": registry.MULTILINGUAL, "english-only": registry.EMBE
 
 def cached_vectors(lab, cache, on_batch: Callable[[str, int, int], None] | None = None) -> Vectors:
     """``Vectors`` for ``compare`` and ``translation_map``: each encoder loaded when first asked for, its
-    last layer's mean-pooled vectors read through ``cache`` (training.features: one computation per
+    last layer's mean-pooled vectors read through ``cache`` (training.transfer.features: one computation per
     (texts, model) for every session). ``on_batch(encoder, done, total)`` reports the encoding; it may
     raise to stop it (Cancel)."""
     from lab.tokenization import max_input_length
-    from training.transfer import layer_vectors
+    from training.transfer.transfer import layer_vectors
 
     def vectors(encoder: str, texts: list[str]) -> np.ndarray:
         loaded = lab.model("finetune-base", ENCODERS[encoder])

@@ -28,8 +28,9 @@ from lab import atomic
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.settings import ASSETS_DIR, Settings
-from training import ner_data, qa_data, registry
-from training.data import DataError, DataLimits, guess_columns, read_table
+from training.data import ner_data, qa_data
+from training.data.data import DataError, DataLimits, guess_columns, read_table
+from training.tasks import registry
 
 log = logging.getLogger(__name__)
 
@@ -276,7 +277,7 @@ def describe(card: DatasetCard) -> str:
 
 
 def materialize(card: DatasetCard, rows: int | None = None, seed: int = 42, cache_dir: Path | None = None) -> Path:
-    """A file of ``card``'s data that ``training.data`` (classification) or the NER/QA readers load.
+    """A file of ``card``'s data that ``training.data.data`` (classification) or the NER/QA readers load.
 
     ``rows`` caps the size (classification: stratified by label, every class kept; NER/QA: a random
     subset of sentences/questions); None takes everything. Sample and host files are returned as
@@ -437,7 +438,7 @@ def _random_indices(total: int, rows: int | None, seed: int) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------------
-# CoNLL and SQuAD files: read by the training readers (training.ner_data, training.qa_data), which
+# CoNLL and SQuAD files: read by the training readers (training.data.ner_data, training.data.qa_data), which
 # check tags and offsets, convert IOB1/BIOES tags and strip a WikiANN language prefix; written here.
 
 

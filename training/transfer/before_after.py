@@ -10,8 +10,8 @@ from transformers import AutoConfig, AutoTokenizer, PreTrainedModel, PreTrainedT
 
 from lab.classify import classify
 from training.config import TrainConfig
-from training.loop import METRICS_FILE
-from training.models import build_model, resolve_base_model
+from training.engine.loop import METRICS_FILE
+from training.engine.models import build_model, resolve_base_model
 
 
 def probabilities(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, text: str,

@@ -19,7 +19,7 @@ import pandas as pd
 
 from lab.errors import LabInputError
 from lab.i18n import msg
-from training import cells
+from training.runs import cells
 
 MAX_NAME = 40
 COLUMNS = ["student", "run", "task", "strategy", "data", "score", "metric", "seconds", "learning_rate", "batch_size",

@@ -18,7 +18,7 @@ from pathlib import Path
 from datasets import Dataset, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
-from training.data import TextDataset
+from training.data.data import TextDataset
 
 log = logging.getLogger(__name__)
 

@@ -1,17 +1,17 @@
-"""The fine-tuning loop on accelerate (no ``Trainer``); the tasks it trains are in training.tasks
+"""The fine-tuning loop on accelerate (no ``Trainer``); the tasks it trains are in training.tasks.tasks
 (``classification``, ``ner``, ``qa``) and the fill-mask recipe's ``fill-mask`` (training/recipes/mlm.py).
 
 Shared by the Fine-tune tab (events drive its live curves, ``should_stop`` is its Cancel), the
 Transfer tab's learning curves and crosslingual runs, the CLI (``python -m training``; ``accelerate launch -m training`` on several GPUs/nodes) and the
 recipes of the shipped heads (``training.recipes``, with a ``LongRun``). The feature-extraction
-strategy trains no loop: it encodes once and fits a head (training/feature_head.py). The loop
+strategy trains no loop: it encodes once and fits a head (training/transfer/feature_head.py). The loop
 follows transformers' ``run_glue_no_trainer.py``: model, optimizer, loaders and scheduler are
 prepared together, step counts are recomputed after ``prepare``, tokenization runs under
 ``main_process_first``, and only the main process writes files and reports progress. A long run
 resumes as accelerate's examples do: ``save_state``/``load_state`` (weights, optimizer, schedule,
 RNGs, the dropout generator), the sampler set to the epoch, ``skip_first_batches`` to the step.
 
-The loop itself is task-agnostic: a ``Task`` says how to build the model (on training.models),
+The loop itself is task-agnostic: a ``Task`` says how to build the model (on training.engine.models),
 turn data into features, compute the loss and score a split; best checkpoint, cancel, time
 limit, resume, precision, atomic save and metrics.json are the same code for every task.
 """
@@ -52,11 +52,11 @@ from lab.i18n import msg
 from lab.loading import MODEL_LOAD_LOCK
 from lab.settings import Settings
 from training.config import TrainConfig
-from training.fast_dropout import FastDropout
-from training.grad_clip import GradClipper
-from training.models import label_kwargs, resolve_base_model
-from training.sparse_embeddings import LazyAdamW, lazy_adamw_ok, sparse_word_embeddings
-from training.strategies import apply_strategy, count, has_lora, merged_copy
+from training.engine.fast_dropout import FastDropout
+from training.engine.grad_clip import GradClipper
+from training.engine.models import label_kwargs, resolve_base_model
+from training.engine.sparse_embeddings import LazyAdamW, lazy_adamw_ok, sparse_word_embeddings
+from training.engine.strategies import apply_strategy, count, has_lora, merged_copy
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class LongRun:
     The Fine-tune tab and the CLI leave it at its defaults: no checkpoints, epochs decide the length.
     """
 
-    model: PreTrainedModel | None = None  # built by the caller, its trainable parts set (training.strategies)
+    model: PreTrainedModel | None = None  # built by the caller, its trainable parts set (training.engine.strategies)
     param_groups: Callable[[PreTrainedModel], list[dict]] | None = None  # AdamW groups with their own rates
     max_steps: int = 0  # stop (and end the schedule) after this many steps; 0: the epochs decide
     eval_every: int = 0  # steps between evaluations; 0: config.evals_per_epoch decides
@@ -117,8 +117,8 @@ class TrainResult:
     best_dir: Path
     history: list[dict]  # one dict per step/eval event (ProgressEvent as a dict), JSON-able
     best_metrics: dict  # step, epoch, val_loss and the task's metrics of the kept checkpoint
-    # The best checkpoint's validation report (+ val_loss): training.metrics.classification_report,
-    # training.ner_metrics.entity_report or the QA report of training.tasks
+    # The best checkpoint's validation report (+ val_loss): training.tasks.metrics.classification_report,
+    # training.tasks.ner_metrics.entity_report or the QA report of training.tasks.tasks
     val_report: dict
     test_report: dict | None  # the same for the test set, scored with the saved best model (+ test_loss)
     misclassified: list[dict]  # the task's mistakes: classification rows (row, text, true, predicted, confidence)
@@ -359,7 +359,7 @@ class Task(Protocol):
     """What the loop needs to know about a task; everything else (the accelerate loop, strategies,
     precision, best checkpoint, cancel, time limit, metrics.json) is shared.
 
-    ``training.tasks`` (``ClassificationTask``, ``TokenClassificationTask``, ``QuestionAnsweringTask``)
+    ``training.tasks.tasks`` (``ClassificationTask``, ``TokenClassificationTask``, ``QuestionAnsweringTask``)
     and the fill-mask recipe's ``MaskedLMTask`` implement it.
     """
 
@@ -539,7 +539,7 @@ class _Run:
         except OSError as exc:
             raise ModelLoadError(msg("msg.training.loop.tokenizer_failed", source=source,
                                      reason=str(exc).splitlines()[0][:300])) from exc
-        if self.long_run.model is not None:  # built by the caller, its trainable parts chosen (training.strategies)
+        if self.long_run.model is not None:  # built by the caller, its trainable parts chosen (training.engine.strategies)
             self.model = self.long_run.model
             self.trainable_params, self.total_params = count(self.model)
         else:

@@ -1,7 +1,7 @@
 """Where training runs: worker processes beside the server (the default), Ray on a cluster, or a
-thread of this process. All take a JobSpec and give back a training.jobs.Job.
+thread of this process. All take a JobSpec and give back a training.runs.jobs.Job.
 
-- ``LocalWorkers``: ``LAB_MAX_TRAININGS`` processes (``python -m training.worker``), each training
+- ``LocalWorkers``: ``LAB_MAX_TRAININGS`` processes (``python -m training.runs.worker``), each training
   one run at a time, the runs taken in the order they came. A worker that dies (killed, out of
   memory) fails its run with a message and is started again for the next; the server goes on.
 - ``RayBackend`` (``LAB_RAY_ADDRESS``): each run is a Ray task on the cluster; its progress comes
@@ -35,10 +35,10 @@ from pathlib import Path
 
 from lab.i18n import msg
 from lab.settings import Settings
-from training.jobs import Job, JobSpec, execute, write_zip, zip_directory
+from training.runs.jobs import Job, JobSpec, execute, write_zip, zip_directory
 
 log = logging.getLogger(__name__)
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 WORKER_START_S = 120  # a worker's imports on a busy 2-core machine
 
 
@@ -84,7 +84,7 @@ class _Worker:
         env = {**os.environ, "LAB_WORKER_KEY": key.hex(),
                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
         host, port = listener.address
-        self.proc = subprocess.Popen([sys.executable, "-m", "training.worker", f"{host}:{port}", str(self.threads)], cwd=ROOT, env=env)
+        self.proc = subprocess.Popen([sys.executable, "-m", "training.runs.worker", f"{host}:{port}", str(self.threads)], cwd=ROOT, env=env)
         # accept() has no timeout: close the listener if the worker dies or hangs before connecting
         watchdog = threading.Timer(WORKER_START_S, listener.close)
         watchdog.start()
@@ -158,7 +158,7 @@ class LocalWorkers:
 
     def ahead_seconds(self) -> float:
         """How long a run submitted now would wait: the time left of the runs training and queued
-        (each run's own estimate, training/jobs.py), shared among the workers."""
+        (each run's own estimate, training/runs/jobs.py), shared among the workers."""
         with self._ready:
             jobs = [*self._running, *self._pending]
         return sum(job.remaining_s() for job in jobs if job.running) / len(self.workers)
@@ -365,7 +365,7 @@ _CURVES: dict[tuple, object] = {}
 def for_curves(settings: Settings):
     """The learning curves' own backend: ``curves_workers`` processes beside the fine-tuning ones,
     the cores shared between them, so a class's curves (one shared computation per sample,
-    training/shared_curves.py) never wait behind its fine-tunes, nor hold a fine-tuning slot.
+    training/transfer/shared_curves.py) never wait behind its fine-tunes, nor hold a fine-tuning slot.
     In-process with LAB_TRAIN_BACKEND=thread; Ray's cluster shares its own capacity."""
     if settings.ray_address:
         return shared(settings)

@@ -2,7 +2,7 @@
 train only a new linear head on the vectors.
 
 The vectors are what BERT's sequence classifier feeds its head: the pooler's output (dense + tanh
-on the [CLS] vector). They are cached per (texts, base model, max length) in training/features.py,
+on the [CLS] vector). They are cached per (texts, base model, max length) in training/transfer/features.py,
 so a class training on the same sample encodes it once. The head is scikit-learn's logistic
 regression on standardised vectors, fitted in well under a second; the standardisation is folded
 into its weights, which become the ``classifier`` layer of a plain ``BertForSequenceClassification``,
@@ -28,14 +28,14 @@ from transformers import AutoTokenizer
 from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.settings import Settings
-from training import features
 from training.config import TrainConfig
-from training.data import TextDataset
-from training.loop import BEST, METRICS_FILE, ProgressEvent, TrainResult, save_atomically, write_run_metrics
-from training.metrics import classification_report
-from training.models import build_model, resolve_base_model
-from training.tasks import misclassified
-from training.transfer import fit_probe
+from training.data.data import TextDataset
+from training.engine.loop import BEST, METRICS_FILE, ProgressEvent, TrainResult, save_atomically, write_run_metrics
+from training.engine.models import build_model, resolve_base_model
+from training.tasks.metrics import classification_report
+from training.tasks.tasks import misclassified
+from training.transfer import features
+from training.transfer.transfer import fit_probe
 
 
 class RunStopped(LabInputError):
@@ -52,7 +52,7 @@ class RunStopped(LabInputError):
 def fit_head(train_x: np.ndarray, train_y: list[int], num_labels: int, class_weights: bool, seed: int,
              check: Callable[[], None] | None = None):
     """(weight (num_labels, hidden), bias (num_labels,)) giving the probe's logits on raw vectors: the
-    transfer views' logistic regression (training.transfer.fit_probe), its scaler folded into the weights.
+    transfer views' logistic regression (training.transfer.transfer.fit_probe), its scaler folded into the weights.
 
     ``check()`` is called between rounds of the solver (it raises to stop the fit)."""
     scaler, probe = fit_probe(train_x, train_y, seed, class_weights, check or (lambda: None)).steps

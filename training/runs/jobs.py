@@ -1,12 +1,12 @@
 """A training run as a job, watched from the UI: events in a queue, a cancel flag, a result.
 
-A ``JobSpec`` is submitted to a backend (training/backends.py: worker processes by default, a
-thread, or Ray on a cluster) by a session's runs (training/session_runs.py, for the Fine-tune tab)
+A ``JobSpec`` is submitted to a backend (training/runs/backends.py: worker processes by default, a
+thread, or Ray on a cluster) by a session's runs (training/runs/session_runs.py, for the Fine-tune tab)
 and by the Transfer tab (its learning curves' runs and its fine-tuned crosslingual comparison).
 The Fine-tune tab reads the ``Job``'s new events every second or so (``watch``), so the loss curve
 draws while the model trains; the Transfer tab waits for the result. Cancel only has to set a flag
 the training loop polls between steps. A ``TrainingJob`` runs a function in a thread of the
-server's process instead (the class's shared learning curves, training/shared_curves.py, and the
+server's process instead (the class's shared learning curves, training/transfer/shared_curves.py, and the
 Transfer tab's crosslingual encodings). The CLI trains in its own process without a job.
 """
 
@@ -26,8 +26,9 @@ import pandas as pd
 from lab import atomic
 from lab.i18n import msg
 from lab.settings import Settings
-from training import cells, registry
 from training.config import TrainConfig
+from training.runs import cells
+from training.tasks import registry
 
 
 @dataclass
@@ -47,7 +48,7 @@ class RunRecord:
     precision: str = ""
 
     def finish(self, result) -> None:
-        """Take a finished run's result (a ``training.loop.TrainResult``)."""
+        """Take a finished run's result (a ``training.engine.loop.TrainResult``)."""
         self.status = result.stopped_early or "done"
         self.seconds, self.best_metrics = result.seconds, result.best_metrics
         self.history, self.best_dir = result.history, str(result.best_dir)
@@ -77,26 +78,27 @@ def _round(value):
 class JobSpec:
     """Everything one run needs, picklable: it crosses to a worker process or a Ray node as it is."""
 
-    prepared: object  # training.reader.Prepared: the checked, split data
+    prepared: object  # training.data.reader.Prepared: the checked, split data
     config: TrainConfig
     output_dir: str
     settings: Settings
     hub_online: bool
     label_all_pieces: bool = False
     archive: str | None = None  # where to write best/ as a zip for the download (the worker's time, not the server's)
-    expected_s: float | None = None  # its estimated time, for the runs that queue behind it (training/estimate.py)
+    expected_s: float | None = None  # its estimated time, for the runs that queue behind it (training/engine/estimate.py)
 
 
 def train(prepared, config: TrainConfig, output_dir: Path, on_event: Callable | None = None,
           should_stop: Callable[[], bool] | None = None, settings: Settings | None = None,
           hub_online: bool | None = None, label_all_pieces: bool = False):
     """Run ``prepared``'s task on the shared accelerate loop (its trainer in the task registry); a
-    ``training.loop.TrainResult``.
+    ``training.engine.loop.TrainResult``.
 
     ``label_all_pieces`` (NER only): every sub-word piece learns its word's tag, instead of the
     first piece alone (the others -100).
     """
-    from training import tasks, transfer  # torch: imported by the first run, not with the page
+    from training.tasks import tasks  # torch: imported by the first run, not with the page
+    from training.transfer import transfer
 
     common = dict(test=prepared.test, on_event=on_event, should_stop=should_stop, settings=settings,
                   hub_online=hub_online)
@@ -106,7 +108,7 @@ def train(prepared, config: TrainConfig, output_dir: Path, on_event: Callable | 
         # the Transfer tab shows this run on the rows it was validated on
         transfer.save_run_data(output_dir, prepared.train, prepared.val)
         if config.strategy == "features":
-            from training.feature_head import RunStopped, train_feature_head
+            from training.transfer.feature_head import RunStopped, train_feature_head
 
             try:
                 return train_feature_head(config, prepared.train, prepared.val, output_dir, prepared.test, on_event,
@@ -149,7 +151,7 @@ def write_zip(directory: Path, target: Path) -> Path:
 class Job:
     """One submitted run: its progress events, Cancel, then its result or error.
 
-    Backends (training/backends.py) run it; the Fine-tune tab's runs (training/session_runs.py) read
+    Backends (training/runs/backends.py) run it; the Fine-tune tab's runs (training/runs/session_runs.py) read
     ``watch()``, the Transfer tab's ``wait()``. ``position`` is how many runs wait before it (0: it is running).
     """
 
@@ -214,7 +216,7 @@ class Job:
 
 class TrainingJob(Job):
     """Runs ``target(on_event, should_stop)`` in a thread of this process (the class's shared learning
-    curves, training/shared_curves.py; the Transfer tab's crosslingual encodings)."""
+    curves, training/transfer/shared_curves.py; the Transfer tab's crosslingual encodings)."""
 
     def __init__(self, target: Callable[[Callable, Callable], object]):
         super().__init__()
@@ -269,7 +271,7 @@ def runs_frame(runs: list[RunRecord]) -> pd.DataFrame:
 
 def export_runs(runs: list[RunRecord], directory: Path, fmt: str = "csv") -> Path:
     """Write the runs list as CSV (one row per run) or JSON (everything, history included); text a
-    spreadsheet would run as a formula is written as text (training/cells.py)."""
+    spreadsheet would run as a formula is written as text (training/runs/cells.py)."""
     directory.mkdir(parents=True, exist_ok=True)
     if fmt == "json":
         import json

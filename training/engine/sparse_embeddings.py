@@ -9,7 +9,7 @@ TF's LazyAdam and torch's SparseAdam do, plus AdamW's decoupled weight decay) an
 other parameter to torch's AdamW unchanged. Rows a batch does not use keep their moments and are
 not decayed that step: the one difference from dense AdamW, and the usual one for large embeddings.
 
-torch's ``clip_grad_norm_`` refuses sparse gradients: training/grad_clip.py clips the mix.
+torch's ``clip_grad_norm_`` refuses sparse gradients: training/engine/grad_clip.py clips the mix.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ class LazyAdamW(torch.optim.AdamW):
     """torch's AdamW for dense gradients; a row-wise lazy AdamW for sparse ones.
 
     After ``scale_next_step(c)``, the next ``step()`` updates as if every gradient had first been
-    multiplied by ``c`` (the clipping factor of training/grad_clip.py), without a pass that
+    multiplied by ``c`` (the clipping factor of training/engine/grad_clip.py), without a pass that
     multiplies them: the fused AdamW kernel divides each gradient by ``grad_scale`` as it reads it
     (the hook torch's GradScaler uses to unscale), and the sparse rows are scaled in their own
     update. (A method, not a ``step`` argument: accelerate's optimizer wrapper calls ``step()``.)

@@ -27,8 +27,8 @@ import pandas as pd
 
 from lab.i18n import Message, Safe, msg
 from lab.render import md_text
-from training import reader
-from training.data import (
+from training.data import reader
+from training.data.data import (
     DataError,
     DataLimits,
     and_more,
@@ -357,8 +357,8 @@ def summarize_ner(ds: TokenDataset, tokenizer=None) -> dict:
     ``lengths`` (per sentence), ``length_percentiles`` (50/90/95/99/100), ``suggested_max_length``
     (95th percentile of the pieces, or words x 1.5 + 2, rounded up to 8) and ``notes``.
     """
-    from training.data import suggest_max_length
-    from training.ner_metrics import entity_spans
+    from training.data.data import suggest_max_length
+    from training.tasks.ner_metrics import entity_spans
 
     entities = Counter(kind for tags in ds.tags for kind, _, _ in entity_spans(tags))
     tag_counts = Counter(t for tags in ds.tags for t in tags)
@@ -390,7 +390,7 @@ def summarize_ner(ds: TokenDataset, tokenizer=None) -> dict:
 
 
 class NerReader:
-    """Token classification's reader (training/reader.py): a CoNLL file or a token/tag CSV."""
+    """Token classification's reader (training/data/reader.py): a CoNLL file or a token/tag CSV."""
 
     task = "ner"
 

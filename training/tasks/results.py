@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from training import registry
-from training.reader import TABLE_CLASSES, other_classes
+from training.data.reader import TABLE_CLASSES, other_classes
+from training.tasks import registry
 
 
 def _rounded(d: dict) -> dict:

@@ -1,4 +1,4 @@
-"""The tasks of the shared accelerate loop (``training.loop.run_task``): classification, NER and extractive QA.
+"""The tasks of the shared accelerate loop (``training.engine.loop.run_task``): classification, NER and extractive QA.
 
 Each task is a small adapter: how to build the model, turn its data into features, compute the
 loss and score a split. Strategies (LoRA included: the adapters go on query/value and the new
@@ -47,16 +47,16 @@ from lab.errors import LabInputError
 from lab.i18n import msg
 from lab.options import QA_MAX_LENGTH, QA_STRIDE
 from lab.qa import make_windows, select_answer
-from training import ner_metrics, qa_metrics
-from training.cache import tokenize
 from training.config import TrainConfig
-from training.data import DataError, TextDataset
-from training.first_token import first_token_only
-from training.loop import Evaluation, Features, TrainResult, pad_multiple, run_task
-from training.metrics import classification_report, is_better
-from training.models import build_model
-from training.ner_data import TokenDataset
-from training.qa_data import QAExample
+from training.data.data import DataError, TextDataset
+from training.data.ner_data import TokenDataset
+from training.data.qa_data import QAExample
+from training.engine.cache import tokenize
+from training.engine.first_token import first_token_only
+from training.engine.loop import Evaluation, Features, TrainResult, pad_multiple, run_task
+from training.engine.models import build_model
+from training.tasks import ner_metrics, qa_metrics
+from training.tasks.metrics import classification_report, is_better
 
 IGNORE = -100  # the label CrossEntropyLoss skips: special tokens, padding, non-first pieces
 MAX_MISCLASSIFIED = 200  # kept in the result and metrics.json, most confident mistakes first
@@ -141,7 +141,7 @@ class ClassificationTask:
 
     name = "classification"
     auto_class = AutoModelForSequenceClassification
-    tie_metric = "accuracy"  # one text is 1/n of it (training.loop.keeps)
+    tie_metric = "accuracy"  # one text is 1/n of it (training.engine.loop.keeps)
 
     def __init__(self, label_names: list[str]):
         self.label_names = list(label_names)
@@ -220,7 +220,7 @@ class TokenClassificationTask:
 
     name = "ner"
     auto_class = AutoModelForTokenClassification
-    tie_metric = "f1"  # entity F1: about 1/n per sentence (training.loop.keeps)
+    tie_metric = "f1"  # entity F1: about 1/n per sentence (training.engine.loop.keeps)
 
     def __init__(self, label_names: Sequence[str], label_all_pieces: bool = False, word_shape: bool = False):
         self.label_names = list(label_names)
@@ -379,7 +379,7 @@ class QuestionAnsweringTask:
 
     name = "qa"
     auto_class = AutoModelForQuestionAnswering
-    tie_metric = "f1"  # the mean over questions: one question is at most 1/n of it (training.loop.keeps)
+    tie_metric = "f1"  # the mean over questions: one question is at most 1/n of it (training.engine.loop.keeps)
     label_names: list[str] = []  # a start and an end logit per token, no labels
 
     def __init__(self, stride: int | None = None, max_answer_len: int = 30):

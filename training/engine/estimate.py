@@ -49,8 +49,8 @@ def human(seconds: float | None) -> str:
 def _measure_step(source: str, batch_size: int, length: int, precision: str) -> float:
     import torch
 
-    from training.loop import fused_adamw_ok
-    from training.models import build_model
+    from training.engine.loop import fused_adamw_ok
+    from training.engine.models import build_model
 
     model = build_model(source, ["a", "b"], from_scratch=False, seed=0).train()
     trainable = [p for p in model.parameters() if p.requires_grad]
@@ -78,8 +78,8 @@ _MEASURING = threading.Lock()  # a class pressing Train together measures once, 
 def _step_key(lab, config: TrainConfig, typical_length: int) -> tuple[str, int, int, str]:
     import torch
 
-    from training.loop import choose_precision
-    from training.models import resolve_base_model
+    from training.engine.loop import choose_precision
+    from training.engine.models import resolve_base_model
 
     source, _ = resolve_base_model(config, lab.settings, lab.hub.online)
     precision, _ = choose_precision(config.precision, torch.device("cpu"), lab.settings.cpu_bf16)
@@ -141,7 +141,7 @@ class MachineSpeed:
         return 1.0 if recent is None else recent
 
 
-SPEED = MachineSpeed()  # this server's: fed by every finished fine-tune (training/session_runs.py)
+SPEED = MachineSpeed()  # this server's: fed by every finished fine-tune (training/runs/session_runs.py)
 
 # With no recent run to tell the machine's speed, the step is measured again, at most this often per
 # model and shape (a class pressing Train together measures once), against its first measurement.
@@ -190,7 +190,7 @@ OVERHEAD = 100 * 2**20  # the allocator's and autograd's own, whatever the batch
 
 def training_bytes(config, batch: int, length: int, trainable_params: int) -> int:
     """Bytes a training step of ``batch`` texts of ``length`` tokens adds to the process at its peak,
-    for a model of ``config`` with ``trainable_params`` weights to train (training.models.count_parameters)."""
+    for a model of ``config`` with ``trainable_params`` weights to train (training.engine.models.count_parameters)."""
     tokens = batch * length
     per_token = (HIDDEN_VALUES * config.hidden_size + INTERMEDIATE_VALUES * config.intermediate_size
                  + SCORE_VALUES * config.num_attention_heads * length)

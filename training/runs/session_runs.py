@@ -24,15 +24,16 @@ from lab.errors import LabInputError, TrainingFailed
 from lab.i18n import Message, msg
 from lab.lazy import lazy_import
 from lab.settings import Settings
-from training import backends, classroom, registry
-from training.classroom import ClassBoard
 from training.config import TrainConfig
-from training.jobs import Job, JobSpec, RunRecord
-from training.reader import FileSummary, Prepared, Uploads
+from training.data.reader import FileSummary, Prepared, Uploads
+from training.runs import backends, classroom
+from training.runs.classroom import ClassBoard
+from training.runs.jobs import Job, JobSpec, RunRecord
+from training.tasks import registry
 
 # The time estimate builds a model (torch): imported on the first plan, after the page is served.
-estimate = lazy_import("training.estimate")
-models = lazy_import("training.models")
+estimate = lazy_import("training.engine.estimate")
+models = lazy_import("training.engine.models")
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class Plan:
     data: Prepared
     configs: list[TrainConfig]  # the run, then (compare_scratch) the same from scratch
     expected: Message
-    per_step: float | None = None  # measured seconds per step (training/estimate.py), before scaling
+    per_step: float | None = None  # measured seconds per step (training/engine/estimate.py), before scaling
     factor: float = 1.0  # the machine's current speed against that measurement
 
 
@@ -87,12 +88,12 @@ class Finished:
     """A run is over: its result, and the session's models with it registered."""
 
     record: RunRecord
-    result: object  # training.loop.TrainResult
+    result: object  # training.engine.loop.TrainResult
     session_models: dict | None = None
 
 
 def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_online: bool) -> int:
-    """The run's estimated peak memory (bytes, training/estimate.py), refused with the reason and what
+    """The run's estimated peak memory (bytes, training/engine/estimate.py), refused with the reason and what
     to change when it is over the host's budget (LAB_MAX_TRAIN_MEMORY_MB); checked before any work."""
     from transformers import AutoConfig
 
@@ -137,7 +138,7 @@ class FinetuneRuns:
 
     @property
     def backend(self):
-        """Where runs train (training/backends.py): worker processes unless the host chose otherwise."""
+        """Where runs train (training/runs/backends.py): worker processes unless the host chose otherwise."""
         return backends.shared(self.lab.settings)
 
     def plan(self, request: FinetuneRequest) -> Plan:

@@ -7,11 +7,11 @@ has), scored on the same validation rows, three ways:
 - *pretrained*: full fine-tuning of the pretrained encoder (the usual way);
 - *from scratch*: the same architecture from random weights, the same budget;
 - *frozen encoder + head*: a logistic regression on the pretrained encoder's last-layer [CLS]
-  vectors (training/features.py), which costs milliseconds once the vectors are cached.
+  vectors (training/transfer/features.py), which costs milliseconds once the vectors are cached.
 
 Runs are short on purpose (the same 60 steps of 8 examples for every size, not a full schedule): a
 curve is a comparison under one budget, not the best each way could do, and a class's whole figure
-is ready in under a minute (training/shared_curves.py computes it once for everyone; bench/README.md
+is ready in under a minute (training/transfer/shared_curves.py computes it once for everyone; bench/README.md
 has the time).
 """
 
@@ -32,10 +32,10 @@ import pandas as pd
 
 from lab.errors import LabInputError
 from lab.i18n import msg
-from training import catalog
 from training.config import TrainConfig
-from training.data import TextDataset
-from training.transfer import ViewData, layer_vectors, probe_accuracy
+from training.data import catalog
+from training.data.data import TextDataset
+from training.transfer.transfer import ViewData, layer_vectors, probe_accuracy
 
 SIZES = (16, 64, 256, 1024)
 # The series' names as the chart and its checkboxes show them (lab.i18n Messages: English, said in the
@@ -116,7 +116,7 @@ def learning_curves(data: ViewData, base: TrainConfig, work_dir: Path, series: l
                     should_stop: Callable[[], bool] | None = None, parallel: int = 1) -> list[CurvePoint]:
     """Train each series at each size and score it on ``data.val``.
 
-    ``train_run(config, train, val, out_dir)`` is the one training loop (training.tasks.train_classifier
+    ``train_run(config, train, val, out_dir)`` is the one training loop (training.tasks.tasks.train_classifier
     bound to its settings, or a job on a backend) and returns its TrainResult; ``last_layer()`` gives the
     pretrained encoder's last-layer vectors of (data.train, data.val) for the frozen series. Each run's
     folder goes as soon as its score is read. ``should_stop`` ends the curves between runs (and inside a
