@@ -54,7 +54,7 @@ def test_toast_text_quotes_the_template_too():
 
 def test_markdown_text_is_escaped_once_inside_a_message():
     label = md_text("*x* <img src=x>")
-    line = i18n.text("msg.training.workflows.tags", "en", tags=label)
+    line = i18n.text("msg.training.reader.tags", "en", tags=label)
     assert r"\*x\* &lt;img src=x&gt;" in line and "&amp;" not in line
 
 

@@ -823,16 +823,16 @@ class ClassificationReader:
         label_column = label_column if label_column in parsed.columns else guessed_label
         s = summarize(parsed, text_column, label_column, tokenizer, self.limits)
         lines = [
-            msg("msg.training.workflows.summary.classification", rows=f"{s.rows:,}", classes=len(s.class_counts),
+            msg("msg.training.reader.summary.classification", rows=f"{s.rows:,}", classes=len(s.class_counts),
                 text_column=md_text(text_column), label_column=md_text(label_column)),
-            msg("msg.training.workflows.cut_share",
+            msg("msg.training.reader.cut_share",
                 line=reader.percentile_line(s.percentiles(), s.length_unit, s.suggested_max_length),
                 share=f"{s.truncated_share(s.suggested_max_length):.0%}"),
-            msg("msg.training.workflows.label_mapping",
+            msg("msg.training.reader.label_mapping",
                 mapping=Safe(", ".join(f"{md_text(name)} → {i}" for name, i in s.label_mapping.items()))),
         ]
         lines += reader.notes(s.notes)
-        lines += [msg("msg.training.workflows.problem", problem=reader.md(n)) for n in s.problems]
+        lines += [msg("msg.training.reader.problem", problem=reader.md(n)) for n in s.problems]
         return reader.FileSummary(lines, reader.top_counts(s.class_counts), reader.histogram(s.token_lengths),
                                   s.preview, s.suggested_max_length, list(s.columns), text_column, label_column,
                                   size=s.rows, labels=list(s.label_mapping))

@@ -406,10 +406,10 @@ class NerReader:
         """Sentences, entities by type, tags, lengths and a preview (the columns are the file's own)."""
         s = summarize_ner(parsed, tokenizer)
         lines = [
-            msg("msg.training.workflows.summary.ner", sentences=f"{s['sentences']:,}", words=f"{s['tokens']:,}",
+            msg("msg.training.reader.summary.ner", sentences=f"{s['sentences']:,}", words=f"{s['tokens']:,}",
                 entities=f"{sum(s['entities'].values()):,}", types=len(s["entities"]), scheme=s["scheme"]),
             reader.percentile_line(s["length_percentiles"], s["length_unit"], s["suggested_max_length"]),
-            msg("msg.training.workflows.tags", tags=Safe(", ".join(md_text(t) for t in s["labels"]))),
+            msg("msg.training.reader.tags", tags=Safe(", ".join(md_text(t) for t in s["labels"]))),
         ] + reader.notes(s["notes"])
         counts = pd.DataFrame({"name": list(s["entities"]), "count": list(s["entities"].values())})
         preview = pd.DataFrame([{"line": parsed.lines[i], "words": " ".join(parsed.sentences[i]),

@@ -320,10 +320,10 @@ class QaReader:
         lengths = dict(answer=s["answer_length_percentiles"][50], context=s["context_length_percentiles"][50],
                        unit=reader.unit(s["length_unit"]))
         lines = [
-            msg("msg.training.workflows.summary.qa_articles", **questions, articles=s["articles"]) if s["articles"]
-            else msg("msg.training.workflows.summary.qa", **questions),
-            msg("msg.training.workflows.qa_lengths_windows", **lengths, windows=s["contexts_over_max_length"])
-            if "contexts_over_max_length" in s else msg("msg.training.workflows.qa_lengths", **lengths),
+            msg("msg.training.reader.summary.qa_articles", **questions, articles=s["articles"]) if s["articles"]
+            else msg("msg.training.reader.summary.qa", **questions),
+            msg("msg.training.reader.qa_lengths_windows", **lengths, windows=s["contexts_over_max_length"])
+            if "contexts_over_max_length" in s else msg("msg.training.reader.qa_lengths", **lengths),
         ]
         counts = reader.histogram(s["answer_lengths"], bins=10).rename(columns={"length": "name", "texts": "count"})
         preview = pd.DataFrame([{"question": e.question, "answer": e.answers[0]["text"],

@@ -31,8 +31,8 @@ PREVIEW = 10  # rows, sentences or questions in a summary's preview
 # (a 10,000-class confusion matrix is 100 million cells and never reaches the browser).
 TABLE_CLASSES = 20
 # Units of length as the summaries say them (the readers give them as "tokens", "words" or "pieces").
-_UNITS = {"tokens": msg("msg.training.workflows.unit.tokens"), "words": msg("msg.training.workflows.unit.words"),
-          "pieces": msg("msg.training.workflows.unit.pieces")}
+_UNITS = {"tokens": msg("msg.training.reader.unit.tokens"), "words": msg("msg.training.reader.unit.words"),
+          "pieces": msg("msg.training.reader.unit.pieces")}
 
 
 @dataclass
@@ -114,7 +114,7 @@ def top_counts(counts: dict[str, int], n: int = TABLE_CLASSES) -> pd.DataFrame:
 
 
 def other_classes(n: int) -> Message:
-    return msg("msg.training.workflows.other_classes", n=f"{n:,}")
+    return msg("msg.training.reader.other_classes", n=f"{n:,}")
 
 
 def unit(name: str) -> str:
@@ -145,11 +145,11 @@ def md(value: object) -> str:
 
 def notes(items: Sequence) -> list[Message]:
     """A reader's notes as summary lines."""
-    return [msg("msg.training.workflows.note", note=md(n)) for n in items]
+    return [msg("msg.training.reader.note", note=md(n)) for n in items]
 
 
 def percentile_line(p: dict, length_unit: str, suggested: int) -> Message:
-    return msg("msg.training.workflows.percentiles", unit=unit(length_unit), median=p[50], p95=p[95],
+    return msg("msg.training.reader.percentiles", unit=unit(length_unit), median=p[50], p95=p[95],
                longest=p[100], suggested=suggested)
 
 

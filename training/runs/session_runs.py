@@ -106,7 +106,7 @@ def check_memory(data: Prepared, config: TrainConfig, settings: Settings, hub_on
     need = estimate.training_bytes(model_config, config.batch_size, config.max_length, trainable)
     budget = settings.max_train_memory_mb * 2**20
     if need > budget:
-        raise LabInputError(msg("msg.training.workflows.too_much_memory", need=f"{need / 2**30:.1f}",
+        raise LabInputError(msg("msg.training.reader.too_much_memory", need=f"{need / 2**30:.1f}",
                                 batch_size=config.batch_size, max_length=config.max_length,
                                 budget=f"{budget / 2**30:.1f}"))
     return need

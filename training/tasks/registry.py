@@ -67,8 +67,8 @@ def _attribute(path: str):
 
 TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
     TaskSpec(
-        name="classification", title=msg("msg.training.workflows.task.classification"),
-        file_hint=msg("msg.training.workflows.file_hint.classification"),
+        name="classification", title=msg("msg.training.reader.task.classification"),
+        file_hint=msg("msg.training.reader.file_hint.classification"),
         reader="training.data.data:ClassificationReader", loop_task="training.tasks.tasks:ClassificationTask",
         trainer="train_classifier", auto_class="AutoModelForSequenceClassification",
         headline="accuracy", metrics=("accuracy", "macro_f1"),
@@ -76,7 +76,7 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         catalog_name="msg.training.catalog.task.classification", names_key="msg.training.catalog.classes",
         ui="classification", tables="training.tasks.results:classification_tables", features=True),
     TaskSpec(
-        name="ner", title=msg("msg.training.workflows.task.ner"), file_hint=msg("msg.training.workflows.file_hint.ner"),
+        name="ner", title=msg("msg.training.reader.task.ner"), file_hint=msg("msg.training.reader.file_hint.ner"),
         reader="training.data.ner_data:NerReader", loop_task="training.tasks.tasks:TokenClassificationTask",
         trainer="train_token_classifier", auto_class="AutoModelForTokenClassification",
         headline="f1", metrics=("f1", "precision", "recall", "accuracy"),
@@ -84,7 +84,7 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         catalog_name="msg.training.catalog.task.ner", names_key="msg.training.catalog.tags", ui="ner",
         tables="training.tasks.results:ner_tables"),
     TaskSpec(
-        name="qa", title=msg("msg.training.workflows.task.qa"), file_hint=msg("msg.training.workflows.file_hint.qa"),
+        name="qa", title=msg("msg.training.reader.task.qa"), file_hint=msg("msg.training.reader.file_hint.qa"),
         reader="training.data.qa_data:QaReader", loop_task="training.tasks.tasks:QuestionAnsweringTask",
         trainer="train_qa", auto_class="AutoModelForQuestionAnswering",
         headline="f1", metrics=("exact_match", "f1"),
@@ -99,7 +99,7 @@ def get(task: str) -> TaskSpec:
     """The task's spec, or a ``LabInputError`` naming the tasks there are."""
     spec = TASKS.get(task)
     if spec is None:
-        raise LabInputError(msg("msg.training.workflows.unknown_task", task=task, tasks=", ".join(NAMES)))
+        raise LabInputError(msg("msg.training.reader.unknown_task", task=task, tasks=", ".join(NAMES)))
     return spec
 
 
@@ -112,7 +112,7 @@ def reader(task: str, limits=None, **options):
 def check_strategy(task: str, strategy: str) -> None:
     """Refuses a way of training the task has not (strategy "features" is classification's)."""
     if strategy == "features" and not get(task).features:
-        raise LabInputError(msg("msg.training.workflows.features_classification_only"))
+        raise LabInputError(msg("msg.training.reader.features_classification_only"))
 
 
 def first_metrics(task: str, metrics: dict) -> dict:
