@@ -79,7 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "first piece (the standard; the others are ignored by the loss). Scoring is per word either way.")
     qa = parser.add_argument_group("question answering (--task qa)")
     qa.add_argument("--stride", type=int, metavar="N",
-                    help="Tokens shared by neighbouring windows of a long context (default: a quarter of --max-length).")
+                    help="Tokens shared by neighbouring windows of a long context (default: a third of --max-length, "
+                         "128 at 384 as the QA tab reads).")
     qa.add_argument("--max-answer-len", type=int, default=30, metavar="N",
                     help="Longest answer, in tokens, that validation may pick.")
 
@@ -194,8 +195,7 @@ def task_summary_lines(result: TrainResult) -> list[str]:
 
 def _load_task_data(args, config: TrainConfig, limits):
     """(train, validation, test or None, a description) of --train, --validation and --test, read by the task's reader."""
-    options = dict(tag_column=args.tag_column, strip_prefix=args.strip_prefix) if args.task == "ner" else {}
-    reader = registry.reader(args.task, limits, **options)
+    reader = registry.reader(args.task, limits, **{k: getattr(args, k) for k in registry.get(args.task).reader_options})
     data = reader.split(reader.read(args.train), config, args.validation, args.test, args.text_column or "",
                         args.label_column or "")
     train, val, test = data.train, data.val, data.test
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.dataset_rows is not None and args.dataset is None:
         parser.error("--dataset-rows goes with --dataset")
     from training.engine.loop import launch_state
-    from training.tasks.tasks import train_classifier
+    from training.tasks import tasks
 
     main_process = launch_state().is_main_process
     try:
@@ -272,23 +272,15 @@ def main(argv: list[str] | None = None) -> int:
                       log_with=args.log_with, local_models=local_models)
         if config.strategy == "features" and not registry.get(args.task).features:
             raise LabInputError("--strategy features is for classification: one vector per text.")
-        if args.task == "ner":
-            from training.tasks.tasks import train_token_classifier
-
-            result = train_token_classifier(config, train, val, args.output, label_all_pieces=args.label_all_pieces,
-                                            **common)
-        elif args.task == "qa":
-            from training.tasks.tasks import train_qa
-
-            result = train_qa(config, train, val, args.output, stride=args.stride, max_answer_len=args.max_answer_len,
-                              **common)
-        elif config.strategy == "features":  # encode once (cached), fit the head: the Fine-tune tab's fast way
+        if config.strategy == "features":  # encode once (cached), fit the head: the Fine-tune tab's fast way
             from training.transfer.feature_head import train_feature_head
 
             result = train_feature_head(config, train, val, args.output, test, common["on_event"], None,
                                         common["settings"])
         else:
-            result = train_classifier(config, train, val, args.output, **common)
+            spec = registry.get(args.task)
+            result = getattr(tasks, spec.trainer)(config, train, val, args.output,
+                                                  **{k: getattr(args, k) for k in spec.trainer_options}, **common)
     except (LabInputError, ModelLoadError) as exc:
         print(f"error: {plain(exc.args[0]) if len(exc.args) == 1 else exc}", file=sys.stderr, flush=True)
         return 2

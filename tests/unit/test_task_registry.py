@@ -52,3 +52,21 @@ def test_the_cli_offers_the_registry_tasks():
 
     action = next(a for a in build_parser()._actions if a.dest == "task")
     assert tuple(action.choices) == registry.NAMES
+
+
+def test_a_tasks_own_options_are_its_readers_and_trainers_parameters_and_cli_flags():
+    """What a spec names in reader_options / trainer_options is a parameter of its reader and trainer, and
+    a flag of the CLI (which passes each by that name)."""
+    import inspect
+
+    from training.__main__ import build_parser
+    from training.tasks import tasks
+
+    flags = {a.dest for a in build_parser()._actions}
+    for spec in registry.TASKS.values():
+        reader_parameters = inspect.signature(spec.reader_class()).parameters
+        trainer_parameters = inspect.signature(getattr(tasks, spec.trainer)).parameters
+        assert all(o in reader_parameters and o in flags for o in spec.reader_options), spec.name
+        assert all(o in trainer_parameters and o in flags for o in spec.trainer_options), spec.name
+    assert registry.TASKS["ner"].trainer_options == ("label_all_pieces",)
+    assert registry.TASKS["qa"].trainer_options == ("stride", "max_answer_len")

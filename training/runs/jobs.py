@@ -102,7 +102,8 @@ def train(prepared, config: TrainConfig, output_dir: Path, on_event: Callable | 
 
     common = dict(test=prepared.test, on_event=on_event, should_stop=should_stop, settings=settings,
                   hub_online=hub_online)
-    if prepared.task == "ner":
+    spec = registry.get(prepared.task)
+    if "label_all_pieces" in spec.trainer_options:
         common["label_all_pieces"] = label_all_pieces
     if prepared.task == "classification":
         # the Transfer tab shows this run on the rows it was validated on
@@ -116,7 +117,7 @@ def train(prepared, config: TrainConfig, output_dir: Path, on_event: Callable | 
             except RunStopped:
                 shutil.rmtree(output_dir, ignore_errors=True)  # a run with no model leaves nothing behind
                 raise
-    trainer = getattr(tasks, registry.get(prepared.task).trainer)
+    trainer = getattr(tasks, spec.trainer)
     return trainer(config, prepared.train, prepared.val, output_dir, **common)
 
 

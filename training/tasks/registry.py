@@ -5,9 +5,9 @@ Plain data, no torch at import: the loop's task class is named here and imported
 
 A new task is: its ``TaskSpec`` below; its reader (read / describe / split, training/data/reader.py) beside
 its examples type; its loop adapter and trainer in training/tasks/tasks.py; the words its spec names in
-assets/i18n/{en,id,zh-TW}; its result tables, a function in training/tasks/results.py. What still differs by
-task in code: its CLI report and trainer options (training/__main__.py), the hub-dataset writer
-(catalog.materialize) and, when its trainer takes options of its own, ``jobs.train``.
+assets/i18n/{en,id,zh-TW}; its result tables, a function in training/tasks/results.py; options of its own
+reader or trainer are named in its spec (and, for the CLI, a flag each). What still differs by task in code:
+the CLI's report of a run (training/__main__.py) and the hub-dataset writer (catalog.materialize).
 """
 
 from __future__ import annotations
@@ -41,6 +41,10 @@ class TaskSpec:
     ui: str  # the suffix of its words in the tab's catalog: ft.task.<ui>, ft.file_hint.<ui>, ...
     tables: str = ""  # "module:function": a finished run's result as the tables the tab shows
     features: bool = False  # trains with strategy "features" (one vector per text, a fitted head)
+    # Keyword options of its own: the reader's (NER: which CoNLL column, a token prefix) and the trainer's
+    # (NER: label_all_pieces; QA: stride, max_answer_len), named as the CLI's flags and the API's parameters.
+    reader_options: tuple[str, ...] = ()
+    trainer_options: tuple[str, ...] = ()
 
     def loop_task_class(self) -> type:
         """The loop's adapter class (imports torch on first call)."""
@@ -82,7 +86,8 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         headline="f1", metrics=("f1", "precision", "recall", "accuracy"),
         unit="sentences", suffix=".conll", host_suffixes=(".conll", ".iob", ".bio"), columns=("tokens", "ner_tags"),
         catalog_name="msg.training.catalog.task.ner", names_key="msg.training.catalog.tags", ui="ner",
-        tables="training.tasks.results:ner_tables"),
+        tables="training.tasks.results:ner_tables", reader_options=("tag_column", "strip_prefix"),
+        trainer_options=("label_all_pieces",)),
     TaskSpec(
         name="qa", title=msg("msg.training.reader.task.qa"), file_hint=msg("msg.training.reader.file_hint.qa"),
         reader="training.data.qa_data:QaReader", loop_task="training.tasks.tasks:QuestionAnsweringTask",
@@ -90,7 +95,7 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         headline="f1", metrics=("exact_match", "f1"),
         unit="questions", suffix=".json", host_suffixes=(".json",), columns=("text", "label"),
         catalog_name="msg.training.catalog.task.qa", names_key="msg.training.catalog.classes", ui="qa",
-        tables="training.tasks.results:qa_tables"),
+        tables="training.tasks.results:qa_tables", trainer_options=("stride", "max_answer_len")),
 )}
 NAMES: tuple[str, ...] = tuple(TASKS)
 
