@@ -15,6 +15,7 @@ import json
 import threading
 from collections import OrderedDict
 
+import anyio
 import gradio as gr
 
 from lab import i18n
@@ -159,11 +160,13 @@ def connect(demo: gr.Blocks, switch: gr.Radio, outputs: list, refresh, uploads: 
         return request_language(request)
 
     # The browser's labels switch first, so the titles and examples sent after are drawn in it. One
-    # record of the newest request per session for both: the later choice wins whichever ends last.
-    rerender = refresh_with(refresh)
+    # record per session for both: the opening render gives way to any switch, and of two switches
+    # the one that came later wins, whichever ends last.
+    latest = _Latest()
     demo.load(opened, None, switch, api_visibility="private").then(
-        None, switch, None, js=APPLY_JS).then(rerender, switch, outputs, api_visibility="private")
-    switched = switch.input(rerender, switch, outputs, js=APPLY_JS, api_visibility="private")
+        None, switch, None, js=APPLY_JS).then(refresh_with(refresh, latest, opening=True), switch, outputs,
+                                              api_visibility="private")
+    switched = switch.input(refresh_with(refresh, latest), switch, outputs, js=APPLY_JS, api_visibility="private")
     if uploads:
         switched.then(lambda: [gr.update(visible=False)] * len(uploads), None, uploads, api_visibility="private",
                       queue=False).then(lambda: [gr.update(visible=True)] * len(uploads), None, uploads,
@@ -176,39 +179,44 @@ def upload_widgets(demo: gr.Blocks) -> list[gr.File]:
 
 
 class _Latest:
-    """The newest re-render asked for per session. The page's opening re-render (in the browser's
-    language) and a switch clicked while it runs are two events that may finish in either order; the
-    older one's answer is dropped, so a slow opening render cannot put English examples back under
-    Indonesian labels. Bounded: the oldest sessions are forgotten first."""
+    """Which re-render of a session's page is the one to show. The page's opening re-render (in the
+    browser's language) and a switch clicked while it waits or runs are two events that may end, and
+    even start, in either order on a busy server: an opening render gives way to any switch of its
+    session, and of two switches the later one wins. Bounded: the oldest sessions are forgotten first."""
 
     def __init__(self, most: int = 10_000):
-        self._seen: OrderedDict[str, int] = OrderedDict()
+        self._seen: OrderedDict[str, tuple[int, bool]] = OrderedDict()  # session -> (newest ticket, switched)
         self._count = itertools.count(1)
         self._lock = threading.Lock()
         self.most = most
 
-    def ask(self, session: str) -> int:
+    def ask(self, session: str, opening: bool = False) -> int:
         with self._lock:
             ticket = next(self._count)
-            self._seen[session] = ticket
+            _, switched = self._seen.get(session, (0, False))
+            if not (opening and switched):  # an opening render asked after a switch takes nothing from it
+                self._seen[session] = (ticket, switched or not opening)
             self._seen.move_to_end(session)
             while len(self._seen) > self.most:
                 self._seen.popitem(last=False)
             return ticket
 
-    def is_newest(self, session: str, ticket: int) -> bool:
+    def is_newest(self, session: str, ticket: int, opening: bool = False) -> bool:
         with self._lock:
-            return self._seen.get(session, ticket) == ticket
+            newest, switched = self._seen.get(session, (ticket, False))
+            return newest == ticket and not (opening and switched)
 
 
-def refresh_with(refresh, latest: _Latest | None = None):
+def refresh_with(refresh, latest: _Latest | None = None, opening: bool = False):
+    """The handler that re-renders the page's server-written parts in a language. Async: its ticket is
+    taken on the event loop, in the order the events came, not in the order worker threads start."""
     latest = latest or _Latest()
 
-    def changed(language: str, request: gr.Request = None):
+    async def changed(language: str, request: gr.Request = None):
         session = getattr(request, "session_hash", None) or ""
-        ticket = latest.ask(session)
-        outputs = tuple(refresh(i18n.normalize(language) or i18n.DEFAULT))
-        if session and not latest.is_newest(session, ticket):
-            return tuple(gr.skip() for _ in outputs)  # a newer language was asked for meanwhile
+        ticket = latest.ask(session, opening)
+        outputs = tuple(await anyio.to_thread.run_sync(refresh, i18n.normalize(language) or i18n.DEFAULT))
+        if session and not latest.is_newest(session, ticket, opening):
+            return tuple(gr.skip() for _ in outputs)  # the student chose a language meanwhile
         return outputs
     return changed

@@ -93,33 +93,46 @@ def test_a_key_defined_twice_is_refused(tmp_path):
         i18n.catalog("en", tmp_path)
 
 
-def test_an_older_rerender_that_ends_last_is_dropped():
-    """The page's opening re-render (English) may end after a switch to Indonesian clicked meanwhile:
-    its answer is dropped, so the examples stay in the language chosen last."""
+def test_the_language_chosen_last_is_shown_whichever_render_ends_last():
+    """The page's opening re-render (English) may start or end after a switch to Indonesian clicked
+    meanwhile, and two switches may end in either order: the examples stay in the language chosen last."""
+    import asyncio
     import threading
     from types import SimpleNamespace
 
     import gradio as gr
 
-    from tabs.i18n import refresh_with
+    from tabs.i18n import _Latest, refresh_with
 
-    opening_started, opening_may_end = threading.Event(), threading.Event()
+    def is_skip(answer) -> bool:
+        return all(isinstance(a, type(gr.skip())) for a in answer)
 
-    def refresh(language):
-        if language == "en":
-            opening_started.set()
-            opening_may_end.wait(10)
-        return [f"examples in {language}", f"title in {language}"]
+    async def renders(first: str, second: str, slow: str, opening_first: bool):
+        """``first`` asked before ``second`` (the opening render first or not); ``slow``'s refresh ends last."""
+        other_done = threading.Event()
 
-    rerender = refresh_with(refresh)
-    student = SimpleNamespace(session_hash="student")
-    answers = {}
-    opening = threading.Thread(target=lambda: answers.setdefault("en", rerender("en", student)))
-    opening.start()
-    assert opening_started.wait(10)  # the opening re-render is under way
-    assert rerender("id", student) == ("examples in id", "title in id")
-    opening_may_end.set()
-    opening.join(10)
-    assert all(isinstance(a, type(gr.skip())) for a in answers["en"])
-    # another session is not affected, and a lone re-render answers
-    assert rerender("zh-TW", SimpleNamespace(session_hash="other")) == ("examples in zh-TW", "title in zh-TW")
+        def refresh(language):
+            if language == slow:
+                other_done.wait(10)
+            else:
+                other_done.set()
+            return [f"examples in {language}", f"title in {language}"]
+
+        latest, student = _Latest(), SimpleNamespace(session_hash="student")
+        one = asyncio.ensure_future(refresh_with(refresh, latest, opening=opening_first)(first, student))
+        two = asyncio.ensure_future(refresh_with(refresh, latest)(second, student))
+        return await one, await two
+
+    for slow in ("en", "id"):
+        opening, switch = asyncio.run(renders("en", "id", slow, opening_first=True))
+        assert is_skip(opening) and switch == ("examples in id", "title in id"), slow
+        older, newer = asyncio.run(renders("zh-TW", "id", "id" if slow == "en" else "zh-TW", opening_first=False))
+        assert is_skip(older) and newer == ("examples in id", "title in id"), slow
+    # an opening render that starts only after the switch gives way to it too
+    latest, student = _Latest(), SimpleNamespace(session_hash="student")
+    plain = lambda language: [language]  # noqa: E731
+    assert asyncio.run(refresh_with(plain, latest)("id", student)) == ("id",)
+    assert is_skip(asyncio.run(refresh_with(plain, latest, opening=True)("en", student)))
+    rerender = refresh_with(lambda language: [f"examples in {language}", f"title in {language}"])
+    assert asyncio.run(rerender("zh-TW", SimpleNamespace(session_hash="other"))) == ("examples in zh-TW",
+                                                                                 "title in zh-TW")
