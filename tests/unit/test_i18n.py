@@ -98,6 +98,7 @@ def test_the_language_chosen_last_is_shown_whichever_render_ends_last():
     meanwhile, and two switches may end in either order: the examples stay in the language chosen last."""
     import asyncio
     import threading
+    from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
     import gradio as gr
@@ -106,6 +107,10 @@ def test_the_language_chosen_last_is_shown_whichever_render_ends_last():
 
     def is_skip(answer) -> bool:
         return all(isinstance(a, type(gr.skip())) for a in answer)
+
+    def run(coroutine):  # on a loop of its own: playwright's sync API may hold this thread's loop
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(asyncio.run, coroutine).result()
 
     async def renders(first: str, second: str, slow: str, opening_first: bool):
         """``first`` asked before ``second`` (the opening render first or not); ``slow``'s refresh ends last."""
@@ -124,15 +129,15 @@ def test_the_language_chosen_last_is_shown_whichever_render_ends_last():
         return await one, await two
 
     for slow in ("en", "id"):
-        opening, switch = asyncio.run(renders("en", "id", slow, opening_first=True))
+        opening, switch = run(renders("en", "id", slow, opening_first=True))
         assert is_skip(opening) and switch == ("examples in id", "title in id"), slow
-        older, newer = asyncio.run(renders("zh-TW", "id", "id" if slow == "en" else "zh-TW", opening_first=False))
+        older, newer = run(renders("zh-TW", "id", "id" if slow == "en" else "zh-TW", opening_first=False))
         assert is_skip(older) and newer == ("examples in id", "title in id"), slow
     # an opening render that starts only after the switch gives way to it too
     latest, student = _Latest(), SimpleNamespace(session_hash="student")
     plain = lambda language: [language]  # noqa: E731
-    assert asyncio.run(refresh_with(plain, latest)("id", student)) == ("id",)
-    assert is_skip(asyncio.run(refresh_with(plain, latest, opening=True)("en", student)))
+    assert run(refresh_with(plain, latest)("id", student)) == ("id",)
+    assert is_skip(run(refresh_with(plain, latest, opening=True)("en", student)))
     rerender = refresh_with(lambda language: [f"examples in {language}", f"title in {language}"])
-    assert asyncio.run(rerender("zh-TW", SimpleNamespace(session_hash="other"))) == ("examples in zh-TW",
+    assert run(rerender("zh-TW", SimpleNamespace(session_hash="other"))) == ("examples in zh-TW",
                                                                                  "title in zh-TW")
