@@ -201,7 +201,7 @@ class FinetuneTab:
         first = next(iter(cards.values()), None)
         language = request_language()
         sizes = size_choices(first, language) if first else []
-        table = task == "classification"
+        table = task in registry.TASKS and registry.TASKS[task].per_text  # text and label columns, classes to weigh
         return TaskSwitch(dataset=gr.update(choices=dataset_choices(cards), value=str(first.title) if first else None),
                           size=gr.update(choices=sizes, value=sizes[-1][1] if sizes else None),
                           card=card_text(first, language),

@@ -37,6 +37,7 @@ from training.data import catalog
 from training.data.reader import Prepared, Uploads
 from training.runs import backends
 from training.runs.jobs import JobSpec, TrainingJob
+from training.tasks.registry import TASKS as TRAINING_TASKS
 from training.transfer import learning_curves as curves
 from training.transfer import shared_curves, transfer
 from training.transfer.learning_curves import SERIES
@@ -87,13 +88,17 @@ class TransferTab:
     # ------------------------------------------------------------------------------- data
     def data_choices(self, session: dict | None = None, language: str = i18n.DEFAULT) -> list[tuple]:
         """(label, value): a run's value is its name + RUN_SUFFIX whatever the language of its label."""
-        samples = [c.title for c in catalog.catalog(self.lab.settings, self.lab.hub.online)
-                   if c.task == "classification"]
+        samples = list(self._cards())
         runs = [(i18n.text("transfer.run_choice", language, name=name), name + RUN_SUFFIX)
                 for name in session_state.models_for(session, "classification")]
         # a sample's title is a message (training.data.catalog): the browser says it in the page's language
         return runs + [(t(title.key) if isinstance(title, i18n.Message) and not title.values else title, str(title))
                        for title in samples]
+
+    def _cards(self) -> dict:
+        """The catalogue's datasets the views read (title -> card): those with one label per text."""
+        return {c.title: c for c in catalog.catalog(self.lab.settings, self.lab.hub.online)
+                if TRAINING_TASKS[c.task].per_text}
 
     def _data(self, choice: str, file: str | None, session: dict | None, request: gr.Request | None = None):
         """(the data, the feature cache it goes in): the project's samples share one; an upload and a
@@ -114,8 +119,7 @@ class TransferTab:
             if not Path(runs[name]).is_dir():
                 raise LabInputError(i18n.msg("transfer.run_gone", name=name))
             return transfer.run_data(Path(runs[name]).parent, name), own()
-        cards = {c.title: c for c in catalog.catalog(self.lab.settings, self.lab.hub.online)
-                 if c.task == "classification"}
+        cards = self._cards()
         if choice not in cards:
             raise LabInputError(i18n.msg("transfer.pick_data"))
         return transfer.card_data(cards[choice], cache_dir=catalog.datasets_dir(self.lab.settings)), self.cache

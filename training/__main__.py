@@ -23,8 +23,8 @@ from lab.errors import LabInputError, ModelLoadError
 from lab.i18n import plain
 from lab.settings import Settings
 from training.config import TrainConfig
-from training.engine.loop import TRACKERS, ProgressEvent, TrainResult
-from training.tasks import registry
+from training.engine.loop import TRACKERS, ProgressEvent
+from training.tasks import registry, report
 
 _TYPES = {"str": str, "int": int, "float": float, "bool": bool}
 
@@ -129,87 +129,11 @@ class ProgressPrinter:
         print(line, file=self.out, flush=True)
 
 
-def summary_lines(result: TrainResult) -> list[str]:
-    """The final report: best validation metrics, per-class scores, test metrics, where things are."""
-    if result.extra.get("task", "classification") != "classification":
-        return task_summary_lines(result)
-    best, report = result.best_metrics, result.val_report
-    lines = [f"note: {result.extra['notice']}"] if result.extra.get("notice") else []
-    lines += [
-        f"done in {result.seconds:.1f}s ({result.examples_per_second:.1f} examples/s; {result.precision_note})" + (f", stopped early: {result.stopped_early}" if result.stopped_early else ""),
-        f"trainable parameters {result.trainable_params:,} of {result.total_params:,} "
-        f"({100 * result.trainable_params / max(1, result.total_params):.2f}%)",
-        f"best checkpoint: step {best['step']} (epoch {best['epoch']:.2f})  accuracy {best['accuracy']:.4f}  "
-        f"macro_f1 {best['macro_f1']:.4f}  val_loss {best['val_loss']:.4f}",
-    ]
-    if result.class_weights:
-        lines.append("class weights: " + ", ".join(f"{name} {w:.3f}" for name, w in
-                                                    zip(report["labels"], result.class_weights)))
-    width = max(len(name) for name in report["labels"])
-    lines.append(f"{'label':<{width}}  precision  recall     f1  support")
-    for name, row in report["per_class"].items():
-        lines.append(f"{name:<{width}}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  "
-                     f"{row['support']:7d}")
-    if result.test_report is not None:
-        test = result.test_report
-        lines.append(f"test: accuracy {test['accuracy']:.4f}  macro_f1 {test['macro_f1']:.4f}  "
-                     f"({test['support']} examples)")
-    lines.append(f"model: {result.best_dir}")
-    lines.append(f"metrics: {result.output_dir / 'metrics.json'}")
-    return lines
-
-
-def task_summary_lines(result: TrainResult) -> list[str]:
-    """``summary_lines`` for NER (entity scores per type) and QA (exact match and F1, per article)."""
-    best, report, task = result.best_metrics, result.val_report, result.extra["task"]
-    keys = registry.TASKS[task].metrics
-    lines = [f"note: {result.extra['notice']}"] if result.extra.get("notice") else []
-    lines += [
-        f"done in {result.seconds:.1f}s ({result.examples_per_second:.1f} {'windows' if task == 'qa' else 'sentences'}/s; "
-        f"{result.precision_note})" + (f", stopped early: {result.stopped_early}" if result.stopped_early else ""),
-        f"trainable parameters {result.trainable_params:,} of {result.total_params:,} "
-        f"({100 * result.trainable_params / max(1, result.total_params):.2f}%)",
-        f"best checkpoint: step {best['step']} (epoch {best['epoch']:.2f})  "
-        + "  ".join(f"{k} {best[k]:.4f}" for k in keys) + f"  val_loss {best['val_loss']:.4f}",
-    ]
-    if task == "ner":
-        width = max([len("type")] + [len(t) for t in report["per_type"]])
-        lines.append(f"{'type':<{width}}  precision  recall     f1  support")
-        for name, row in report["per_type"].items():
-            lines.append(f"{name:<{width}}  {row['precision']:9.4f}  {row['recall']:6.4f}  {row['f1']:.4f}  "
-                         f"{row['support']:7d}")
-        lines.append(f"(strict IOB2 entities: {report['support']} in {report['sentences']} validation sentences; "
-                     f"{report['truncated_sentences']} cut by --max-length)")
-    else:
-        lines.append(f"{report['questions']} validation questions in {report['windows']} windows (max length "
-                     f"{report['max_length']}, stride {report['stride']}); {report['answers_outside_windows']} answer(s) "
-                     "fit no window whole")
-    if result.test_report is not None:
-        test = result.test_report
-        unit = f"{test['sentences']} sentences" if task == "ner" else f"{test['questions']} questions"
-        lines.append("test: " + "  ".join(f"{k} {test[k]:.4f}" for k in keys) + f"  ({unit})")
-    lines.append(f"model: {result.best_dir}")
-    lines.append(f"metrics: {result.output_dir / 'metrics.json'}")
-    return lines
-
-
 def _load_task_data(args, config: TrainConfig, limits):
-    """(train, validation, test or None, a description) of --train, --validation and --test, read by the task's reader."""
+    """--train, --validation and --test read and split by the task's reader (a ``Prepared``)."""
     reader = registry.reader(args.task, limits, **{k: getattr(args, k) for k in registry.get(args.task).reader_options})
-    data = reader.split(reader.read(args.train), config, args.validation, args.test, args.text_column or "",
+    return reader.split(reader.read(args.train), config, args.validation, args.test, args.text_column or "",
                         args.label_column or "")
-    train, val, test = data.train, data.val, data.test
-    if args.task == "classification":
-        what = (f"examples, text column {data.text_column!r}, label column {data.label_column!r}, "
-                f"labels {train.label_names}")
-    elif args.task == "ner":
-        notes = "".join(f"\nnote: {n}" for n in train.notes)
-        what = f"sentences, tags {train.label_names}{notes}"
-    else:
-        shared = len({e.context for e in train} & {e.context for e in val})
-        what = (f"questions ({len({e.context for e in train})} training contexts, {shared} of them also in "
-                "validation)")
-    return train, val, test, what
 
 
 def _dataset_file(args, seed: int, announce: bool, settings: Settings) -> str:
@@ -258,10 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
         if args.dataset:
             args.train = _dataset_file(args, config.seed, main_process, settings)
-        train, val, test, what = _load_task_data(args, config, settings.data_limits)
+        data = _load_task_data(args, config, settings.data_limits)
+        train, val, test = data.train, data.val, data.test
         if main_process:
-            sizes = f"{len(train)} train / {len(val)} validation" + (f" / {len(test)} test" if test else "")
-            print(f"data: {sizes} {what}", flush=True)
+            print(report.data_line(args.task, data), flush=True)
         # A directory given on the command line is the host's own choice (the app refuses paths).
         base = Path(config.base_model)
         local_models = {config.base_model: str(base.resolve())} if base.is_dir() else None
@@ -270,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
                                 "a hub id, or 'default'.")
         common = dict(test=test, on_event=ProgressPrinter(), settings=settings, cache_dir=args.cache_dir,
                       log_with=args.log_with, local_models=local_models)
-        if config.strategy == "features" and not registry.get(args.task).features:
+        if config.strategy == "features" and not registry.get(args.task).per_text:
             raise LabInputError("--strategy features is for classification: one vector per text.")
         if config.strategy == "features":  # encode once (cached), fit the head: the Fine-tune tab's fast way
             from training.transfer.feature_head import train_feature_head
@@ -285,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {plain(exc.args[0]) if len(exc.args) == 1 else exc}", file=sys.stderr, flush=True)
         return 2
     if main_process:
-        print("\n".join(summary_lines(result)), flush=True)
+        print("\n".join(report.summary_lines(result)), flush=True)
     return 0
 
 

@@ -27,6 +27,8 @@ def test_every_task_names_what_exists():
                 assert spec.tab_key(kind) in words, (language, spec.tab_key(kind))
             assert spec.catalog_name in words and spec.names_key in words
         assert spec.headline in spec.metrics and callable(spec.tables_function())
+        report = spec.report_class()
+        assert isinstance(report.unit, str) and all(callable(getattr(report, m)) for m in ("data", "details", "test_size"))
         reader = registry.reader(spec.name)
         assert reader.task == spec.name and all(callable(getattr(reader, m)) for m in ("read", "describe", "split"))
 

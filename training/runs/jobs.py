@@ -105,7 +105,7 @@ def train(prepared, config: TrainConfig, output_dir: Path, on_event: Callable | 
     spec = registry.get(prepared.task)
     if "label_all_pieces" in spec.trainer_options:
         common["label_all_pieces"] = label_all_pieces
-    if prepared.task == "classification":
+    if spec.per_text:
         # the Transfer tab shows this run on the rows it was validated on
         transfer.save_run_data(output_dir, prepared.train, prepared.val)
         if config.strategy == "features":

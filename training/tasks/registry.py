@@ -6,8 +6,9 @@ Plain data, no torch at import: the loop's task class is named here and imported
 A new task is: its ``TaskSpec`` below; its reader (read / describe / split, training/data/reader.py) beside
 its examples type; its loop adapter and trainer in training/tasks/tasks.py; the words its spec names in
 assets/i18n/{en,id,zh-TW}; its result tables, a function in training/tasks/results.py; options of its own
-reader or trainer are named in its spec (and, for the CLI, a flag each). What still differs by task in code:
-the CLI's report of a run (training/__main__.py) and the hub-dataset writer (catalog.materialize).
+reader or trainer are named in its spec (and, for the CLI, a flag each); its report on the command line, a
+class in training/tasks/report.py. What still differs by task in code: the hub-dataset writer
+(catalog.materialize).
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ class TaskSpec:
     names_key: str  # message key: its classes (or tags) on a catalogue card
     ui: str  # the suffix of its words in the tab's catalog: ft.task.<ui>, ft.file_hint.<ui>, ...
     tables: str = ""  # "module:function": a finished run's result as the tables the tab shows
-    features: bool = False  # trains with strategy "features" (one vector per text, a fitted head)
+    report: str = ""  # "module:Class": the run as the CLI reports it (training/tasks/report.py)
+    # One label per text, read from a table's text and label columns: the tab offers column pickers and
+    # class weights, it trains with strategy "features" too (one vector per text, a fitted head), and the
+    # Transfer tab's views (probes, maps, curves) read its data and its runs.
+    per_text: bool = False
     # Keyword options of its own: the reader's (NER: which CoNLL column, a token prefix) and the trainer's
     # (NER: label_all_pieces; QA: stride, max_answer_len), named as the CLI's flags and the API's parameters.
     reader_options: tuple[str, ...] = ()
@@ -53,6 +58,10 @@ class TaskSpec:
     def tables_function(self):
         """The function that turns a run's result into (scores, confusion matrix, mistakes) tables."""
         return _attribute(self.tables)
+
+    def report_class(self) -> type:
+        """The CLI's report of this task's data and finished runs (training/tasks/report.py)."""
+        return _attribute(self.report)
 
     def reader_class(self) -> type:
         """The reader class (no torch)."""
@@ -78,7 +87,8 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         headline="accuracy", metrics=("accuracy", "macro_f1"),
         unit="rows", suffix=".csv", host_suffixes=(".csv", ".tsv"), columns=("text", "label"),
         catalog_name="msg.training.catalog.task.classification", names_key="msg.training.catalog.classes",
-        ui="classification", tables="training.tasks.results:classification_tables", features=True),
+        ui="classification", tables="training.tasks.results:classification_tables",
+        report="training.tasks.report:ClassificationReport", per_text=True),
     TaskSpec(
         name="ner", title=msg("msg.training.reader.task.ner"), file_hint=msg("msg.training.reader.file_hint.ner"),
         reader="training.data.ner_data:NerReader", loop_task="training.tasks.tasks:TokenClassificationTask",
@@ -86,7 +96,8 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         headline="f1", metrics=("f1", "precision", "recall", "accuracy"),
         unit="sentences", suffix=".conll", host_suffixes=(".conll", ".iob", ".bio"), columns=("tokens", "ner_tags"),
         catalog_name="msg.training.catalog.task.ner", names_key="msg.training.catalog.tags", ui="ner",
-        tables="training.tasks.results:ner_tables", reader_options=("tag_column", "strip_prefix"),
+        tables="training.tasks.results:ner_tables", report="training.tasks.report:NerReport",
+        reader_options=("tag_column", "strip_prefix"),
         trainer_options=("label_all_pieces",)),
     TaskSpec(
         name="qa", title=msg("msg.training.reader.task.qa"), file_hint=msg("msg.training.reader.file_hint.qa"),
@@ -95,7 +106,8 @@ TASKS: dict[str, TaskSpec] = {spec.name: spec for spec in (
         headline="f1", metrics=("exact_match", "f1"),
         unit="questions", suffix=".json", host_suffixes=(".json",), columns=("text", "label"),
         catalog_name="msg.training.catalog.task.qa", names_key="msg.training.catalog.classes", ui="qa",
-        tables="training.tasks.results:qa_tables", trainer_options=("stride", "max_answer_len")),
+        tables="training.tasks.results:qa_tables", report="training.tasks.report:QaReport",
+        trainer_options=("stride", "max_answer_len")),
 )}
 NAMES: tuple[str, ...] = tuple(TASKS)
 
@@ -116,7 +128,7 @@ def reader(task: str, limits=None, **options):
 
 def check_strategy(task: str, strategy: str) -> None:
     """Refuses a way of training the task has not (strategy "features" is classification's)."""
-    if strategy == "features" and not get(task).features:
+    if strategy == "features" and not get(task).per_text:
         raise LabInputError(msg("msg.training.reader.features_classification_only"))
 
 
