@@ -20,6 +20,7 @@ def _score_table(first: str, rows: dict, width: int) -> list[str]:
 
 class ClassificationReport:
     unit = "examples"  # what the throughput counts
+    test_count = ("support", "examples")  # the test report's count, and what it counts
 
     @staticmethod
     def data(data) -> str:
@@ -35,13 +36,10 @@ class ClassificationReport:
                                                         zip(report["labels"], result.class_weights)))
         return lines + _score_table("label", report["per_class"], max(len(name) for name in report["labels"]))
 
-    @staticmethod
-    def test_size(test: dict) -> str:
-        return f"{test['support']} examples"
-
 
 class NerReport:
     unit = "sentences"
+    test_count = ("sentences", "sentences")
 
     @staticmethod
     def data(data) -> str:
@@ -56,13 +54,10 @@ class NerReport:
             f"(strict IOB2 entities: {report['support']} in {report['sentences']} validation sentences; "
             f"{report['truncated_sentences']} cut by --max-length)"]
 
-    @staticmethod
-    def test_size(test: dict) -> str:
-        return f"{test['sentences']} sentences"
-
 
 class QaReport:
     unit = "windows"
+    test_count = ("questions", "questions")
 
     @staticmethod
     def data(data) -> str:
@@ -76,10 +71,6 @@ class QaReport:
         return [f"{report['questions']} validation questions in {report['windows']} windows (max length "
                 f"{report['max_length']}, stride {report['stride']}); {report['answers_outside_windows']} answer(s) "
                 "fit no window whole"]
-
-    @staticmethod
-    def test_size(test: dict) -> str:
-        return f"{test['questions']} questions"
 
 
 def data_line(task: str, data) -> str:
@@ -105,7 +96,8 @@ def summary_lines(result) -> list[str]:
     lines += report.details(result)
     if result.test_report is not None:
         test = result.test_report
-        lines.append("test: " + "  ".join(f"{k} {test[k]:.4f}" for k in spec.metrics) + f"  ({report.test_size(test)})")
+        count, counted = report.test_count
+        lines.append("test: " + "  ".join(f"{k} {test[k]:.4f}" for k in spec.metrics) + f"  ({test[count]} {counted})")
     lines.append(f"model: {result.best_dir}")
     lines.append(f"metrics: {result.output_dir / 'metrics.json'}")
     return lines
