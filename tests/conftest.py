@@ -39,27 +39,12 @@ ROOT = Path(__file__).resolve().parent.parent
 RUNS_DIR = Path(tempfile.mkdtemp(prefix="lab-test-runs-"))
 
 
-# The test files that take longest (a minute or more on 2 cores), longest first. tests/run-tests.sh
-# hands whole files to one pytest-xdist worker per core in collection order: these go out first, so
-# that no worker is left running one of them alone at the end while the others idle.
-LONGEST_FIRST = [
-    "unit/test_curves_lesson.py", "browser/test_transfer_browser.py", "api/test_transfer_api.py",
-    "browser/test_i18n_browser.py", "unit/test_backends.py", "unit/test_recipes.py", "unit/test_recipe_mlm.py",
-    "browser/test_finetune_browser.py", "api/test_classroom_load.py", "unit/test_e5_loader.py",
-    "api/test_cold_start.py", "unit/test_lazy_imports.py", "api/test_finetune_tasks_api.py",
-    "unit/test_e5_source.py", "unit/test_crosslingual.py", "unit/test_transfer.py", "api/test_classroom_api.py",
-]
-
-
 def pytest_collection_modifyitems(config, items):
     """Everything under tests/api and tests/browser launches the app: slow by nature. Unit test
-    modules that train or load real models say so themselves (``pytestmark = pytest.mark.slow``).
-    The longest files first (LONGEST_FIRST), the rest in their usual order."""
-    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    modules that train or load real models say so themselves (``pytestmark = pytest.mark.slow``)."""
     for item in items:
         if {"api", "browser"} & set(Path(str(item.fspath)).relative_to(ROOT).parts[1:2]):
             item.add_marker(pytest.mark.slow)
-    items.sort(key=lambda item: rank.get(Path(str(item.fspath)).relative_to(ROOT / "tests").as_posix(), len(rank)))
 
 
 @pytest.fixture(scope="session")

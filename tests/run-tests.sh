@@ -12,4 +12,4 @@ if ! [ -x "${LAB_CHROMIUM:-/usr/bin/chromium}" ] || ! fc-list :lang=zh-tw 2>/dev
 fi
 python3 -m ruff check .
 # One worker per core (pytest-xdist), a test file to each: many tests wait on a server or a browser.
-exec python3 -m pytest -q --durations=10 -n "$(nproc)" --dist loadfile --no-loadscope-reorder "$@"
+exec python3 -m pytest -q --durations=10 -n "$(nproc)" --dist loadfile "$@"
